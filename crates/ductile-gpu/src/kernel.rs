@@ -1,0 +1,132 @@
+//! A compiled compute kernel: one entry point of one shader module, its
+//! pipeline and bind-group layouts, and helpers to bind buffers and dispatch.
+
+use crate::context::GpuContext;
+use crate::shaders::{ShaderConfig, ShaderError, ShaderLibrary};
+
+/// Threads per workgroup used by every 1-D kernel in `shaders/` (`@workgroup_size(64)`).
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// A compute pipeline built from `shaders/<module>.wgsl`, entry point `entry`.
+pub struct Kernel {
+    /// `module::entry`, for labels and timings.
+    pub name: String,
+    /// The pipeline.
+    pub pipeline: wgpu::ComputePipeline,
+}
+
+impl Kernel {
+    /// Composes the module for `config` and builds the pipeline with an automatic layout.
+    pub fn new(
+        ctx: &GpuContext,
+        module: &str,
+        entry: &str,
+        config: ShaderConfig,
+    ) -> Result<Self, ShaderError> {
+        let shader = ShaderLibrary::create_module(&ctx.device, module, config)?;
+        let name = format!("{module}::{entry}");
+        let pipeline = ctx
+            .device
+            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(&name),
+                layout: None,
+                module: &shader,
+                entry_point: Some(entry),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+        Ok(Kernel { name, pipeline })
+    }
+
+    /// Binds `buffers` to bindings 0, 1, 2, … of bind group `group`.
+    pub fn bind(&self, ctx: &GpuContext, group: u32, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        let layout = self.pipeline.get_bind_group_layout(group);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &layout,
+            entries: &entries,
+        })
+    }
+
+    /// Binds buffers to explicit binding numbers of bind group `group`
+    /// (for entry points that use only some of their module's bindings).
+    pub fn bind_at(
+        &self,
+        ctx: &GpuContext,
+        group: u32,
+        buffers: &[(u32, &wgpu::Buffer)],
+    ) -> wgpu::BindGroup {
+        let layout = self.pipeline.get_bind_group_layout(group);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: *i,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(&self.name),
+            layout: &layout,
+            entries: &entries,
+        })
+    }
+
+    /// Records a dispatch of `groups` workgroups with the given bind groups.
+    pub fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_groups: &[&wgpu::BindGroup],
+        groups: [u32; 3],
+    ) {
+        pass.set_pipeline(&self.pipeline);
+        for (i, bg) in bind_groups.iter().enumerate() {
+            pass.set_bind_group(i as u32, *bg, &[]);
+        }
+        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+    }
+
+    /// Records a dispatch covering `threads` invocations of a 64-wide 1-D kernel,
+    /// folded into two dimensions when one is not enough. Shaders recover the
+    /// flat index with `flat_index` from `common/index.wgsl`.
+    pub fn dispatch_1d(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_groups: &[&wgpu::BindGroup],
+        threads: u32,
+    ) {
+        self.dispatch(pass, bind_groups, groups_1d(threads));
+    }
+}
+
+/// Workgroup counts `[x, y, 1]` covering `threads` invocations at 64 per workgroup,
+/// with `x` at most 32768 so that any count fits the 65535 per-dimension limit.
+pub fn groups_1d(threads: u32) -> [u32; 3] {
+    let groups = threads.div_ceil(WORKGROUP_SIZE).max(1);
+    const MAX_X: u32 = 32768;
+    if groups <= MAX_X {
+        [groups, 1, 1]
+    } else {
+        [MAX_X, groups.div_ceil(MAX_X), 1]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn groups_cover_threads() {
+        for n in [0u32, 1, 63, 64, 65, 32768 * 64, 32768 * 64 + 1, 50_000_000] {
+            let g = groups_1d(n);
+            assert!(g[0] <= 65535 && g[1] <= 65535);
+            assert!((g[0] as u64) * (g[1] as u64) * 64 >= n as u64);
+        }
+    }
+}

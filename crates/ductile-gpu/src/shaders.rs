@@ -1,0 +1,290 @@
+//! The shader library: WGSL modules under `shaders/`, embedded at build time,
+//! composed with a small preprocessor and validated by naga.
+//!
+//! Preprocessor directives (each on a line of its own):
+//! - `#import common/real` inlines `shaders/common/real.wgsl` once per module
+//!   (later imports of the same file are skipped), recursively;
+//! - `#if NAME`, `#else`, `#endif` keep or drop lines by a define (may nest);
+//!
+//! Every composed module starts with the precision header: `alias Real = f32;`
+//! (or `f64`), the matching `vec3r`/`mat3r` aliases, and the defines
+//! `REAL_F64` and `FLOAT_ATOMICS` as the configuration says.
+
+use std::collections::HashSet;
+use thiserror::Error;
+
+include!(concat!(env!("OUT_DIR"), "/shader_files.rs"));
+
+/// Floating-point precision of the kernels.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// 32-bit floats.
+    #[default]
+    F32,
+    /// 64-bit floats (`SHADER_F64`).
+    F64,
+}
+
+impl Precision {
+    /// Bytes in one `Real`.
+    pub fn bytes(self) -> u64 {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+}
+
+/// How shaders accumulate floats concurrently.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum AtomicsMode {
+    /// `atomic<f32>` with `atomicAdd` (`SHADER_FLOAT32_ATOMIC`).
+    #[default]
+    Native,
+    /// Compare-and-swap loop on `atomic<u32>` holding the float's bits.
+    CompareSwap,
+}
+
+/// What a composed module is specialised for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ShaderConfig {
+    /// Precision of `Real`.
+    pub precision: Precision,
+    /// Float accumulation path.
+    pub atomics: AtomicsMode,
+}
+
+impl ShaderConfig {
+    /// All combinations, for validation tests.
+    pub fn all() -> [ShaderConfig; 4] {
+        let mut out = [ShaderConfig::default(); 4];
+        let mut i = 0;
+        for precision in [Precision::F32, Precision::F64] {
+            for atomics in [AtomicsMode::Native, AtomicsMode::CompareSwap] {
+                out[i] = ShaderConfig { precision, atomics };
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn defines(&self) -> Vec<&'static str> {
+        let mut d = Vec::new();
+        if self.precision == Precision::F64 {
+            d.push("REAL_F64");
+        }
+        if self.atomics == AtomicsMode::Native {
+            d.push("FLOAT_ATOMICS");
+        }
+        d
+    }
+
+    fn header(&self) -> String {
+        let real = match self.precision {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        };
+        format!(
+            "// ductile: precision {real}, atomics {:?}\nalias Real = {real};\nalias vec2r = vec2<Real>;\nalias vec3r = vec3<Real>;\nalias vec4r = vec4<Real>;\nalias mat3r = mat3x3<Real>;\n",
+            self.atomics
+        )
+    }
+}
+
+/// Errors from composing or validating a shader.
+#[derive(Debug, Error)]
+pub enum ShaderError {
+    /// A module or import does not exist.
+    #[error("shader module `{0}` not found under shaders/")]
+    NotFound(String),
+    /// Bad preprocessor directive.
+    #[error("shaders/{module}.wgsl:{line}: {message}")]
+    Directive {
+        /// Module name.
+        module: String,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// naga rejected the composed source.
+    #[error("shader `{module}` ({config:?}) failed to {stage}:\n{message}")]
+    Naga {
+        /// Module name.
+        module: String,
+        /// Configuration.
+        config: ShaderConfig,
+        /// `parse` or `validate`.
+        stage: &'static str,
+        /// naga's report.
+        message: String,
+    },
+}
+
+/// Access to the embedded shader modules.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ShaderLibrary;
+
+impl ShaderLibrary {
+    /// Names of all modules (e.g. `mpm/g2p`), sorted.
+    pub fn modules() -> Vec<&'static str> {
+        SHADER_FILES.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Names of the modules that define entry points (contain `@compute`, `@vertex` or `@fragment`).
+    pub fn entry_modules() -> Vec<&'static str> {
+        SHADER_FILES
+            .iter()
+            .filter(|(_, s)| s.contains("@compute") || s.contains("@vertex"))
+            .map(|(n, _)| *n)
+            .collect()
+    }
+
+    /// Raw source of a module.
+    pub fn source(name: &str) -> Result<&'static str, ShaderError> {
+        SHADER_FILES
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, s)| *s)
+            .ok_or_else(|| ShaderError::NotFound(name.to_string()))
+    }
+
+    /// Composes a module: header, imports inlined, conditionals resolved.
+    pub fn compose(name: &str, config: ShaderConfig) -> Result<String, ShaderError> {
+        let mut out = config.header();
+        let mut seen = HashSet::new();
+        let defines = config.defines();
+        Self::include(name, &defines, &mut seen, &mut out)?;
+        Ok(out)
+    }
+
+    fn include(
+        name: &str,
+        defines: &[&str],
+        seen: &mut HashSet<String>,
+        out: &mut String,
+    ) -> Result<(), ShaderError> {
+        if !seen.insert(name.to_string()) {
+            return Ok(());
+        }
+        let src = Self::source(name)?;
+        // Stack of (this branch active, any branch of this #if taken).
+        let mut stack: Vec<(bool, bool)> = Vec::new();
+        let active = |stack: &Vec<(bool, bool)>| stack.iter().all(|(a, _)| *a);
+        let err = |line: usize, message: &str| ShaderError::Directive {
+            module: name.to_string(),
+            line: line + 1,
+            message: message.to_string(),
+        };
+        for (i, line) in src.lines().enumerate() {
+            let t = line.trim();
+            if let Some(rest) = t.strip_prefix("#if ") {
+                let on = defines.contains(&rest.trim());
+                stack.push((on, on));
+            } else if t == "#else" {
+                let top = stack.last_mut().ok_or_else(|| err(i, "#else without #if"))?;
+                *top = (!top.1, true);
+            } else if t == "#endif" {
+                stack.pop().ok_or_else(|| err(i, "#endif without #if"))?;
+            } else if let Some(rest) = t.strip_prefix("#import ") {
+                if active(&stack) {
+                    Self::include(rest.trim(), defines, seen, out)?;
+                }
+            } else if t.starts_with('#') {
+                return Err(err(i, &format!("unknown directive `{t}`")));
+            } else if active(&stack) {
+                out.push_str(line);
+                out.push('\n');
+            } else {
+                out.push('\n');
+            }
+        }
+        if !stack.is_empty() {
+            return Err(err(src.lines().count(), "#if without #endif"));
+        }
+        Ok(())
+    }
+
+    /// Composes, parses and validates a module with naga (needs no adapter).
+    pub fn validate(name: &str, config: ShaderConfig) -> Result<naga::Module, ShaderError> {
+        let src = Self::compose(name, config)?;
+        let naga_err = |stage, message| ShaderError::Naga {
+            module: name.to_string(),
+            config,
+            stage,
+            message,
+        };
+        let module = naga::front::wgsl::parse_str(&src)
+            .map_err(|e| naga_err("parse", e.emit_to_string(&src)))?;
+        let mut caps = naga::valid::Capabilities::default();
+        if config.precision == Precision::F64 {
+            caps |= naga::valid::Capabilities::FLOAT64;
+        }
+        if config.atomics == AtomicsMode::Native {
+            caps |= naga::valid::Capabilities::SHADER_FLOAT32_ATOMIC;
+        }
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+            .validate(&module)
+            .map_err(|e| naga_err("validate", e.emit_to_string(&src)))?;
+        Ok(module)
+    }
+
+    /// Creates a wgpu shader module from a composed source.
+    pub fn create_module(
+        device: &wgpu::Device,
+        name: &str,
+        config: ShaderConfig,
+    ) -> Result<wgpu::ShaderModule, ShaderError> {
+        let src = Self::compose(name, config)?;
+        Ok(device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some(name),
+            source: wgpu::ShaderSource::Wgsl(src.into()),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every module with entry points composes and validates in every configuration.
+    #[test]
+    fn all_shaders_validate() {
+        let modules = ShaderLibrary::entry_modules();
+        assert!(!modules.is_empty());
+        let mut failures = Vec::new();
+        for m in &modules {
+            for c in ShaderConfig::all() {
+                if let Err(e) = ShaderLibrary::validate(m, c) {
+                    failures.push(e.to_string());
+                }
+            }
+        }
+        assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    }
+
+    #[test]
+    fn header_sets_precision() {
+        let c = ShaderConfig {
+            precision: Precision::F64,
+            atomics: AtomicsMode::CompareSwap,
+        };
+        let s = ShaderLibrary::compose("common/real", c).unwrap();
+        assert!(s.contains("alias Real = f64;"));
+        assert!(!s.contains("alias Real = f32;"));
+    }
+
+    #[test]
+    fn imports_are_inlined_once() {
+        let s = ShaderLibrary::compose("mpm/g2p", ShaderConfig::default()).unwrap();
+        assert_eq!(s.matches("fn bspline_weights").count(), 1);
+    }
+
+    #[test]
+    fn missing_module_is_an_error() {
+        assert!(matches!(
+            ShaderLibrary::compose("nope/none", ShaderConfig::default()),
+            Err(ShaderError::NotFound(_))
+        ));
+    }
+}

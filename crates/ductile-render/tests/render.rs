@@ -1,0 +1,274 @@
+//! Renders small scenes on the default adapter (lavapipe in CI) and checks pixels.
+
+use ductile_gpu::GpuContext;
+use ductile_render::{shapes, Camera, ColorMode, MeshInstance, ParticleView, Renderer};
+use glam::Vec3;
+use image::{Rgba, RgbaImage};
+use wgpu::util::DeviceExt;
+
+fn ctx() -> GpuContext {
+    GpuContext::from_env().expect("a Vulkan adapter (lavapipe) is needed for render tests")
+}
+
+/// Saves `img` under `$DUCTILE_RENDER_TEST_OUT` when set, for eyeballing.
+fn save(img: &RgbaImage, name: &str) {
+    if let Ok(dir) = std::env::var("DUCTILE_RENDER_TEST_OUT") {
+        img.save(std::path::Path::new(&dir).join(format!("{name}.png")))
+            .unwrap();
+    }
+}
+
+fn camera(width: u32, height: u32) -> Camera {
+    Camera::framing(Vec3::splat(-0.5), Vec3::splat(0.5), width, height)
+}
+
+fn particle_buffer(ctx: &GpuContext, points: &[[f32; 4]]) -> wgpu::Buffer {
+    ctx.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test particles"),
+            contents: bytemuck::cast_slice(points),
+            usage: wgpu::BufferUsages::STORAGE,
+        })
+}
+
+/// A 10x10x10 lattice filling the cube of half side `half` at the origin, all with colour value `c`.
+fn lattice(half: f32, c: f32) -> Vec<[f32; 4]> {
+    let mut out = Vec::with_capacity(1000);
+    for i in 0..1000 {
+        let f = |k: u32| -half + 2.0 * half * (k as f32 + 0.5) / 10.0;
+        out.push([f(i % 10), f(i / 10 % 10), f(i / 100), c]);
+    }
+    out
+}
+
+fn view(buffer: &wgpu::Buffer, count: u32, radius: f32, color_mode: ColorMode) -> ParticleView<'_> {
+    ParticleView {
+        buffer,
+        count,
+        radius,
+        color_mode,
+        palette: Vec::new(),
+    }
+}
+
+fn corners(img: &RgbaImage) -> [Rgba<u8>; 4] {
+    let (w, h) = img.dimensions();
+    [(0, 0), (w - 1, 0), (0, h - 1), (w - 1, h - 1)].map(|(x, y)| *img.get_pixel(x, y))
+}
+
+fn centre(img: &RgbaImage) -> Rgba<u8> {
+    *img.get_pixel(img.width() / 2, img.height() / 2)
+}
+
+#[test]
+fn particles_cover_the_centre_and_leave_the_corners() {
+    let ctx = ctx();
+    let cam = camera(160, 120);
+    let mut r = Renderer::new(&ctx.device, 160, 120);
+    let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
+    let points = lattice(0.1, 0.0);
+    let buf = particle_buffer(&ctx, &points);
+    let views = [view(&buf, 1000, 0.012, ColorMode::Categorical)];
+    let img = r
+        .render(&ctx.device, &ctx.queue, &views, &[], &cam)
+        .unwrap();
+    save(&img, "particles");
+    assert_ne!(centre(&img), centre(&background));
+    assert_eq!(corners(&img), corners(&background));
+    // The gradient runs from darker (top) to lighter (bottom) and is opaque.
+    let [top, _, bottom, _] = corners(&background);
+    assert!(top[2] < bottom[2] && top[3] == 255, "{top:?} {bottom:?}");
+}
+
+#[test]
+fn box_mesh_covers_its_projection_only() {
+    let ctx = ctx();
+    let cam = camera(128, 96);
+    let mut r = Renderer::new(&ctx.device, 128, 96);
+    let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
+    let (positions, indices) = shapes::box_mesh([0.2, 0.2, 0.2]);
+    let mesh = MeshInstance {
+        positions,
+        indices,
+        color: [0.8, 0.3, 0.2, 1.0],
+    };
+    let img = r
+        .render(
+            &ctx.device,
+            &ctx.queue,
+            &[],
+            std::slice::from_ref(&mesh),
+            &cam,
+        )
+        .unwrap();
+    save(&img, "box");
+    // Pixel bounds of the projected corners.
+    let m = cam.view_proj();
+    let (mut lo, mut hi) = (Vec3::splat(f32::MAX), Vec3::splat(f32::MIN));
+    for p in &mesh.positions {
+        let ndc = m.project_point3(Vec3::from(*p));
+        let px = Vec3::new((ndc.x + 1.0) * 0.5 * 128.0, (1.0 - ndc.y) * 0.5 * 96.0, 0.0);
+        lo = lo.min(px);
+        hi = hi.max(px);
+    }
+    let mut inside = 0;
+    for (x, y, p) in img.enumerate_pixels() {
+        let (fx, fy) = (x as f32 + 0.5, y as f32 + 0.5);
+        let out = fx < lo.x - 1.0 || fx > hi.x + 1.0 || fy < lo.y - 1.0 || fy > hi.y + 1.0;
+        if out {
+            assert_eq!(
+                p,
+                background.get_pixel(x, y),
+                "pixel ({x}, {y}) outside the box changed"
+            );
+        } else if p != background.get_pixel(x, y) {
+            inside += 1;
+        }
+    }
+    let area = (hi.x - lo.x) * (hi.y - lo.y);
+    assert!(
+        inside as f32 > 0.5 * area,
+        "{inside} of {area} pixels drawn"
+    );
+    assert!(
+        centre(&img)[0] > centre(&img)[2],
+        "lit box keeps its reddish colour"
+    );
+}
+
+#[test]
+fn scalar_mode_maps_zero_to_blue_and_one_to_red() {
+    let ctx = ctx();
+    let cam = camera(96, 96);
+    let mut r = Renderer::new(&ctx.device, 96, 96);
+    let mut colour = |c: f32| {
+        let buf = particle_buffer(&ctx, &lattice(0.15, c));
+        let img = r
+            .render(
+                &ctx.device,
+                &ctx.queue,
+                &[view(&buf, 1000, 0.02, ColorMode::Scalar)],
+                &[],
+                &cam,
+            )
+            .unwrap();
+        centre(&img)
+    };
+    let (low, high) = (colour(0.0), colour(1.0));
+    assert!(low[2] > low[0] + 40, "c = 0 is blue: {low:?}");
+    assert!(high[0] > high[2] + 40, "c = 1 is red: {high:?}");
+}
+
+#[test]
+fn output_matches_camera_size_and_follows_resizes() {
+    let ctx = ctx();
+    let mut r = Renderer::new(&ctx.device, 64, 64);
+    for (w, h) in [(203, 97), (64, 64), (1, 1)] {
+        let img = r
+            .render(&ctx.device, &ctx.queue, &[], &[], &camera(w, h))
+            .unwrap();
+        assert_eq!(img.dimensions(), (w, h));
+        assert_eq!(r.size(), (w, h));
+    }
+    assert!(r
+        .render(&ctx.device, &ctx.queue, &[], &[], &camera(0, 10))
+        .is_err());
+}
+
+#[test]
+fn depth_orders_particles_and_meshes() {
+    let ctx = ctx();
+    let cam = camera(64, 64);
+    let mut r = Renderer::new(&ctx.device, 64, 64);
+    let buf = particle_buffer(&ctx, &[[0.0, 0.0, 0.0, 0.0]]);
+    let mut sphere = view(&buf, 1, 0.1, ColorMode::Categorical);
+    sphere.palette = vec![[1.0, 0.0, 0.0]];
+    let green_box = |half: f32| {
+        let (positions, indices) = shapes::box_mesh([half; 3]);
+        MeshInstance {
+            positions,
+            indices,
+            color: [0.0, 1.0, 0.0, 1.0],
+        }
+    };
+    // A small box inside the sphere is hidden; a large box around it hides the sphere.
+    let img = r
+        .render(
+            &ctx.device,
+            &ctx.queue,
+            std::slice::from_ref(&sphere),
+            &[green_box(0.05)],
+            &cam,
+        )
+        .unwrap();
+    assert!(
+        centre(&img)[0] > 60 && centre(&img)[1] == 0,
+        "{:?}",
+        centre(&img)
+    );
+    let img = r
+        .render(
+            &ctx.device,
+            &ctx.queue,
+            std::slice::from_ref(&sphere),
+            &[green_box(0.2)],
+            &cam,
+        )
+        .unwrap();
+    assert!(
+        centre(&img)[1] > 60 && centre(&img)[0] == 0,
+        "{:?}",
+        centre(&img)
+    );
+    // A transparent box lets the sphere show through, tinted.
+    let mut glass = green_box(0.2);
+    glass.color[3] = 0.5;
+    let img = r
+        .render(
+            &ctx.device,
+            &ctx.queue,
+            std::slice::from_ref(&sphere),
+            &[glass],
+            &cam,
+        )
+        .unwrap();
+    let c = centre(&img);
+    assert!(c[0] > 30 && c[1] > 30 && c[3] == 255, "{c:?}");
+}
+
+#[test]
+fn a_million_particles() {
+    let ctx = ctx();
+    let n = 1_000_000u32;
+    let points: Vec<[f32; 4]> = (0..n)
+        .map(|i| {
+            let f = |k: u32| -0.4 + 0.8 * (k as f32 + 0.5) / 100.0;
+            [
+                f(i % 100),
+                f(i / 100 % 100),
+                f(i / 10_000),
+                (i / 10_000) as f32 / 99.0,
+            ]
+        })
+        .collect();
+    let buf = particle_buffer(&ctx, &points);
+    let cam = camera(256, 192);
+    let mut r = Renderer::new(&ctx.device, 256, 192);
+    let t = std::time::Instant::now();
+    let img = r
+        .render(
+            &ctx.device,
+            &ctx.queue,
+            &[view(&buf, n, 0.004, ColorMode::Scalar)],
+            &[],
+            &cam,
+        )
+        .unwrap();
+    eprintln!(
+        "1M particles at 256x192: {:.2} s",
+        t.elapsed().as_secs_f32()
+    );
+    save(&img, "million");
+    let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
+    assert_ne!(centre(&img), centre(&background));
+}

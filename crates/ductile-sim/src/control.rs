@@ -1,0 +1,235 @@
+//! Control: per-substep tool poses and velocities, the part of a rollout an
+//! optimiser changes. Built on the host from each tool's `Motion`, uploaded
+//! once per rollout as 16 Reals per (substep, tool): position [m], rotation
+//! quaternion (x, y, z, w), linear velocity [m/s], angular velocity [rad/s].
+
+use ductile_gpu::{reals_to_bytes, storage_buffer, BufferUse, GpuContext, GpuError, Precision};
+use ductile_scene::{Motion, Pose, Tool};
+use glam::{DQuat, DVec3, EulerRot};
+
+/// A tool's pose and velocity during one substep.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ToolPose {
+    /// Position of the tool frame's origin [m].
+    pub position: DVec3,
+    /// Orientation.
+    pub rotation: DQuat,
+    /// Linear velocity of the origin [m/s].
+    pub linear: DVec3,
+    /// Angular velocity about world axes [rad/s].
+    pub angular: DVec3,
+}
+
+/// Rotation from XYZ Euler angles in degrees.
+pub fn euler_deg(r: [f64; 3]) -> DQuat {
+    DQuat::from_euler(
+        EulerRot::XYZ,
+        r[0].to_radians(),
+        r[1].to_radians(),
+        r[2].to_radians(),
+    )
+}
+
+fn v3(a: [f64; 3]) -> DVec3 {
+    DVec3::from_array(a)
+}
+
+/// Pose at the start of each of `steps` substeps of length `dt` [s], and the
+/// velocity held during it, such that pose(n + 1) = pose(n) + dt · velocity(n).
+pub fn tool_trajectory(tool: &Tool, dt: f64, steps: usize) -> Vec<ToolPose> {
+    let Pose {
+        position,
+        rotation_deg,
+    } = &tool.pose;
+    let p0 = v3(*position);
+    let q0 = euler_deg(*rotation_deg);
+    let mut out = Vec::with_capacity(steps);
+    match &tool.motion {
+        Motion::Static => {
+            out.resize(
+                steps,
+                ToolPose {
+                    position: p0,
+                    rotation: q0,
+                    linear: DVec3::ZERO,
+                    angular: DVec3::ZERO,
+                },
+            );
+        }
+        Motion::Constant {
+            linear,
+            angular_deg,
+        } => {
+            let lin = v3(*linear);
+            let ang = v3(*angular_deg) * std::f64::consts::PI / 180.0;
+            for n in 0..steps {
+                let t = n as f64 * dt;
+                let rot = DQuat::from_scaled_axis(ang * t) * q0;
+                out.push(ToolPose {
+                    position: p0 + lin * t,
+                    rotation: rot.normalize(),
+                    linear: lin,
+                    angular: ang,
+                });
+            }
+        }
+        Motion::PerStep(vels) => {
+            let mut p = p0;
+            for n in 0..steps {
+                let lin = v3(vels[n.min(vels.len().saturating_sub(1))]);
+                out.push(ToolPose {
+                    position: p,
+                    rotation: q0,
+                    linear: lin,
+                    angular: DVec3::ZERO,
+                });
+                p += lin * dt;
+            }
+        }
+        Motion::Keyframes(keys) => {
+            for n in 0..steps {
+                let t = n as f64 * dt;
+                out.push(keyframe_pose(keys, t, dt));
+            }
+        }
+    }
+    out
+}
+
+fn keyframe_pose(keys: &[ductile_scene::Keyframe], t: f64, dt: f64) -> ToolPose {
+    let pose_at = |t: f64| -> (DVec3, DQuat) {
+        if keys.is_empty() {
+            return (DVec3::ZERO, DQuat::IDENTITY);
+        }
+        if t <= keys[0].time {
+            return (v3(keys[0].position), euler_deg(keys[0].rotation_deg));
+        }
+        for w in keys.windows(2) {
+            let (a, b) = (&w[0], &w[1]);
+            if t <= b.time {
+                let s = (t - a.time) / (b.time - a.time);
+                let qa = euler_deg(a.rotation_deg);
+                let qb = euler_deg(b.rotation_deg);
+                return (
+                    v3(a.position).lerp(v3(b.position), s),
+                    qa.slerp(qb, s).normalize(),
+                );
+            }
+        }
+        let last = &keys[keys.len() - 1];
+        (v3(last.position), euler_deg(last.rotation_deg))
+    };
+    let (p, q) = pose_at(t);
+    let (p1, q1) = pose_at(t + dt);
+    // Velocities that carry this pose exactly to the next substep's.
+    let linear = (p1 - p) / dt;
+    let dq = (q1 * q.inverse()).normalize();
+    let dq = if dq.w < 0.0 { -dq } else { dq };
+    let angular = dq.to_scaled_axis() / dt;
+    ToolPose {
+        position: p,
+        rotation: q,
+        linear,
+        angular,
+    }
+}
+
+/// Per-substep tool controls for a whole rollout, on the GPU.
+pub struct Control {
+    /// 16 Reals per (substep, tool).
+    pub buffer: wgpu::Buffer,
+    /// Number of substeps covered (at least 1).
+    pub steps: usize,
+    /// Number of tools.
+    pub tools: usize,
+    /// Host copy of the poses, `[step][tool]`, for rendering and outputs.
+    pub poses: Vec<Vec<ToolPose>>,
+}
+
+impl Control {
+    /// Evaluates every tool's motion over `steps` substeps and uploads it.
+    pub fn build(
+        ctx: &GpuContext,
+        tools: &[Tool],
+        dt: f64,
+        steps: usize,
+        precision: Precision,
+    ) -> Result<Control, GpuError> {
+        let steps = steps.max(1);
+        let trajectories: Vec<Vec<ToolPose>> =
+            tools.iter().map(|t| tool_trajectory(t, dt, steps)).collect();
+        let mut poses = vec![Vec::with_capacity(tools.len()); steps];
+        let mut data = vec![0.0f64; 16 * steps * tools.len().max(1)];
+        for (n, row) in poses.iter_mut().enumerate() {
+            for (t, traj) in trajectories.iter().enumerate() {
+                let p = traj[n];
+                row.push(p);
+                let o = 16 * (n * tools.len() + t);
+                data[o..o + 3].copy_from_slice(&p.position.to_array());
+                data[o + 4..o + 8].copy_from_slice(&p.rotation.to_array());
+                data[o + 8..o + 11].copy_from_slice(&p.linear.to_array());
+                data[o + 12..o + 15].copy_from_slice(&p.angular.to_array());
+            }
+        }
+        let bytes = reals_to_bytes(&data, precision);
+        let buffer = storage_buffer(ctx, "control (tool poses per substep)", &bytes, BufferUse::Storage)?;
+        Ok(Control {
+            buffer,
+            steps,
+            tools: tools.len(),
+            poses,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ductile_scene::{Keyframe, ToolShape};
+
+    fn tool(motion: Motion) -> Tool {
+        Tool {
+            name: "t".into(),
+            shape: ToolShape::Sphere { radius: 0.1 },
+            pose: Pose::default(),
+            motion,
+            friction: 0.5,
+            softness: 0.0,
+        }
+    }
+
+    /// Keyframed poses integrate exactly: pose(n+1) = pose(n) + dt·v(n).
+    #[test]
+    fn keyframes_are_consistent_with_velocities() {
+        let t = tool(Motion::Keyframes(vec![
+            Keyframe {
+                time: 0.0,
+                position: [0.0, 0.0, 0.0],
+                rotation_deg: [0.0, 0.0, 0.0],
+            },
+            Keyframe {
+                time: 0.1,
+                position: [0.1, 0.0, 0.0],
+                rotation_deg: [0.0, 90.0, 0.0],
+            },
+        ]));
+        let traj = tool_trajectory(&t, 0.01, 20);
+        for n in 0..19 {
+            let a = traj[n];
+            let b = traj[n + 1];
+            assert!((a.position + a.linear * 0.01 - b.position).length() < 1e-12);
+            let q = (DQuat::from_scaled_axis(a.angular * 0.01) * a.rotation).normalize();
+            assert!(q.dot(b.rotation).abs() > 1.0 - 1e-12, "step {n}");
+        }
+        assert!((traj[5].linear.x - 1.0).abs() < 1e-9);
+        assert!(traj[15].linear.length() < 1e-12);
+    }
+
+    #[test]
+    fn per_step_velocities_integrate() {
+        let t = tool(Motion::PerStep(vec![[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]));
+        let traj = tool_trajectory(&t, 0.1, 4);
+        assert!((traj[1].position - DVec3::new(0.1, 0.0, 0.0)).length() < 1e-12);
+        assert!((traj[3].position - DVec3::new(0.1, 0.4, 0.0)).length() < 1e-12);
+    }
+}

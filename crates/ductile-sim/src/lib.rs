@@ -1,0 +1,17 @@
+//! Ductile's solvers. The backbone is Newton's split:
+//! - **Model**: what never changes during a rollout (grid, materials, particle
+//!   bodies, tool shapes and signed-distance grids);
+//! - **State**: what every substep reads and writes (particle x, v, C, F, …);
+//! - **Control**: what an optimiser may change (per-substep tool poses and velocities).
+//!
+//! [`Simulation`] builds all three from a scene and steps them on the GPU.
+
+pub mod control;
+pub mod error;
+pub mod material;
+pub mod mpm;
+pub mod simulation;
+
+pub use control::{Control, ToolPose};
+pub use error::{SimError, Unstable};
+pub use simulation::{Diagnostics, ParticlesHost, Simulation, SimulationOptions};

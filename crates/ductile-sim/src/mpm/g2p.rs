@@ -1,0 +1,97 @@
+//! G2P (`shaders/mpm/g2p.wgsl`) and the substep clock (`shaders/mpm/clock.wgsl`):
+//! reads state_t and the grid, writes state_{t+1}; also the initial stress
+//! (`shaders/mpm/stress_init.wgsl`).
+
+use super::model::MpmModel;
+use super::state::MpmState;
+use ductile_gpu::{GpuContext, GpuTimer, Kernel, ShaderConfig};
+
+/// G2P kernels.
+pub struct G2p {
+    g2p: Kernel,
+    clock_kernel: Kernel,
+    stress: Kernel,
+    bg_g2p: [wgpu::BindGroup; 2],
+    bg_clock: wgpu::BindGroup,
+    bg_stress: [wgpu::BindGroup; 2],
+    particles: u32,
+}
+
+impl G2p {
+    /// Builds the kernels. `bg_g2p[k]` reads state k and writes state 1 − k.
+    pub fn new(
+        ctx: &GpuContext,
+        model: &MpmModel,
+        states: [&MpmState; 2],
+        grid: &wgpu::Buffer,
+        clock: &wgpu::Buffer,
+        status: &wgpu::Buffer,
+        config: ShaderConfig,
+    ) -> Result<Self, crate::SimError> {
+        let g2p = Kernel::new(ctx, "mpm/g2p", "g2p", config)?;
+        let clock_kernel = Kernel::new(ctx, "mpm/clock", "advance_clock", config)?;
+        let stress = Kernel::new(ctx, "mpm/stress_init", "stress_init", config)?;
+        let bind = |a: &MpmState, b: &MpmState| {
+            g2p.bind(
+                ctx,
+                0,
+                &[
+                    &model.params,
+                    &model.materials,
+                    &model.body_of,
+                    grid,
+                    clock,
+                    &a.x,
+                    &a.f,
+                    &a.aux,
+                    &b.x,
+                    &b.v,
+                    &b.c,
+                    &b.f,
+                    &b.aux,
+                    &b.tau,
+                    status,
+                ],
+            )
+        };
+        let bg_g2p = [bind(states[0], states[1]), bind(states[1], states[0])];
+        let bg_clock = clock_kernel.bind(ctx, 0, &[clock]);
+        let bg_stress = states.map(|s| {
+            stress.bind(ctx, 0, &[&model.params, &model.materials, &model.body_of, &s.c, &s.f, &s.aux, &s.tau])
+        });
+        Ok(G2p {
+            g2p,
+            clock_kernel,
+            stress,
+            bg_g2p,
+            bg_clock,
+            bg_stress,
+            particles: model.info.particles,
+        })
+    }
+
+    /// Records G2P from state `parity` into state `1 − parity`, then advances the clock.
+    pub fn encode(&self, enc: &mut wgpu::CommandEncoder, parity: usize, timer: &mut GpuTimer) {
+        {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("g2p"),
+                timestamp_writes: timer.pass("g2p"),
+            });
+            self.g2p.dispatch_1d(&mut pass, &[&self.bg_g2p[parity]], self.particles);
+        }
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("clock"),
+            timestamp_writes: None,
+        });
+        self.clock_kernel.dispatch(&mut pass, &[&self.bg_clock], [1, 1, 1]);
+    }
+
+    /// Records the computation of τ for state `parity` from its F, C and aux.
+    pub fn encode_stress_init(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("stress_init"),
+            timestamp_writes: None,
+        });
+        self.stress.dispatch_1d(&mut pass, &[&self.bg_stress[parity]], self.particles);
+    }
+}

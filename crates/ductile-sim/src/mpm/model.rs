@@ -1,0 +1,280 @@
+//! The MPM Model: everything that stays fixed during a rollout — grid and
+//! run parameters, per-body materials, each particle's body, tool shapes and
+//! mesh signed-distance grids.
+
+use crate::material::pack_material;
+use ductile_gpu::{reals_to_bytes, storage_buffer, BufferUse, GpuContext, GpuError, Precision};
+use ductile_scene::{Boundary, Scene, ToolShape};
+
+/// Static GPU buffers of an MPM scene.
+pub struct MpmModel {
+    /// `Params` of `shaders/mpm/params.wgsl`.
+    pub params: wgpu::Buffer,
+    /// 16 Reals per body (see `shaders/mpm/material.wgsl`).
+    pub materials: wgpu::Buffer,
+    /// Body index of each particle (u32).
+    pub body_of: wgpu::Buffer,
+    /// 16 Reals per tool (shape, friction, softness, SDF grid placement).
+    pub tools: wgpu::Buffer,
+    /// All mesh tools' signed-distance values [m], f32.
+    pub sdf_values: wgpu::Buffer,
+    /// Host copies of what the host needs.
+    pub info: ModelInfo,
+}
+
+/// Host-side description of the model.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    /// Kernel precision.
+    pub precision: Precision,
+    /// Cells per axis.
+    pub cells: [u32; 3],
+    /// Grid spacing [m].
+    pub dx: f64,
+    /// Domain origin [m].
+    pub origin: [f64; 3],
+    /// Substep [s].
+    pub dt: f64,
+    /// Number of particles.
+    pub particles: u32,
+    /// Number of tools.
+    pub tools: u32,
+    /// Per body: name and particle index range.
+    pub bodies: Vec<(String, std::ops::Range<u32>)>,
+    /// Per body: particle mass [kg].
+    pub particle_mass: Vec<f64>,
+    /// Node blocks (4³ nodes) per axis.
+    pub node_blocks: [u32; 3],
+    /// Cell blocks (4³ cells) per axis.
+    pub cell_blocks: [u32; 3],
+    /// Control substeps uploaded.
+    pub control_steps: u32,
+}
+
+impl ModelInfo {
+    /// Total number of cells.
+    pub fn num_cells(&self) -> u32 {
+        self.cells.iter().product()
+    }
+    /// Total number of grid nodes.
+    pub fn num_nodes(&self) -> u32 {
+        self.cells.iter().map(|c| c + 1).product()
+    }
+    /// Total node blocks.
+    pub fn num_node_blocks(&self) -> u32 {
+        self.node_blocks.iter().product()
+    }
+    /// Total cell blocks.
+    pub fn num_cell_blocks(&self) -> u32 {
+        self.cell_blocks.iter().product()
+    }
+    /// Name of the body owning particle `p`.
+    pub fn body_of_particle(&self, p: u32) -> &str {
+        self.bodies
+            .iter()
+            .find(|(_, r)| r.contains(&p))
+            .map(|(n, _)| n.as_str())
+            .unwrap_or("?")
+    }
+}
+
+/// Host data for building a model.
+pub struct ModelDesc<'a> {
+    /// The scene.
+    pub scene: &'a Scene,
+    /// Per body: particle count.
+    pub body_counts: &'a [u32],
+    /// Per body: particle volume [m³].
+    pub particle_volumes: &'a [f64],
+    /// Per tool: its SDF grid if it is a mesh.
+    pub tool_sdfs: &'a [Option<ductile_scene::mesh::SdfGrid>],
+    /// Number of control substeps uploaded.
+    pub control_steps: u32,
+}
+
+fn params_bytes(info: &ModelInfo, scene: &Scene) -> Vec<u8> {
+    let d = &scene.domain;
+    let c = info.cells;
+    let nb = info.node_blocks;
+    let cb = info.cell_blocks;
+    let boundary = match d.boundary {
+        Boundary::Separate => 0,
+        Boundary::Slip => 1,
+        Boundary::Sticky => 2,
+    };
+    let ints: [u32; 24] = [
+        c[0],
+        c[1],
+        c[2],
+        info.num_cells(),
+        nb[0],
+        nb[1],
+        nb[2],
+        info.num_node_blocks(),
+        info.particles,
+        info.tools,
+        d.boundary_cells,
+        boundary,
+        scene.bodies.len() as u32,
+        info.control_steps,
+        0,
+        0,
+        cb[0],
+        cb[1],
+        cb[2],
+        info.num_cell_blocks(),
+        0,
+        0,
+        0,
+        0,
+    ];
+    let g = scene.gravity;
+    let reals: [f64; 16] = [
+        d.origin[0],
+        d.origin[1],
+        d.origin[2],
+        d.dx,
+        g[0],
+        g[1],
+        g[2],
+        scene.time.dt,
+        d.wall_friction,
+        1.0 / d.dx,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+        0.0,
+    ];
+    let mut out = bytemuck::cast_slice(&ints).to_vec();
+    out.extend(reals_to_bytes(&reals, info.precision));
+    out
+}
+
+impl MpmModel {
+    /// Uploads the model. Refuses buffers beyond the adapter's limits before allocating.
+    pub fn build(
+        ctx: &GpuContext,
+        desc: &ModelDesc,
+        precision: Precision,
+    ) -> Result<MpmModel, GpuError> {
+        let scene = desc.scene;
+        let d = &scene.domain;
+        let cells = d.cells;
+        let node_blocks = [0, 1, 2].map(|i| (cells[i] + 1).div_ceil(4));
+        let cell_blocks = [0, 1, 2].map(|i| cells[i].div_ceil(4));
+        let mut bodies = Vec::new();
+        let mut start = 0u32;
+        let mut particle_mass = Vec::new();
+        let mut mats = Vec::new();
+        for (i, b) in scene.bodies.iter().enumerate() {
+            let n = desc.body_counts[i];
+            bodies.push((b.name.clone(), start..start + n));
+            start += n;
+            let rec = pack_material(&b.material, desc.particle_volumes[i], d.dx, scene.time.dt);
+            particle_mass.push(rec[1]);
+            mats.extend_from_slice(&rec);
+        }
+        let info = ModelInfo {
+            precision,
+            cells,
+            dx: d.dx,
+            origin: d.origin,
+            dt: scene.time.dt,
+            particles: start,
+            tools: scene.tools.len() as u32,
+            bodies,
+            particle_mass,
+            node_blocks,
+            cell_blocks,
+            control_steps: desc.control_steps.max(1),
+        };
+        let mut body_of = Vec::with_capacity(start as usize);
+        for (i, n) in desc.body_counts.iter().enumerate() {
+            body_of.extend(std::iter::repeat_n(i as u32, *n as usize));
+        }
+        // Tools and their SDF grids.
+        let mut tool_recs = Vec::new();
+        let mut sdf_values: Vec<f32> = Vec::new();
+        for (i, t) in scene.tools.iter().enumerate() {
+            let mut r = [0.0f64; 16];
+            match &t.shape {
+                ToolShape::Box { half_extents } => {
+                    r[0] = 0.0;
+                    r[1..4].copy_from_slice(half_extents);
+                }
+                ToolShape::Sphere { radius } => {
+                    r[0] = 1.0;
+                    r[1] = *radius;
+                }
+                ToolShape::Capsule {
+                    radius,
+                    half_height,
+                } => {
+                    r[0] = 2.0;
+                    r[1] = *radius;
+                    r[2] = *half_height;
+                }
+                ToolShape::Cylinder {
+                    radius,
+                    half_height,
+                } => {
+                    r[0] = 3.0;
+                    r[1] = *radius;
+                    r[2] = *half_height;
+                }
+                ToolShape::Plane => r[0] = 4.0,
+                ToolShape::Mesh { .. } => {
+                    r[0] = 5.0;
+                    if let Some(Some(g)) = desc.tool_sdfs.get(i) {
+                        r[6] = sdf_values.len() as f64;
+                        r[7] = g.dims[0] as f64;
+                        r[8] = g.dims[1] as f64;
+                        r[9] = g.dims[2] as f64;
+                        r[10] = g.dx;
+                        r[11..14].copy_from_slice(&g.origin);
+                        sdf_values.extend_from_slice(&g.values);
+                    }
+                }
+            }
+            r[4] = t.friction;
+            r[5] = t.softness;
+            tool_recs.extend_from_slice(&r);
+        }
+        if tool_recs.is_empty() {
+            tool_recs.resize(16, 0.0);
+        }
+        if sdf_values.is_empty() {
+            sdf_values.resize(4, 0.0);
+        }
+        Ok(MpmModel {
+            params: storage_buffer(ctx, "params", &params_bytes(&info, scene), BufferUse::Storage)?,
+            materials: storage_buffer(
+                ctx,
+                "materials",
+                &reals_to_bytes(&mats, precision),
+                BufferUse::Storage,
+            )?,
+            body_of: storage_buffer(
+                ctx,
+                "body index per particle",
+                bytemuck::cast_slice(&body_of),
+                BufferUse::Storage,
+            )?,
+            tools: storage_buffer(
+                ctx,
+                "tools",
+                &reals_to_bytes(&tool_recs, precision),
+                BufferUse::Storage,
+            )?,
+            sdf_values: storage_buffer(
+                ctx,
+                "tool SDF values",
+                bytemuck::cast_slice(&sdf_values),
+                BufferUse::Storage,
+            )?,
+            info,
+        })
+    }
+}

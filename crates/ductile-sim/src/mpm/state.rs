@@ -1,0 +1,101 @@
+//! The MPM State: per-particle buffers that every substep reads (state_t) and
+//! writes (state_{t+1}): position x [m], velocity v [m/s], APIC velocity
+//! gradient C [1/s], deformation gradient F, the scalar `aux` (J for fluids,
+//! J_p for snow) and the Kirchhoff stress τ [Pa] derived from them.
+//! Matrices are stored column-major, 9 Reals per particle.
+
+use ductile_gpu::{
+    read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
+    GpuError, Precision,
+};
+
+/// GPU buffers of one particle state.
+pub struct MpmState {
+    /// Positions, 3 Reals per particle [m].
+    pub x: wgpu::Buffer,
+    /// Velocities, 3 Reals per particle [m/s].
+    pub v: wgpu::Buffer,
+    /// APIC affine velocity matrix C, 9 Reals per particle [1/s].
+    pub c: wgpu::Buffer,
+    /// Deformation gradient F (elastic part), 9 Reals per particle.
+    pub f: wgpu::Buffer,
+    /// Per-particle scalar: J (fluids) or J_p (snow), 1 Real per particle.
+    pub aux: wgpu::Buffer,
+    /// Kirchhoff stress τ, 9 Reals per particle [Pa].
+    pub tau: wgpu::Buffer,
+}
+
+/// Host copy of a state's x, v (and optionally the rest), in f64.
+#[derive(Clone, Debug, Default)]
+pub struct StateHost {
+    /// Positions [m], 3 per particle.
+    pub x: Vec<f64>,
+    /// Velocities [m/s], 3 per particle.
+    pub v: Vec<f64>,
+    /// Deformation gradients, 9 per particle (column-major).
+    pub f: Vec<f64>,
+    /// APIC C, 9 per particle.
+    pub c: Vec<f64>,
+    /// Per-particle scalar.
+    pub aux: Vec<f64>,
+}
+
+impl MpmState {
+    /// Allocates a state for `n` particles, refusing sizes beyond the adapter's limits.
+    pub fn zeroed(ctx: &GpuContext, n: u32, precision: Precision, label: &str) -> Result<Self, GpuError> {
+        let r = precision.bytes();
+        let n = n as u64;
+        let buf = |what: &str, k: u64| {
+            storage_buffer_zeroed(ctx, &format!("{label}.{what}"), k * n * r, BufferUse::Storage)
+        };
+        Ok(MpmState {
+            x: buf("x", 3)?,
+            v: buf("v", 3)?,
+            c: buf("C", 9)?,
+            f: buf("F", 9)?,
+            aux: buf("aux", 1)?,
+            tau: buf("tau", 9)?,
+        })
+    }
+
+    /// Creates a state holding `host` (τ is left zero; compute it with `stress_init`).
+    pub fn upload(ctx: &GpuContext, host: &StateHost, precision: Precision, label: &str) -> Result<Self, GpuError> {
+        let b = |what: &str, data: &[f64]| {
+            storage_buffer(ctx, &format!("{label}.{what}"), &reals_to_bytes(data, precision), BufferUse::Storage)
+        };
+        let n = host.aux.len() as u64;
+        Ok(MpmState {
+            x: b("x", &host.x)?,
+            v: b("v", &host.v)?,
+            c: b("C", &host.c)?,
+            f: b("F", &host.f)?,
+            aux: b("aux", &host.aux)?,
+            tau: storage_buffer_zeroed(ctx, &format!("{label}.tau"), 9 * n * precision.bytes(), BufferUse::Storage)?,
+        })
+    }
+
+    /// Reads x, v, F, C and aux back to the host (blocking; for output only).
+    pub fn download(&self, ctx: &GpuContext, n: u32, precision: Precision) -> Result<StateHost, GpuError> {
+        let r = precision.bytes();
+        let n = n as u64;
+        let get = |b: &wgpu::Buffer, k: u64| -> Result<Vec<f64>, GpuError> {
+            Ok(ductile_gpu::bytes_to_reals(&read_buffer(ctx, b, k * n * r)?, precision))
+        };
+        Ok(StateHost {
+            x: get(&self.x, 3)?,
+            v: get(&self.v, 3)?,
+            f: get(&self.f, 9)?,
+            c: get(&self.c, 9)?,
+            aux: get(&self.aux, 1)?,
+        })
+    }
+
+    /// Reads positions and velocities only.
+    pub fn download_xv(&self, ctx: &GpuContext, n: u32, precision: Precision) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
+        let r = precision.bytes();
+        let n = n as u64;
+        let x = ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.x, 3 * n * r)?, precision);
+        let v = ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.v, 3 * n * r)?, precision);
+        Ok((x, v))
+    }
+}

@@ -1,0 +1,326 @@
+//! A running simulation: Model, two States (ping-pong), Control and the MPM
+//! stages, built from a scene. `step_frame` records a frame's substeps into
+//! one command buffer with no readback; outputs read back only when asked.
+
+use crate::control::Control;
+use crate::error::{SimError, Unstable};
+use crate::material::{initial_aux, max_stable_viscosity};
+use crate::mpm::bin::Binning;
+use crate::mpm::diagnostics::{Diagnostics as DiagKernels, Sums};
+use crate::mpm::g2p::G2p;
+use crate::mpm::model::{ModelDesc, ModelInfo};
+use crate::mpm::p2g::P2g;
+use crate::mpm::state::StateHost;
+use crate::mpm::{MpmModel, MpmState};
+use ductile_gpu::{
+    read_buffer, storage_buffer, AtomicsMode, BufferUse, GpuContext, GpuTimer, Precision, ShaderConfig,
+};
+use ductile_scene::{LoadedScene, Material, SceneError};
+
+/// Options that are not part of the scene.
+#[derive(Clone, Debug, Default)]
+pub struct SimulationOptions {
+    /// Override the scene's precision.
+    pub precision: Option<Precision>,
+    /// Use the compare-and-swap float accumulation even if native float atomics exist.
+    pub force_cas_atomics: bool,
+    /// Number of substeps to upload controls for (default: the scene's whole rollout).
+    pub control_steps: Option<usize>,
+}
+
+/// Particle data read back for output.
+#[derive(Clone, Debug, Default)]
+pub struct ParticlesHost {
+    /// Positions [m], 3 per particle.
+    pub x: Vec<f64>,
+    /// Velocities [m/s], 3 per particle.
+    pub v: Vec<f64>,
+    /// Body index per particle.
+    pub body: Vec<u32>,
+}
+
+/// Per-frame diagnostics.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    /// Sums over particles.
+    pub sums: Sums,
+    /// Per tool: mean contact force on the tool over the last frame [N].
+    pub tool_forces: Vec<[f64; 3]>,
+}
+
+/// A scene on the GPU.
+pub struct Simulation {
+    /// Static buffers.
+    pub model: MpmModel,
+    /// Ping-pong states; `states[parity]` is current.
+    pub states: [MpmState; 2],
+    /// Per-substep tool controls.
+    pub control: Control,
+    /// Index of the current state.
+    pub parity: usize,
+    /// Substeps taken.
+    pub step: u64,
+    bins: Binning,
+    p2g: P2g,
+    g2p: G2p,
+    diag: DiagKernels,
+    clock: wgpu::Buffer,
+    status: wgpu::Buffer,
+    /// Per-pass GPU times.
+    pub timer: GpuTimer,
+    /// Precision and atomics in use.
+    pub config: ShaderConfig,
+    body_index: Vec<u32>,
+    substeps_since_force_clear: u64,
+}
+
+fn located(scene: &LoadedScene, path: String, value: String, allowed: String) -> SimError {
+    SimError::Scene(SceneError::invalid(&scene.source, &scene.file_label(), path, value, allowed))
+}
+
+impl Simulation {
+    /// Samples the bodies, uploads Model, State and Control, and builds the kernels.
+    /// Every buffer is checked against the adapter's limits before any is allocated.
+    pub fn new(ctx: &GpuContext, loaded: &LoadedScene, opts: &SimulationOptions) -> Result<Self, SimError> {
+        let scene = &loaded.scene;
+        let precision = opts.precision.unwrap_or(match scene.precision {
+            ductile_scene::Precision::F32 => Precision::F32,
+            ductile_scene::Precision::F64 => Precision::F64,
+        });
+        if precision == Precision::F64 && !ctx.has_f64 {
+            return Err(located(
+                loaded,
+                "precision".into(),
+                "F64".into(),
+                format!("F32 on this adapter ({} has no SHADER_F64)", ctx.info.name),
+            ));
+        }
+        let atomics = if ctx.float_atomics && !opts.force_cas_atomics {
+            AtomicsMode::Native
+        } else {
+            AtomicsMode::CompareSwap
+        };
+        let config = ShaderConfig { precision, atomics };
+        let dx = scene.domain.dx;
+        let dt = scene.time.dt;
+
+        // Explicit-step stability of viscous fluids.
+        for (i, b) in scene.bodies.iter().enumerate() {
+            if let Material::Fluid { density, viscosity, .. } = b.material {
+                let limit = max_stable_viscosity(density, dx, dt);
+                if viscosity > limit {
+                    return Err(located(
+                        loaded,
+                        format!("bodies[{i}].material.viscosity"),
+                        format!("{viscosity}"),
+                        format!(
+                            "<= {limit:.4e} Pa·s for dt = {dt:e} s and dx = {dx:e} m (explicit viscous limit ρ dx²/(6 dt)); lower dt or the viscosity"
+                        ),
+                    ));
+                }
+            }
+        }
+
+        // Sample particles.
+        let mut host = StateHost::default();
+        let mut body_counts = Vec::new();
+        let mut volumes = Vec::new();
+        let mut body_index = Vec::new();
+        for (i, b) in scene.bodies.iter().enumerate() {
+            let pts = loaded.sample_body(i)?;
+            if pts.is_empty() {
+                return Err(located(
+                    loaded,
+                    format!("bodies[{i}].shape"),
+                    "a shape holding no particle".into(),
+                    "a shape at least one particle spacing wide".into(),
+                ));
+            }
+            let ppc = b.particles_per_cell;
+            volumes.push(ductile_scene::sampling::body_volume_per_particle(dx, ppc));
+            body_counts.push(pts.len() as u32);
+            for p in &pts {
+                host.x.extend_from_slice(p);
+                host.v.extend_from_slice(&b.velocity);
+                host.c.extend_from_slice(&[0.0; 9]);
+                host.f.extend_from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+                host.aux.push(initial_aux(&b.material));
+                body_index.push(i as u32);
+            }
+        }
+        let n = body_index.len() as u64;
+        // Refuse before allocating: the largest per-particle buffer is 16 Reals (payload),
+        // the largest per-node one 4 Reals.
+        ctx.check_buffer("particle payload (16 Reals per particle)", 16 * n * precision.bytes())?;
+        let nodes: u64 = scene.domain.cells.iter().map(|&c| c as u64 + 1).product();
+        ctx.check_buffer("grid (4 Reals per node)", 4 * nodes * precision.bytes())?;
+        ctx.check_dispatch("particle kernels", n.div_ceil(64).div_ceil(32768))?;
+
+        let total_steps = scene.time.frames as usize * scene.time.substeps as usize;
+        let control_steps = opts.control_steps.unwrap_or(total_steps).max(1);
+        let tool_sdfs: Vec<_> = (0..scene.tools.len())
+            .map(|i| loaded.tool_sdf(i, 2))
+            .collect::<Result<_, _>>()?;
+        let model = MpmModel::build(
+            ctx,
+            &ModelDesc {
+                scene,
+                body_counts: &body_counts,
+                particle_volumes: &volumes,
+                tool_sdfs: &tool_sdfs,
+                control_steps: control_steps as u32,
+            },
+            precision,
+        )?;
+        let control = Control::build(ctx, &scene.tools, dt, control_steps, precision)?;
+        let s0 = MpmState::upload(ctx, &host, precision, "state0")?;
+        let s1 = MpmState::zeroed(ctx, n as u32, precision, "state1")?;
+        let clock = storage_buffer(ctx, "clock", bytemuck::cast_slice(&[0u32; 4]), BufferUse::Storage)?;
+        let status = storage_buffer(
+            ctx,
+            "status",
+            bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]),
+            BufferUse::Storage,
+        )?;
+        let states = [&s0, &s1];
+        let bins = Binning::new(ctx, &model, states, config)?;
+        let p2g = P2g::new(ctx, &model, states, &bins, &control, &clock, config)?;
+        let g2p = G2p::new(ctx, &model, states, &p2g.grid, &clock, &status, config)?;
+        let diag = DiagKernels::new(ctx, &model, states, config)?;
+        let passes_per_step = 6;
+        let timer = GpuTimer::new(ctx, passes_per_step * scene.time.substeps.max(1));
+        let sim = Simulation {
+            model,
+            states: [s0, s1],
+            control,
+            parity: 0,
+            step: 0,
+            bins,
+            p2g,
+            g2p,
+            diag,
+            clock,
+            status,
+            timer,
+            config,
+            body_index,
+            substeps_since_force_clear: 0,
+        };
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        sim.g2p.encode_stress_init(&mut enc, 0);
+        ctx.queue.submit([enc.finish()]);
+        Ok(sim)
+    }
+
+    /// Host description of the model.
+    pub fn info(&self) -> &ModelInfo {
+        &self.model.info
+    }
+
+    /// Number of particles.
+    pub fn particle_count(&self) -> u32 {
+        self.model.info.particles
+    }
+
+    /// Records `substeps` substeps into `enc` (no readback, no allocation).
+    pub fn encode_substeps(&mut self, enc: &mut wgpu::CommandEncoder, substeps: u32) {
+        for _ in 0..substeps {
+            self.bins.encode(enc, self.parity, &mut self.timer);
+            self.p2g.encode(enc, self.parity, &mut self.timer);
+            self.g2p.encode(enc, self.parity, &mut self.timer);
+            self.parity = 1 - self.parity;
+            self.step += 1;
+            self.substeps_since_force_clear += 1;
+        }
+    }
+
+    /// Runs `substeps` substeps in one submission. Does not wait.
+    pub fn step(&mut self, ctx: &GpuContext, substeps: u32) {
+        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("substeps"),
+        });
+        self.encode_substeps(&mut enc, substeps);
+        self.timer.resolve(&mut enc);
+        ctx.queue.submit([enc.finish()]);
+    }
+
+    /// Waits for the GPU, reads the health status, and turns a failure into [`Unstable`].
+    pub fn check(&mut self, ctx: &GpuContext) -> Result<(), SimError> {
+        let bytes = read_buffer(ctx, &self.status, 16)?;
+        let s: &[u32] = bytemuck::cast_slice(&bytes);
+        if s[0] != u32::MAX {
+            let particle = s[1];
+            let what = if s[2] & 1 != 0 {
+                "became non-finite (NaN or inf)"
+            } else {
+                "left the domain (its stencil would leave the grid)"
+            };
+            let hint = if s[2] & 1 != 0 {
+                "; try a smaller dt, softer material or more substeps"
+            } else {
+                "; add walls (domain.boundary_cells >= 1), enlarge the domain or lower the speeds"
+            };
+            return Err(SimError::Unstable(Unstable {
+                step: s[0] as u64,
+                time: s[0] as f64 * self.model.info.dt,
+                body: self.model.info.body_of_particle(particle).to_string(),
+                particle,
+                what: what.into(),
+                hint: hint.into(),
+            }));
+        }
+        Ok(())
+    }
+
+    /// Collects the GPU pass timings recorded since the last call (blocking).
+    pub fn collect_timings(&mut self, ctx: &GpuContext) -> Result<(), SimError> {
+        self.timer.collect(ctx)?;
+        Ok(())
+    }
+
+    /// Current particle positions, velocities and body indices (blocking readback).
+    pub fn particles(&self, ctx: &GpuContext) -> Result<ParticlesHost, SimError> {
+        let (x, v) = self.states[self.parity].download_xv(ctx, self.particle_count(), self.config.precision)?;
+        Ok(ParticlesHost {
+            x,
+            v,
+            body: self.body_index.clone(),
+        })
+    }
+
+    /// Full current state (blocking readback).
+    pub fn state(&self, ctx: &GpuContext) -> Result<StateHost, SimError> {
+        Ok(self.states[self.parity].download(ctx, self.particle_count(), self.config.precision)?)
+    }
+
+    /// Sums over particles, and mean tool forces since the last call (blocking readback).
+    pub fn diagnostics(&mut self, ctx: &GpuContext) -> Result<Diagnostics, SimError> {
+        let sums = self.diag.sums(ctx, self.parity)?;
+        let nt = self.model.info.tools as usize;
+        let bytes = read_buffer(ctx, &self.p2g.tool_force, 16 * nt.max(1) as u64)?;
+        let f: &[f32] = bytemuck::cast_slice(&bytes);
+        let k = self.substeps_since_force_clear.max(1) as f64;
+        let tool_forces = (0..nt)
+            .map(|t| [f[4 * t] as f64 / k, f[4 * t + 1] as f64 / k, f[4 * t + 2] as f64 / k])
+            .collect();
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        enc.clear_buffer(&self.p2g.tool_force, 0, None);
+        ctx.queue.submit([enc.finish()]);
+        self.substeps_since_force_clear = 0;
+        Ok(Diagnostics { sums, tool_forces })
+    }
+
+    /// Packs the current particles for the renderer and returns the packed
+    /// buffer ((x, y, z, c) f32 per particle); c is the body index, or
+    /// |v| / speed_scale when a scale [m/s] is given.
+    pub fn pack_for_render(&self, ctx: &GpuContext, speed_scale: Option<f64>) -> &wgpu::Buffer {
+        self.diag.pack(ctx, self.parity, speed_scale);
+        &self.diag.packed
+    }
+
+    /// Pose of each tool at the current substep.
+    pub fn tool_poses(&self) -> Vec<crate::control::ToolPose> {
+        let i = (self.step as usize).min(self.control.steps - 1);
+        self.control.poses.get(i).cloned().unwrap_or_default()
+    }
+}

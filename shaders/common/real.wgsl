@@ -1,0 +1,60 @@
+// Transcendental functions over `Real`. In f32 they are the built-ins; in f64
+// (where Vulkan's GLSL.std.450 offers no exp/log/pow) they are computed with
+// range reduction and series to about 1e-15 relative error.
+
+#if REAL_F64
+const LN2: f64 = 0.6931471805599453094;
+
+fn real_exp(x_in: Real) -> Real {
+    let x = clamp(x_in, -700.0, 700.0);
+    let k = round(x / LN2);
+    let r = x - k * LN2; // |r| <= ln2/2
+    // Taylor series to order 13: |r|^14/14! < 1e-17.
+    var s: Real = 1.0;
+    var term: Real = 1.0;
+    for (var i = 1; i <= 13; i = i + 1) {
+        term = term * r / Real(i);
+        s = s + term;
+    }
+    return ldexp(s, i32(k));
+}
+
+fn real_log(x: Real) -> Real {
+    // f32 first guess, then one Halley step on e^y = x (cubic convergence:
+    // relative error 1e-7 becomes below 1e-16). Valid for x in [1e-37, 1e37].
+    let xc = clamp(x, 1e-37, 1e37);
+    let y0 = Real(log(f32(xc)));
+    let e = real_exp(y0);
+    return y0 + 2.0 * (xc - e) / (xc + e);
+}
+#else
+fn real_exp(x: Real) -> Real {
+    return exp(x);
+}
+
+fn real_log(x: Real) -> Real {
+    return log(x);
+}
+#endif
+
+// x^y for x > 0.
+fn real_pow(x: Real, y: Real) -> Real {
+    return real_exp(y * real_log(x));
+}
+
+// sqrt that is 0 (not NaN) for tiny negative round-off.
+fn safe_sqrt(x: Real) -> Real {
+    return sqrt(max(x, 0.0));
+}
+
+// True unless x is NaN or infinite.
+#if REAL_F64
+fn is_finite_r(x: Real) -> bool {
+    return abs(x) <= 1.0e300;
+}
+#else
+fn is_finite_r(x: Real) -> bool {
+    // Exponent bits all ones means inf or NaN; immune to fast-math NaN folding.
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+#endif

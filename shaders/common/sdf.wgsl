@@ -1,0 +1,97 @@
+// Signed distance functions of tool shapes in the tool's local frame [m],
+// negative inside, and quaternion helpers. Mesh tools sample a signed-distance
+// grid `sdf_values: array<f32>` bound by the importer.
+
+const SHAPE_BOX: u32 = 0u;
+const SHAPE_SPHERE: u32 = 1u;
+const SHAPE_CAPSULE: u32 = 2u;
+const SHAPE_CYLINDER: u32 = 3u;
+const SHAPE_PLANE: u32 = 4u;
+const SHAPE_MESH: u32 = 5u;
+
+// Rotates v by the unit quaternion q = (x, y, z, w).
+fn quat_rotate(q: vec4r, v: vec3r) -> vec3r {
+    let t = 2.0 * cross(q.xyz, v);
+    return v + q.w * t + cross(q.xyz, t);
+}
+
+fn quat_conj(q: vec4r) -> vec4r {
+    return vec4r(-q.xyz, q.w);
+}
+
+struct ToolShape {
+    kind: u32,
+    dims: vec3r,
+    sdf_offset: u32,
+    sdf_dims: vec3<u32>,
+    sdf_dx: Real,
+    sdf_origin: vec3r,
+}
+
+fn sdf_box(p: vec3r, h: vec3r) -> Real {
+    let q = abs(p) - h;
+    return length(max(q, vec3r(0.0))) + min(max(q.x, max(q.y, q.z)), 0.0);
+}
+
+fn sdf_capsule(p: vec3r, r: Real, hh: Real) -> Real {
+    let q = vec3r(p.x, p.y - clamp(p.y, -hh, hh), p.z);
+    return length(q) - r;
+}
+
+fn sdf_cylinder(p: vec3r, r: Real, hh: Real) -> Real {
+    let d = vec2r(length(p.xz) - r, abs(p.y) - hh);
+    return min(max(d.x, d.y), 0.0) + length(max(d, vec2r(0.0)));
+}
+
+fn sdf_grid_at(s: ToolShape, i: vec3<u32>) -> Real {
+    return Real(sdf_values[s.sdf_offset + i.x + s.sdf_dims.x * (i.y + s.sdf_dims.y * i.z)]);
+}
+
+// Trilinear sample of a mesh's signed-distance grid; outside the grid's box the
+// distance to the box is added to the value at the nearest point inside.
+fn sdf_mesh(p: vec3r, s: ToolShape) -> Real {
+    let hi = vec3r(s.sdf_dims - vec3<u32>(1u));
+    let g = (p - s.sdf_origin) / s.sdf_dx;
+    let gc = clamp(g, vec3r(0.0), hi);
+    let outside = length(g - gc) * s.sdf_dx;
+    let i0 = vec3<u32>(min(floor(gc), max(hi - vec3r(1.0), vec3r(0.0))));
+    let t = gc - vec3r(i0);
+    let c000 = sdf_grid_at(s, i0);
+    let c100 = sdf_grid_at(s, i0 + vec3<u32>(1u, 0u, 0u));
+    let c010 = sdf_grid_at(s, i0 + vec3<u32>(0u, 1u, 0u));
+    let c110 = sdf_grid_at(s, i0 + vec3<u32>(1u, 1u, 0u));
+    let c001 = sdf_grid_at(s, i0 + vec3<u32>(0u, 0u, 1u));
+    let c101 = sdf_grid_at(s, i0 + vec3<u32>(1u, 0u, 1u));
+    let c011 = sdf_grid_at(s, i0 + vec3<u32>(0u, 1u, 1u));
+    let c111 = sdf_grid_at(s, i0 + vec3<u32>(1u, 1u, 1u));
+    let x00 = mix(c000, c100, t.x);
+    let x10 = mix(c010, c110, t.x);
+    let x01 = mix(c001, c101, t.x);
+    let x11 = mix(c011, c111, t.x);
+    return mix(mix(x00, x10, t.y), mix(x01, x11, t.y), t.z) + outside;
+}
+
+fn tool_sdf(p: vec3r, s: ToolShape) -> Real {
+    switch s.kind {
+        case 0u: { return sdf_box(p, s.dims); }
+        case 1u: { return length(p) - s.dims.x; }
+        case 2u: { return sdf_capsule(p, s.dims.x, s.dims.y); }
+        case 3u: { return sdf_cylinder(p, s.dims.x, s.dims.y); }
+        case 4u: { return p.y; }
+        default: { return sdf_mesh(p, s); }
+    }
+}
+
+// Outward unit normal by central differences of the SDF (step h [m]).
+fn tool_normal(p: vec3r, s: ToolShape, h: Real) -> vec3r {
+    let ex = vec3r(h, 0.0, 0.0);
+    let ey = vec3r(0.0, h, 0.0);
+    let ez = vec3r(0.0, 0.0, h);
+    let g = vec3r(
+        tool_sdf(p + ex, s) - tool_sdf(p - ex, s),
+        tool_sdf(p + ey, s) - tool_sdf(p - ey, s),
+        tool_sdf(p + ez, s) - tool_sdf(p - ez, s),
+    );
+    let n = length(g);
+    return select(vec3r(0.0, 1.0, 0.0), g / max(n, 1e-30), n > 1e-30);
+}

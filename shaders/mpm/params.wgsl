@@ -1,0 +1,57 @@
+// Run-wide MPM parameters (the static part of the Model), as laid out by
+// `ductile_sim::mpm::params::ParamsHost`. The importing module binds
+// `params: Params`.
+
+struct Params {
+    // [0] cells x, y, z, total cells   [1] node blocks x, y, z, total blocks
+    // [2] particles, tools, boundary cells, boundary kind (0 separate, 1 slip, 2 sticky)
+    // [3] bodies, control steps, _, _   [4] cell blocks x, y, z, total   [5] unused
+    i: array<vec4<u32>, 6>,
+    // [0] origin xyz [m], dx [m]   [1] gravity xyz [m/s²], dt [s]
+    // [2] wall friction, 1/dx [1/m], _, _   [3] unused
+    r: array<vec4r, 4>,
+}
+
+fn p_cells() -> vec3<u32> { return params.i[0].xyz; }
+fn p_num_cells() -> u32 { return params.i[0].w; }
+fn p_node_blocks() -> vec3<u32> { return params.i[1].xyz; }
+fn p_num_node_blocks() -> u32 { return params.i[1].w; }
+fn p_num_particles() -> u32 { return params.i[2].x; }
+fn p_num_tools() -> u32 { return params.i[2].y; }
+fn p_boundary_cells() -> u32 { return params.i[2].z; }
+fn p_boundary_kind() -> u32 { return params.i[2].w; }
+fn p_control_steps() -> u32 { return params.i[3].y; }
+fn p_cell_blocks() -> vec3<u32> { return params.i[4].xyz; }
+fn p_origin() -> vec3r { return params.r[0].xyz; }
+fn p_dx() -> Real { return params.r[0].w; }
+fn p_inv_dx() -> Real { return params.r[2].y; }
+fn p_gravity() -> vec3r { return params.r[1].xyz; }
+fn p_dt() -> Real { return params.r[1].w; }
+fn p_wall_friction() -> Real { return params.r[2].x; }
+
+// Nodes per axis: one more than cells.
+fn p_nodes() -> vec3<u32> { return p_cells() + vec3<u32>(1u); }
+
+fn cell_index(c: vec3<u32>) -> u32 {
+    let n = p_cells();
+    return c.x + n.x * (c.y + n.y * c.z);
+}
+
+fn node_index(c: vec3<u32>) -> u32 {
+    let n = p_nodes();
+    return c.x + n.x * (c.y + n.y * c.z);
+}
+
+// Base cell of a particle's stencil, clamped into the grid (a particle outside
+// the safe band is reported by g2p, never read out of bounds).
+fn particle_cell(xg: vec3r) -> vec3<u32> {
+    let b = vec3<i32>(floor(xg - vec3r(0.5)));
+    let hi = vec3<i32>(p_cells()) - vec3<i32>(1);
+    return vec3<u32>(clamp(b, vec3<i32>(0), hi));
+}
+
+fn cell_block_index(c: vec3<u32>) -> u32 {
+    let b = c / 4u;
+    let nb = p_cell_blocks();
+    return b.x + nb.x * (b.y + nb.y * b.z);
+}

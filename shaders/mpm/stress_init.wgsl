@@ -1,0 +1,39 @@
+// Kirchhoff stress τ [Pa] of the initial state, so that the first P2G sees
+// the same stress that G2P stores for every later step.
+
+#import common/index
+#import mpm/params
+#import mpm/material
+
+@group(0) @binding(0) var<storage, read> params: Params;
+@group(0) @binding(1) var<storage, read> materials: array<Real>;
+@group(0) @binding(2) var<storage, read> body_of: array<u32>;
+@group(0) @binding(3) var<storage, read> c_in: array<Real>;
+@group(0) @binding(4) var<storage, read> f_in: array<Real>;
+@group(0) @binding(5) var<storage, read> aux_in: array<Real>;
+@group(0) @binding(6) var<storage, read_write> tau_out: array<Real>;
+
+fn load_f(p: u32) -> mat3r {
+    let o = 9u * p;
+    return mat3r(f_in[o], f_in[o + 1u], f_in[o + 2u], f_in[o + 3u], f_in[o + 4u], f_in[o + 5u], f_in[o + 6u], f_in[o + 7u], f_in[o + 8u]);
+}
+
+fn load_c(p: u32) -> mat3r {
+    let o = 9u * p;
+    return mat3r(c_in[o], c_in[o + 1u], c_in[o + 2u], c_in[o + 3u], c_in[o + 4u], c_in[o + 5u], c_in[o + 6u], c_in[o + 7u], c_in[o + 8u]);
+}
+
+@compute @workgroup_size(64)
+fn stress_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let p = flat_index(gid, nwg);
+    if (p >= p_num_particles()) {
+        return;
+    }
+    let m = load_material(body_of[p]);
+    let tau = kirchhoff_stress(m, load_f(p), load_c(p), aux_in[p]);
+    for (var j = 0u; j < 3u; j = j + 1u) {
+        for (var i = 0u; i < 3u; i = i + 1u) {
+            tau_out[9u * p + 3u * j + i] = tau[j][i];
+        }
+    }
+}

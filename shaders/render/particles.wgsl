@@ -1,0 +1,112 @@
+// Particles as camera-facing sphere impostors.
+//
+// One instance per particle, four vertices (triangle strip) per instance; the
+// vertex shader reads the particle straight from the storage buffer
+// (x, y, z, c per entry), so no particle data ever goes through the host.
+// The billboard is perpendicular to the ray to the sphere's centre and just
+// covers its silhouette; the fragment shader intersects the view ray with the
+// sphere, discards misses, shades the hit and writes its depth.
+
+#import render/common
+
+const MAX_PALETTE: u32 = 32u;
+
+struct ParticleParams {
+    radius: f32,
+    // 0: categorical (palette[c]), 1: scalar (colormap of c in [0, 1]).
+    mode: u32,
+    palette_len: u32,
+    pad: u32,
+    palette: array<vec4<f32>, MAX_PALETTE>,
+}
+
+@group(1) @binding(0) var<storage, read> particles: array<vec4<f32>>;
+@group(1) @binding(1) var<uniform> params: ParticleParams;
+
+struct ParticleOut {
+    @builtin(position) clip: vec4<f32>,
+    // Point on the billboard, view space.
+    @location(0) view_pos: vec3<f32>,
+    // Sphere centre, view space.
+    @location(1) @interpolate(flat) center: vec3<f32>,
+    @location(2) @interpolate(flat) color: vec3<f32>,
+}
+
+struct ParticleFrag {
+    @location(0) color: vec4<f32>,
+    @builtin(frag_depth) depth: f32,
+}
+
+// Polynomial approximation of Google's Turbo colormap (blue -> green -> red).
+fn turbo(x_in: f32) -> vec3<f32> {
+    let x = clamp(x_in, 0.0, 1.0);
+    let v4 = vec4<f32>(1.0, x, x * x, x * x * x);
+    let v2 = v4.zw * v4.z;
+    return vec3<f32>(
+        dot(v4, vec4<f32>(0.13572138, 4.61539260, -42.66032258, 132.13108234)) + dot(v2, vec2<f32>(-152.94239396, 59.28637943)),
+        dot(v4, vec4<f32>(0.09140261, 2.19418839, 4.84296658, -14.18503333)) + dot(v2, vec2<f32>(4.27729857, 2.82956604)),
+        dot(v4, vec4<f32>(0.10667330, 12.64194608, -60.58204836, 110.36276771)) + dot(v2, vec2<f32>(-89.90310912, 27.34824973)),
+    );
+}
+
+fn particle_color(c: f32) -> vec3<f32> {
+    if (params.mode == 1u) {
+        // Skip Turbo's near-black ends so both extremes read well on the background.
+        return clamp(turbo(0.08 + 0.84 * c), vec3<f32>(0.0), vec3<f32>(1.0));
+    }
+    let n = clamp(params.palette_len, 1u, MAX_PALETTE);
+    let i = u32(max(round(c), 0.0)) % n;
+    return params.palette[i].rgb;
+}
+
+@vertex
+fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> ParticleOut {
+    let p = particles[ii];
+    let r = params.radius;
+    let c = (globals.view * vec4<f32>(p.xyz, 1.0)).xyz;
+    let d2 = dot(c, c);
+    var out: ParticleOut;
+    out.center = c;
+    out.color = particle_color(p.w);
+    out.view_pos = c;
+    out.clip = vec4<f32>(0.0, 0.0, 0.0, 1.0);
+    if (d2 <= r * r * 1.0001) {
+        // The camera is inside the sphere: degenerate quad, nothing drawn.
+        return out;
+    }
+    let axis = c * inverseSqrt(d2);
+    var side = cross(axis, vec3<f32>(0.0, 1.0, 0.0));
+    if (dot(side, side) < 1e-6) {
+        side = cross(axis, vec3<f32>(1.0, 0.0, 0.0));
+    }
+    let right = normalize(side);
+    let up = cross(right, axis);
+    // Radius of the tangent cone's cross-section through the centre.
+    let extent = r * sqrt(d2 / (d2 - r * r));
+    let corner = vec2<f32>(f32(vi & 1u) * 2.0 - 1.0, f32((vi >> 1u) & 1u) * 2.0 - 1.0);
+    let pos = c + (right * corner.x + up * corner.y) * extent;
+    out.view_pos = pos;
+    out.clip = globals.proj * vec4<f32>(pos, 1.0);
+    return out;
+}
+
+@fragment
+fn fs_main(in: ParticleOut) -> ParticleFrag {
+    let dir = normalize(in.view_pos);
+    let c = in.center;
+    let r = params.radius;
+    let b = dot(dir, c);
+    // Squared distance from the centre to the ray, computed without cancellation.
+    let off = c - dir * b;
+    let disc = r * r - dot(off, off);
+    if (disc < 0.0) {
+        discard;
+    }
+    let hit = dir * (b - sqrt(disc));
+    let n = (hit - c) / r;
+    let clip = globals.proj * vec4<f32>(hit, 1.0);
+    var out: ParticleFrag;
+    out.color = vec4<f32>(shade(in.color, n, globals.light_view.xyz), 1.0);
+    out.depth = clamp(clip.z / clip.w, 0.0, 1.0);
+    return out;
+}
