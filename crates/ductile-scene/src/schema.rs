@@ -1,0 +1,513 @@
+//! The RON scene schema: plain serde structs, one per concept, all in SI units.
+//!
+//! Every struct rejects unknown fields. Ranges are checked in `validate.rs`;
+//! this file only says what a scene may contain and what each field means.
+
+use serde::{Deserialize, Serialize};
+
+/// A 3-vector `(x, y, z)`; the unit is given by the field using it.
+pub type Vec3 = [f64; 3];
+
+/// A whole scene: the simulation domain, its bodies and tools, and what to write out.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    /// Human-readable name, used in output file names and summaries.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// The background grid and the walls around it.
+    pub domain: Domain,
+    /// Time stepping.
+    pub time: Time,
+    /// Gravitational acceleration [m/s²]. Default (0, -9.81, 0).
+    #[serde(default = "default_gravity")]
+    pub gravity: Vec3,
+    /// Matter simulated with MLS-MPM.
+    #[serde(default)]
+    pub bodies: Vec<Body>,
+    /// Kinematic colliders (tools, containers, floors).
+    #[serde(default)]
+    pub tools: Vec<Tool>,
+    /// What to write, and how to render pictures.
+    #[serde(default)]
+    pub output: Output,
+    /// Numerical precision of the kernels.
+    #[serde(default)]
+    pub precision: Precision,
+}
+
+fn default_name() -> String {
+    "scene".into()
+}
+fn default_gravity() -> Vec3 {
+    [0.0, -9.81, 0.0]
+}
+
+/// Kernel precision. `F64` needs an adapter with `SHADER_F64`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Precision {
+    /// 32-bit floats (default, fastest).
+    #[default]
+    F32,
+    /// 64-bit floats (for gradient checks and references).
+    F64,
+}
+
+/// The background grid: an axis-aligned box `[origin, origin + cells·dx]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Domain {
+    /// Lower corner of the domain [m]. Default (0, 0, 0).
+    #[serde(default)]
+    pub origin: Vec3,
+    /// Number of grid cells along x, y, z. Each in 4..=1024.
+    pub cells: [u32; 3],
+    /// Grid spacing [m], > 0.
+    pub dx: f64,
+    /// Thickness of the wall layer at each face, in cells (1..=8, default 3).
+    #[serde(default = "default_boundary_cells")]
+    pub boundary_cells: u32,
+    /// How the domain walls treat matter.
+    #[serde(default)]
+    pub boundary: Boundary,
+    /// Coulomb friction coefficient of the domain walls (>= 0, default 0).
+    #[serde(default)]
+    pub wall_friction: f64,
+}
+
+fn default_boundary_cells() -> u32 {
+    3
+}
+
+/// Wall condition at the domain faces.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Boundary {
+    /// Normal velocity into the wall is removed; matter may leave the wall (default).
+    #[default]
+    Separate,
+    /// Normal velocity is removed in both directions.
+    Slip,
+    /// All velocity is removed.
+    Sticky,
+}
+
+/// Time stepping: `frames` output frames of `substeps` substeps of length `dt`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Time {
+    /// Substep length [s], in (0, 0.01].
+    pub dt: f64,
+    /// Substeps per output frame, 1..=100000.
+    pub substeps: u32,
+    /// Number of output frames after the initial one, 0..=1000000.
+    pub frames: u32,
+}
+
+/// One body of MPM matter.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// Name used in error messages and outputs.
+    pub name: String,
+    /// Region the body's particles fill.
+    pub shape: BodyShape,
+    /// Particles per grid cell along each axis is the cube root of this; 1..=64 (default 8).
+    #[serde(default = "default_ppc")]
+    pub particles_per_cell: u32,
+    /// How particles are placed inside the shape.
+    #[serde(default)]
+    pub sampling: Sampling,
+    /// Constitutive model and its parameters.
+    pub material: Material,
+    /// Initial velocity [m/s]. Default 0.
+    #[serde(default)]
+    pub velocity: Vec3,
+}
+
+fn default_ppc() -> u32 {
+    8
+}
+
+/// Particle placement inside a body's shape.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Sampling {
+    /// A regular lattice (default); `particles_per_cell` must be a perfect cube (1, 8, 27, 64).
+    #[default]
+    Lattice,
+    /// Jittered lattice: one particle per sub-cell at a random offset, from the given seed.
+    Jittered(u64),
+}
+
+/// Region filled with particles. All lengths in metres, in world coordinates.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum BodyShape {
+    /// Axis-aligned box between two corners.
+    Box {
+        /// Lower corner [m].
+        min: Vec3,
+        /// Upper corner [m].
+        max: Vec3,
+    },
+    /// Ball.
+    Sphere {
+        /// Centre [m].
+        center: Vec3,
+        /// Radius [m], > 0.
+        radius: f64,
+    },
+    /// Cylinder whose axis is parallel to y.
+    Cylinder {
+        /// Centre [m].
+        center: Vec3,
+        /// Radius [m], > 0.
+        radius: f64,
+        /// Half the height along y [m], > 0.
+        half_height: f64,
+    },
+    /// The inside of a closed triangle mesh from an OBJ file (path relative to the scene file).
+    Mesh {
+        /// OBJ path.
+        path: String,
+        /// Uniform scale applied to the mesh's vertices (default 1).
+        #[serde(default = "one")]
+        scale: f64,
+        /// Translation applied after scaling [m].
+        #[serde(default)]
+        translation: Vec3,
+    },
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Constitutive models. Densities in kg/m³, moduli and stresses in Pa, viscosities in Pa·s.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum Material {
+    /// Newtonian fluid with a weakly compressible (Tait) equation of state
+    /// p = K/γ · (J^-γ − 1) and viscous stress 2μ·sym(∇v).
+    Fluid {
+        /// Rest density [kg/m³].
+        density: f64,
+        /// Bulk modulus K [Pa].
+        bulk_modulus: f64,
+        /// Tait exponent γ (default 7; 1 gives p = K(1/J − 1)).
+        #[serde(default = "tait_gamma")]
+        gamma: f64,
+        /// Dynamic viscosity μ [Pa·s], >= 0.
+        #[serde(default)]
+        viscosity: f64,
+    },
+    /// Fixed-corotated hyperelastic solid (Stomakhin et al. 2012).
+    FixedCorotated {
+        /// Density [kg/m³].
+        density: f64,
+        /// Young's modulus E [Pa].
+        youngs_modulus: f64,
+        /// Poisson ratio ν, in [0, 0.5).
+        poisson_ratio: f64,
+    },
+    /// Compressible neo-Hookean solid.
+    NeoHookean {
+        /// Density [kg/m³].
+        density: f64,
+        /// Young's modulus E [Pa].
+        youngs_modulus: f64,
+        /// Poisson ratio ν, in [0, 0.5).
+        poisson_ratio: f64,
+    },
+    /// Elastoplastic solid: St. Venant–Kirchhoff in Hencky strain with von Mises plasticity (plasticine).
+    VonMises {
+        /// Density [kg/m³].
+        density: f64,
+        /// Young's modulus E [Pa].
+        youngs_modulus: f64,
+        /// Poisson ratio ν, in [0, 0.5).
+        poisson_ratio: f64,
+        /// Yield stress τ_Y [Pa], > 0.
+        yield_stress: f64,
+    },
+    /// Granular matter: Drucker–Prager plasticity in Hencky strain (Klár et al. 2016).
+    DruckerPrager {
+        /// Density [kg/m³].
+        density: f64,
+        /// Young's modulus E [Pa].
+        youngs_modulus: f64,
+        /// Poisson ratio ν, in [0, 0.5).
+        poisson_ratio: f64,
+        /// Internal friction angle [degrees], in (0, 90).
+        friction_angle_deg: f64,
+        /// Cohesion [Pa] (default 0: dry sand).
+        #[serde(default)]
+        cohesion: f64,
+    },
+    /// Snow-like plastic with hardening (Stomakhin et al. 2013).
+    Snow {
+        /// Density [kg/m³].
+        density: f64,
+        /// Young's modulus E [Pa].
+        youngs_modulus: f64,
+        /// Poisson ratio ν, in [0, 0.5).
+        poisson_ratio: f64,
+        /// Critical compression θ_c (default 2.5e-2).
+        #[serde(default = "snow_theta_c")]
+        critical_compression: f64,
+        /// Critical stretch θ_s (default 7.5e-3).
+        #[serde(default = "snow_theta_s")]
+        critical_stretch: f64,
+        /// Hardening coefficient ξ (default 10).
+        #[serde(default = "snow_xi")]
+        hardening: f64,
+    },
+    /// Viscoplastic (non-Newtonian) fluid: Herschel–Bulkley, τ = τ_y + k·γ̇ⁿ (n = 1 is Bingham),
+    /// with the same weakly compressible pressure as `Fluid`.
+    HerschelBulkley {
+        /// Rest density [kg/m³].
+        density: f64,
+        /// Bulk modulus K [Pa].
+        bulk_modulus: f64,
+        /// Yield stress τ_y [Pa], >= 0.
+        yield_stress: f64,
+        /// Consistency k [Pa·sⁿ], > 0.
+        consistency: f64,
+        /// Flow index n (1 = Bingham), in (0, 2].
+        #[serde(default = "one")]
+        flow_index: f64,
+    },
+}
+
+fn tait_gamma() -> f64 {
+    7.0
+}
+fn snow_theta_c() -> f64 {
+    2.5e-2
+}
+fn snow_theta_s() -> f64 {
+    7.5e-3
+}
+fn snow_xi() -> f64 {
+    10.0
+}
+
+/// A kinematic collider: a shape that moves along a prescribed motion and pushes matter.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    /// Name used in error messages and outputs.
+    pub name: String,
+    /// Shape in the tool's own frame.
+    pub shape: ToolShape,
+    /// Pose at t = 0.
+    #[serde(default)]
+    pub pose: Pose,
+    /// How the tool moves.
+    #[serde(default)]
+    pub motion: Motion,
+    /// Coulomb friction coefficient μ between tool and matter, >= 0 (default 0.5).
+    #[serde(default = "half")]
+    pub friction: f64,
+    /// Width of the soft contact falloff [m], >= 0 (default 0: hard contact).
+    /// Grid nodes within this distance outside the surface feel a contact scaled
+    /// by (1 − d/softness)², so gradients see a contact before it happens.
+    #[serde(default)]
+    pub softness: f64,
+}
+
+fn half() -> f64 {
+    0.5
+}
+
+/// A rigid pose: translation [m] and rotation as Euler angles [degrees], applied X then Y then Z.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Pose {
+    /// Position [m].
+    #[serde(default)]
+    pub position: Vec3,
+    /// Rotation, intrinsic XYZ Euler angles [degrees].
+    #[serde(default)]
+    pub rotation_deg: Vec3,
+}
+
+/// Tool shapes in the tool's frame (centred at the origin).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum ToolShape {
+    /// Box with the given half extents [m].
+    Box {
+        /// Half extents [m], each > 0.
+        half_extents: Vec3,
+    },
+    /// Ball.
+    Sphere {
+        /// Radius [m], > 0.
+        radius: f64,
+    },
+    /// Capsule along the local y axis.
+    Capsule {
+        /// Radius [m], > 0.
+        radius: f64,
+        /// Half the length of the segment between the cap centres [m], >= 0.
+        half_height: f64,
+    },
+    /// Cylinder along the local y axis.
+    Cylinder {
+        /// Radius [m], > 0.
+        radius: f64,
+        /// Half height [m], > 0.
+        half_height: f64,
+    },
+    /// Half-space below the plane through the origin with local normal +y.
+    Plane,
+    /// A triangle mesh from an OBJ file, turned into a signed-distance grid.
+    Mesh {
+        /// OBJ path, relative to the scene file.
+        path: String,
+        /// Uniform scale applied to vertices (default 1).
+        #[serde(default = "one")]
+        scale: f64,
+        /// Signed-distance grid spacing [m], > 0.
+        sdf_dx: f64,
+    },
+}
+
+/// Prescribed motion of a tool.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum Motion {
+    /// The tool stays at its initial pose (default).
+    #[default]
+    Static,
+    /// Piecewise-linear interpolation between keyframes (positions linearly,
+    /// rotations by slerp); constant before the first and after the last.
+    Keyframes(Vec<Keyframe>),
+    /// Constant linear [m/s] and angular [deg/s, about world axes] velocity.
+    Constant {
+        /// Linear velocity [m/s].
+        linear: Vec3,
+        /// Angular velocity [degrees/s].
+        #[serde(default)]
+        angular_deg: Vec3,
+    },
+    /// One linear velocity [m/s] per substep; the last is held afterwards.
+    PerStep(Vec<Vec3>),
+}
+
+/// A pose at a time.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Keyframe {
+    /// Time [s], strictly increasing along the list.
+    pub time: f64,
+    /// Position [m].
+    pub position: Vec3,
+    /// Rotation, XYZ Euler angles [degrees].
+    #[serde(default)]
+    pub rotation_deg: Vec3,
+}
+
+/// Output settings.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Output {
+    /// Write per-frame PLY particle files (default true).
+    #[serde(default = "yes")]
+    pub ply: bool,
+    /// Write per-frame NPY arrays (default true).
+    #[serde(default = "yes")]
+    pub npy: bool,
+    /// Write per-frame PNG renders (default true).
+    #[serde(default = "yes")]
+    pub png: bool,
+    /// Write every n-th frame only (default 1 = every frame), >= 1.
+    #[serde(default = "one_u32")]
+    pub every: u32,
+    /// Camera for PNG renders.
+    #[serde(default)]
+    pub camera: Camera,
+    /// Particle colouring in renders.
+    #[serde(default)]
+    pub color_by: ColorBy,
+}
+
+fn yes() -> bool {
+    true
+}
+fn one_u32() -> u32 {
+    1
+}
+
+impl Default for Output {
+    fn default() -> Self {
+        Output {
+            ply: true,
+            npy: true,
+            png: true,
+            every: 1,
+            camera: Camera::default(),
+            color_by: ColorBy::default(),
+        }
+    }
+}
+
+/// A pinhole camera.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Camera {
+    /// Eye position [m]. If absent, placed to frame the domain.
+    #[serde(default)]
+    pub eye: Option<Vec3>,
+    /// Point looked at [m]. If absent, the domain centre.
+    #[serde(default)]
+    pub target: Option<Vec3>,
+    /// Up direction (default +y).
+    #[serde(default = "up")]
+    pub up: Vec3,
+    /// Vertical field of view [degrees], in (1, 170). Default 45.
+    #[serde(default = "fov")]
+    pub fov_deg: f64,
+    /// Image width [pixels], 16..=8192. Default 800.
+    #[serde(default = "width")]
+    pub width: u32,
+    /// Image height [pixels], 16..=8192. Default 600.
+    #[serde(default = "height")]
+    pub height: u32,
+}
+
+fn up() -> Vec3 {
+    [0.0, 1.0, 0.0]
+}
+fn fov() -> f64 {
+    45.0
+}
+fn width() -> u32 {
+    800
+}
+fn height() -> u32 {
+    600
+}
+
+impl Default for Camera {
+    fn default() -> Self {
+        Camera {
+            eye: None,
+            target: None,
+            up: up(),
+            fov_deg: fov(),
+            width: width(),
+            height: height(),
+        }
+    }
+}
+
+/// What particle colour encodes in renders.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ColorBy {
+    /// One colour per body (default).
+    #[default]
+    Body,
+    /// Speed |v|, blue (slow) to red (fast).
+    Speed,
+}
