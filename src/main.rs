@@ -1,1 +1,161 @@
-fn main() {}
+//! The `ductile` command line: `run`, `validate`, `info` and `bench`.
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use ductile::run::{run_file, RunOptions};
+use ductile_gpu::{AdapterPreference, ContextOptions, GpuContext};
+use ductile_sim::SimulationOptions;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "ductile", version, about = "GPU-accelerated differentiable physics (MLS-MPM on wgpu)")]
+struct Cli {
+    /// Adapter: `auto` (discrete GPU, else integrated, else software), `gpu`, `cpu`,
+    /// or part of an adapter's name. Overrides the DUCTILE_ADAPTER environment variable.
+    #[arg(long, global = true)]
+    adapter: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a scene headless, writing frames, pictures and a summary.
+    Run {
+        /// Scene file (RON).
+        scene: PathBuf,
+        /// Output directory.
+        #[arg(long, default_value = "out")]
+        out: PathBuf,
+        /// Override the number of frames.
+        #[arg(long)]
+        frames: Option<u32>,
+        /// Run in 64-bit floats (needs SHADER_F64).
+        #[arg(long)]
+        f64: bool,
+        /// Use the compare-and-swap float accumulation instead of native float atomics.
+        #[arg(long)]
+        cas_atomics: bool,
+        /// Bitwise-reproducible P2G (binned gather instead of atomic scatter); always on in f64.
+        #[arg(long)]
+        deterministic: bool,
+        /// No progress bar.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Check scene files and report the first error in each.
+    Validate {
+        /// Scene files.
+        scenes: Vec<PathBuf>,
+    },
+    /// Print the adapters found and the one chosen.
+    Info,
+    /// Measure particle-steps per second on the standard problems.
+    Bench(ductile::bench::BenchArgs),
+}
+
+fn context(adapter: &Option<String>, require_f64: bool) -> Result<GpuContext> {
+    let pref = match adapter {
+        Some(a) => match a.to_ascii_lowercase().as_str() {
+            "auto" => AdapterPreference::Auto,
+            "gpu" => AdapterPreference::Gpu,
+            "cpu" | "software" => AdapterPreference::Cpu,
+            _ => AdapterPreference::Name(a.clone()),
+        },
+        None => AdapterPreference::from_env(),
+    };
+    Ok(GpuContext::new(&ContextOptions {
+        adapter: pref,
+        require_f64,
+        disable_float_atomics: false,
+    })?)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match real_main(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn real_main(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Run {
+            scene,
+            out,
+            frames,
+            f64,
+            cas_atomics,
+            deterministic,
+            quiet,
+        } => {
+            // Parse first, so that a bad scene is reported before any GPU work.
+            ductile_scene::load_scene(&scene)?;
+            let ctx = context(&cli.adapter, f64)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let _ = ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed));
+            let opts = RunOptions {
+                out: out.clone(),
+                frames,
+                quiet,
+                sim: SimulationOptions {
+                    precision: f64.then_some(ductile_gpu::Precision::F64),
+                    force_cas_atomics: cas_atomics,
+                    control_steps: None,
+                    deterministic,
+                },
+            };
+            let report = run_file(&ctx, &scene, &opts, stop)?;
+            let s = &report.summary;
+            eprintln!(
+                "{} substeps, {} particles, {:.2} s wall, {:.3e} particle-steps/s; output in {}",
+                s["substeps"], s["particles"], s["wall_time_s"].as_f64().unwrap_or(0.0),
+                s["particle_steps_per_s"].as_f64().unwrap_or(0.0),
+                out.display()
+            );
+            if let Some(e) = report.error {
+                eprintln!("error: {e:#}");
+                eprintln!("frames written before the failure are kept in {}", out.display());
+                return Ok(ExitCode::from(2));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Validate { scenes } => {
+            let mut bad = 0;
+            for s in &scenes {
+                match ductile_scene::load_scene(s) {
+                    Ok(_) => println!("{}: ok", s.display()),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Info => {
+            let ctx = context(&cli.adapter, false)?;
+            println!("adapter: {}", ctx.describe());
+            println!(
+                "limits: max storage buffer binding {} bytes, max buffer {} bytes, max workgroups per dimension {}",
+                ctx.limits.max_storage_buffer_binding_size,
+                ctx.limits.max_buffer_size,
+                ctx.limits.max_compute_workgroups_per_dimension
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Bench(args) => {
+            let ctx = context(&cli.adapter, false)?;
+            ductile::bench::run_bench(&ctx, &args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -15,7 +15,7 @@
 @group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> materials: array<Real>;
 @group(0) @binding(2) var<storage, read> body_of: array<u32>;
-@group(0) @binding(3) var<storage, read> grid: array<Real>;
+@group(0) @binding(3) var<storage, read> grid: array<vec4r>;
 @group(0) @binding(4) var<storage, read> clock: array<u32>;
 @group(0) @binding(5) var<storage, read> x_in: array<Real>;
 @group(0) @binding(6) var<storage, read> f_in: array<Real>;
@@ -53,21 +53,27 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let xg = (xp - p_origin()) * inv_dx;
     let base = particle_cell(xg);
     let fx = xg - vec3r(base);
-    let w = array<vec3r, 3>(
-        0.5 * (vec3r(1.5) - fx) * (vec3r(1.5) - fx),
-        vec3r(0.75) - (fx - vec3r(1.0)) * (fx - vec3r(1.0)),
-        0.5 * (fx - vec3r(0.5)) * (fx - vec3r(0.5)),
-    );
+    let w0 = 0.5 * (vec3r(1.5) - fx) * (vec3r(1.5) - fx);
+    let w1 = vec3r(0.75) - (fx - vec3r(1.0)) * (fx - vec3r(1.0));
+    let w2 = 0.5 * (fx - vec3r(0.5)) * (fx - vec3r(0.5));
     var vel = vec3r(0.0);
     var bmat = mat3r();
-    for (var k = 0u; k < 27u; k = k + 1u) {
-        let o = vec3<u32>(k % 3u, (k / 3u) % 3u, k / 9u);
-        let weight = w[o.x].x * w[o.y].y * w[o.z].z;
-        let gi = 4u * node_index(base + o);
-        let gv = vec3r(grid[gi], grid[gi + 1u], grid[gi + 2u]);
-        let dpos = (vec3r(o) - fx) * dx;
-        vel = vel + weight * gv;
-        bmat = bmat + weight * mat3r(gv * dpos.x, gv * dpos.y, gv * dpos.z);
+    let nodes = p_nodes();
+    let base_index = node_index(base);
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        let wz = select(select(w2.z, w1.z, k == 1u), w0.z, k == 0u);
+        for (var j = 0u; j < 3u; j = j + 1u) {
+            let wy = select(select(w2.y, w1.y, j == 1u), w0.y, j == 0u);
+            let row = base_index + nodes.x * (j + nodes.y * k);
+            for (var i = 0u; i < 3u; i = i + 1u) {
+                let wx = select(select(w2.x, w1.x, i == 1u), w0.x, i == 0u);
+                let weight = wx * wy * wz;
+                let gv = grid[row + i].xyz;
+                let dpos = (vec3r(Real(i), Real(j), Real(k)) - fx) * dx;
+                vel = vel + weight * gv;
+                bmat = bmat + weight * mat3r(gv * dpos.x, gv * dpos.y, gv * dpos.z);
+            }
+        }
     }
     let cmat = 4.0 * inv_dx * inv_dx * bmat;
     let xnew = xp + dt * vel;

@@ -2,6 +2,15 @@
 
 use crate::context::{GpuContext, GpuError};
 use crate::shaders::Precision;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static ALLOCATED: AtomicU64 = AtomicU64::new(0);
+
+/// Bytes of storage buffers created through this module since the process started
+/// (buffers are not subtracted when dropped: this is a high-water mark of what was asked for).
+pub fn allocated_bytes() -> u64 {
+    ALLOCATED.load(Ordering::Relaxed)
+}
 use wgpu::util::DeviceExt;
 
 /// What a buffer is for; decides its usage flags.
@@ -31,6 +40,7 @@ pub fn storage_buffer(
     u: BufferUse,
 ) -> Result<wgpu::Buffer, GpuError> {
     ctx.check_buffer(label, data.len() as u64)?;
+    ALLOCATED.fetch_add(data.len().max(16) as u64, Ordering::Relaxed);
     // wgpu rejects zero-sized bindings: keep at least 16 bytes.
     let padded;
     let contents = if data.len() < 16 {
@@ -60,6 +70,7 @@ pub fn storage_buffer_zeroed(
     u: BufferUse,
 ) -> Result<wgpu::Buffer, GpuError> {
     ctx.check_buffer(label, bytes)?;
+    ALLOCATED.fetch_add(bytes.max(16), Ordering::Relaxed);
     Ok(ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some(label),
         size: bytes.max(16).next_multiple_of(4),

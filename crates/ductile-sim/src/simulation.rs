@@ -5,11 +5,10 @@
 use crate::control::Control;
 use crate::error::{SimError, Unstable};
 use crate::material::{initial_aux, max_stable_viscosity};
-use crate::mpm::bin::Binning;
 use crate::mpm::diagnostics::{Diagnostics as DiagKernels, Sums};
 use crate::mpm::g2p::G2p;
 use crate::mpm::model::{ModelDesc, ModelInfo};
-use crate::mpm::p2g::P2g;
+use crate::mpm::p2g::{P2g, P2gMode};
 use crate::mpm::state::StateHost;
 use crate::mpm::{MpmModel, MpmState};
 use ductile_gpu::{
@@ -26,6 +25,8 @@ pub struct SimulationOptions {
     pub force_cas_atomics: bool,
     /// Number of substeps to upload controls for (default: the scene's whole rollout).
     pub control_steps: Option<usize>,
+    /// Use the deterministic binned-gather P2G (always used in f64).
+    pub deterministic: bool,
 }
 
 /// Particle data read back for output.
@@ -60,11 +61,11 @@ pub struct Simulation {
     pub parity: usize,
     /// Substeps taken.
     pub step: u64,
-    bins: Binning,
     p2g: P2g,
     g2p: G2p,
     diag: DiagKernels,
-    clock: wgpu::Buffer,
+    /// Substep counter read by the kernels (u32).
+    pub clock: wgpu::Buffer,
     status: wgpu::Buffer,
     /// Per-pass GPU times.
     pub timer: GpuTimer,
@@ -183,11 +184,16 @@ impl Simulation {
             BufferUse::Storage,
         )?;
         let states = [&s0, &s1];
-        let bins = Binning::new(ctx, &model, states, config)?;
-        let p2g = P2g::new(ctx, &model, states, &bins, &control, &clock, config)?;
+        let mode = if opts.deterministic || precision == Precision::F64 {
+            P2gMode::Gather
+        } else {
+            P2gMode::Scatter
+        };
+        let p2g = P2g::new(ctx, &model, states, &control, &clock, config, mode)?;
         let g2p = G2p::new(ctx, &model, states, &p2g.grid, &clock, &status, config)?;
         let diag = DiagKernels::new(ctx, &model, states, config)?;
         let passes_per_step = 6;
+        // (scatter mode times 3 passes per substep, gather mode 6)
         let timer = GpuTimer::new(ctx, passes_per_step * scene.time.substeps.max(1));
         let sim = Simulation {
             model,
@@ -195,7 +201,6 @@ impl Simulation {
             control,
             parity: 0,
             step: 0,
-            bins,
             p2g,
             g2p,
             diag,
@@ -225,7 +230,6 @@ impl Simulation {
     /// Records `substeps` substeps into `enc` (no readback, no allocation).
     pub fn encode_substeps(&mut self, enc: &mut wgpu::CommandEncoder, substeps: u32) {
         for _ in 0..substeps {
-            self.bins.encode(enc, self.parity, &mut self.timer);
             self.p2g.encode(enc, self.parity, &mut self.timer);
             self.g2p.encode(enc, self.parity, &mut self.timer);
             self.parity = 1 - self.parity;

@@ -1,7 +1,13 @@
-//! P2G (`shaders/mpm/p2g_prepare.wgsl`, `shaders/mpm/p2g.wgsl`): per-particle
-//! payloads in binned order, then a per-node gather fused with the grid
-//! update (`shaders/mpm/grid_update.wgsl`). Output: `grid`, 4 Reals per node
-//! (velocity [m/s] after gravity, walls and tools; mass [kg]).
+//! P2G and the grid update, in one of two modes. Output either way: `grid`,
+//! 4 Reals per node (velocity [m/s] after gravity, walls and tools; mass [kg]).
+//!
+//! - [`P2gMode::Scatter`] (default in f32): `shaders/mpm/p2g_scatter.wgsl` adds
+//!   each particle's contributions to its 27 nodes with float atomics, then
+//!   `shaders/mpm/grid_update_scatter.wgsl` updates the active node blocks.
+//! - [`P2gMode::Gather`] (deterministic; the only mode in f64): particles are
+//!   binned by cell ([`Binning`]), `shaders/mpm/p2g_prepare.wgsl` writes
+//!   payloads in binned order, and `shaders/mpm/p2g.wgsl` gathers per node in
+//!   a fixed order, fused with the grid update.
 
 use super::bin::Binning;
 use super::model::MpmModel;
@@ -9,72 +15,156 @@ use super::state::MpmState;
 use crate::control::Control;
 use ductile_gpu::{storage_buffer_zeroed, BufferUse, GpuContext, GpuTimer, Kernel, ShaderConfig};
 
-/// P2G kernels and the grid.
-pub struct P2g {
+/// How P2G accumulates particle contributions on the grid.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum P2gMode {
+    /// Float-atomic scatter: fastest, summation order varies between runs. f32 only.
+    #[default]
+    Scatter,
+    /// Binned per-node gather: bitwise deterministic; works in f64.
+    Gather,
+}
+
+/// Kernels and buffers of the scatter mode.
+struct ScatterPath {
+    scatter: Kernel,
+    update: Kernel,
+    grid_sum: wgpu::Buffer,
+    block_active: wgpu::Buffer,
+    bg_scatter: [wgpu::BindGroup; 2],
+    bg_update: wgpu::BindGroup,
+}
+
+/// Kernels and buffers of the gather mode.
+struct GatherPath {
+    bins: Binning,
     prepare: Kernel,
     gather: Kernel,
-    /// 16 Reals per binned particle.
-    pub payload: wgpu::Buffer,
+    payload: wgpu::Buffer,
+    bg_prepare: [wgpu::BindGroup; 2],
+    bg_gather: wgpu::BindGroup,
+}
+
+/// P2G kernels and the grid.
+pub struct P2g {
+    /// The mode in use.
+    pub mode: P2gMode,
+    scatter: Option<ScatterPath>,
+    gather: Option<GatherPath>,
     /// 4 Reals per node: velocity [m/s], mass [kg].
     pub grid: wgpu::Buffer,
     /// Per tool: contact force [N] summed over substeps since the last clear (4 f32).
     pub tool_force: wgpu::Buffer,
-    bg_prepare: [wgpu::BindGroup; 2],
-    bg_gather: wgpu::BindGroup,
     particles: u32,
     node_blocks: u32,
 }
 
 impl P2g {
-    /// Builds the kernels and buffers.
+    /// Builds the kernels and buffers for `mode`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
         model: &MpmModel,
         states: [&MpmState; 2],
-        bins: &Binning,
         control: &Control,
         clock: &wgpu::Buffer,
         config: ShaderConfig,
+        mode: P2gMode,
     ) -> Result<Self, crate::SimError> {
         let info = &model.info;
         let r = config.precision.bytes();
-        let payload = storage_buffer_zeroed(ctx, "p2g payload", 16 * r * info.particles as u64, BufferUse::Storage)?;
-        let grid = storage_buffer_zeroed(ctx, "grid", 4 * r * info.num_nodes() as u64, BufferUse::Storage)?;
+        let nodes = info.num_nodes() as u64;
+        let grid = storage_buffer_zeroed(ctx, "grid", 4 * r * nodes, BufferUse::Storage)?;
         let tool_force = storage_buffer_zeroed(ctx, "tool forces", 16 * (info.tools.max(1) as u64), BufferUse::Storage)?;
-        let prepare = Kernel::new(ctx, "mpm/p2g_prepare", "p2g_prepare", config)?;
-        let gather = Kernel::new(ctx, "mpm/p2g", "p2g", config)?;
-        let bg_prepare = states.map(|s| {
-            prepare.bind(
-                ctx,
-                0,
-                &[&model.params, &model.materials, &model.body_of, &bins.sorted, &s.x, &s.v, &s.c, &s.tau, &payload],
-            )
-        });
-        let bg_gather = gather.bind(
-            ctx,
-            0,
-            &[
-                &model.params,
-                &bins.cell_start,
-                &bins.block_active,
-                &payload,
-                &model.tools,
-                &control.buffer,
-                &model.sdf_values,
-                clock,
-                &grid,
-                &tool_force,
-            ],
-        );
         ctx.check_dispatch("P2G node blocks", info.num_node_blocks() as u64 / 32768 + 1)?;
+        let (mut scatter, mut gather) = (None, None);
+        match mode {
+            P2gMode::Scatter => {
+                let grid_sum = storage_buffer_zeroed(ctx, "grid momentum and mass sums (f32)", 16 * nodes, BufferUse::Storage)?;
+                let block_active = storage_buffer_zeroed(
+                    ctx,
+                    "block_active",
+                    4 * info.num_cell_blocks() as u64,
+                    BufferUse::Storage,
+                )?;
+                let k_scatter = Kernel::new(ctx, "mpm/p2g_scatter", "p2g_scatter", config)?;
+                let k_update = Kernel::new(ctx, "mpm/grid_update_scatter", "grid_update_scatter", config)?;
+                let bg_scatter = states.map(|s| {
+                    k_scatter.bind(
+                        ctx,
+                        0,
+                        &[&model.params, &model.materials, &model.body_of, &s.x, &s.v, &s.c, &s.tau, &block_active, &grid_sum],
+                    )
+                });
+                let bg_update = k_update.bind(
+                    ctx,
+                    0,
+                    &[
+                        &model.params,
+                        &block_active,
+                        &grid_sum,
+                        &model.tools,
+                        &control.buffer,
+                        &model.sdf_values,
+                        clock,
+                        &grid,
+                        &tool_force,
+                    ],
+                );
+                scatter = Some(ScatterPath {
+                    scatter: k_scatter,
+                    update: k_update,
+                    grid_sum,
+                    block_active,
+                    bg_scatter,
+                    bg_update,
+                });
+            }
+            P2gMode::Gather => {
+                let bins = Binning::new(ctx, model, states, config)?;
+                let payload =
+                    storage_buffer_zeroed(ctx, "p2g payload", 16 * r * info.particles as u64, BufferUse::Storage)?;
+                let prepare = Kernel::new(ctx, "mpm/p2g_prepare", "p2g_prepare", config)?;
+                let k_gather = Kernel::new(ctx, "mpm/p2g", "p2g", config)?;
+                let bg_prepare = states.map(|s| {
+                    prepare.bind(
+                        ctx,
+                        0,
+                        &[&model.params, &model.materials, &model.body_of, &bins.sorted, &s.x, &s.v, &s.c, &s.tau, &payload],
+                    )
+                });
+                let bg_gather = k_gather.bind(
+                    ctx,
+                    0,
+                    &[
+                        &model.params,
+                        &bins.cell_start,
+                        &bins.block_active,
+                        &payload,
+                        &model.tools,
+                        &control.buffer,
+                        &model.sdf_values,
+                        clock,
+                        &grid,
+                        &tool_force,
+                    ],
+                );
+                gather = Some(GatherPath {
+                    bins,
+                    prepare,
+                    gather: k_gather,
+                    payload,
+                    bg_prepare,
+                    bg_gather,
+                });
+            }
+        }
         Ok(P2g {
-            prepare,
+            mode,
+            scatter,
             gather,
-            payload,
             grid,
             tool_force,
-            bg_prepare,
-            bg_gather,
             particles: info.particles,
             node_blocks: info.num_node_blocks(),
         })
@@ -82,17 +172,42 @@ impl P2g {
 
     /// Records P2G and the grid update for state `parity`.
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, parity: usize, timer: &mut GpuTimer) {
-        {
+        let node_groups = ductile_gpu::groups_1d(self.node_blocks * 64);
+        if let Some(sp) = &self.scatter {
+            enc.clear_buffer(&sp.grid_sum, 0, None);
+            enc.clear_buffer(&sp.block_active, 0, None);
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("p2g_scatter"),
+                    timestamp_writes: timer.pass("p2g_scatter"),
+                });
+                sp.scatter.dispatch_1d(&mut pass, &[&sp.bg_scatter[parity]], self.particles);
+            }
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                label: Some("p2g_prepare"),
-                timestamp_writes: timer.pass("p2g_prepare"),
+                label: Some("grid_update"),
+                timestamp_writes: timer.pass("grid_update"),
             });
-            self.prepare.dispatch_1d(&mut pass, &[&self.bg_prepare[parity]], self.particles);
+            sp.update.dispatch(&mut pass, &[&sp.bg_update], node_groups);
         }
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("p2g_grid"),
-            timestamp_writes: timer.pass("p2g_grid"),
-        });
-        self.gather.dispatch(&mut pass, &[&self.bg_gather], ductile_gpu::groups_1d(self.node_blocks * 64));
+        if let Some(gp) = &self.gather {
+            gp.bins.encode(enc, parity, timer);
+            {
+                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("p2g_prepare"),
+                    timestamp_writes: timer.pass("p2g_prepare"),
+                });
+                gp.prepare.dispatch_1d(&mut pass, &[&gp.bg_prepare[parity]], self.particles);
+            }
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("p2g_gather_grid"),
+                timestamp_writes: timer.pass("p2g_gather_grid"),
+            });
+            gp.gather.dispatch(&mut pass, &[&gp.bg_gather], node_groups);
+        }
+    }
+
+    /// Bytes of the payload buffer (gather mode), for memory reports.
+    pub fn payload_bytes(&self) -> u64 {
+        self.gather.as_ref().map(|g| g.payload.size()).unwrap_or(0)
     }
 }

@@ -1,0 +1,177 @@
+//! `ductile bench`: particle-steps per second on the standard MLS-MPM
+//! problems of `../shared/peers` (the same block, grid, materials, dt and
+//! timing protocol as the Taichi and Warp scripts), with per-pass GPU times
+//! and peak memory.
+
+use anyhow::Result;
+use clap::Args;
+use ductile_gpu::GpuContext;
+use ductile_sim::{Simulation, SimulationOptions};
+use serde_json::json;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Arguments of `ductile bench`.
+#[derive(Args, Clone, Debug)]
+pub struct BenchArgs {
+    /// Materials: elastic, fluid (comma-separated).
+    #[arg(long, default_value = "elastic,fluid")]
+    pub materials: String,
+    /// Sizes: 32k (64³ grid), 128k (64³ grid), 1m (128³ grid) (comma-separated).
+    #[arg(long, default_value = "32k,128k,1m")]
+    pub sizes: String,
+    /// Timed substeps.
+    #[arg(long, default_value_t = 200)]
+    pub steps: u32,
+    /// Warm-up substeps (after one compile substep).
+    #[arg(long, default_value_t = 10)]
+    pub warmup: u32,
+    /// Use the deterministic binned-gather P2G instead of the atomic scatter.
+    #[arg(long)]
+    pub deterministic: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+/// RON text of a benchmark problem: a lattice block (8 particles per cell)
+/// one cell above the floor, falling at 2 m/s, in [0, 1]³ with 3 wall cells.
+pub fn bench_scene(material: &str, size: &str) -> Result<String> {
+    let (grid, lo, hi) = match size {
+        "32k" => (64u32, [0.375, 0.0625, 0.375], [0.625, 0.3125, 0.625]),
+        "128k" => (64, [0.25, 0.0625, 0.25], [0.75, 0.3125, 0.75]),
+        "1m" => (128, [0.25, 4.0 / 128.0, 0.25], [0.75, 4.0 / 128.0 + 0.25, 0.75]),
+        _ => anyhow::bail!("unknown size `{size}`: allowed are 32k, 128k, 1m"),
+    };
+    let mat = match material {
+        "elastic" => "FixedCorotated(density: 1.0, youngs_modulus: 1e4, poisson_ratio: 0.2)",
+        "fluid" => "Fluid(density: 1.0, bulk_modulus: 1e4, gamma: 1.0, viscosity: 0.0)",
+        _ => anyhow::bail!("unknown material `{material}`: allowed are elastic, fluid"),
+    };
+    Ok(format!(
+        "Scene(name: \"bench_{material}_{size}\", domain: (cells: ({grid}, {grid}, {grid}), dx: {dx:e}, boundary_cells: 3, boundary: Separate),
+  time: (dt: 1e-4, substeps: 1, frames: 1), gravity: (0.0, -9.8, 0.0),
+  bodies: [(name: \"block\", shape: Box(min: ({:?}, {:?}, {:?}), max: ({:?}, {:?}, {:?})), particles_per_cell: 8,
+            material: {mat}, velocity: (0.0, -2.0, 0.0))],
+  output: (ply: false, npy: false, png: false))",
+        lo[0],
+        lo[1],
+        lo[2],
+        hi[0],
+        hi[1],
+        hi[2],
+        dx = 1.0 / grid as f64
+    ))
+}
+
+fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// One benchmark case.
+pub fn bench_case(ctx: &GpuContext, material: &str, size: &str, args: &BenchArgs) -> Result<serde_json::Value> {
+    let text = bench_scene(material, size)?;
+    let loaded = ductile_scene::load_scene_from_str(&text, &format!("bench {material} {size}"), std::path::Path::new("."))?;
+    let before = ductile_gpu::buffers::allocated_bytes();
+    let control_steps = 1 + args.warmup + args.steps;
+    let mut sim = Simulation::new(
+        ctx,
+        &loaded,
+        &SimulationOptions {
+            control_steps: Some(control_steps as usize),
+            deterministic: args.deterministic,
+            ..Default::default()
+        },
+    )?;
+    let gpu_bytes = ductile_gpu::buffers::allocated_bytes() - before;
+    let n = sim.particle_count();
+    // Compile + warm-up.
+    sim.step(ctx, 1);
+    ctx.wait()?;
+    sim.step(ctx, args.warmup);
+    ctx.wait()?;
+    sim.check(ctx)?;
+    sim.collect_timings(ctx)?;
+    sim.timer.totals.clear();
+    // Timed: one submission per 10 substeps, as a frame loop would.
+    let t0 = Instant::now();
+    let mut left = args.steps;
+    while left > 0 {
+        let k = left.min(10);
+        sim.step(ctx, k);
+        sim.collect_timings(ctx)?;
+        left -= k;
+    }
+    ctx.wait()?;
+    let wall = t0.elapsed().as_secs_f64();
+    sim.check(ctx)?;
+    let rate = n as f64 * args.steps as f64 / wall;
+    let passes: serde_json::Map<String, serde_json::Value> = sim
+        .timer
+        .totals
+        .iter()
+        .map(|(k, (ns, c))| (k.to_string(), json!(ns / *c as f64 / 1e6)))
+        .collect();
+    let gpu_ms: f64 = passes.values().filter_map(|v| v.as_f64()).sum();
+    Ok(json!({
+        "material": material,
+        "size": size,
+        "particles": n,
+        "grid": sim.info().cells,
+        "steps": args.steps,
+        "wall_s": wall,
+        "particle_steps_per_s": rate,
+        "ms_per_substep": wall * 1e3 / args.steps as f64,
+        "gpu_ms_per_substep_by_pass": passes,
+        "gpu_ms_per_substep_timed": gpu_ms,
+        "gpu_buffer_bytes": gpu_bytes,
+        "peak_rss_bytes": peak_rss_bytes(),
+    }))
+}
+
+/// Runs the requested cases and prints a table.
+pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
+    println!("adapter: {}", ctx.describe());
+    println!(
+        "{:<8} {:>6} {:>9} {:>14} {:>10} {:>10} {:>10}  passes (GPU ms/substep)",
+        "material", "size", "particles", "p-steps/s", "ms/step", "GPU MiB", "RSS MiB"
+    );
+    let mut results = Vec::new();
+    for size in args.sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        for material in args.materials.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+            let r = bench_case(ctx, material, size, args)?;
+            let passes = r["gpu_ms_per_substep_by_pass"]
+                .as_object()
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| format!("{k} {:.3}", v.as_f64().unwrap_or(0.0)))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            println!(
+                "{:<8} {:>6} {:>9} {:>14.3e} {:>10.3} {:>10.1} {:>10.1}  {}",
+                material,
+                size,
+                r["particles"],
+                r["particle_steps_per_s"].as_f64().unwrap_or(0.0),
+                r["ms_per_substep"].as_f64().unwrap_or(0.0),
+                r["gpu_buffer_bytes"].as_u64().unwrap_or(0) as f64 / 1048576.0,
+                r["peak_rss_bytes"].as_u64().unwrap_or(0) as f64 / 1048576.0,
+                passes
+            );
+            results.push(r);
+        }
+    }
+    if let Some(p) = &args.json {
+        let doc = json!({
+            "adapter": ctx.describe(),
+            "results": results,
+        });
+        std::fs::write(p, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! The `ductile` command's library: headless runs, output writers, picture
+//! rendering of scenes and the benchmark, shared by the CLI and its tests.
+
+pub mod bench;
+pub mod output;
+pub mod run;
+pub mod scene_render;
+
+pub use ductile_gpu as gpu;
+pub use ductile_render as render;
+pub use ductile_scene as scene;
+pub use ductile_sim as sim;

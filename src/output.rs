@@ -1,0 +1,98 @@
+//! Files a run writes: per-frame particle PLY and NPY files, PNG renders and
+//! `summary.json`. Each writer reports the path it failed on.
+
+use anyhow::{Context, Result};
+use npyz::WriterBuilder;
+use std::io::Write;
+use std::path::Path;
+
+/// Colour of body `i` in PLY files and renders (sRGB 0..1).
+pub fn body_color(i: u32) -> [f32; 3] {
+    let p = ductile_render::DEFAULT_PALETTE;
+    p[i as usize % p.len()]
+}
+
+/// Writes a binary little-endian PLY point cloud with position [m], velocity
+/// [m/s], body index and the body's colour, one vertex per particle.
+pub fn write_ply(path: &Path, x: &[f64], v: &[f64], body: &[u32]) -> Result<()> {
+    let n = body.len();
+    let mut out = Vec::with_capacity(64 + n * 31);
+    write!(
+        out,
+        "ply\nformat binary_little_endian 1.0\ncomment ductile particles: position [m], velocity [m/s], body index\nelement vertex {n}\nproperty float x\nproperty float y\nproperty float z\nproperty float vx\nproperty float vy\nproperty float vz\nproperty uint body\nproperty uchar red\nproperty uchar green\nproperty uchar blue\nend_header\n"
+    )?;
+    for i in 0..n {
+        for k in 0..3 {
+            out.extend_from_slice(&(x[3 * i + k] as f32).to_le_bytes());
+        }
+        for k in 0..3 {
+            out.extend_from_slice(&(v[3 * i + k] as f32).to_le_bytes());
+        }
+        out.extend_from_slice(&body[i].to_le_bytes());
+        let c = body_color(body[i]);
+        out.extend(c.iter().map(|&f| (f.clamp(0.0, 1.0) * 255.0).round() as u8));
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes an `n × 3` f32 array as NPY.
+pub fn write_npy_vec3(path: &Path, data: &[f64]) -> Result<()> {
+    let n = data.len() / 3;
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(&[n as u64, 3])
+        .writer(&mut file)
+        .begin_nd()
+        .with_context(|| format!("writing {}", path.display()))?;
+    w.extend(data.iter().map(|&x| x as f32))?;
+    w.finish()?;
+    Ok(())
+}
+
+/// Writes an `n` u32 array as NPY.
+pub fn write_npy_u32(path: &Path, data: &[u32]) -> Result<()> {
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut w = npyz::WriteOptions::<u32>::new()
+        .default_dtype()
+        .shape(&[data.len() as u64])
+        .writer(&mut file)
+        .begin_nd()
+        .with_context(|| format!("writing {}", path.display()))?;
+    w.extend(data.iter().copied())?;
+    w.finish()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npy_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.npy");
+        write_npy_vec3(&p, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+        assert_eq!(npy.shape(), &[2, 3]);
+        let v: Vec<f32> = npy.into_vec().unwrap();
+        assert_eq!(v, vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+    }
+
+    #[test]
+    fn ply_header_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.ply");
+        write_ply(&p, &[0.0; 6], &[0.0; 6], &[0, 1]).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        let end = text.find("end_header\n").unwrap() + "end_header\n".len();
+        assert!(text.contains("element vertex 2"));
+        assert_eq!(bytes.len() - end, 2 * (6 * 4 + 4 + 3));
+    }
+}
