@@ -37,10 +37,12 @@ pub struct BenchArgs {
 /// RON text of a benchmark problem: a lattice block (8 particles per cell)
 /// one cell above the floor, falling at 2 m/s, in [0, 1]³ with 3 wall cells.
 pub fn bench_scene(material: &str, size: &str) -> Result<String> {
-    let (grid, lo, hi) = match size {
-        "32k" => (64u32, [0.375, 0.0625, 0.375], [0.625, 0.3125, 0.625]),
-        "128k" => (64, [0.25, 0.0625, 0.25], [0.75, 0.3125, 0.75]),
-        "1m" => (128, [0.25, 4.0 / 128.0, 0.25], [0.75, 4.0 / 128.0 + 0.25, 0.75]),
+    // dt = 1e-4 s as in the peers' scripts; at 128³ the sound speed of these
+    // materials (≈ 100 m/s) needs dt = 4e-5 s for a Courant number below 1.
+    let (grid, dt, lo, hi) = match size {
+        "32k" => (64u32, 1e-4, [0.375, 0.0625, 0.375], [0.625, 0.3125, 0.625]),
+        "128k" => (64, 1e-4, [0.25, 0.0625, 0.25], [0.75, 0.3125, 0.75]),
+        "1m" => (128, 4e-5, [0.25, 4.0 / 128.0, 0.25], [0.75, 4.0 / 128.0 + 0.25, 0.75]),
         _ => anyhow::bail!("unknown size `{size}`: allowed are 32k, 128k, 1m"),
     };
     let mat = match material {
@@ -50,7 +52,7 @@ pub fn bench_scene(material: &str, size: &str) -> Result<String> {
     };
     Ok(format!(
         "Scene(name: \"bench_{material}_{size}\", domain: (cells: ({grid}, {grid}, {grid}), dx: {dx:e}, boundary_cells: 3, boundary: Separate),
-  time: (dt: 1e-4, substeps: 1, frames: 1), gravity: (0.0, -9.8, 0.0),
+  time: (dt: {dt:e}, substeps: 1, frames: 1), gravity: (0.0, -9.8, 0.0),
   bodies: [(name: \"block\", shape: Box(min: ({:?}, {:?}, {:?}), max: ({:?}, {:?}, {:?})), particles_per_cell: 8,
             material: {mat}, velocity: (0.0, -2.0, 0.0))],
   output: (ply: false, npy: false, png: false))",

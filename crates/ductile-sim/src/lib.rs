@@ -14,4 +14,6 @@ pub mod simulation;
 
 pub use control::{Control, ToolPose};
 pub use error::{SimError, Unstable};
+pub use mpm::p2g::P2gMode;
+pub use mpm::state::StateHost;
 pub use simulation::{Diagnostics, ParticlesHost, Simulation, SimulationOptions};

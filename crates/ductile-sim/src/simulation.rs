@@ -322,6 +322,63 @@ impl Simulation {
         &self.diag.packed
     }
 
+    /// Replaces the current state with `host` (x, v, C, F, aux; same particle
+    /// count) and recomputes the stress τ from it.
+    pub fn set_state(&mut self, ctx: &GpuContext, host: &StateHost) -> Result<(), SimError> {
+        let n = self.particle_count() as usize;
+        let lens = [
+            ("x", host.x.len(), 3 * n),
+            ("v", host.v.len(), 3 * n),
+            ("C", host.c.len(), 9 * n),
+            ("F", host.f.len(), 9 * n),
+            ("aux", host.aux.len(), n),
+        ];
+        for (what, got, want) in lens {
+            if got != want {
+                return Err(SimError::Other(format!(
+                    "set_state: {what} has {got} values, the simulation needs {want}"
+                )));
+            }
+        }
+        let p = self.config.precision;
+        let st = &self.states[self.parity];
+        let put = |b: &wgpu::Buffer, d: &[f64]| ctx.queue.write_buffer(b, 0, &ductile_gpu::reals_to_bytes(d, p));
+        put(&st.x, &host.x);
+        put(&st.v, &host.v);
+        put(&st.c, &host.c);
+        put(&st.f, &host.f);
+        put(&st.aux, &host.aux);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.g2p.encode_stress_init(&mut enc, self.parity);
+        ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    /// Kirchhoff stress τ [Pa] of every particle, 9 per particle column-major (blocking readback).
+    pub fn stress(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
+        let p = self.config.precision;
+        let n = self.particle_count() as u64;
+        Ok(ductile_gpu::bytes_to_reals(
+            &read_buffer(ctx, &self.states[self.parity].tau, 9 * n * p.bytes())?,
+            p,
+        ))
+    }
+
+    /// The grid after the last substep's update: per node velocity [m/s] and
+    /// mass [kg], 4 values per node, x fastest (blocking readback). Nodes
+    /// far from all particles are not written by the update and hold stale values;
+    /// their mass is meaningful only where particles were near.
+    pub fn grid(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
+        let p = self.config.precision;
+        let nodes = self.model.info.num_nodes() as u64;
+        Ok(ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.p2g.grid, 4 * nodes * p.bytes())?, p))
+    }
+
+    /// The P2G mode in use.
+    pub fn p2g_mode(&self) -> P2gMode {
+        self.p2g.mode
+    }
+
     /// Pose of each tool at the current substep.
     pub fn tool_poses(&self) -> Vec<crate::control::ToolPose> {
         let i = (self.step as usize).min(self.control.steps - 1);
