@@ -86,7 +86,7 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
         aux = aux * (1.0 + dt * (cmat[0][0] + cmat[1][1] + cmat[2][2]));
     } else {
         f = (identity3() + dt * cmat) * f;
-        let pl = plastic_projection(m, f, aux);
+        let pl = plastic_projection(m, f, aux, dt);
         f = pl.f;
         aux = pl.aux;
     }

@@ -6,10 +6,11 @@
 // 16 entries per body, written by `ductile_sim::mpm::material::pack_material`:
 //   0 kind   1 particle mass [kg]   2 particle volume [m³]   3 μ [Pa] (fluids: viscosity [Pa·s])
 //   4 λ [Pa] (fluids: bulk modulus K [Pa])   5..8 model parameters a, b, c, d   9 density [kg/m³]
-//   10 model parameter e. Fluids: a = Tait γ. Herschel–Bulkley: b = consistency k [Pa·sⁿ],
-//   c = flow index n, d = η_max [Pa·s], e = yield stress τ_y [Pa]. von Mises: a = σ_Y [Pa].
+//   10 model parameter e. Fluids: a = Tait γ. Herschel–Bulkley: μ = G, λ = K − 2G/3,
+//   a = yield stress τ_y [Pa], b = consistency k [Pa·sⁿ], c = flow index n. von Mises: a = σ_Y [Pa].
 //   Drucker–Prager: a = α, b = ε_c. Snow: a = θ_c, b = θ_s, c = ξ.
-// Per-particle scalar `aux`: J for fluids, plastic J_p for snow, unused otherwise.
+// Per-particle scalar `aux`: J for fluids, plastic J_p for snow, the log-volume
+// correction for Drucker–Prager sand, unused otherwise.
 
 #import common/real
 #import common/svd
@@ -54,7 +55,7 @@ fn load_material(body: u32) -> Material {
 }
 
 fn is_fluid(kind: u32) -> bool {
-    return kind == MAT_FLUID || kind == MAT_HERSCHEL_BULKLEY;
+    return kind == MAT_FLUID;
 }
 
 fn identity3() -> mat3r {
@@ -77,22 +78,13 @@ fn tait_pressure(m: Material, j: Real) -> Real {
 fn kirchhoff_stress(m: Material, f: mat3r, c: mat3r, aux: Real) -> mat3r {
     let eye = identity3();
     switch m.kind {
-        case 0u, 6u: {
-            // Fluids: τ = J(−p I + 2η D'), D' the deviatoric strain rate.
+        case 0u: {
+            // Newtonian fluid: τ = J(−p I + 2μ D'), D' the deviatoric strain rate.
             let j = aux;
             let d = 0.5 * (c + transpose(c));
             let dd = d - (d[0][0] + d[1][1] + d[2][2]) / 3.0 * eye;
-            var eta = m.mu;
-            if (m.kind == MAT_HERSCHEL_BULKLEY) {
-                // η = k γ̇^(n−1) + τ_y / γ̇, regularised by η ≤ η_max (m.d).
-                let ddd = dd[0][0] * dd[0][0] + dd[1][1] * dd[1][1] + dd[2][2] * dd[2][2]
-                    + 2.0 * (dd[1][0] * dd[1][0] + dd[2][0] * dd[2][0] + dd[2][1] * dd[2][1]);
-                let rate = safe_sqrt(2.0 * ddd);
-                let r = max(rate, 1e-12);
-                eta = min(m.b * real_pow(r, m.c - 1.0) + m.e / r, m.d);
-            }
             let p = tait_pressure(m, j);
-            return j * (2.0 * eta * dd - p * eye);
+            return j * (2.0 * m.mu * dd - p * eye);
         }
         case 1u: {
             // Fixed-corotated: τ = 2μ (F − R) Fᵀ + λ (J − 1) J I.
@@ -106,7 +98,7 @@ fn kirchhoff_stress(m: Material, f: mat3r, c: mat3r, aux: Real) -> mat3r {
             let j = determinant(f);
             return m.mu * (f * transpose(f) - eye) + m.lambda * real_log(max(j, 1e-6)) * eye;
         }
-        case 3u, 4u: {
+        case 3u, 4u, 6u: {
             // St. Venant–Kirchhoff in Hencky strain: τ = U (2μ ε + λ tr(ε) 1) Uᵀ.
             let svd = svd3(f);
             let eps = vec3r(real_log(max(svd.s.x, 1e-6)), real_log(max(svd.s.y, 1e-6)), real_log(max(svd.s.z, 1e-6)));
@@ -133,8 +125,46 @@ struct Plastic {
     aux: Real,
 }
 
-// Plastic return mapping applied after F ← (I + dt C) F (or J ← (1 + dt tr C) J).
-fn plastic_projection(m: Material, f: mat3r, aux: Real) -> Plastic {
+// Herschel–Bulkley flow increment: the norm Δ of the deviatoric Hencky strain
+// moved to plastic in one step of dt, solving
+//   (q − 2GΔ)/√2 = τ_y + k (√2 Δ / dt)ⁿ,   q = ‖dev τ_trial‖,
+// i.e. the simple-shear stress left after the step equals the HB stress at the
+// step's plastic shear rate. Closed form for n = 1; otherwise safeguarded
+// Newton iterations inside the bracket [0, (q − √2 τ_y)/(2G)].
+fn hb_increment(m: Material, q: Real, dt: Real) -> Real {
+    let s2: Real = 1.4142135623730951;
+    let g2 = 2.0 * m.mu;
+    let hi0 = (q - s2 * m.a) / g2;
+    if (hi0 <= 0.0) {
+        return 0.0;
+    }
+    if (abs(m.c - 1.0) < 1e-12) {
+        return (q / s2 - m.a) / (g2 / s2 + m.b * s2 / dt);
+    }
+    var lo: Real = 0.0;
+    var hi = hi0;
+    var x = 0.5 * hi0;
+    for (var it = 0; it < 16; it = it + 1) {
+        let rate = max(s2 * x / dt, 1e-30);
+        let pw = real_pow(rate, m.c);
+        let f = (q - g2 * x) / s2 - m.a - m.b * pw;
+        if (f > 0.0) {
+            lo = x;
+        } else {
+            hi = x;
+        }
+        let df = -g2 / s2 - m.b * m.c * pw / max(x, 1e-30);
+        var xn = x - f / df;
+        if (!(xn > lo && xn < hi)) {
+            xn = 0.5 * (lo + hi);
+        }
+        x = xn;
+    }
+    return x;
+}
+
+// Plastic return mapping applied after F ← (I + dt C) F (or J ← (1 + dt tr C) J); dt [s].
+fn plastic_projection(m: Material, f: mat3r, aux: Real, dt: Real) -> Plastic {
     var out: Plastic;
     out.f = f;
     out.aux = aux;
@@ -153,12 +183,15 @@ fn plastic_projection(m: Material, f: mat3r, aux: Real) -> Plastic {
             }
         }
         case 4u: {
-            // Drucker–Prager (Klár et al. 2016) on the Hencky strain; m.a = α = √(2/3)·2 sin φ/(3 − sin φ),
-            // m.b = ε_c, the volumetric strain at the tensile limit set by cohesion.
+            // Drucker–Prager (Klár et al. 2016) on the Hencky strain with the volume correction of
+            // Tampubolon et al. (2017): aux accumulates the log-volume a particle gained while
+            // separating (stress-free), and it carries no pressure until that volume is closed again.
+            // m.a = α = √(2/3)·2 sin φ/(3 − sin φ); m.b = ε_c, the volumetric strain at the
+            // tensile limit set by cohesion.
             let svd = svd3(f);
-            var eps = vec3r(real_log(max(svd.s.x, 1e-6)), real_log(max(svd.s.y, 1e-6)), real_log(max(svd.s.z, 1e-6)));
+            let eps0 = vec3r(real_log(max(svd.s.x, 1e-6)), real_log(max(svd.s.y, 1e-6)), real_log(max(svd.s.z, 1e-6)));
             let shift = m.b / 3.0;
-            eps = eps - vec3r(shift);
+            let eps = eps0 + vec3r(aux / 3.0 - shift);
             let tr = eps.x + eps.y + eps.z;
             let dev = eps - vec3r(tr / 3.0);
             let n = length(dev);
@@ -172,8 +205,23 @@ fn plastic_projection(m: Material, f: mat3r, aux: Real) -> Plastic {
                     e = eps - dg / max(n, 1e-30) * dev;
                 }
             }
+            // Volume removed by the projection goes into the correction.
+            out.aux = tr - (e.x + e.y + e.z);
             e = e + vec3r(shift);
             out.f = svd.u * diag3(vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z))) * transpose(svd.v);
+        }
+        case 6u: {
+            // Herschel–Bulkley: move Δ of the deviatoric Hencky strain to plastic flow.
+            let svd = svd3(f);
+            let eps = vec3r(real_log(max(svd.s.x, 1e-6)), real_log(max(svd.s.y, 1e-6)), real_log(max(svd.s.z, 1e-6)));
+            let mean = (eps.x + eps.y + eps.z) / 3.0;
+            let dev = eps - vec3r(mean);
+            let n = length(dev);
+            let delta = hb_increment(m, 2.0 * m.mu * n, dt);
+            if (delta > 0.0) {
+                let e = eps - delta / max(n, 1e-30) * dev;
+                out.f = svd.u * diag3(vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z))) * transpose(svd.v);
+            }
         }
         case 5u: {
             // Snow: clamp singular values to [1 − θ_c, 1 + θ_s], move the excess into J_p.
@@ -192,7 +240,7 @@ fn plastic_projection(m: Material, f: mat3r, aux: Real) -> Plastic {
 // Stored energy per reference volume [J/m³], for energy diagnostics.
 fn energy_density(m: Material, f: mat3r, aux: Real) -> Real {
     switch m.kind {
-        case 0u, 6u: {
+        case 0u: {
             let j = max(aux, 1e-6);
             if (abs(m.a - 1.0) < 1e-9) {
                 return m.lambda * (j - 1.0 - real_log(j));
@@ -215,7 +263,7 @@ fn energy_density(m: Material, f: mat3r, aux: Real) -> Real {
             let i1 = dot(f[0], f[0]) + dot(f[1], f[1]) + dot(f[2], f[2]);
             return 0.5 * m.mu * (i1 - 3.0) - m.mu * lj + 0.5 * m.lambda * lj * lj;
         }
-        case 3u, 4u: {
+        case 3u, 4u, 6u: {
             let svd = svd3(f);
             let eps = vec3r(real_log(max(svd.s.x, 1e-6)), real_log(max(svd.s.y, 1e-6)), real_log(max(svd.s.z, 1e-6)));
             let tr = eps.x + eps.y + eps.z;

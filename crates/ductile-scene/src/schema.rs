@@ -261,13 +261,17 @@ pub enum Material {
         #[serde(default = "snow_xi")]
         hardening: f64,
     },
-    /// Viscoplastic (non-Newtonian) fluid: Herschel–Bulkley, τ = τ_y + k·γ̇ⁿ (n = 1 is Bingham),
-    /// with the same weakly compressible pressure as `Fluid`.
+    /// Viscoplastic (non-Newtonian) fluid: elastic below the yield stress, and
+    /// flowing with Herschel–Bulkley shear stress τ = τ_y + k·γ̇ⁿ above it
+    /// (n = 1 is Bingham); Hencky elasticity with an implicit viscoplastic
+    /// return mapping, so a stiff plug stays put without creeping.
     HerschelBulkley {
         /// Rest density [kg/m³].
         density: f64,
         /// Bulk modulus K [Pa].
         bulk_modulus: f64,
+        /// Shear modulus G [Pa] of the unyielded material, > 0.
+        shear_modulus: f64,
         /// Yield stress τ_y [Pa], >= 0.
         yield_stress: f64,
         /// Consistency k [Pa·sⁿ], > 0.

@@ -541,12 +541,14 @@ impl Checker {
             Material::HerschelBulkley {
                 density,
                 bulk_modulus,
+                shear_modulus,
                 yield_stress,
                 consistency,
                 flow_index,
             } => {
                 self.positive(&f("density"), *density, "kg/m³");
                 self.positive(&f("bulk_modulus"), *bulk_modulus, "Pa");
+                self.positive(&f("shear_modulus"), *shear_modulus, "Pa");
                 self.non_negative(&f("yield_stress"), *yield_stress, "Pa");
                 self.positive(&f("consistency"), *consistency, "Pa·sⁿ");
                 self.range(

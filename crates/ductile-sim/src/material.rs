@@ -43,7 +43,7 @@ pub fn max_stable_viscosity(rho: f64, dx: f64, dt: f64) -> f64 {
 }
 
 /// The 16-Real record of one body: kind, particle mass [kg], particle volume [m³], …
-pub fn pack_material(m: &Material, particle_volume: f64, dx: f64, dt: f64) -> [f64; 16] {
+pub fn pack_material(m: &Material, particle_volume: f64) -> [f64; 16] {
     let mut r = [0.0; 16];
     let rho = density(m);
     r[1] = rho * particle_volume;
@@ -128,26 +128,30 @@ pub fn pack_material(m: &Material, particle_volume: f64, dx: f64, dt: f64) -> [f
         }
         Material::HerschelBulkley {
             bulk_modulus,
+            shear_modulus,
             yield_stress,
             consistency,
             flow_index,
             ..
         } => {
             r[0] = 6.0;
-            r[4] = bulk_modulus;
-            r[5] = 7.0;
+            r[3] = shear_modulus;
+            r[4] = bulk_modulus - 2.0 * shear_modulus / 3.0;
+            r[5] = yield_stress;
             r[6] = consistency;
             r[7] = flow_index;
-            r[8] = max_stable_viscosity(rho, dx, dt);
-            r[10] = yield_stress;
         }
     }
     r
 }
 
-/// Initial value of the per-particle scalar: J = 1 for fluids, J_p = 1 for snow.
-pub fn initial_aux(_m: &Material) -> f64 {
-    1.0
+/// Initial value of the per-particle scalar: J = 1 for fluids, J_p = 1 for
+/// snow, a zero volume correction for sand.
+pub fn initial_aux(m: &Material) -> f64 {
+    match m {
+        Material::DruckerPrager { .. } => 0.0,
+        _ => 1.0,
+    }
 }
 
 #[cfg(test)]

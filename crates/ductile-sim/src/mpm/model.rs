@@ -172,7 +172,7 @@ impl MpmModel {
             let n = desc.body_counts[i];
             bodies.push((b.name.clone(), start..start + n));
             start += n;
-            let rec = pack_material(&b.material, desc.particle_volumes[i], d.dx, scene.time.dt);
+            let rec = pack_material(&b.material, desc.particle_volumes[i]);
             particle_mass.push(rec[1]);
             mats.extend_from_slice(&rec);
         }
