@@ -42,7 +42,12 @@ pub fn bench_scene(material: &str, size: &str) -> Result<String> {
     let (grid, dt, lo, hi) = match size {
         "32k" => (64u32, 1e-4, [0.375, 0.0625, 0.375], [0.625, 0.3125, 0.625]),
         "128k" => (64, 1e-4, [0.25, 0.0625, 0.25], [0.75, 0.3125, 0.75]),
-        "1m" => (128, 4e-5, [0.25, 4.0 / 128.0, 0.25], [0.75, 4.0 / 128.0 + 0.25, 0.75]),
+        "1m" => (
+            128,
+            4e-5,
+            [0.25, 4.0 / 128.0, 0.25],
+            [0.75, 4.0 / 128.0 + 0.25, 0.75],
+        ),
         _ => anyhow::bail!("unknown size `{size}`: allowed are 32k, 128k, 1m"),
     };
     let mat = match material {
@@ -74,9 +79,18 @@ fn peak_rss_bytes() -> Option<u64> {
 }
 
 /// One benchmark case.
-pub fn bench_case(ctx: &GpuContext, material: &str, size: &str, args: &BenchArgs) -> Result<serde_json::Value> {
+pub fn bench_case(
+    ctx: &GpuContext,
+    material: &str,
+    size: &str,
+    args: &BenchArgs,
+) -> Result<serde_json::Value> {
     let text = bench_scene(material, size)?;
-    let loaded = ductile_scene::load_scene_from_str(&text, &format!("bench {material} {size}"), std::path::Path::new("."))?;
+    let loaded = ductile_scene::load_scene_from_str(
+        &text,
+        &format!("bench {material} {size}"),
+        std::path::Path::new("."),
+    )?;
     let before = ductile_gpu::buffers::allocated_bytes();
     let control_steps = 1 + args.warmup + args.steps;
     let mut sim = Simulation::new(
@@ -142,8 +156,18 @@ pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
         "material", "size", "particles", "p-steps/s", "ms/step", "GPU MiB", "RSS MiB"
     );
     let mut results = Vec::new();
-    for size in args.sizes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        for material in args.materials.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+    for size in args
+        .sizes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        for material in args
+            .materials
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
             let r = bench_case(ctx, material, size, args)?;
             let passes = r["gpu_ms_per_substep_by_pass"]
                 .as_object()

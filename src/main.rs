@@ -11,7 +11,11 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "ductile", version, about = "GPU-accelerated differentiable physics (MLS-MPM on wgpu)")]
+#[command(
+    name = "ductile",
+    version,
+    about = "GPU-accelerated differentiable physics (MLS-MPM on wgpu)"
+)]
 struct Cli {
     /// Adapter: `auto` (discrete GPU, else integrated, else software), `gpu`, `cpu`,
     /// or part of an adapter's name. Overrides the DUCTILE_ADAPTER environment variable.
@@ -117,13 +121,18 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let s = &report.summary;
             eprintln!(
                 "{} substeps, {} particles, {:.2} s wall, {:.3e} particle-steps/s; output in {}",
-                s["substeps"], s["particles"], s["wall_time_s"].as_f64().unwrap_or(0.0),
+                s["substeps"],
+                s["particles"],
+                s["wall_time_s"].as_f64().unwrap_or(0.0),
                 s["particle_steps_per_s"].as_f64().unwrap_or(0.0),
                 out.display()
             );
             if let Some(e) = report.error {
                 eprintln!("error: {e:#}");
-                eprintln!("frames written before the failure are kept in {}", out.display());
+                eprintln!(
+                    "frames written before the failure are kept in {}",
+                    out.display()
+                );
                 return Ok(ExitCode::from(2));
             }
             Ok(ExitCode::SUCCESS)
@@ -139,7 +148,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     }
                 }
             }
-            Ok(if bad == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+            Ok(if bad == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         Command::Info => {
             let ctx = context(&cli.adapter, false)?;

@@ -51,9 +51,15 @@ fn sums_json(d: &ductile_sim::Diagnostics) -> serde_json::Value {
 }
 
 /// Runs a loaded scene on `ctx`, writing into `opts.out`.
-pub fn run_scene(ctx: &GpuContext, loaded: &LoadedScene, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunReport> {
+pub fn run_scene(
+    ctx: &GpuContext,
+    loaded: &LoadedScene,
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RunReport> {
     let scene = &loaded.scene;
-    std::fs::create_dir_all(&opts.out).with_context(|| format!("creating {}", opts.out.display()))?;
+    std::fs::create_dir_all(&opts.out)
+        .with_context(|| format!("creating {}", opts.out.display()))?;
     let out = &opts.out;
     let o = &scene.output;
     for (flag, dir) in [(o.ply, "ply"), (o.npy, "npy"), (o.png, "png")] {
@@ -91,28 +97,35 @@ pub fn run_scene(ctx: &GpuContext, loaded: &LoadedScene, opts: &RunOptions, stop
     }
     let start_diag = sim.diagnostics(ctx)?;
     let mut frames_written = Vec::new();
-    let write_frame = |sim: &Simulation, frame: u32, renderer: &mut Option<Renderer>| -> Result<()> {
-        let stem = format!("frame_{frame:05}");
-        if o.ply || o.npy {
-            let p = sim.particles(ctx)?;
-            if o.ply {
-                write_ply(&out.join("ply").join(format!("{stem}.ply")), &p.x, &p.v, &p.body)?;
-            }
-            if o.npy {
-                write_npy_vec3(&out.join("npy").join(format!("{stem}_x.npy")), &p.x)?;
-                write_npy_vec3(&out.join("npy").join(format!("{stem}_v.npy")), &p.v)?;
-                if frame == 0 {
-                    write_npy_u32(&out.join("npy").join("body.npy"), &p.body)?;
+    let write_frame =
+        |sim: &Simulation, frame: u32, renderer: &mut Option<Renderer>| -> Result<()> {
+            let stem = format!("frame_{frame:05}");
+            if o.ply || o.npy {
+                let p = sim.particles(ctx)?;
+                if o.ply {
+                    write_ply(
+                        &out.join("ply").join(format!("{stem}.ply")),
+                        &p.x,
+                        &p.v,
+                        &p.body,
+                    )?;
+                }
+                if o.npy {
+                    write_npy_vec3(&out.join("npy").join(format!("{stem}_x.npy")), &p.x)?;
+                    write_npy_vec3(&out.join("npy").join(format!("{stem}_v.npy")), &p.v)?;
+                    if frame == 0 {
+                        write_npy_u32(&out.join("npy").join("body.npy"), &p.body)?;
+                    }
                 }
             }
-        }
-        if let Some(r) = renderer.as_mut() {
-            let img = render_frame(ctx, r, loaded, sim)?;
-            let path = out.join("png").join(format!("{stem}.png"));
-            img.save(&path).with_context(|| format!("writing {}", path.display()))?;
-        }
-        Ok(())
-    };
+            if let Some(r) = renderer.as_mut() {
+                let img = render_frame(ctx, r, loaded, sim)?;
+                let path = out.join("png").join(format!("{stem}.png"));
+                img.save(&path)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(())
+        };
     write_frame(&sim, 0, &mut renderer)?;
     frames_written.push(0u32);
 
@@ -131,7 +144,10 @@ pub fn run_scene(ctx: &GpuContext, loaded: &LoadedScene, opts: &RunOptions, stop
     let mut done_frames = 0;
     for frame in 1..=frames {
         if stop.load(Ordering::Relaxed) {
-            error = Some(anyhow::anyhow!("interrupted by the user after frame {}", frame - 1));
+            error = Some(anyhow::anyhow!(
+                "interrupted by the user after frame {}",
+                frame - 1
+            ));
             break;
         }
         sim.step(ctx, substeps);
@@ -212,7 +228,12 @@ pub fn run_scene(ctx: &GpuContext, loaded: &LoadedScene, opts: &RunOptions, stop
 }
 
 /// Loads the scene at `path` and runs it (see [`run_scene`]).
-pub fn run_file(ctx: &GpuContext, path: &Path, opts: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunReport> {
+pub fn run_file(
+    ctx: &GpuContext,
+    path: &Path,
+    opts: &RunOptions,
+    stop: Arc<AtomicBool>,
+) -> Result<RunReport> {
     let loaded = ductile_scene::load_scene(path)?;
     run_scene(ctx, &loaded, opts, stop)
 }

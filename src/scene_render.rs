@@ -39,12 +39,14 @@ pub fn scene_meshes(loaded: &LoadedScene, sim: &Simulation) -> Vec<MeshInstance>
         let (mut positions, indices) = match &tool.shape {
             ToolShape::Box { half_extents } => shapes::box_mesh(half_extents.map(|v| v as f32)),
             ToolShape::Sphere { radius } => shapes::sphere_mesh(*radius as f32, 32),
-            ToolShape::Capsule { radius, half_height } => {
-                shapes::capsule_mesh(*radius as f32, *half_height as f32, 32)
-            }
-            ToolShape::Cylinder { radius, half_height } => {
-                shapes::cylinder_mesh(*radius as f32, *half_height as f32, 48)
-            }
+            ToolShape::Capsule {
+                radius,
+                half_height,
+            } => shapes::capsule_mesh(*radius as f32, *half_height as f32, 32),
+            ToolShape::Cylinder {
+                radius,
+                half_height,
+            } => shapes::cylinder_mesh(*radius as f32, *half_height as f32, 48),
             ToolShape::Plane => shapes::plane_mesh(extent),
             ToolShape::Mesh { .. } => match loaded.tool_meshes.get(i).and_then(Option::as_ref) {
                 Some(m) => (

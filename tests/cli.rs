@@ -24,7 +24,10 @@ fn run(scene: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
         .args(extra)
         .output()
         .expect("ductile runs");
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 /// Every scene in `scenes/` runs for one frame and writes PLY, NPY, PNG and a summary.
@@ -37,22 +40,39 @@ fn every_shipped_scene_runs() {
         .filter(|p| p.extension().is_some_and(|x| x == "ron"))
         .collect();
     scenes.sort();
-    assert!(scenes.len() >= 5, "expected the five shipped scenes, found {scenes:?}");
+    assert!(
+        scenes.len() >= 5,
+        "expected the five shipped scenes, found {scenes:?}"
+    );
     for scene in scenes {
         let name = scene.file_stem().unwrap().to_string_lossy().to_string();
         let out = dir.path().join(&name);
         let (code, err) = run(&scene, &out, &["--frames", "1"]);
         assert_eq!(code, 0, "{name} failed:\n{err}");
-        for f in ["ply/frame_00000.ply", "ply/frame_00001.ply", "npy/frame_00001_x.npy", "npy/body.npy", "png/frame_00001.png", "summary.json"] {
+        for f in [
+            "ply/frame_00000.ply",
+            "ply/frame_00001.ply",
+            "npy/frame_00001_x.npy",
+            "npy/body.npy",
+            "png/frame_00001.png",
+            "summary.json",
+        ] {
             assert!(out.join(f).exists(), "{name}: missing {f}");
         }
-        let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
         assert_eq!(summary["status"], "ok", "{name}");
         assert!(summary["particle_steps_per_s"].as_f64().unwrap() > 0.0);
         let m0 = summary["start"]["mass_kg"].as_f64().unwrap();
         let m1 = summary["end"]["mass_kg"].as_f64().unwrap();
-        assert!(m0 > 0.0 && (m0 - m1).abs() < 1e-9 * m0, "{name}: mass {m0} → {m1}");
-        let img = image::open(out.join("png/frame_00001.png")).unwrap().to_rgba8();
+        assert!(
+            m0 > 0.0 && (m0 - m1).abs() < 1e-9 * m0,
+            "{name}: mass {m0} → {m1}"
+        );
+        let img = image::open(out.join("png/frame_00001.png"))
+            .unwrap()
+            .to_rgba8();
         let distinct: std::collections::HashSet<[u8; 4]> = img.pixels().map(|p| p.0).collect();
         assert!(distinct.len() > 20, "{name}: picture looks blank");
     }
@@ -85,11 +105,27 @@ fn bad_scenes_report_file_line_field_value_and_range() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         // (replace this, with this, expected fragments)
-        ("youngs_modulus: 1e5", "youngs_modulus: -5.0", vec![":9:", "bodies[0].material.youngs_modulus", "-5", "> 0"]),
-        ("youngs_modulus: 1e5", "youngs_modulus: NaN", vec![":9:", "bodies[0].material.youngs_modulus", "NaN"]),
+        (
+            "youngs_modulus: 1e5",
+            "youngs_modulus: -5.0",
+            vec![":9:", "bodies[0].material.youngs_modulus", "-5", "> 0"],
+        ),
+        (
+            "youngs_modulus: 1e5",
+            "youngs_modulus: NaN",
+            vec![":9:", "bodies[0].material.youngs_modulus", "NaN"],
+        ),
         ("dt: 1e-4", "dt: 1.0", vec![":4:", "time.dt", "1", "0.01"]),
-        ("dx: 0.02", "dx: 0.02, spacing: 3", vec![":3:", "spacing", "allowed fields"]),
-        ("max: (0.2, 0.2, 0.2)", "max: (0.2, 0.9, 0.2)", vec!["bodies[0].shape", "domain"]),
+        (
+            "dx: 0.02",
+            "dx: 0.02, spacing: 3",
+            vec![":3:", "spacing", "allowed fields"],
+        ),
+        (
+            "max: (0.2, 0.2, 0.2)",
+            "max: (0.2, 0.9, 0.2)",
+            vec!["bodies[0].shape", "domain"],
+        ),
     ];
     for (from, to, expect) in cases {
         let text = GOOD.replace(from, to);
@@ -104,11 +140,18 @@ fn bad_scenes_report_file_line_field_value_and_range() {
         assert!(!err.contains("panicked"), "{err}");
     }
     // `validate` reports the same without running.
-    let p = write_scene(dir.path(), "bad.ron", &GOOD.replace("poisson_ratio: 0.3", "poisson_ratio: 0.5"));
+    let p = write_scene(
+        dir.path(),
+        "bad.ron",
+        &GOOD.replace("poisson_ratio: 0.3", "poisson_ratio: 0.5"),
+    );
     let o = ductile().arg("validate").arg(&p).output().unwrap();
     assert_ne!(o.status.code(), Some(0));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("bodies[0].material.poisson_ratio = 0.5"), "{err}");
+    assert!(
+        err.contains("bodies[0].material.poisson_ratio = 0.5"),
+        "{err}"
+    );
 }
 
 /// A run that blows up stops with the step, body and particle named, exits 2,
@@ -120,7 +163,10 @@ fn unstable_run_names_step_and_body_and_keeps_frames() {
     let text = GOOD
         .replace("youngs_modulus: 1e5", "youngs_modulus: 1e11")
         .replace("substeps: 10, frames: 2", "substeps: 10, frames: 50")
-        .replace("shape: Box", "velocity: (0.0, -1.0, 0.0),\n            shape: Box");
+        .replace(
+            "shape: Box",
+            "velocity: (0.0, -1.0, 0.0),\n            shape: Box",
+        );
     let p = write_scene(dir.path(), "boom.ron", &text);
     let out = dir.path().join("out");
     let (code, err) = run(&p, &out, &["--frames", "50"]);
@@ -128,8 +174,12 @@ fn unstable_run_names_step_and_body_and_keeps_frames() {
     assert!(err.contains("unstable at substep"), "{err}");
     assert!(err.contains("body `jelly`"), "{err}");
     assert!(out.join("ply/frame_00000.ply").exists());
-    let summary: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["status"].as_str().unwrap().contains("unstable"), "{summary}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["status"].as_str().unwrap().contains("unstable"),
+        "{summary}"
+    );
 }
 
 /// Requests beyond the adapter's buffer limits are refused before allocating,
@@ -141,6 +191,9 @@ fn over_limit_request_is_refused() {
     let p = write_scene(dir.path(), "huge.ron", &text);
     let (code, err) = run(&p, &dir.path().join("out"), &[]);
     assert_ne!(code, 0);
-    assert!(err.contains("asked for") && err.contains("allows at most"), "{err}");
+    assert!(
+        err.contains("asked for") && err.contains("allows at most"),
+        "{err}"
+    );
     assert!(err.contains("grid"), "{err}");
 }

@@ -36,7 +36,11 @@ fn p2g_conserves_mass() {
         let grid = s.grid(ctx).unwrap();
         let grid_mass: f64 = grid.chunks_exact(4).map(|n| n[3]).sum();
         let rel = (grid_mass - particle_mass).abs() / particle_mass;
-        assert!(rel < tol, "{:?}: grid mass {grid_mass} vs particles {particle_mass} (rel {rel:e})", s.config.precision);
+        assert!(
+            rel < tol,
+            "{:?}: grid mass {grid_mass} vs particles {particle_mass} (rel {rel:e})",
+            s.config.precision
+        );
     }
 }
 
@@ -53,11 +57,15 @@ fn momentum_in_free_fall() {
     advance(ctx, &mut s, steps);
     let d1 = s.diagnostics(ctx).unwrap().sums;
     let t = steps as f64 * 2e-4;
-    let expect = [d0.momentum[0], d0.momentum[1] - 9.81 * d0.mass * t, d0.momentum[2]];
+    let expect = [
+        d0.momentum[0],
+        d0.momentum[1] - 9.81 * d0.mass * t,
+        d0.momentum[2],
+    ];
     let scale = d0.mass * 0.3;
-    for k in 0..3 {
-        let err = (d1.momentum[k] - expect[k]).abs() / scale;
-        assert!(err < 1e-9, "momentum[{k}] {} vs {} (rel {err:e})", d1.momentum[k], expect[k]);
+    for (k, (got, want)) in d1.momentum.iter().zip(expect).enumerate() {
+        let err = (got - want).abs() / scale;
+        assert!(err < 1e-9, "momentum[{k}] {got} vs {want} (rel {err:e})");
     }
     assert!((d1.mass - d0.mass).abs() < 1e-12 * d0.mass);
 }
@@ -90,7 +98,8 @@ fn stress_is_rotation_invariant() {
         let mut rots = Vec::new();
         for p in 0..n {
             let f = Matrix3::from_fn(|i, j| if i == j { 1.0 } else { 0.0 } + 0.2 * rnd());
-            let r = Rotation3::from_scaled_axis(Vector3::new(rnd(), rnd(), rnd()) * 3.0).into_inner();
+            let r =
+                Rotation3::from_scaled_axis(Vector3::new(rnd(), rnd(), rnd()) * 3.0).into_inner();
             let rf = r * f;
             base.f[9 * p..9 * p + 9].copy_from_slice(f.as_slice());
             rotated.f[9 * p..9 * p + 9].copy_from_slice(rf.as_slice());
@@ -116,7 +125,11 @@ fn stress_is_rotation_invariant() {
 #[test]
 fn deterministic_runs_are_bitwise_identical() {
     let (ctx, _g) = gpu();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/plasticine_squeeze.ron")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/plasticine_squeeze.ron"
+    ))
+    .unwrap();
     for precision in [Precision::F32, Precision::F64] {
         let opts = SimulationOptions {
             precision: Some(precision),
@@ -132,7 +145,10 @@ fn deterministic_runs_are_bitwise_identical() {
         };
         let a: StateHost = run();
         let b: StateHost = run();
-        assert!(a.x == b.x && a.v == b.v && a.f == b.f, "{precision:?} runs differ");
+        assert!(
+            a.x == b.x && a.v == b.v && a.f == b.f,
+            "{precision:?} runs differ"
+        );
     }
 }
 
@@ -142,7 +158,11 @@ fn deterministic_runs_are_bitwise_identical() {
 #[test]
 fn atomic_paths_agree() {
     let (ctx, _g) = gpu();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/plasticine_squeeze.ron")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/plasticine_squeeze.ron"
+    ))
+    .unwrap();
     let run = |opts: SimulationOptions| {
         let loaded = scene(&text);
         let mut s = sim(ctx, &loaded, opts);
@@ -165,9 +185,26 @@ fn atomic_paths_agree() {
     if ctx.float_atomics {
         assert_eq!(mode_a, ductile::gpu::AtomicsMode::Native);
     }
-    let diff = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
-    eprintln!("native vs CAS {:e}, scatter vs gather {:e}, tool force {force} N", diff(&native, &cas), diff(&native, &gather));
+    let diff = |a: &[f64], b: &[f64]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max)
+    };
+    eprintln!(
+        "native vs CAS {:e}, scatter vs gather {:e}, tool force {force} N",
+        diff(&native, &cas),
+        diff(&native, &gather)
+    );
     // Particles move ~1 cm; disagreement must stay at round-off level (< 1 µm).
-    assert!(diff(&native, &cas) < 1e-6, "native vs CAS: {:e}", diff(&native, &cas));
-    assert!(diff(&native, &gather) < 1e-6, "scatter vs gather: {:e}", diff(&native, &gather));
+    assert!(
+        diff(&native, &cas) < 1e-6,
+        "native vs CAS: {:e}",
+        diff(&native, &cas)
+    );
+    assert!(
+        diff(&native, &gather) < 1e-6,
+        "scatter vs gather: {:e}",
+        diff(&native, &gather)
+    );
 }

@@ -13,7 +13,11 @@ fn f32_opts() -> SimulationOptions {
 
 /// Indices of particles whose initial y lies above `y` [m].
 fn above(x: &[f64], y: f64) -> Vec<usize> {
-    x.chunks_exact(3).enumerate().filter(|(_, p)| p[1] > y).map(|(i, _)| i).collect()
+    x.chunks_exact(3)
+        .enumerate()
+        .filter(|(_, p)| p[1] > y)
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Width along x between the 2nd and 98th percentiles of particle positions [m]
@@ -58,8 +62,14 @@ fn fluid_hydrostatic_column() {
     let st = s.state(ctx).unwrap();
     let n = st.aux.len();
     // Bulk only: leave out two cells (four particle layers) at the floor and below the surface.
-    let ymin = st.x.chunks_exact(3).map(|p| p[1]).fold(f64::INFINITY, f64::min);
-    let ymax = st.x.chunks_exact(3).map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
+    let ymin =
+        st.x.chunks_exact(3)
+            .map(|p| p[1])
+            .fold(f64::INFINITY, f64::min);
+    let ymax =
+        st.x.chunks_exact(3)
+            .map(|p| p[1])
+            .fold(f64::NEG_INFINITY, f64::max);
     let (ys, ps): (Vec<f64>, Vec<f64>) = (0..n)
         .filter(|&i| st.x[3 * i + 1] > ymin + 0.04 && st.x[3 * i + 1] < ymax - 0.04)
         .map(|i| (st.x[3 * i + 1], 1e5 * (1.0 / st.aux[i] - 1.0)))
@@ -67,14 +77,26 @@ fn fluid_hydrostatic_column() {
     let n = ys.len();
     let my = ys.iter().sum::<f64>() / n as f64;
     let mp = ps.iter().sum::<f64>() / n as f64;
-    let slope = ys.iter().zip(&ps).map(|(y, p)| (y - my) * (p - mp)).sum::<f64>()
+    let slope = ys
+        .iter()
+        .zip(&ps)
+        .map(|(y, p)| (y - my) * (p - mp))
+        .sum::<f64>()
         / ys.iter().map(|y| (y - my) * (y - my)).sum::<f64>();
     let expect = -1000.0 * 9.81;
     let h = 0.2;
     let ke_ratio = d.kinetic / (d.mass * 9.81 * h);
-    eprintln!("hydrostatic: dp/dy = {slope:.1} Pa/m (expected {expect}), KE/(Mgh) = {ke_ratio:.2e}");
-    assert!((slope - expect).abs() / expect.abs() < 0.05, "dp/dy = {slope}");
-    assert!(ke_ratio < 1e-4, "column not at rest: KE/(Mgh) = {ke_ratio:e}");
+    eprintln!(
+        "hydrostatic: dp/dy = {slope:.1} Pa/m (expected {expect}), KE/(Mgh) = {ke_ratio:.2e}"
+    );
+    assert!(
+        (slope - expect).abs() / expect.abs() < 0.05,
+        "dp/dy = {slope}"
+    );
+    assert!(
+        ke_ratio < 1e-4,
+        "column not at rest: KE/(Mgh) = {ke_ratio:e}"
+    );
 }
 
 /// Elastic solids — closed form: a laterally confined elastic column (it
@@ -99,7 +121,9 @@ fn elastic_column_settlement() {
     let mut s = sim(ctx, &loaded, f32_opts());
     let x0 = s.particles(ctx).unwrap().x;
     let top = above(&x0, 0.06 + h - 0.02);
-    let bottom: Vec<usize> = (0..x0.len() / 3).filter(|&i| x0[3 * i + 1] < 0.08).collect();
+    let bottom: Vec<usize> = (0..x0.len() / 3)
+        .filter(|&i| x0[3 * i + 1] < 0.08)
+        .collect();
     // Compression of the column between its top and bottom layers (the bottom
     // layer itself may sink into the wall layer by part of a cell).
     let span = |x: &[f64]| mean_y(x, &top) - mean_y(x, &bottom);
@@ -109,7 +133,7 @@ fn elastic_column_settlement() {
     // span [y_b, y_t] between the layer centres gives the shortening.
     let (yb, yt) = (mean_y(&x0, &bottom) - 0.06, mean_y(&x0, &top) - 0.06);
     let delta = rho * 9.81 * ((h * yt - yt * yt / 2.0) - (h * yb - yb * yb / 2.0)) / m;
-    let period = 4.0 * h / (m / rho as f64).sqrt();
+    let period = 4.0 * h / (m / rho).sqrt();
     let samples = (4.0 * period / (20.0 * 2e-4)).round() as usize;
     let mut sum = 0.0;
     for _ in 0..samples {
@@ -118,7 +142,10 @@ fn elastic_column_settlement() {
     }
     let mean = sum / samples as f64;
     eprintln!("elastic column: mean settlement {mean:.5} m, closed form {delta:.5} m ({samples} samples over {:.3} s)", 4.0 * period);
-    assert!((mean - delta).abs() / delta < 0.10, "settlement {mean} vs {delta}");
+    assert!(
+        (mean - delta).abs() / delta < 0.10,
+        "settlement {mean} vs {delta}"
+    );
 }
 
 /// Elastic solids return: a neo-Hookean cube dropped on the floor is
@@ -126,7 +153,11 @@ fn elastic_column_settlement() {
 #[test]
 fn elastic_cube_returns() {
     let (ctx, _g) = gpu();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/elastic_cube.ron")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/elastic_cube.ron"
+    ))
+    .unwrap();
     let loaded = scene(&text);
     let mut s = sim(ctx, &loaded, f32_opts());
     let (lo, hi) = bounds(&s.particles(ctx).unwrap().x);
@@ -144,8 +175,14 @@ fn elastic_cube_returns() {
     // Mean over the last 0.1 s, which averages the cube's own vibration.
     let h1 = late.iter().sum::<f64>() / late.len() as f64;
     eprintln!("elastic cube: height {h0:.4} → min {hmin:.4} on impact → {h1:.4} after");
-    assert!(hmin < 0.97 * h0, "the cube never hit the floor hard (min height {hmin})");
-    assert!((h1 - h0).abs() < 0.03 * h0, "height did not return: {h1} vs {h0}");
+    assert!(
+        hmin < 0.97 * h0,
+        "the cube never hit the floor hard (min height {hmin})"
+    );
+    assert!(
+        (h1 - h0).abs() < 0.03 * h0,
+        "height did not return: {h1} vs {h0}"
+    );
 }
 
 /// Plastic keeps its deformation: the shipped squeeze scene compresses a
@@ -156,7 +193,11 @@ fn elastic_cube_returns() {
 #[test]
 fn plasticine_keeps_shape_elastic_does_not() {
     let (ctx, _g) = gpu();
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/plasticine_squeeze.ron")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/plasticine_squeeze.ron"
+    ))
+    .unwrap();
     let elastic = text.replace(
         "VonMises(density: 1000.0, youngs_modulus: 2.0e5, poisson_ratio: 0.3, yield_stress: 8.0e3)",
         "NeoHookean(density: 1000.0, youngs_modulus: 2.0e5, poisson_ratio: 0.3)",
@@ -170,9 +211,20 @@ fn plasticine_keeps_shape_elastic_does_not() {
         advance(ctx, &mut s, 2000); // 0.4 s: squeeze, hold, withdraw
         widths.push((w0, width_x(&s.particles(ctx).unwrap().x)));
     }
-    eprintln!("squeeze: plasticine {:?}, elastic {:?}", widths[0], widths[1]);
-    assert!(widths[0].1 < 0.2, "plasticine sprang back to {}", widths[0].1);
-    assert!((widths[1].1 - widths[1].0).abs() < 0.05 * widths[1].0, "elastic block kept {}", widths[1].1);
+    eprintln!(
+        "squeeze: plasticine {:?}, elastic {:?}",
+        widths[0], widths[1]
+    );
+    assert!(
+        widths[0].1 < 0.2,
+        "plasticine sprang back to {}",
+        widths[0].1
+    );
+    assert!(
+        (widths[1].1 - widths[1].0).abs() < 0.05 * widths[1].0,
+        "elastic block kept {}",
+        widths[1].1
+    );
 }
 
 /// Elastoplastic — closed form: in uniaxial compression between frictionless
@@ -245,7 +297,10 @@ fn sand_collapse(phi_deg: f64) -> (f64, f64, f64) {
     let ke = s.diagnostics(ctx).unwrap().sums.kinetic;
     let x = s.particles(ctx).unwrap().x;
     // Runout: radius holding 99 % of the grains; height: highest grain over the initial bottom layer.
-    let mut rs: Vec<f64> = x.chunks_exact(3).map(|p| ((p[0] - 0.5).powi(2) + (p[2] - 0.5).powi(2)).sqrt()).collect();
+    let mut rs: Vec<f64> = x
+        .chunks_exact(3)
+        .map(|p| ((p[0] - 0.5).powi(2) + (p[2] - 0.5).powi(2)).sqrt())
+        .collect();
     rs.sort_by(f64::total_cmp);
     let r_inf = rs[(0.99 * (rs.len() - 1) as f64) as usize];
     let h_inf = bounds(&x).1[1] - floor;
@@ -263,7 +318,10 @@ fn sand_friction_angle_shapes_the_pile() {
     assert!(h30 < 0.8, "the 30° column did not collapse (h∞/r₀ = {h30})");
     assert!(ke30 < 1e-3, "the pile is still moving: KE {ke30}");
     assert!(h30 > 1.5 * h10, "friction barely matters: {h30} vs {h10}");
-    assert!(run30 < run10, "the 30° pile spread further ({run30}) than the 10° one ({run10})");
+    assert!(
+        run30 < run10,
+        "the 30° pile spread further ({run30}) than the 10° one ({run10})"
+    );
 }
 
 /// Granular — published measurement: axisymmetric collapses of dry granular
@@ -282,8 +340,14 @@ fn sand_column_collapse_matches_lube_2004() {
     let a: f64 = 1.0;
     let (runout_ref, height_ref) = (1.24 * a, 0.88 * a.powf(1.0 / 6.0));
     eprintln!("sand (a = 1): runout {runout:.3} (Lube {runout_ref:.3}), height {height:.3} (Lube {height_ref:.3}), KE {ke:.2e} J");
-    assert!((runout - runout_ref).abs() <= 0.4 * runout_ref, "runout {runout} vs {runout_ref}");
-    assert!((height - height_ref).abs() <= 0.4 * height_ref, "height {height} vs {height_ref}");
+    assert!(
+        (runout - runout_ref).abs() <= 0.4 * runout_ref,
+        "runout {runout} vs {runout_ref}"
+    );
+    assert!(
+        (height - height_ref).abs() <= 0.4 * height_ref,
+        "height {height} vs {height_ref}"
+    );
 }
 
 /// Viscoplastic fluid — closed-form criterion: a Herschel–Bulkley column of
@@ -313,8 +377,15 @@ fn herschel_bulkley_yield_stress_decides_slump() {
         let (lo, hi) = bounds(&s.particles(ctx).unwrap().x);
         heights.push((hi[1] - lo[1]) / (hi0[1] - lo0[1]));
     }
-    eprintln!("Herschel–Bulkley: height ratio with high yield stress {:.3}, low {:.3}", heights[0], heights[1]);
-    assert!(heights[0] > 0.9, "high-yield column slumped to {}", heights[0]);
+    eprintln!(
+        "Herschel–Bulkley: height ratio with high yield stress {:.3}, low {:.3}",
+        heights[0], heights[1]
+    );
+    assert!(
+        heights[0] > 0.9,
+        "high-yield column slumped to {}",
+        heights[0]
+    );
     assert!(heights[1] < 0.6, "low-yield column stood at {}", heights[1]);
 }
 

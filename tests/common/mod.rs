@@ -13,14 +13,16 @@ pub fn gpu() -> (&'static GpuContext, MutexGuard<'static, ()>) {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
     static LOCK: Mutex<()> = Mutex::new(());
     let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let ctx = CTX.get_or_init(|| GpuContext::from_env().expect("a Vulkan adapter (lavapipe in CI)"));
+    let ctx =
+        CTX.get_or_init(|| GpuContext::from_env().expect("a Vulkan adapter (lavapipe in CI)"));
     (ctx, guard)
 }
 
 /// Parses scene text (assets resolved from the repository root).
 pub fn scene(text: &str) -> LoadedScene {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    ductile::scene::load_scene_from_str(text, "test scene", &root.join("scenes")).unwrap_or_else(|e| panic!("{e}"))
+    ductile::scene::load_scene_from_str(text, "test scene", &root.join("scenes"))
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Builds a simulation.

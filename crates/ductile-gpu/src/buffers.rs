@@ -23,9 +23,8 @@ pub enum BufferUse {
 }
 
 fn usage(u: BufferUse) -> wgpu::BufferUsages {
-    let base = wgpu::BufferUsages::STORAGE
-        | wgpu::BufferUsages::COPY_SRC
-        | wgpu::BufferUsages::COPY_DST;
+    let base =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC | wgpu::BufferUsages::COPY_DST;
     match u {
         BufferUse::Storage => base,
         BufferUse::StorageVertex => base | wgpu::BufferUsages::VERTEX,
@@ -91,7 +90,11 @@ pub fn uniform_buffer(ctx: &GpuContext, label: &str, data: &[u8]) -> wgpu::Buffe
 
 /// Copies `bytes` bytes from the start of `buffer` to the host, blocking.
 /// This polls the device: never call it inside the step loop except for requested output.
-pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Result<Vec<u8>, GpuError> {
+pub fn read_buffer(
+    ctx: &GpuContext,
+    buffer: &wgpu::Buffer,
+    bytes: u64,
+) -> Result<Vec<u8>, GpuError> {
     let size = bytes.next_multiple_of(4).max(4);
     let staging = ctx.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
@@ -101,7 +104,9 @@ pub fn read_buffer(ctx: &GpuContext, buffer: &wgpu::Buffer, bytes: u64) -> Resul
     });
     let mut enc = ctx
         .device
-        .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("readback") });
+        .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("readback"),
+        });
     enc.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
     ctx.queue.submit([enc.finish()]);
     let slice = staging.slice(..);

@@ -190,8 +190,8 @@ impl GpuContext {
                 hint: "use precision: F32 in the scene, or run on an adapter with 64-bit floats (lavapipe has them)",
             });
         }
-        let float_atomics =
-            available.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC) && !opts.disable_float_atomics;
+        let float_atomics = available.contains(wgpu::Features::SHADER_FLOAT32_ATOMIC)
+            && !opts.disable_float_atomics;
         let timestamps = available.contains(wgpu::Features::TIMESTAMP_QUERY);
         let mut features = wgpu::Features::empty();
         for f in [

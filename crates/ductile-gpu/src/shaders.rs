@@ -182,7 +182,9 @@ impl ShaderLibrary {
                 let on = defines.contains(&rest.trim());
                 stack.push((on, on));
             } else if t == "#else" {
-                let top = stack.last_mut().ok_or_else(|| err(i, "#else without #if"))?;
+                let top = stack
+                    .last_mut()
+                    .ok_or_else(|| err(i, "#else without #if"))?;
                 *top = (!top.1, true);
             } else if t == "#endif" {
                 stack.pop().ok_or_else(|| err(i, "#endif without #if"))?;

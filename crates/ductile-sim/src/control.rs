@@ -156,8 +156,10 @@ impl Control {
         precision: Precision,
     ) -> Result<Control, GpuError> {
         let steps = steps.max(1);
-        let trajectories: Vec<Vec<ToolPose>> =
-            tools.iter().map(|t| tool_trajectory(t, dt, steps)).collect();
+        let trajectories: Vec<Vec<ToolPose>> = tools
+            .iter()
+            .map(|t| tool_trajectory(t, dt, steps))
+            .collect();
         let mut poses = vec![Vec::with_capacity(tools.len()); steps];
         let mut data = vec![0.0f64; 16 * steps * tools.len().max(1)];
         for (n, row) in poses.iter_mut().enumerate() {
@@ -172,7 +174,12 @@ impl Control {
             }
         }
         let bytes = reals_to_bytes(&data, precision);
-        let buffer = storage_buffer(ctx, "control (tool poses per substep)", &bytes, BufferUse::Storage)?;
+        let buffer = storage_buffer(
+            ctx,
+            "control (tool poses per substep)",
+            &bytes,
+            BufferUse::Storage,
+        )?;
         Ok(Control {
             buffer,
             steps,

@@ -7,7 +7,10 @@ use ductile_scene::Material;
 pub fn lame(youngs_modulus: f64, poisson_ratio: f64) -> (f64, f64) {
     let e = youngs_modulus;
     let nu = poisson_ratio;
-    (e / (2.0 * (1.0 + nu)), e * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)))
+    (
+        e / (2.0 * (1.0 + nu)),
+        e * nu / ((1.0 + nu) * (1.0 - 2.0 * nu)),
+    )
 }
 
 /// Density [kg/m³] of a material.

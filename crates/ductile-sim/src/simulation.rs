@@ -12,7 +12,8 @@ use crate::mpm::p2g::{P2g, P2gMode};
 use crate::mpm::state::StateHost;
 use crate::mpm::{MpmModel, MpmState};
 use ductile_gpu::{
-    read_buffer, storage_buffer, AtomicsMode, BufferUse, GpuContext, GpuTimer, Precision, ShaderConfig,
+    read_buffer, storage_buffer, AtomicsMode, BufferUse, GpuContext, GpuTimer, Precision,
+    ShaderConfig,
 };
 use ductile_scene::{LoadedScene, Material, SceneError};
 
@@ -76,13 +77,23 @@ pub struct Simulation {
 }
 
 fn located(scene: &LoadedScene, path: String, value: String, allowed: String) -> SimError {
-    SimError::Scene(SceneError::invalid(&scene.source, &scene.file_label(), path, value, allowed))
+    SimError::Scene(SceneError::invalid(
+        &scene.source,
+        &scene.file_label(),
+        path,
+        value,
+        allowed,
+    ))
 }
 
 impl Simulation {
     /// Samples the bodies, uploads Model, State and Control, and builds the kernels.
     /// Every buffer is checked against the adapter's limits before any is allocated.
-    pub fn new(ctx: &GpuContext, loaded: &LoadedScene, opts: &SimulationOptions) -> Result<Self, SimError> {
+    pub fn new(
+        ctx: &GpuContext,
+        loaded: &LoadedScene,
+        opts: &SimulationOptions,
+    ) -> Result<Self, SimError> {
         let scene = &loaded.scene;
         let precision = opts.precision.unwrap_or(match scene.precision {
             ductile_scene::Precision::F32 => Precision::F32,
@@ -107,7 +118,10 @@ impl Simulation {
 
         // Explicit-step stability of viscous fluids.
         for (i, b) in scene.bodies.iter().enumerate() {
-            if let Material::Fluid { density, viscosity, .. } = b.material {
+            if let Material::Fluid {
+                density, viscosity, ..
+            } = b.material
+            {
                 let limit = max_stable_viscosity(density, dx, dt);
                 if viscosity > limit {
                     return Err(located(
@@ -144,7 +158,8 @@ impl Simulation {
                 host.x.extend_from_slice(p);
                 host.v.extend_from_slice(&b.velocity);
                 host.c.extend_from_slice(&[0.0; 9]);
-                host.f.extend_from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+                host.f
+                    .extend_from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
                 host.aux.push(initial_aux(&b.material));
                 body_index.push(i as u32);
             }
@@ -152,7 +167,10 @@ impl Simulation {
         let n = body_index.len() as u64;
         // Refuse before allocating: the largest per-particle buffer is 16 Reals (payload),
         // the largest per-node one 4 Reals.
-        ctx.check_buffer("particle payload (16 Reals per particle)", 16 * n * precision.bytes())?;
+        ctx.check_buffer(
+            "particle payload (16 Reals per particle)",
+            16 * n * precision.bytes(),
+        )?;
         let nodes: u64 = scene.domain.cells.iter().map(|&c| c as u64 + 1).product();
         ctx.check_buffer("grid (4 Reals per node)", 4 * nodes * precision.bytes())?;
         ctx.check_dispatch("particle kernels", n.div_ceil(64).div_ceil(32768))?;
@@ -176,7 +194,12 @@ impl Simulation {
         let control = Control::build(ctx, &scene.tools, dt, control_steps, precision)?;
         let s0 = MpmState::upload(ctx, &host, precision, "state0")?;
         let s1 = MpmState::zeroed(ctx, n as u32, precision, "state1")?;
-        let clock = storage_buffer(ctx, "clock", bytemuck::cast_slice(&[0u32; 4]), BufferUse::Storage)?;
+        let clock = storage_buffer(
+            ctx,
+            "clock",
+            bytemuck::cast_slice(&[0u32; 4]),
+            BufferUse::Storage,
+        )?;
         let status = storage_buffer(
             ctx,
             "status",
@@ -240,9 +263,11 @@ impl Simulation {
 
     /// Runs `substeps` substeps in one submission. Does not wait.
     pub fn step(&mut self, ctx: &GpuContext, substeps: u32) {
-        let mut enc = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("substeps"),
-        });
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("substeps"),
+            });
         self.encode_substeps(&mut enc, substeps);
         self.timer.resolve(&mut enc);
         ctx.queue.submit([enc.finish()]);
@@ -284,7 +309,11 @@ impl Simulation {
 
     /// Current particle positions, velocities and body indices (blocking readback).
     pub fn particles(&self, ctx: &GpuContext) -> Result<ParticlesHost, SimError> {
-        let (x, v) = self.states[self.parity].download_xv(ctx, self.particle_count(), self.config.precision)?;
+        let (x, v) = self.states[self.parity].download_xv(
+            ctx,
+            self.particle_count(),
+            self.config.precision,
+        )?;
         Ok(ParticlesHost {
             x,
             v,
@@ -305,7 +334,13 @@ impl Simulation {
         let f: &[f32] = bytemuck::cast_slice(&bytes);
         let k = self.substeps_since_force_clear.max(1) as f64;
         let tool_forces = (0..nt)
-            .map(|t| [f[4 * t] as f64 / k, f[4 * t + 1] as f64 / k, f[4 * t + 2] as f64 / k])
+            .map(|t| {
+                [
+                    f[4 * t] as f64 / k,
+                    f[4 * t + 1] as f64 / k,
+                    f[4 * t + 2] as f64 / k,
+                ]
+            })
             .collect();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         enc.clear_buffer(&self.p2g.tool_force, 0, None);
@@ -342,7 +377,10 @@ impl Simulation {
         }
         let p = self.config.precision;
         let st = &self.states[self.parity];
-        let put = |b: &wgpu::Buffer, d: &[f64]| ctx.queue.write_buffer(b, 0, &ductile_gpu::reals_to_bytes(d, p));
+        let put = |b: &wgpu::Buffer, d: &[f64]| {
+            ctx.queue
+                .write_buffer(b, 0, &ductile_gpu::reals_to_bytes(d, p))
+        };
         put(&st.x, &host.x);
         put(&st.v, &host.v);
         put(&st.c, &host.c);
@@ -371,7 +409,10 @@ impl Simulation {
     pub fn grid(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
         let p = self.config.precision;
         let nodes = self.model.info.num_nodes() as u64;
-        Ok(ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.p2g.grid, 4 * nodes * p.bytes())?, p))
+        Ok(ductile_gpu::bytes_to_reals(
+            &read_buffer(ctx, &self.p2g.grid, 4 * nodes * p.bytes())?,
+            p,
+        ))
     }
 
     /// The P2G mode in use.

@@ -6,7 +6,9 @@
 
 use super::model::MpmModel;
 use super::state::MpmState;
-use ductile_gpu::{storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext, GpuTimer, Kernel, ShaderConfig};
+use ductile_gpu::{
+    storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext, GpuTimer, Kernel, ShaderConfig,
+};
 
 /// Tile size of `common/scan.wgsl`.
 pub const SCAN_TILE: u32 = 1024;
@@ -47,13 +49,36 @@ impl Binning {
         let cells = info.num_cells();
         let n = info.particles;
         let tiles = cells.div_ceil(SCAN_TILE);
-        let cell_count = storage_buffer_zeroed(ctx, "cell_count", 4 * cells as u64, BufferUse::Storage)?;
-        let cell_start = storage_buffer_zeroed(ctx, "cell_start", 4 * (cells as u64 + 1), BufferUse::Storage)?;
-        let tile_sums = storage_buffer_zeroed(ctx, "scan tile sums", 4 * tiles as u64, BufferUse::Storage)?;
-        let scan_len = storage_buffer(ctx, "scan length", bytemuck::cast_slice(&[cells, 0, 0, 0]), BufferUse::Storage)?;
-        let pcr = storage_buffer_zeroed(ctx, "particle cell and rank", 8 * n as u64, BufferUse::Storage)?;
-        let sorted = storage_buffer_zeroed(ctx, "sorted particles", 4 * n as u64, BufferUse::Storage)?;
-        let block_active = storage_buffer_zeroed(ctx, "block_active", 4 * info.num_cell_blocks() as u64, BufferUse::Storage)?;
+        let cell_count =
+            storage_buffer_zeroed(ctx, "cell_count", 4 * cells as u64, BufferUse::Storage)?;
+        let cell_start = storage_buffer_zeroed(
+            ctx,
+            "cell_start",
+            4 * (cells as u64 + 1),
+            BufferUse::Storage,
+        )?;
+        let tile_sums =
+            storage_buffer_zeroed(ctx, "scan tile sums", 4 * tiles as u64, BufferUse::Storage)?;
+        let scan_len = storage_buffer(
+            ctx,
+            "scan length",
+            bytemuck::cast_slice(&[cells, 0, 0, 0]),
+            BufferUse::Storage,
+        )?;
+        let pcr = storage_buffer_zeroed(
+            ctx,
+            "particle cell and rank",
+            8 * n as u64,
+            BufferUse::Storage,
+        )?;
+        let sorted =
+            storage_buffer_zeroed(ctx, "sorted particles", 4 * n as u64, BufferUse::Storage)?;
+        let block_active = storage_buffer_zeroed(
+            ctx,
+            "block_active",
+            4 * info.num_cell_blocks() as u64,
+            BufferUse::Storage,
+        )?;
 
         let count = Kernel::new(ctx, "mpm/bin", "bin_count", config)?;
         let scan_local = Kernel::new(ctx, "common/scan", "scan_local", config)?;
@@ -62,18 +87,33 @@ impl Binning {
         let place = Kernel::new(ctx, "mpm/bin_place", "bin_place", config)?;
         let sort_cells = Kernel::new(ctx, "mpm/bin_place", "bin_sort_cells", config)?;
 
-        let bg_count = states.map(|s| count.bind(ctx, 0, &[&model.params, &s.x, &cell_count, &pcr]));
+        let bg_count =
+            states.map(|s| count.bind(ctx, 0, &[&model.params, &s.x, &cell_count, &pcr]));
         let scan_rest = [(1, &cell_start), (2, &tile_sums), (3, &scan_len)];
         let bg_scan = [
             scan_local.bind(ctx, 0, &[&cell_count, &cell_start, &tile_sums, &scan_len]),
             scan_tiles.bind_at(ctx, 0, &scan_rest),
             scan_add.bind_at(ctx, 0, &scan_rest),
         ];
-        let bg_place = place.bind_at(ctx, 0, &[(0, &model.params), (1, &pcr), (2, &cell_start), (3, &sorted)]);
+        let bg_place = place.bind_at(
+            ctx,
+            0,
+            &[
+                (0, &model.params),
+                (1, &pcr),
+                (2, &cell_start),
+                (3, &sorted),
+            ],
+        );
         let bg_sort = sort_cells.bind_at(
             ctx,
             0,
-            &[(0, &model.params), (2, &cell_start), (3, &sorted), (4, &block_active)],
+            &[
+                (0, &model.params),
+                (2, &cell_start),
+                (3, &sorted),
+                (4, &block_active),
+            ],
         );
         Ok(Binning {
             count,
@@ -106,24 +146,30 @@ impl Binning {
                 label: Some("bin_count"),
                 timestamp_writes: timer.pass("bin_count"),
             });
-            self.count.dispatch_1d(&mut pass, &[&self.bg_count[parity]], self.particles);
+            self.count
+                .dispatch_1d(&mut pass, &[&self.bg_count[parity]], self.particles);
         }
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("scan"),
                 timestamp_writes: timer.pass("scan"),
             });
-            self.scan_local.dispatch(&mut pass, &[&self.bg_scan[0]], tile_groups);
-            self.scan_tiles.dispatch(&mut pass, &[&self.bg_scan[1]], [1, 1, 1]);
-            self.scan_add.dispatch(&mut pass, &[&self.bg_scan[2]], tile_groups);
+            self.scan_local
+                .dispatch(&mut pass, &[&self.bg_scan[0]], tile_groups);
+            self.scan_tiles
+                .dispatch(&mut pass, &[&self.bg_scan[1]], [1, 1, 1]);
+            self.scan_add
+                .dispatch(&mut pass, &[&self.bg_scan[2]], tile_groups);
         }
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("bin_place"),
                 timestamp_writes: timer.pass("bin_place"),
             });
-            self.place.dispatch_1d(&mut pass, &[&self.bg_place], self.particles);
-            self.sort_cells.dispatch_1d(&mut pass, &[&self.bg_sort], self.cells);
+            self.place
+                .dispatch_1d(&mut pass, &[&self.bg_place], self.particles);
+            self.sort_cells
+                .dispatch_1d(&mut pass, &[&self.bg_sort], self.cells);
         }
     }
 }

@@ -4,8 +4,8 @@
 use super::model::MpmModel;
 use super::state::MpmState;
 use ductile_gpu::{
-    bytes_to_reals, groups_1d, read_buffer, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
-    Kernel, ShaderConfig,
+    bytes_to_reals, groups_1d, read_buffer, storage_buffer, storage_buffer_zeroed, BufferUse,
+    GpuContext, Kernel, ShaderConfig,
 };
 
 /// Sums over all particles.
@@ -61,14 +61,50 @@ impl Diagnostics {
             8 * groups * config.precision.bytes(),
             BufferUse::Storage,
         )?;
-        let pack_opts = storage_buffer(ctx, "pack options", bytemuck::cast_slice(&[0.0f32; 4]), BufferUse::Storage)?;
-        let packed = storage_buffer_zeroed(ctx, "render particles", 16 * n as u64, BufferUse::StorageVertex)?;
+        let pack_opts = storage_buffer(
+            ctx,
+            "pack options",
+            bytemuck::cast_slice(&[0.0f32; 4]),
+            BufferUse::Storage,
+        )?;
+        let packed = storage_buffer_zeroed(
+            ctx,
+            "render particles",
+            16 * n as u64,
+            BufferUse::StorageVertex,
+        )?;
         let sums = Kernel::new(ctx, "mpm/diagnostics", "diagnostics", config)?;
         let pack = Kernel::new(ctx, "mpm/pack_render", "pack_render", config)?;
         let bg_sums = states.map(|s| {
-            sums.bind(ctx, 0, &[&model.params, &model.materials, &model.body_of, &s.x, &s.v, &s.f, &s.aux, &partials])
+            sums.bind(
+                ctx,
+                0,
+                &[
+                    &model.params,
+                    &model.materials,
+                    &model.body_of,
+                    &s.x,
+                    &s.v,
+                    &s.f,
+                    &s.aux,
+                    &partials,
+                ],
+            )
         });
-        let bg_pack = states.map(|s| pack.bind(ctx, 0, &[&model.params, &model.body_of, &s.x, &s.v, &pack_opts, &packed]));
+        let bg_pack = states.map(|s| {
+            pack.bind(
+                ctx,
+                0,
+                &[
+                    &model.params,
+                    &model.body_of,
+                    &s.x,
+                    &s.v,
+                    &pack_opts,
+                    &packed,
+                ],
+            )
+        });
         Ok(Diagnostics {
             sums,
             pack,
@@ -87,13 +123,20 @@ impl Diagnostics {
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            self.sums.dispatch(&mut pass, &[&self.bg_sums[parity]], groups_1d(self.particles));
+            self.sums.dispatch(
+                &mut pass,
+                &[&self.bg_sums[parity]],
+                groups_1d(self.particles),
+            );
         }
         ctx.queue.submit([enc.finish()]);
         let g = groups_1d(self.particles);
         let groups = g[0] as u64 * g[1] as u64;
         let r = self.config.precision.bytes();
-        let vals = bytes_to_reals(&read_buffer(ctx, &self.partials, 8 * groups * r)?, self.config.precision);
+        let vals = bytes_to_reals(
+            &read_buffer(ctx, &self.partials, 8 * groups * r)?,
+            self.config.precision,
+        );
         let mut acc = [0.0f64; 8];
         for chunk in vals.chunks_exact(8) {
             for (a, v) in acc.iter_mut().zip(chunk) {
@@ -116,11 +159,13 @@ impl Diagnostics {
             Some(s) => [1.0f32, s as f32, 0.0, 0.0],
             None => [0.0f32; 4],
         };
-        ctx.queue.write_buffer(&self.pack_opts, 0, bytemuck::cast_slice(&opts));
+        ctx.queue
+            .write_buffer(&self.pack_opts, 0, bytemuck::cast_slice(&opts));
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         {
             let mut pass = enc.begin_compute_pass(&Default::default());
-            self.pack.dispatch_1d(&mut pass, &[&self.bg_pack[parity]], self.particles);
+            self.pack
+                .dispatch_1d(&mut pass, &[&self.bg_pack[parity]], self.particles);
         }
         ctx.queue.submit([enc.finish()]);
     }

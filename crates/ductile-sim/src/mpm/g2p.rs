@@ -57,7 +57,19 @@ impl G2p {
         let bg_g2p = [bind(states[0], states[1]), bind(states[1], states[0])];
         let bg_clock = clock_kernel.bind(ctx, 0, &[clock]);
         let bg_stress = states.map(|s| {
-            stress.bind(ctx, 0, &[&model.params, &model.materials, &model.body_of, &s.c, &s.f, &s.aux, &s.tau])
+            stress.bind(
+                ctx,
+                0,
+                &[
+                    &model.params,
+                    &model.materials,
+                    &model.body_of,
+                    &s.c,
+                    &s.f,
+                    &s.aux,
+                    &s.tau,
+                ],
+            )
         });
         Ok(G2p {
             g2p,
@@ -77,13 +89,15 @@ impl G2p {
                 label: Some("g2p"),
                 timestamp_writes: timer.pass("g2p"),
             });
-            self.g2p.dispatch_1d(&mut pass, &[&self.bg_g2p[parity]], self.particles);
+            self.g2p
+                .dispatch_1d(&mut pass, &[&self.bg_g2p[parity]], self.particles);
         }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("clock"),
             timestamp_writes: None,
         });
-        self.clock_kernel.dispatch(&mut pass, &[&self.bg_clock], [1, 1, 1]);
+        self.clock_kernel
+            .dispatch(&mut pass, &[&self.bg_clock], [1, 1, 1]);
     }
 
     /// Records the computation of τ for state `parity` from its F, C and aux.
@@ -92,6 +106,7 @@ impl G2p {
             label: Some("stress_init"),
             timestamp_writes: None,
         });
-        self.stress.dispatch_1d(&mut pass, &[&self.bg_stress[parity]], self.particles);
+        self.stress
+            .dispatch_1d(&mut pass, &[&self.bg_stress[parity]], self.particles);
     }
 }

@@ -249,7 +249,12 @@ impl MpmModel {
             sdf_values.resize(4, 0.0);
         }
         Ok(MpmModel {
-            params: storage_buffer(ctx, "params", &params_bytes(&info, scene), BufferUse::Storage)?,
+            params: storage_buffer(
+                ctx,
+                "params",
+                &params_bytes(&info, scene),
+                BufferUse::Storage,
+            )?,
             materials: storage_buffer(
                 ctx,
                 "materials",

@@ -75,12 +75,22 @@ impl P2g {
         let r = config.precision.bytes();
         let nodes = info.num_nodes() as u64;
         let grid = storage_buffer_zeroed(ctx, "grid", 4 * r * nodes, BufferUse::Storage)?;
-        let tool_force = storage_buffer_zeroed(ctx, "tool forces", 16 * (info.tools.max(1) as u64), BufferUse::Storage)?;
+        let tool_force = storage_buffer_zeroed(
+            ctx,
+            "tool forces",
+            16 * (info.tools.max(1) as u64),
+            BufferUse::Storage,
+        )?;
         ctx.check_dispatch("P2G node blocks", info.num_node_blocks() as u64 / 32768 + 1)?;
         let (mut scatter, mut gather) = (None, None);
         match mode {
             P2gMode::Scatter => {
-                let grid_sum = storage_buffer_zeroed(ctx, "grid momentum and mass sums (f32)", 16 * nodes, BufferUse::Storage)?;
+                let grid_sum = storage_buffer_zeroed(
+                    ctx,
+                    "grid momentum and mass sums (f32)",
+                    16 * nodes,
+                    BufferUse::Storage,
+                )?;
                 let block_active = storage_buffer_zeroed(
                     ctx,
                     "block_active",
@@ -88,12 +98,27 @@ impl P2g {
                     BufferUse::Storage,
                 )?;
                 let k_scatter = Kernel::new(ctx, "mpm/p2g_scatter", "p2g_scatter", config)?;
-                let k_update = Kernel::new(ctx, "mpm/grid_update_scatter", "grid_update_scatter", config)?;
+                let k_update = Kernel::new(
+                    ctx,
+                    "mpm/grid_update_scatter",
+                    "grid_update_scatter",
+                    config,
+                )?;
                 let bg_scatter = states.map(|s| {
                     k_scatter.bind(
                         ctx,
                         0,
-                        &[&model.params, &model.materials, &model.body_of, &s.x, &s.v, &s.c, &s.tau, &block_active, &grid_sum],
+                        &[
+                            &model.params,
+                            &model.materials,
+                            &model.body_of,
+                            &s.x,
+                            &s.v,
+                            &s.c,
+                            &s.tau,
+                            &block_active,
+                            &grid_sum,
+                        ],
                     )
                 });
                 let bg_update = k_update.bind(
@@ -122,15 +147,29 @@ impl P2g {
             }
             P2gMode::Gather => {
                 let bins = Binning::new(ctx, model, states, config)?;
-                let payload =
-                    storage_buffer_zeroed(ctx, "p2g payload", 16 * r * info.particles as u64, BufferUse::Storage)?;
+                let payload = storage_buffer_zeroed(
+                    ctx,
+                    "p2g payload",
+                    16 * r * info.particles as u64,
+                    BufferUse::Storage,
+                )?;
                 let prepare = Kernel::new(ctx, "mpm/p2g_prepare", "p2g_prepare", config)?;
                 let k_gather = Kernel::new(ctx, "mpm/p2g", "p2g", config)?;
                 let bg_prepare = states.map(|s| {
                     prepare.bind(
                         ctx,
                         0,
-                        &[&model.params, &model.materials, &model.body_of, &bins.sorted, &s.x, &s.v, &s.c, &s.tau, &payload],
+                        &[
+                            &model.params,
+                            &model.materials,
+                            &model.body_of,
+                            &bins.sorted,
+                            &s.x,
+                            &s.v,
+                            &s.c,
+                            &s.tau,
+                            &payload,
+                        ],
                     )
                 });
                 let bg_gather = k_gather.bind(
@@ -181,7 +220,8 @@ impl P2g {
                     label: Some("p2g_scatter"),
                     timestamp_writes: timer.pass("p2g_scatter"),
                 });
-                sp.scatter.dispatch_1d(&mut pass, &[&sp.bg_scatter[parity]], self.particles);
+                sp.scatter
+                    .dispatch_1d(&mut pass, &[&sp.bg_scatter[parity]], self.particles);
             }
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("grid_update"),
@@ -196,7 +236,8 @@ impl P2g {
                     label: Some("p2g_prepare"),
                     timestamp_writes: timer.pass("p2g_prepare"),
                 });
-                gp.prepare.dispatch_1d(&mut pass, &[&gp.bg_prepare[parity]], self.particles);
+                gp.prepare
+                    .dispatch_1d(&mut pass, &[&gp.bg_prepare[parity]], self.particles);
             }
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("p2g_gather_grid"),

@@ -42,11 +42,21 @@ pub struct StateHost {
 
 impl MpmState {
     /// Allocates a state for `n` particles, refusing sizes beyond the adapter's limits.
-    pub fn zeroed(ctx: &GpuContext, n: u32, precision: Precision, label: &str) -> Result<Self, GpuError> {
+    pub fn zeroed(
+        ctx: &GpuContext,
+        n: u32,
+        precision: Precision,
+        label: &str,
+    ) -> Result<Self, GpuError> {
         let r = precision.bytes();
         let n = n as u64;
         let buf = |what: &str, k: u64| {
-            storage_buffer_zeroed(ctx, &format!("{label}.{what}"), k * n * r, BufferUse::Storage)
+            storage_buffer_zeroed(
+                ctx,
+                &format!("{label}.{what}"),
+                k * n * r,
+                BufferUse::Storage,
+            )
         };
         Ok(MpmState {
             x: buf("x", 3)?,
@@ -59,9 +69,19 @@ impl MpmState {
     }
 
     /// Creates a state holding `host` (τ is left zero; compute it with `stress_init`).
-    pub fn upload(ctx: &GpuContext, host: &StateHost, precision: Precision, label: &str) -> Result<Self, GpuError> {
+    pub fn upload(
+        ctx: &GpuContext,
+        host: &StateHost,
+        precision: Precision,
+        label: &str,
+    ) -> Result<Self, GpuError> {
         let b = |what: &str, data: &[f64]| {
-            storage_buffer(ctx, &format!("{label}.{what}"), &reals_to_bytes(data, precision), BufferUse::Storage)
+            storage_buffer(
+                ctx,
+                &format!("{label}.{what}"),
+                &reals_to_bytes(data, precision),
+                BufferUse::Storage,
+            )
         };
         let n = host.aux.len() as u64;
         Ok(MpmState {
@@ -70,16 +90,29 @@ impl MpmState {
             c: b("C", &host.c)?,
             f: b("F", &host.f)?,
             aux: b("aux", &host.aux)?,
-            tau: storage_buffer_zeroed(ctx, &format!("{label}.tau"), 9 * n * precision.bytes(), BufferUse::Storage)?,
+            tau: storage_buffer_zeroed(
+                ctx,
+                &format!("{label}.tau"),
+                9 * n * precision.bytes(),
+                BufferUse::Storage,
+            )?,
         })
     }
 
     /// Reads x, v, F, C and aux back to the host (blocking; for output only).
-    pub fn download(&self, ctx: &GpuContext, n: u32, precision: Precision) -> Result<StateHost, GpuError> {
+    pub fn download(
+        &self,
+        ctx: &GpuContext,
+        n: u32,
+        precision: Precision,
+    ) -> Result<StateHost, GpuError> {
         let r = precision.bytes();
         let n = n as u64;
         let get = |b: &wgpu::Buffer, k: u64| -> Result<Vec<f64>, GpuError> {
-            Ok(ductile_gpu::bytes_to_reals(&read_buffer(ctx, b, k * n * r)?, precision))
+            Ok(ductile_gpu::bytes_to_reals(
+                &read_buffer(ctx, b, k * n * r)?,
+                precision,
+            ))
         };
         Ok(StateHost {
             x: get(&self.x, 3)?,
@@ -91,7 +124,12 @@ impl MpmState {
     }
 
     /// Reads positions and velocities only.
-    pub fn download_xv(&self, ctx: &GpuContext, n: u32, precision: Precision) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
+    pub fn download_xv(
+        &self,
+        ctx: &GpuContext,
+        n: u32,
+        precision: Precision,
+    ) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
         let r = precision.bytes();
         let n = n as u64;
         let x = ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.x, 3 * n * r)?, precision);
