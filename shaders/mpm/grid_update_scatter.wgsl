@@ -1,5 +1,5 @@
 // Grid update after the scatter P2G (`mpm/p2g_scatter.wgsl`): per node of an
-// active 4³ node block, momentum and mass from the f32 accumulators, then
+// active 4³ node block (marked by `mpm/mark_blocks.wgsl`), momentum and mass from the f32 accumulators, then
 // gravity, walls and tools (`mpm/grid_update.wgsl`); writes velocity [m/s]
 // and mass [kg] per node, as the gather P2G does.
 
@@ -7,8 +7,8 @@
 #import mpm/params
 #import mpm/grid_update
 
-@group(0) @binding(0) var<storage, read> params: Params;
-@group(0) @binding(1) var<storage, read> block_active: array<u32>;
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> node_block_active: array<u32>;
 @group(0) @binding(2) var<storage, read> grid_sum: array<f32>;
 @group(0) @binding(3) var<storage, read> tools: array<Real>;
 @group(0) @binding(4) var<storage, read> control: array<Real>;
@@ -21,33 +21,16 @@
 @group(0) @binding(8) var<storage, read_write> accum_buf: array<atomic<u32>>;
 #endif
 
-fn block_is_active(b: vec3<i32>) -> bool {
-    let nb = vec3<i32>(p_cell_blocks());
-    if (any(b < vec3<i32>(0)) || any(b >= nb)) {
-        return false;
-    }
-    return block_active[u32(b.x + nb.x * (b.y + nb.y * b.z))] != 0u;
-}
-
 @compute @workgroup_size(64)
 fn grid_update_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let blk = flat_workgroup(wid, nwg);
-    if (blk >= p_num_node_blocks()) {
+    if (blk >= p_num_node_blocks() || node_block_active[blk] == 0u) {
         return;
     }
     let nb = p_node_blocks();
     let bz = blk / (nb.x * nb.y);
     let by = (blk - bz * nb.x * nb.y) / nb.x;
     let bx = blk - bz * nb.x * nb.y - by * nb.x;
-    let b = vec3<i32>(i32(bx), i32(by), i32(bz));
-    var any_active = false;
-    for (var k = 0; k < 8; k = k + 1) {
-        let o = vec3<i32>(k & 1, (k >> 1u) & 1, (k >> 2u) & 1);
-        any_active = any_active || block_is_active(b - o);
-    }
-    if (!any_active) {
-        return;
-    }
     let node = vec3<u32>(4u * bx + (li & 3u), 4u * by + ((li >> 2u) & 3u), 4u * bz + (li >> 4u));
     if (any(node >= p_nodes())) {
         return;

@@ -3,15 +3,18 @@
 //!
 //! | stage | Rust | shader |
 //! |---|---|---|
-//! | bin particles by cell (count, scan, place, sort) | [`bin::Binning`] | `mpm/bin.wgsl`, `common/scan.wgsl`, `mpm/bin_place.wgsl` |
-//! | P2G payload (mass, momentum, affine + stress) | [`p2g::P2g`] | `mpm/p2g_prepare.wgsl` |
-//! | P2G gather fused with the grid update (gravity, walls, tools) | [`p2g::P2g`] | `mpm/p2g.wgsl`, `mpm/grid_update.wgsl` |
+//! | deterministic mode only: bin particles by cell (count, scan, place, sort) | [`bin::Binning`] | `mpm/bin.wgsl`, `common/scan.wgsl`, `mpm/bin_place.wgsl` |
+//! | P2G scatter with float atomics (default) | [`p2g::P2g`] | `mpm/p2g_scatter.wgsl`, `common/atomics.wgsl` |
+//! | mark node blocks that particles reach, grid update (gravity, walls, tools) | [`p2g::P2g`] | `mpm/mark_blocks.wgsl`, `mpm/grid_update_scatter.wgsl`, `mpm/grid_update.wgsl` |
+//! | or, deterministic: P2G payload in binned order | [`p2g::P2g`] | `mpm/p2g_prepare.wgsl` |
+//! | or, deterministic: P2G gather fused with the grid update | [`p2g::P2g`] | `mpm/p2g.wgsl`, `mpm/grid_update.wgsl` |
 //! | G2P, deformation update, plasticity, stress | [`g2p::G2p`] | `mpm/g2p.wgsl`, `mpm/material.wgsl` |
 //! | advance the substep clock | [`g2p::G2p`] | `mpm/clock.wgsl` |
 //!
-//! P2G gathers per node from particles binned by cell rather than scattering
-//! with float atomics: sums have a fixed order (bitwise deterministic runs),
-//! f64 needs no 64-bit atomics, and software drivers avoid atomic contention.
+//! The default P2G scatters with float atomics (native `atomic<f32>` or a
+//! compare-and-swap loop). The deterministic mode, and every f64 run, gathers
+//! per node from particles binned by cell instead: sums have a fixed order
+//! (bitwise reproducible runs) and f64 needs no 64-bit atomics.
 
 pub mod bin;
 pub mod diagnostics;

@@ -8,7 +8,7 @@ use ductile_scene::{Boundary, Scene, ToolShape};
 
 /// Static GPU buffers of an MPM scene.
 pub struct MpmModel {
-    /// `Params` of `shaders/mpm/params.wgsl`.
+    /// `Params` of `shaders/mpm/params.wgsl` (a uniform buffer).
     pub params: wgpu::Buffer,
     /// 16 Reals per body (see `shaders/mpm/material.wgsl`).
     pub materials: wgpu::Buffer,
@@ -249,12 +249,7 @@ impl MpmModel {
             sdf_values.resize(4, 0.0);
         }
         Ok(MpmModel {
-            params: storage_buffer(
-                ctx,
-                "params",
-                &params_bytes(&info, scene),
-                BufferUse::Storage,
-            )?,
+            params: ductile_gpu::uniform_buffer(ctx, "params", &params_bytes(&info, scene)),
             materials: storage_buffer(
                 ctx,
                 "materials",

@@ -3,7 +3,8 @@
 //!
 //! - [`P2gMode::Scatter`] (default in f32): `shaders/mpm/p2g_scatter.wgsl` adds
 //!   each particle's contributions to its 27 nodes with float atomics, then
-//!   `shaders/mpm/grid_update_scatter.wgsl` updates the active node blocks.
+//!   `shaders/mpm/mark_blocks.wgsl` marks the node blocks particles reach and
+//!   `shaders/mpm/grid_update_scatter.wgsl` updates them.
 //! - [`P2gMode::Gather`] (deterministic; the only mode in f64): particles are
 //!   binned by cell ([`Binning`]), `shaders/mpm/p2g_prepare.wgsl` writes
 //!   payloads in binned order, and `shaders/mpm/p2g.wgsl` gathers per node in
@@ -28,10 +29,12 @@ pub enum P2gMode {
 /// Kernels and buffers of the scatter mode.
 struct ScatterPath {
     scatter: Kernel,
+    mark: Kernel,
     update: Kernel,
     grid_sum: wgpu::Buffer,
     block_active: wgpu::Buffer,
     bg_scatter: [wgpu::BindGroup; 2],
+    bg_mark: wgpu::BindGroup,
     bg_update: wgpu::BindGroup,
 }
 
@@ -104,6 +107,15 @@ impl P2g {
                     "grid_update_scatter",
                     config,
                 )?;
+                let k_mark = Kernel::new(ctx, "mpm/mark_blocks", "mark_node_blocks", config)?;
+                let node_block_active = storage_buffer_zeroed(
+                    ctx,
+                    "node_block_active",
+                    4 * info.num_node_blocks() as u64,
+                    BufferUse::Storage,
+                )?;
+                let bg_mark =
+                    k_mark.bind(ctx, 0, &[&model.params, &block_active, &node_block_active]);
                 let bg_scatter = states.map(|s| {
                     k_scatter.bind(
                         ctx,
@@ -126,7 +138,7 @@ impl P2g {
                     0,
                     &[
                         &model.params,
-                        &block_active,
+                        &node_block_active,
                         &grid_sum,
                         &model.tools,
                         &control.buffer,
@@ -138,10 +150,12 @@ impl P2g {
                 );
                 scatter = Some(ScatterPath {
                     scatter: k_scatter,
+                    mark: k_mark,
                     update: k_update,
                     grid_sum,
                     block_active,
                     bg_scatter,
+                    bg_mark,
                     bg_update,
                 });
             }
@@ -227,6 +241,8 @@ impl P2g {
                 label: Some("grid_update"),
                 timestamp_writes: timer.pass("grid_update"),
             });
+            sp.mark
+                .dispatch_1d(&mut pass, &[&sp.bg_mark], self.node_blocks);
             sp.update.dispatch(&mut pass, &[&sp.bg_update], node_groups);
         }
         if let Some(gp) = &self.gather {
