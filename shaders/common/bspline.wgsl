@@ -1,28 +1,27 @@
 // Quadratic B-spline interpolation weights (MLS-MPM, Hu et al. 2018).
 //
 // For a particle at grid coordinate `xg = x / dx` the stencil base node is
-// `floor(xg - 0.5)` and `fx = xg - base` lies in [0.5, 1.5).
+// `floor(xg - 0.5)` and `fx = xg - base` lies in [0.5, 1.5). Scatter and
+// G2P use the per-axis weights; the per-node gather uses `bspline_node_weight`.
 
-struct Bspline {
-    base: vec3<i32>,
-    fx: vec3r,
+// Per-axis weights of the three stencil nodes base + 0, 1, 2.
+struct StencilWeights {
     w0: vec3r,
     w1: vec3r,
     w2: vec3r,
 }
 
-fn bspline_weights(xg: vec3r) -> Bspline {
-    var b: Bspline;
-    let basef = floor(xg - vec3r(0.5));
-    b.base = vec3<i32>(basef);
-    b.fx = xg - basef;
-    let a = vec3r(1.5) - b.fx;
-    let c = b.fx - vec3r(1.0);
-    let d = b.fx - vec3r(0.5);
-    b.w0 = 0.5 * a * a;
-    b.w1 = vec3r(0.75) - c * c;
-    b.w2 = 0.5 * d * d;
-    return b;
+fn stencil_weights(fx: vec3r) -> StencilWeights {
+    var w: StencilWeights;
+    w.w0 = 0.5 * (vec3r(1.5) - fx) * (vec3r(1.5) - fx);
+    w.w1 = vec3r(0.75) - (fx - vec3r(1.0)) * (fx - vec3r(1.0));
+    w.w2 = 0.5 * (fx - vec3r(0.5)) * (fx - vec3r(0.5));
+    return w;
+}
+
+// Weight of one axis' node k (0, 1 or 2), without indexing a local array.
+fn stencil_axis(w: StencilWeights, k: u32, axis: u32) -> Real {
+    return select(select(w.w2[axis], w.w1[axis], k == 1u), w.w0[axis], k == 0u);
 }
 
 // The 1-D quadratic B-spline N(r) for |r| < 1.5 (zero outside).

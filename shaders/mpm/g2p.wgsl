@@ -53,20 +53,18 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let xg = (xp - p_origin()) * inv_dx;
     let base = particle_cell(xg);
     let fx = xg - vec3r(base);
-    let w0 = 0.5 * (vec3r(1.5) - fx) * (vec3r(1.5) - fx);
-    let w1 = vec3r(0.75) - (fx - vec3r(1.0)) * (fx - vec3r(1.0));
-    let w2 = 0.5 * (fx - vec3r(0.5)) * (fx - vec3r(0.5));
+    let w = stencil_weights(fx);
     var vel = vec3r(0.0);
     var bmat = mat3r();
     let nodes = p_nodes();
     let base_index = node_index(base);
     for (var k = 0u; k < 3u; k = k + 1u) {
-        let wz = select(select(w2.z, w1.z, k == 1u), w0.z, k == 0u);
+        let wz = stencil_axis(w, k, 2u);
         for (var j = 0u; j < 3u; j = j + 1u) {
-            let wy = select(select(w2.y, w1.y, j == 1u), w0.y, j == 0u);
+            let wy = stencil_axis(w, j, 1u);
             let row = base_index + nodes.x * (j + nodes.y * k);
             for (var i = 0u; i < 3u; i = i + 1u) {
-                let wx = select(select(w2.x, w1.x, i == 1u), w0.x, i == 0u);
+                let wx = stencil_axis(w, i, 0u);
                 let weight = wx * wy * wz;
                 let gv = grid[row + i].xyz;
                 let dpos = (vec3r(Real(i), Real(j), Real(k)) - fx) * dx;

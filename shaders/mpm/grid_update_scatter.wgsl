@@ -27,11 +27,7 @@ fn grid_update_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
     if (blk >= p_num_node_blocks() || node_block_active[blk] == 0u) {
         return;
     }
-    let nb = p_node_blocks();
-    let bz = blk / (nb.x * nb.y);
-    let by = (blk - bz * nb.x * nb.y) / nb.x;
-    let bx = blk - bz * nb.x * nb.y - by * nb.x;
-    let node = vec3<u32>(4u * bx + (li & 3u), 4u * by + ((li >> 2u) & 3u), 4u * bz + (li >> 4u));
+    let node = block_node(blk, li);
     if (any(node >= p_nodes())) {
         return;
     }

@@ -24,11 +24,7 @@ fn mark_node_blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (blk >= p_num_node_blocks()) {
         return;
     }
-    let nb = p_node_blocks();
-    let bz = blk / (nb.x * nb.y);
-    let by = (blk - bz * nb.x * nb.y) / nb.x;
-    let bx = blk - bz * nb.x * nb.y - by * nb.x;
-    let b = vec3<i32>(i32(bx), i32(by), i32(bz));
+    let b = vec3<i32>(node_block_coords(blk));
     var on = false;
     for (var k = 0; k < 8; k = k + 1) {
         let o = vec3<i32>(k & 1, (k >> 1u) & 1, (k >> 2u) & 1);

@@ -40,11 +40,7 @@ fn p2g(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (blk >= p_num_node_blocks()) {
         return;
     }
-    let nb = p_node_blocks();
-    let bz = blk / (nb.x * nb.y);
-    let by = (blk - bz * nb.x * nb.y) / nb.x;
-    let bx = blk - bz * nb.x * nb.y - by * nb.x;
-    let b = vec3<i32>(i32(bx), i32(by), i32(bz));
+    let b = vec3<i32>(node_block_coords(blk));
     // Node block b is reached by particles whose base cell lies in cell blocks b−1 or b.
     var any_active = false;
     for (var k = 0; k < 8; k = k + 1) {
@@ -54,7 +50,7 @@ fn p2g(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     if (!any_active) {
         return;
     }
-    let node = vec3<u32>(4u * bx + (li & 3u), 4u * by + ((li >> 2u) & 3u), 4u * bz + (li >> 4u));
+    let node = block_node(blk, li);
     let nodes = p_nodes();
     if (any(node >= nodes)) {
         return;

@@ -40,9 +40,7 @@ fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let xg = (xp - p_origin()) * inv_dx;
     let base = particle_cell(xg);
     let fx = xg - vec3r(base);
-    let w0 = 0.5 * (vec3r(1.5) - fx) * (vec3r(1.5) - fx);
-    let w1 = vec3r(0.75) - (fx - vec3r(1.0)) * (fx - vec3r(1.0));
-    let w2 = 0.5 * (fx - vec3r(0.5)) * (fx - vec3r(0.5));
+    let w = stencil_weights(fx);
     let k = -p_dt() * vol * 4.0 * inv_dx * inv_dx;
     let o9 = 9u * p;
     let a = mass * mat3r(c[o9], c[o9 + 1u], c[o9 + 2u], c[o9 + 3u], c[o9 + 4u], c[o9 + 5u], c[o9 + 6u], c[o9 + 7u], c[o9 + 8u])
@@ -51,20 +49,20 @@ fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let nodes = p_nodes();
     let base_index = node_index(base);
     for (var kz = 0u; kz < 3u; kz = kz + 1u) {
-        let wz = select(select(w2.z, w1.z, kz == 1u), w0.z, kz == 0u);
+        let wz = stencil_axis(w, kz, 2u);
         for (var ky = 0u; ky < 3u; ky = ky + 1u) {
-            let wy = select(select(w2.y, w1.y, ky == 1u), w0.y, ky == 0u);
+            let wy = stencil_axis(w, ky, 1u);
             let row = base_index + nodes.x * (ky + nodes.y * kz);
             for (var kx = 0u; kx < 3u; kx = kx + 1u) {
-                let wx = select(select(w2.x, w1.x, kx == 1u), w0.x, kx == 0u);
-                let w = wx * wy * wz;
+                let wx = stencil_axis(w, kx, 0u);
+                let weight = wx * wy * wz;
                 let dpos = (vec3r(Real(kx), Real(ky), Real(kz)) - fx) * dx;
-                let mom = w * (mv + a * dpos);
+                let mom = weight * (mv + a * dpos);
                 let gi = 4u * (row + kx);
                 accum_add(gi, f32(mom.x));
                 accum_add(gi + 1u, f32(mom.y));
                 accum_add(gi + 2u, f32(mom.z));
-                accum_add(gi + 3u, f32(w * mass));
+                accum_add(gi + 3u, f32(weight * mass));
             }
         }
     }

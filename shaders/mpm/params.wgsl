@@ -55,3 +55,16 @@ fn cell_block_index(c: vec3<u32>) -> u32 {
     let nb = p_cell_blocks();
     return b.x + nb.x * (b.y + nb.y * b.z);
 }
+
+// Integer coordinates of node block `blk` (4³ nodes, x fastest).
+fn node_block_coords(blk: u32) -> vec3<u32> {
+    let nb = p_node_blocks();
+    let bz = blk / (nb.x * nb.y);
+    let by = (blk - bz * nb.x * nb.y) / nb.x;
+    return vec3<u32>(blk - bz * nb.x * nb.y - by * nb.x, by, bz);
+}
+
+// Node handled by invocation `li` (0..63) of node block `blk`.
+fn block_node(blk: u32, li: u32) -> vec3<u32> {
+    return 4u * node_block_coords(blk) + vec3<u32>(li & 3u, (li >> 2u) & 3u, li >> 4u);
+}

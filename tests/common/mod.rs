@@ -1,21 +1,20 @@
-//! Shared helpers of the integration tests: one GPU context per test binary,
-//! a lock so that GPU tests of a binary run one at a time (the CI machine has
-//! two cores), and scene construction from RON text.
+//! Shared helpers of the integration tests: one GPU context per test binary
+//! (tests of a binary share it from several threads; wgpu devices are
+//! thread-safe) and scene construction from RON text.
 #![allow(dead_code)]
 
 use ductile::gpu::GpuContext;
 use ductile::scene::LoadedScene;
 use ductile::sim::{Simulation, SimulationOptions};
-use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::sync::OnceLock;
 
-/// The context and a guard serialising GPU work within this test binary.
-pub fn gpu() -> (&'static GpuContext, MutexGuard<'static, ()>) {
+/// The context shared by this test binary's tests. The second value is kept
+/// for call sites' `let (ctx, _g) = gpu();` and holds nothing.
+pub fn gpu() -> (&'static GpuContext, ()) {
     static CTX: OnceLock<GpuContext> = OnceLock::new();
-    static LOCK: Mutex<()> = Mutex::new(());
-    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let ctx =
         CTX.get_or_init(|| GpuContext::from_env().expect("a Vulkan adapter (lavapipe in CI)"));
-    (ctx, guard)
+    (ctx, ())
 }
 
 /// Parses scene text (assets resolved from the repository root).

@@ -279,7 +279,7 @@ mod tests {
     #[test]
     fn imports_are_inlined_once() {
         let s = ShaderLibrary::compose("mpm/g2p", ShaderConfig::default()).unwrap();
-        assert_eq!(s.matches("fn bspline_weights").count(), 1);
+        assert_eq!(s.matches("fn stencil_weights").count(), 1);
     }
 
     #[test]
