@@ -38,3 +38,29 @@ fn bspline_node_weight(xg: vec3r, node: vec3r) -> Real {
     let r = xg - node;
     return bspline_n(r.x) * bspline_n(r.y) * bspline_n(r.z);
 }
+
+// Derivatives of the per-axis weights with respect to fx (adjoints of the
+// stencil form).
+fn stencil_weight_grads(fx: vec3r) -> StencilWeights {
+    var w: StencilWeights;
+    w.w0 = fx - vec3r(1.5);
+    w.w1 = -2.0 * (fx - vec3r(1.0));
+    w.w2 = fx - vec3r(0.5);
+    return w;
+}
+
+// dN/dr of `bspline_n`.
+fn bspline_dn(r: Real) -> Real {
+    let a = abs(r);
+    let inner = -2.0 * r;
+    let outer = -max(1.5 - a, 0.0) * select(Real(-1.0), Real(1.0), r >= 0.0);
+    return select(outer, inner, a < 0.5);
+}
+
+// Gradient of `bspline_node_weight` with respect to xg.
+fn bspline_node_weight_grad(xg: vec3r, node: vec3r) -> vec3r {
+    let r = xg - node;
+    let n = vec3r(bspline_n(r.x), bspline_n(r.y), bspline_n(r.z));
+    let d = vec3r(bspline_dn(r.x), bspline_dn(r.y), bspline_dn(r.z));
+    return vec3r(d.x * n.y * n.z, n.x * d.y * n.z, n.x * n.y * d.z);
+}

@@ -95,3 +95,108 @@ fn tool_normal(p: vec3r, s: ToolShape, h: Real) -> vec3r {
     let n = length(g);
     return select(vec3r(0.0, 1.0, 0.0), g / max(n, 1e-30), n > 1e-30);
 }
+
+// ---- Gradients (for adjoints) ----
+
+fn sign_nonzero(x: Real) -> Real {
+    return select(Real(-1.0), Real(1.0), x >= 0.0);
+}
+
+fn sdf_box_grad(p: vec3r, h: vec3r) -> vec3r {
+    let q = abs(p) - h;
+    let sg = vec3r(sign_nonzero(p.x), sign_nonzero(p.y), sign_nonzero(p.z));
+    let mq = max(q, vec3r(0.0));
+    let l = length(mq);
+    if (l > 0.0) {
+        return mq / l * sg;
+    }
+    // Inside: the face of the largest q (same tie order as max(q.x, max(q.y, q.z))).
+    if (q.x >= q.y && q.x >= q.z) {
+        return vec3r(sg.x, 0.0, 0.0);
+    }
+    if (q.y >= q.z) {
+        return vec3r(0.0, sg.y, 0.0);
+    }
+    return vec3r(0.0, 0.0, sg.z);
+}
+
+fn safe_unit(v: vec3r) -> vec3r {
+    let l = length(v);
+    return select(vec3r(0.0), v / max(l, 1e-300), l > 1e-30);
+}
+
+fn sdf_cylinder_grad(p: vec3r, r: Real, hh: Real) -> vec3r {
+    let lxz = length(p.xz);
+    let d = vec2r(lxz - r, abs(p.y) - hh);
+    var gd = vec2r(0.0);
+    let md = max(d, vec2r(0.0));
+    let l = length(md);
+    if (l > 0.0) {
+        gd = md / l;
+    } else if (d.x > d.y) {
+        gd = vec2r(1.0, 0.0);
+    } else {
+        gd = vec2r(0.0, 1.0);
+    }
+    let radial = select(vec3r(0.0), vec3r(p.x, 0.0, p.z) / max(lxz, 1e-300), lxz > 1e-30);
+    return gd.x * radial + gd.y * vec3r(0.0, sign_nonzero(p.y), 0.0);
+}
+
+fn sdf_mesh_grad(p: vec3r, s: ToolShape) -> vec3r {
+    let hi = vec3r(s.sdf_dims - vec3<u32>(1u));
+    let g = (p - s.sdf_origin) / s.sdf_dx;
+    let gc = clamp(g, vec3r(0.0), hi);
+    let i0 = vec3<u32>(min(floor(gc), max(hi - vec3r(1.0), vec3r(0.0))));
+    let t = gc - vec3r(i0);
+    let c000 = sdf_grid_at(s, i0);
+    let c100 = sdf_grid_at(s, i0 + vec3<u32>(1u, 0u, 0u));
+    let c010 = sdf_grid_at(s, i0 + vec3<u32>(0u, 1u, 0u));
+    let c110 = sdf_grid_at(s, i0 + vec3<u32>(1u, 1u, 0u));
+    let c001 = sdf_grid_at(s, i0 + vec3<u32>(0u, 0u, 1u));
+    let c101 = sdf_grid_at(s, i0 + vec3<u32>(1u, 0u, 1u));
+    let c011 = sdf_grid_at(s, i0 + vec3<u32>(0u, 1u, 1u));
+    let c111 = sdf_grid_at(s, i0 + vec3<u32>(1u, 1u, 1u));
+    let x00 = mix(c000, c100, t.x);
+    let x10 = mix(c010, c110, t.x);
+    let x01 = mix(c001, c101, t.x);
+    let x11 = mix(c011, c111, t.x);
+    let dtx = mix(mix(c100 - c000, c110 - c010, t.y), mix(c101 - c001, c111 - c011, t.y), t.z);
+    let dty = mix(x10 - x00, x11 - x01, t.z);
+    let dtz = mix(x01, x11, t.y) - mix(x00, x10, t.y);
+    // Clamped axes do not move the sample; there the distance to the box grows instead.
+    let free = vec3r(select(Real(0.0), Real(1.0), g.x == gc.x), select(Real(0.0), Real(1.0), g.y == gc.y), select(Real(0.0), Real(1.0), g.z == gc.z));
+    return free * vec3r(dtx, dty, dtz) / s.sdf_dx + safe_unit(g - gc);
+}
+
+// Gradient of `tool_sdf` with respect to the local point p.
+fn tool_sdf_grad(p: vec3r, s: ToolShape) -> vec3r {
+    switch s.kind {
+        case 0u: { return sdf_box_grad(p, s.dims); }
+        case 1u: { return safe_unit(p); }
+        case 2u: { return safe_unit(vec3r(p.x, p.y - clamp(p.y, -s.dims.y, s.dims.y), p.z)); }
+        case 3u: { return sdf_cylinder_grad(p, s.dims.x, s.dims.y); }
+        case 4u: { return vec3r(0.0, 1.0, 0.0); }
+        default: { return sdf_mesh_grad(p, s); }
+    }
+}
+
+// Adjoint of `tool_normal(p, s, h)` for ∂L/∂n = nbar: returns ∂L/∂p.
+fn tool_normal_vjp(p: vec3r, s: ToolShape, h: Real, nbar: vec3r) -> vec3r {
+    let ex = vec3r(h, 0.0, 0.0);
+    let ey = vec3r(0.0, h, 0.0);
+    let ez = vec3r(0.0, 0.0, h);
+    let g = vec3r(
+        tool_sdf(p + ex, s) - tool_sdf(p - ex, s),
+        tool_sdf(p + ey, s) - tool_sdf(p - ey, s),
+        tool_sdf(p + ez, s) - tool_sdf(p - ez, s),
+    );
+    let l = length(g);
+    if (!(l > 1e-30)) {
+        return vec3r(0.0);
+    }
+    let n = g / l;
+    let gbar = (nbar - n * dot(n, nbar)) / l;
+    return gbar.x * (tool_sdf_grad(p + ex, s) - tool_sdf_grad(p - ex, s))
+         + gbar.y * (tool_sdf_grad(p + ey, s) - tool_sdf_grad(p - ey, s))
+         + gbar.z * (tool_sdf_grad(p + ez, s) - tool_sdf_grad(p - ez, s));
+}

@@ -47,6 +47,18 @@ impl GpuTimer {
         }
     }
 
+    /// A timer that never records (for passes whose times are not wanted).
+    pub fn disabled() -> Self {
+        GpuTimer {
+            query_set: None,
+            resolve: None,
+            capacity: 0,
+            labels: Vec::new(),
+            period_ns: 1.0,
+            totals: BTreeMap::new(),
+        }
+    }
+
     /// True when the adapter gives timestamps.
     pub fn enabled(&self) -> bool {
         self.query_set.is_some()

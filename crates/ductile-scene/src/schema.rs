@@ -34,6 +34,71 @@ pub struct Scene {
     /// Numerical precision of the kernels.
     #[serde(default)]
     pub precision: Precision,
+    /// Scalar loss for gradients (`ductile gradcheck`, optimisation): a
+    /// weighted sum of these terms. Empty by default.
+    #[serde(default)]
+    pub loss: Vec<LossTerm>,
+}
+
+/// When a loss term is evaluated.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub enum LossWhen {
+    /// On the state after the last substep.
+    #[default]
+    Final,
+    /// Averaged over the states after substeps `from..=to` (a window of the rollout).
+    Running {
+        /// First substep index of the window (state after `from` substeps).
+        from: u64,
+        /// Last substep index of the window, at most the rollout's substeps.
+        to: u64,
+    },
+}
+
+/// One term of a scalar loss on a body's particles.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LossTerm {
+    /// What is measured.
+    pub kind: LossKind,
+    /// Index of the body in `bodies`.
+    pub body: usize,
+    /// Weight of the term (default 1).
+    #[serde(default = "one_f64")]
+    pub weight: f64,
+    /// When it is evaluated (default `Final`).
+    #[serde(default)]
+    pub when: LossWhen,
+}
+
+/// Measures available as loss terms.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum LossKind {
+    /// |centre of mass − target|² [m²].
+    CenterOfMass {
+        /// Target position [m].
+        target: Vec3,
+    },
+    /// |mean velocity − target|² [m²/s²].
+    CenterOfMassVelocity {
+        /// Target velocity [m/s].
+        target: Vec3,
+    },
+    /// Fraction of the body's mass outside an axis-aligned box (0..1), with
+    /// soft edges so that it has a gradient.
+    MassOutside {
+        /// Lower corner [m].
+        min: Vec3,
+        /// Upper corner [m].
+        max: Vec3,
+        /// Width of the soft edge [m] (> 0), about one cell.
+        softness: f64,
+    },
+}
+
+fn one_f64() -> f64 {
+    1.0
 }
 
 fn default_name() -> String {

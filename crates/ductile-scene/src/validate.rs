@@ -252,6 +252,50 @@ impl Checker {
             self.tool(&format!("tools[{i}]"), t, &mut names);
         }
         self.output(&s.output);
+        let steps = u64::from(s.time.frames) * u64::from(s.time.substeps);
+        for (i, l) in s.loss.iter().enumerate() {
+            self.loss_term(&format!("loss[{i}]"), l, s.bodies.len(), steps);
+        }
+    }
+
+    fn loss_term(&mut self, p: &str, l: &LossTerm, bodies: usize, steps: u64) {
+        if l.body >= bodies {
+            self.push(
+                format!("{p}.body"),
+                l.body.to_string(),
+                format!("an index into bodies (0..{bodies})"),
+            );
+        }
+        self.non_negative(&format!("{p}.weight"), l.weight, "");
+        match &l.kind {
+            LossKind::CenterOfMass { target } => {
+                self.vec3_finite(&format!("{p}.kind.target"), *target, "m");
+            }
+            LossKind::CenterOfMassVelocity { target } => {
+                self.vec3_finite(&format!("{p}.kind.target"), *target, "m/s");
+            }
+            LossKind::MassOutside { min, max, softness } => {
+                let a = self.vec3_finite(&format!("{p}.kind.min"), *min, "m");
+                let b = self.vec3_finite(&format!("{p}.kind.max"), *max, "m");
+                if a && b && (0..3).any(|k| min[k] >= max[k]) {
+                    self.push(
+                        format!("{p}.kind.max"),
+                        fmt_vec3(*max),
+                        format!("greater than min {} on every axis", fmt_vec3(*min)),
+                    );
+                }
+                self.positive(&format!("{p}.kind.softness"), *softness, "m");
+            }
+        }
+        if let LossWhen::Running { from, to } = l.when {
+            if from > to || to > steps {
+                self.push(
+                    format!("{p}.when"),
+                    format!("Running(from: {from}, to: {to})"),
+                    format!("from <= to <= {steps} (frames × substeps)"),
+                );
+            }
+        }
     }
 
     /// Returns whether the domain is usable for containment checks.

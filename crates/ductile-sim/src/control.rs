@@ -144,6 +144,9 @@ pub struct Control {
     pub tools: usize,
     /// Host copy of the poses, `[step][tool]`, for rendering and outputs.
     pub poses: Vec<Vec<ToolPose>>,
+    /// Host copy of the buffer's values, 16 per (substep, tool): position [m],
+    /// quaternion (x, y, z, w), linear velocity [m/s], angular velocity [rad/s].
+    pub values: Vec<f64>,
 }
 
 impl Control {
@@ -185,6 +188,7 @@ impl Control {
             steps,
             tools: tools.len(),
             poses,
+            values: data,
         })
     }
 }

@@ -4,16 +4,21 @@
 //! - **State**: what every substep reads and writes (particle x, v, C, F, …);
 //! - **Control**: what an optimiser may change (per-substep tool poses and velocities).
 //!
-//! [`Simulation`] builds all three from a scene and steps them on the GPU.
+//! [`Simulation`] builds all three from a scene and steps them on the GPU;
+//! [`Rollout`] adds the checkpointed adjoint pass for gradients of a loss.
 
 pub mod control;
 pub mod error;
+pub mod gradcheck;
+pub mod loss;
 pub mod material;
 pub mod mpm;
 pub mod simulation;
+pub mod tape;
 
 pub use control::{Control, ToolPose};
 pub use error::{SimError, Unstable};
 pub use mpm::p2g::P2gMode;
 pub use mpm::state::StateHost;
 pub use simulation::{Diagnostics, ParticlesHost, Simulation, SimulationOptions};
+pub use tape::{BodyGradients, Gradients, MemoryPlan, Rollout, TapeOptions};

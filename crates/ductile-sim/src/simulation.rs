@@ -62,8 +62,8 @@ pub struct Simulation {
     pub parity: usize,
     /// Substeps taken.
     pub step: u64,
-    p2g: P2g,
-    g2p: G2p,
+    pub(crate) p2g: P2g,
+    pub(crate) g2p: G2p,
     diag: DiagKernels,
     /// Substep counter read by the kernels (u32).
     pub clock: wgpu::Buffer,
@@ -299,6 +299,15 @@ impl Simulation {
             }));
         }
         Ok(())
+    }
+
+    /// Clears the health status (before re-running from a new initial state).
+    pub fn reset_status(&self, ctx: &GpuContext) {
+        ctx.queue.write_buffer(
+            &self.status,
+            0,
+            bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]),
+        );
     }
 
     /// Collects the GPU pass timings recorded since the last call (blocking).

@@ -11,11 +11,14 @@
 //! | G2P, deformation update, plasticity, stress | [`g2p::G2p`] | `mpm/g2p.wgsl`, `mpm/material.wgsl` |
 //! | advance the substep clock | [`g2p::G2p`] | `mpm/clock.wgsl` |
 //!
+//! Adjoints of these stages are listed in [`adjoint`].
+//!
 //! The default P2G scatters with float atomics (native `atomic<f32>` or a
 //! compare-and-swap loop). The deterministic mode, and every f64 run, gathers
 //! per node from particles binned by cell instead: sums have a fixed order
 //! (bitwise reproducible runs) and f64 needs no 64-bit atomics.
 
+pub mod adjoint;
 pub mod bin;
 pub mod diagnostics;
 pub mod g2p;

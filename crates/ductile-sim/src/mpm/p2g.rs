@@ -41,6 +41,7 @@ struct ScatterPath {
 /// Kernels and buffers of the gather mode.
 struct GatherPath {
     bins: Binning,
+    grid_raw: wgpu::Buffer,
     prepare: Kernel,
     gather: Kernel,
     payload: wgpu::Buffer,
@@ -161,6 +162,12 @@ impl P2g {
             }
             P2gMode::Gather => {
                 let bins = Binning::new(ctx, model, states, config)?;
+                let grid_raw = storage_buffer_zeroed(
+                    ctx,
+                    "grid momentum and mass before the update",
+                    4 * r * nodes,
+                    BufferUse::Storage,
+                )?;
                 let payload = storage_buffer_zeroed(
                     ctx,
                     "p2g payload",
@@ -200,10 +207,12 @@ impl P2g {
                         clock,
                         &grid,
                         &tool_force,
+                        &grid_raw,
                     ],
                 );
                 gather = Some(GatherPath {
                     bins,
+                    grid_raw,
                     prepare,
                     gather: k_gather,
                     payload,
@@ -261,6 +270,12 @@ impl P2g {
             });
             gp.gather.dispatch(&mut pass, &[&gp.bg_gather], node_groups);
         }
+    }
+
+    /// Gather mode only: the binning, and per node the gathered momentum
+    /// [kg·m/s] and mass [kg] before the grid update (4 Reals), which the adjoint reads.
+    pub fn gather_buffers(&self) -> Option<(&Binning, &wgpu::Buffer)> {
+        self.gather.as_ref().map(|g| (&g.bins, &g.grid_raw))
     }
 
     /// Bytes of the payload buffer (gather mode), for memory reports.

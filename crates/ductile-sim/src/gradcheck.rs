@@ -1,0 +1,329 @@
+//! Gradient checking: the adjoint of a [`Rollout`] against central finite
+//! differences, per parameter group, along random directions, over a sweep
+//! of step sizes. Used by `ductile gradcheck` and the gradient tests.
+
+use crate::error::SimError;
+use crate::tape::{elastic_constants, Gradients, Rollout};
+use ductile_gpu::GpuContext;
+use ductile_scene::Material;
+
+/// Groups of parameters a loss can be differentiated by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamGroup {
+    /// Initial particle positions [m].
+    InitialPosition,
+    /// Initial particle velocities [m/s].
+    InitialVelocity,
+    /// Per-substep tool positions, linear and angular velocities.
+    Control,
+    /// Material parameters of one body (E, ν, yield stress or viscosity and
+    /// bulk modulus, density), perturbed relative to their values.
+    Material(usize),
+    /// Tool friction coefficients and softness, relative to their values.
+    ToolContact,
+}
+
+impl ParamGroup {
+    /// Short name for reports.
+    pub fn name(&self) -> String {
+        match self {
+            ParamGroup::InitialPosition => "initial positions".into(),
+            ParamGroup::InitialVelocity => "initial velocities".into(),
+            ParamGroup::Control => "tool controls".into(),
+            ParamGroup::Material(b) => format!("material of body {b}"),
+            ParamGroup::ToolContact => "tool friction and softness".into(),
+        }
+    }
+}
+
+/// One finite-difference evaluation.
+#[derive(Clone, Debug)]
+pub struct FdSample {
+    /// Step size along the direction (in the group's scaled units).
+    pub eps: f64,
+    /// (L(θ + εd) − L(θ − εd)) / 2ε.
+    pub fd: f64,
+    /// |fd − adjoint| / max(|fd|, |adjoint|).
+    pub rel_error: f64,
+}
+
+/// Result of checking one group.
+#[derive(Clone, Debug)]
+pub struct GroupCheck {
+    /// The group.
+    pub group: ParamGroup,
+    /// Directional derivative from the adjoint, ∇L·d.
+    pub adjoint: f64,
+    /// Finite differences over the step sweep.
+    pub samples: Vec<FdSample>,
+}
+
+impl GroupCheck {
+    /// The sample with the smallest relative error.
+    pub fn best(&self) -> &FdSample {
+        self.samples
+            .iter()
+            .min_by(|a, b| a.rel_error.total_cmp(&b.rel_error))
+            .expect("at least one step size")
+    }
+}
+
+/// Deterministic pseudo-random numbers (SplitMix64).
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded generator.
+    pub fn new(seed: u64) -> Self {
+        Rng(seed)
+    }
+    /// Uniform in [0, 1).
+    pub fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Standard normal (Box–Muller).
+    pub fn normal(&mut self) -> f64 {
+        let u = self.uniform().max(1e-300);
+        let v = self.uniform();
+        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
+    }
+    /// A random unit vector of length n.
+    pub fn direction(&mut self, n: usize) -> Vec<f64> {
+        let mut d: Vec<f64> = (0..n).map(|_| self.normal()).collect();
+        let l = d.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-300);
+        d.iter_mut().for_each(|x| *x /= l);
+        d
+    }
+}
+
+/// The material parameters perturbed by the `Material` group, as (value, is-used).
+fn material_params(m: &Material) -> Vec<f64> {
+    match *m {
+        Material::Fluid {
+            density,
+            bulk_modulus,
+            viscosity,
+            ..
+        } => vec![density, bulk_modulus, viscosity],
+        Material::VonMises {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            yield_stress,
+        } => vec![density, youngs_modulus, poisson_ratio, yield_stress],
+        _ => {
+            let (e, nu) = elastic_constants(m).unwrap_or((0.0, 0.0));
+            vec![crate::material::density(m), e, nu]
+        }
+    }
+}
+
+fn with_material_params(m: &Material, p: &[f64]) -> Material {
+    let mut m = m.clone();
+    match &mut m {
+        Material::Fluid {
+            density,
+            bulk_modulus,
+            viscosity,
+            ..
+        } => {
+            *density = p[0];
+            *bulk_modulus = p[1];
+            *viscosity = p[2];
+        }
+        Material::VonMises {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            yield_stress,
+        } => {
+            *density = p[0];
+            *youngs_modulus = p[1];
+            *poisson_ratio = p[2];
+            *yield_stress = p[3];
+        }
+        Material::FixedCorotated {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+        }
+        | Material::NeoHookean {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+        } => {
+            *density = p[0];
+            *youngs_modulus = p[1];
+            *poisson_ratio = p[2];
+        }
+        Material::Snow {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            ..
+        } => {
+            *density = p[0];
+            *youngs_modulus = p[1];
+            *poisson_ratio = p[2];
+        }
+        _ => {}
+    }
+    m
+}
+
+fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
+    match m {
+        Material::Fluid { .. } => vec![g.density, g.lambda, g.mu],
+        Material::VonMises { .. } => vec![g.density, g.youngs_modulus, g.poisson_ratio, g.a],
+        _ => vec![g.density, g.youngs_modulus, g.poisson_ratio],
+    }
+}
+
+/// Indices of the control values that have an adjoint (position, linear and
+/// angular velocity; not the quaternion).
+fn control_indices(len: usize) -> Vec<usize> {
+    (0..len)
+        .filter(|i| matches!(i % 16, 0..=2 | 8..=10 | 12..=14))
+        .collect()
+}
+
+/// Current values of a group, the per-entry scale of a step, and the adjoint gradient.
+fn group_values(r: &Rollout, g: &Gradients, group: ParamGroup) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    match group {
+        ParamGroup::InitialPosition => {
+            let x = r.initial_state().x.clone();
+            (x.clone(), vec![1.0; x.len()], g.x0.clone())
+        }
+        ParamGroup::InitialVelocity => {
+            let v = r.initial_state().v.clone();
+            (v.clone(), vec![1.0; v.len()], g.v0.clone())
+        }
+        ParamGroup::Control => {
+            let idx = control_indices(r.control_values().len());
+            let vals: Vec<f64> = idx.iter().map(|&i| r.control_values()[i]).collect();
+            let grads = idx.iter().map(|&i| g.control[i]).collect();
+            (vals.clone(), vec![1.0; vals.len()], grads)
+        }
+        ParamGroup::Material(b) => {
+            let m = &r.materials()[b];
+            let p = material_params(m);
+            let scale = p.iter().map(|v| v.abs().max(1e-12)).collect();
+            (p, scale, material_gradient(m, &g.bodies[b]))
+        }
+        ParamGroup::ToolContact => {
+            let mut vals = Vec::new();
+            let mut grads = Vec::new();
+            for (t, tp) in r.tool_params().iter().enumerate() {
+                vals.extend_from_slice(tp);
+                grads.push(g.tool_friction[t]);
+                grads.push(g.tool_softness[t]);
+            }
+            let scale = vals.iter().map(|v| v.abs().max(1e-3)).collect();
+            (vals, scale, grads)
+        }
+    }
+}
+
+fn set_group(
+    ctx: &GpuContext,
+    r: &mut Rollout,
+    group: ParamGroup,
+    vals: &[f64],
+) -> Result<(), SimError> {
+    match group {
+        ParamGroup::InitialPosition => {
+            let mut s = r.initial_state().clone();
+            s.x = vals.to_vec();
+            r.set_initial_state(ctx, &s)
+        }
+        ParamGroup::InitialVelocity => {
+            let mut s = r.initial_state().clone();
+            s.v = vals.to_vec();
+            r.set_initial_state(ctx, &s)
+        }
+        ParamGroup::Control => {
+            let mut c = r.control_values().to_vec();
+            for (k, i) in control_indices(c.len()).into_iter().enumerate() {
+                c[i] = vals[k];
+            }
+            r.set_control_values(ctx, &c)
+        }
+        ParamGroup::Material(b) => {
+            let m = with_material_params(&r.materials()[b], vals);
+            r.set_material(ctx, b, &m)
+        }
+        ParamGroup::ToolContact => {
+            for t in 0..vals.len() / 2 {
+                r.set_tool_params(ctx, t, vals[2 * t], vals[2 * t + 1])?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Checks `group` along a random direction (seeded by `seed`): the adjoint's
+/// directional derivative against central differences at each step in `eps`
+/// (in the group's units: metres, m/s and control units; relative for
+/// material and contact parameters). `grads` are the adjoint gradients at the
+/// current parameters.
+pub fn check_group(
+    ctx: &GpuContext,
+    r: &mut Rollout,
+    grads: &Gradients,
+    group: ParamGroup,
+    eps: &[f64],
+    seed: u64,
+) -> Result<GroupCheck, SimError> {
+    let (vals, scale, g) = group_values(r, grads, group);
+    if vals.is_empty() {
+        return Err(SimError::Other(format!(
+            "{} has no parameters",
+            group.name()
+        )));
+    }
+    let d = Rng::new(seed).direction(vals.len());
+    let adjoint: f64 = (0..vals.len()).map(|i| g[i] * d[i] * scale[i]).sum();
+    let mut samples = Vec::new();
+    for &e in eps {
+        let plus: Vec<f64> = (0..vals.len())
+            .map(|i| vals[i] + e * scale[i] * d[i])
+            .collect();
+        let minus: Vec<f64> = (0..vals.len())
+            .map(|i| vals[i] - e * scale[i] * d[i])
+            .collect();
+        set_group(ctx, r, group, &plus)?;
+        let lp = r.forward(ctx)?;
+        set_group(ctx, r, group, &minus)?;
+        let lm = r.forward(ctx)?;
+        let fd = (lp - lm) / (2.0 * e);
+        let denom = fd.abs().max(adjoint.abs()).max(1e-300);
+        samples.push(FdSample {
+            eps: e,
+            fd,
+            rel_error: (fd - adjoint).abs() / denom,
+        });
+    }
+    set_group(ctx, r, group, &vals)?;
+    Ok(GroupCheck {
+        group,
+        adjoint,
+        samples,
+    })
+}
+
+/// Every group that applies to the rollout's scene.
+pub fn groups(r: &Rollout) -> Vec<ParamGroup> {
+    let mut g = vec![ParamGroup::InitialPosition, ParamGroup::InitialVelocity];
+    if !r.tool_params().is_empty() {
+        g.push(ParamGroup::Control);
+        g.push(ParamGroup::ToolContact);
+    }
+    for b in 0..r.materials().len() {
+        g.push(ParamGroup::Material(b));
+    }
+    g
+}

@@ -1,0 +1,284 @@
+//! The adjoint of one MPM substep, as three kernels run in reverse order of
+//! the forward stages (after the forward P2G of the same substep has been
+//! recomputed in gather mode, so that the grid, `grid_raw` and the binning of
+//! state_t are current):
+//!
+//! | stage | shader |
+//! |---|---|
+//! | G2P adjoint, particle side: stress, plasticity, F and x updates | `mpm/g2p_adj.wgsl` (`g2p_adj`) |
+//! | G2P adjoint, grid side (per-node gather) and grid-update adjoint: walls, tools | `mpm/grid_adj.wgsl` (`grid_adj`, `tool_grad_reduce`) |
+//! | P2G adjoint, particle side | `mpm/p2g_adj.wgsl` (`p2g_adj`) |
+//! | initial stress τ_0 (once, after the last reversed substep) | `mpm/g2p_adj.wgsl` (`stress_init_adj`) |
+//!
+//! Adjoint states are 34 Reals per particle (x̄ 3, v̄ 3, C̄ 9, F̄ 9, aux̄ 1,
+//! τ̄ 9), ping-ponged: `adj[cur]` holds ∂L/∂state_{t+1} and the substep's
+//! adjoint writes ∂L/∂state_t into `adj[1 − cur]`. Parameter adjoints
+//! accumulate over the whole backward pass.
+
+use super::model::MpmModel;
+use super::p2g::P2g;
+use super::state::MpmState;
+use crate::control::Control;
+use crate::SimError;
+use ductile_gpu::{storage_buffer_zeroed, BufferUse, GpuContext, Kernel, ShaderConfig};
+
+/// Reals per particle in an adjoint state.
+pub const ADJ_STRIDE: u64 = 34;
+/// Per-particle parameter adjoint slots: μ, λ, a, particle mass, particle volume, 3 spare.
+pub const PGRAD_STRIDE: u64 = 8;
+/// Tools a differentiable scene may hold (`MAX_ADJ_TOOLS` in `mpm/grid_adj.wgsl`).
+pub const MAX_ADJ_TOOLS: u32 = 8;
+/// Reals per tool in the block partials of `mpm/grid_adj.wgsl`.
+const TOOL_GRAD: u64 = 12;
+
+/// Adjoint kernels and buffers of the MPM substep.
+pub struct MpmAdjoint {
+    g2p_adj: Kernel,
+    stress_init_adj: Kernel,
+    grid_adj: Kernel,
+    tool_reduce: Kernel,
+    p2g_adj: Kernel,
+    /// Adjoint states, ping-pong (34 Reals per particle).
+    pub adj: [wgpu::Buffer; 2],
+    /// ∂L/∂control, laid out as the Control buffer (16 Reals per substep and tool).
+    pub control_grad: wgpu::Buffer,
+    /// ∂L/∂(friction, softness) per tool (2 Reals each).
+    pub tool_param_grad: wgpu::Buffer,
+    /// Per-particle parameter adjoints (8 Reals each, see [`PGRAD_STRIDE`]).
+    pub pgrad: wgpu::Buffer,
+    payload: wgpu::Buffer,
+    grid_bar: wgpu::Buffer,
+    tool_partial: wgpu::Buffer,
+    bg_g2p: [wgpu::BindGroup; 2],
+    bg_stress: [wgpu::BindGroup; 2],
+    bg_grid: wgpu::BindGroup,
+    bg_reduce: wgpu::BindGroup,
+    bg_p2g: [wgpu::BindGroup; 2],
+    particles: u32,
+    node_blocks: u32,
+    tool_slots: u32,
+    /// Bytes allocated by this struct.
+    pub bytes: u64,
+}
+
+impl MpmAdjoint {
+    /// Builds the adjoint of the substep that reads `state` (the state a
+    /// backward step restores state_t into) with `p2g` in gather mode.
+    pub fn new(
+        ctx: &GpuContext,
+        model: &MpmModel,
+        state: &MpmState,
+        p2g: &P2g,
+        control: &Control,
+        clock: &wgpu::Buffer,
+        config: ShaderConfig,
+    ) -> Result<Self, SimError> {
+        let info = &model.info;
+        let (bins, grid_raw) = p2g.gather_buffers().ok_or_else(|| {
+            SimError::Other("the adjoint needs the deterministic (gather) P2G".into())
+        })?;
+        if info.tools > MAX_ADJ_TOOLS {
+            return Err(SimError::Other(format!(
+                "gradients support at most {MAX_ADJ_TOOLS} tools; the scene has {}",
+                info.tools
+            )));
+        }
+        let r = config.precision.bytes();
+        let n = info.particles as u64;
+        let nodes = info.num_nodes() as u64;
+        let nt = info.tools as u64;
+        let blocks = info.num_node_blocks() as u64;
+        let sizes = [
+            ("adjoint state", ADJ_STRIDE * n * r),
+            ("adjoint payload", 16 * n * r),
+            ("parameter adjoints", PGRAD_STRIDE * n * r),
+            ("grid adjoint", 4 * nodes * r),
+            ("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r),
+        ];
+        for (what, bytes) in sizes {
+            ctx.check_buffer(what, bytes)?;
+        }
+        let z =
+            |label: &str, bytes: u64| storage_buffer_zeroed(ctx, label, bytes, BufferUse::Storage);
+        let adj = [
+            z("adjoint state a", ADJ_STRIDE * n * r)?,
+            z("adjoint state b", ADJ_STRIDE * n * r)?,
+        ];
+        let payload = z("adjoint payload", 16 * n * r)?;
+        let pgrad = z("parameter adjoints", PGRAD_STRIDE * n * r)?;
+        let grid_bar = z("grid adjoint", 4 * nodes * r)?;
+        let tool_partial = z("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r)?;
+        let control_grad = z("control adjoint", control.buffer.size())?;
+        let tool_param_grad = z("tool parameter adjoint", 2 * nt.max(1) * r)?;
+        let bytes = 2 * ADJ_STRIDE * n * r
+            + 16 * n * r
+            + PGRAD_STRIDE * n * r
+            + 4 * nodes * r
+            + blocks * nt.max(1) * TOOL_GRAD * r
+            + control.buffer.size();
+
+        let g2p_adj = Kernel::new(ctx, "mpm/g2p_adj", "g2p_adj", config)?;
+        let stress_init_adj = Kernel::new(ctx, "mpm/g2p_adj", "stress_init_adj", config)?;
+        let grid_adj = Kernel::new(ctx, "mpm/grid_adj", "grid_adj", config)?;
+        let tool_reduce = Kernel::new(ctx, "mpm/grid_adj", "tool_grad_reduce", config)?;
+        let p2g_adj = Kernel::new(ctx, "mpm/p2g_adj", "p2g_adj", config)?;
+
+        let bg_g2p = [0usize, 1].map(|cur| {
+            g2p_adj.bind(
+                ctx,
+                0,
+                &[
+                    &model.params,
+                    &model.materials,
+                    &model.body_of,
+                    &bins.sorted,
+                    &p2g.grid,
+                    &state.x,
+                    &state.c,
+                    &state.f,
+                    &state.aux,
+                    &adj[cur],
+                    &adj[1 - cur],
+                    &payload,
+                    &pgrad,
+                ],
+            )
+        });
+        let bg_stress = [0usize, 1].map(|cur| {
+            stress_init_adj.bind_at(
+                ctx,
+                0,
+                &[
+                    (0, &model.params),
+                    (1, &model.materials),
+                    (2, &model.body_of),
+                    (6, &state.c),
+                    (7, &state.f),
+                    (8, &state.aux),
+                    (10, &adj[cur]),
+                    (12, &pgrad),
+                ],
+            )
+        });
+        let bg_grid = grid_adj.bind(
+            ctx,
+            0,
+            &[
+                &model.params,
+                &bins.cell_start,
+                &bins.block_active,
+                &payload,
+                &model.tools,
+                &control.buffer,
+                &model.sdf_values,
+                clock,
+                grid_raw,
+                &grid_bar,
+                &tool_partial,
+            ],
+        );
+        let bg_reduce = tool_reduce.bind_at(
+            ctx,
+            0,
+            &[
+                (0, &model.params),
+                (7, clock),
+                (10, &tool_partial),
+                (11, &control_grad),
+                (12, &tool_param_grad),
+            ],
+        );
+        let bg_p2g = [0usize, 1].map(|out| {
+            p2g_adj.bind(
+                ctx,
+                0,
+                &[
+                    &model.params,
+                    &model.materials,
+                    &model.body_of,
+                    &state.x,
+                    &state.v,
+                    &state.c,
+                    &state.tau,
+                    &grid_bar,
+                    &adj[out],
+                    &pgrad,
+                ],
+            )
+        });
+        Ok(MpmAdjoint {
+            g2p_adj,
+            stress_init_adj,
+            grid_adj,
+            tool_reduce,
+            p2g_adj,
+            adj,
+            control_grad,
+            tool_param_grad,
+            pgrad,
+            payload,
+            grid_bar,
+            tool_partial,
+            bg_g2p,
+            bg_stress,
+            bg_grid,
+            bg_reduce,
+            bg_p2g,
+            particles: info.particles,
+            node_blocks: info.num_node_blocks(),
+            tool_slots: info.tools * TOOL_GRAD as u32,
+            bytes,
+        })
+    }
+
+    /// Zeroes both adjoint states and every parameter adjoint.
+    pub fn clear(&self, enc: &mut wgpu::CommandEncoder) {
+        for b in [
+            &self.adj[0],
+            &self.adj[1],
+            &self.control_grad,
+            &self.tool_param_grad,
+            &self.pgrad,
+            &self.grid_bar,
+        ] {
+            enc.clear_buffer(b, 0, None);
+        }
+    }
+
+    /// Records the adjoint of one substep: reads `adj[cur]` (∂L/∂state_{t+1}),
+    /// writes `adj[1 − cur]` (∂L/∂state_t) and adds to the parameter adjoints.
+    pub fn encode_step(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("substep adjoint"),
+            timestamp_writes: None,
+        });
+        self.g2p_adj
+            .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles);
+        self.grid_adj.dispatch(
+            &mut pass,
+            &[&self.bg_grid],
+            ductile_gpu::groups_1d(self.node_blocks * 64),
+        );
+        if self.tool_slots > 0 {
+            self.tool_reduce
+                .dispatch(&mut pass, &[&self.bg_reduce], [self.tool_slots, 1, 1]);
+        }
+        self.p2g_adj
+            .dispatch_1d(&mut pass, &[&self.bg_p2g[1 - cur]], self.particles);
+    }
+
+    /// Records the adjoint of the initial stress on `adj[cur]` (∂L/∂state_0).
+    pub fn encode_stress_init(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("stress_init adjoint"),
+            timestamp_writes: None,
+        });
+        self.stress_init_adj
+            .dispatch_1d(&mut pass, &[&self.bg_stress[cur]], self.particles);
+    }
+
+    /// The payload and grid-adjoint buffers (for memory reports).
+    pub fn scratch_bytes(&self) -> u64 {
+        self.payload.size() + self.grid_bar.size() + self.tool_partial.size()
+    }
+}

@@ -1,0 +1,764 @@
+//! Differentiable rollouts: a forward pass that keeps a checkpoint of the
+//! state every K substeps, and a backward pass that replays each segment
+//! forward (storing its K states) and then runs the substep adjoints of
+//! [`crate::mpm::adjoint`] in reverse, seeding the scene's loss terms
+//! ([`crate::loss`]) at the steps they are active.
+//!
+//! Memory: (⌈T/K⌉ checkpoints + K segment states) × (25 Reals per particle),
+//! plus the fixed adjoint buffers. K defaults to ⌈√T⌉ (memory ∝ √T); with a
+//! budget, the smallest K that fits is used (K = 1 stores every state and
+//! replays nothing). Checkpoints stay on the GPU up to a limit
+//! ([`TapeOptions::gpu_checkpoint_bytes`]) and spill to host memory beyond it.
+
+use crate::error::SimError;
+use crate::loss::LossSet;
+use crate::material::pack_material;
+use crate::mpm::adjoint::{MpmAdjoint, ADJ_STRIDE, PGRAD_STRIDE};
+use crate::mpm::state::StateHost;
+use crate::simulation::{Simulation, SimulationOptions};
+use ductile_gpu::{
+    read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
+    GpuTimer, Precision,
+};
+use ductile_scene::{LoadedScene, Material, SceneError};
+
+/// Reals per particle in a stored state: x 3, v 3, C 9, F 9, aux 1 (τ is recomputed).
+pub const STORED_REALS: u64 = 25;
+
+/// How the backward pass trades memory for recomputation.
+#[derive(Clone, Debug, Default)]
+pub struct TapeOptions {
+    /// Bytes the tape may use in all (checkpoints, segment states and adjoint buffers).
+    /// `None`: K = ⌈√T⌉.
+    pub memory_budget_bytes: Option<u64>,
+    /// Force the checkpoint interval K (overrides the budget).
+    pub checkpoint_every: Option<usize>,
+    /// Bytes of checkpoints kept on the GPU; the rest spill to host memory.
+    /// `None`: 2 GiB.
+    pub gpu_checkpoint_bytes: Option<u64>,
+}
+
+/// What a backward pass will allocate, decided before anything is allocated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MemoryPlan {
+    /// Substeps T.
+    pub steps: usize,
+    /// Checkpoint interval K.
+    pub checkpoint_every: usize,
+    /// Checkpoints ⌈T/K⌉.
+    pub checkpoints: usize,
+    /// Checkpoints that live in host memory.
+    pub host_checkpoints: usize,
+    /// States stored while a segment is replayed (K).
+    pub segment_states: usize,
+    /// Bytes of one stored state.
+    pub state_bytes: u64,
+    /// Bytes of the adjoint buffers (independent of T).
+    pub fixed_bytes: u64,
+    /// GPU bytes of the tape: fixed + GPU checkpoints + segment states.
+    pub gpu_bytes: u64,
+    /// Host bytes of spilled checkpoints.
+    pub host_bytes: u64,
+}
+
+impl MemoryPlan {
+    /// Chooses K for `steps` substeps. Errors when a budget cannot hold the
+    /// smallest schedule, naming the minimum.
+    pub fn new(
+        steps: usize,
+        state_bytes: u64,
+        fixed_bytes: u64,
+        opts: &TapeOptions,
+    ) -> Result<Self, SimError> {
+        let t = steps.max(1);
+        let mem = |k: usize| fixed_bytes + (t.div_ceil(k) + k) as u64 * state_bytes;
+        let sqrt_k = ((t as f64).sqrt().ceil() as usize).clamp(1, t);
+        let best = (sqrt_k.saturating_sub(2).max(1)..=(sqrt_k + 2).min(t))
+            .min_by_key(|&k| mem(k))
+            .unwrap_or(1);
+        let k = if let Some(k) = opts.checkpoint_every {
+            if k == 0 {
+                return Err(SimError::Other(
+                    "checkpoint interval K must be at least 1".into(),
+                ));
+            }
+            k.min(t)
+        } else if let Some(budget) = opts.memory_budget_bytes {
+            if mem(best) > budget {
+                return Err(SimError::Other(format!(
+                    "memory budget {} cannot hold the backward pass of {t} substeps: the smallest \
+                     schedule (checkpoint every {best} substeps) needs {} ({} per state, {} fixed)",
+                    human_bytes(budget),
+                    human_bytes(mem(best)),
+                    human_bytes(state_bytes),
+                    human_bytes(fixed_bytes)
+                )));
+            }
+            // Smallest K that fits: fewest replayed substeps.
+            (1..=best).find(|&k| mem(k) <= budget).unwrap_or(best)
+        } else {
+            best
+        };
+        let checkpoints = t.div_ceil(k);
+        let gpu_limit = opts.gpu_checkpoint_bytes.unwrap_or(2 << 30);
+        let on_gpu = ((gpu_limit / state_bytes.max(1)) as usize).min(checkpoints);
+        let host_checkpoints = checkpoints - on_gpu;
+        Ok(MemoryPlan {
+            steps: t,
+            checkpoint_every: k,
+            checkpoints,
+            host_checkpoints,
+            segment_states: k,
+            state_bytes,
+            fixed_bytes,
+            gpu_bytes: fixed_bytes + (on_gpu + k) as u64 * state_bytes,
+            host_bytes: host_checkpoints as u64 * state_bytes,
+        })
+    }
+
+    /// One-line description for users.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} substeps, checkpoint every {} ({} checkpoints, {} on the host), {} per state: \
+             {} on the GPU, {} on the host",
+            self.steps,
+            self.checkpoint_every,
+            self.checkpoints,
+            self.host_checkpoints,
+            human_bytes(self.state_bytes),
+            human_bytes(self.gpu_bytes),
+            human_bytes(self.host_bytes)
+        )
+    }
+}
+
+/// Bytes as KiB/MiB/GiB.
+pub fn human_bytes(b: u64) -> String {
+    let f = b as f64;
+    if f >= (1u64 << 30) as f64 {
+        format!("{:.2} GiB", f / (1u64 << 30) as f64)
+    } else if f >= (1u64 << 20) as f64 {
+        format!("{:.1} MiB", f / (1u64 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", f / 1024.0)
+    }
+}
+
+/// Adjoints of one body's parameters.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BodyGradients {
+    /// ∂L/∂μ (Lamé μ; fluids: viscosity [Pa·s]).
+    pub mu: f64,
+    /// ∂L/∂λ (Lamé λ; fluids: bulk modulus K).
+    pub lambda: f64,
+    /// ∂L/∂(model parameter a): von Mises yield stress σ_Y [Pa].
+    pub a: f64,
+    /// ∂L/∂(particle mass) [1/kg].
+    pub particle_mass: f64,
+    /// ∂L/∂(particle volume) [1/m³].
+    pub particle_volume: f64,
+    /// ∂L/∂E (elastic and elastoplastic models).
+    pub youngs_modulus: f64,
+    /// ∂L/∂ν.
+    pub poisson_ratio: f64,
+    /// ∂L/∂ρ, through the particle mass.
+    pub density: f64,
+}
+
+/// Gradients of the loss from one backward pass.
+#[derive(Clone, Debug, Default)]
+pub struct Gradients {
+    /// The loss L.
+    pub loss: f64,
+    /// Each term's weighted value.
+    pub terms: Vec<f64>,
+    /// ∂L/∂x_0 [1/m], 3 per particle.
+    pub x0: Vec<f64>,
+    /// ∂L/∂v_0 [s/m], 3 per particle.
+    pub v0: Vec<f64>,
+    /// ∂L/∂control, 16 per (substep, tool) as the Control buffer: position,
+    /// quaternion (zero: no adjoint yet), linear velocity, angular velocity.
+    pub control: Vec<f64>,
+    /// ∂L/∂friction per tool.
+    pub tool_friction: Vec<f64>,
+    /// ∂L/∂softness [1/m] per tool.
+    pub tool_softness: Vec<f64>,
+    /// Per body.
+    pub bodies: Vec<BodyGradients>,
+}
+
+enum Slot {
+    Gpu(wgpu::Buffer),
+    Host(Vec<u8>),
+}
+
+/// A scene set up for gradients: forward with checkpoints, backward with adjoints.
+pub struct Rollout {
+    /// The simulation (deterministic gather P2G).
+    pub sim: Simulation,
+    /// Substep adjoint kernels and gradient buffers.
+    pub adjoint: MpmAdjoint,
+    /// The loss.
+    pub loss: LossSet,
+    /// The schedule and its memory.
+    pub plan: MemoryPlan,
+    steps: usize,
+    initial: wgpu::Buffer,
+    initial_host: StateHost,
+    checkpoints: Vec<Slot>,
+    segment: Vec<wgpu::Buffer>,
+    transfer: wgpu::Buffer,
+    step_table: wgpu::Buffer,
+    timer: GpuTimer,
+    materials: Vec<Material>,
+    volumes: Vec<f64>,
+    tool_params: Vec<[f64; 2]>,
+    forward_done: bool,
+}
+
+fn scene_error(loaded: &LoadedScene, path: String, value: String, allowed: String) -> SimError {
+    SimError::Scene(SceneError::invalid(
+        &loaded.source,
+        &loaded.file_label(),
+        path,
+        value,
+        allowed,
+    ))
+}
+
+impl Rollout {
+    /// Builds a differentiable rollout of the scene's `frames × substeps`
+    /// substeps (or `steps` when given). Refuses materials without an adjoint
+    /// and budgets too small, before allocating the tape.
+    pub fn new(
+        ctx: &GpuContext,
+        loaded: &LoadedScene,
+        precision: Option<Precision>,
+        steps: Option<usize>,
+        tape: &TapeOptions,
+    ) -> Result<Self, SimError> {
+        let scene = &loaded.scene;
+        for (i, b) in scene.bodies.iter().enumerate() {
+            if matches!(
+                b.material,
+                Material::DruckerPrager { .. } | Material::HerschelBulkley { .. }
+            ) {
+                return Err(scene_error(
+                    loaded,
+                    format!("bodies[{i}].material"),
+                    crate::material::model_name(&b.material).into(),
+                    "a material with an adjoint (Fluid, FixedCorotated, NeoHookean, VonMises, Snow); \
+                     DruckerPrager and HerschelBulkley have none yet"
+                        .into(),
+                ));
+            }
+        }
+        let steps = steps
+            .unwrap_or(scene.time.frames as usize * scene.time.substeps as usize)
+            .max(1);
+        let sim = Simulation::new(
+            ctx,
+            loaded,
+            &SimulationOptions {
+                precision,
+                force_cas_atomics: false,
+                control_steps: Some(steps),
+                deterministic: true,
+            },
+        )?;
+        let p = sim.config.precision;
+        let n = sim.particle_count() as u64;
+        let state_bytes = STORED_REALS * n * p.bytes();
+        let nodes = sim.info().num_nodes() as u64;
+        let fixed = (2 * ADJ_STRIDE + 16 + PGRAD_STRIDE) * n * p.bytes()
+            + 4 * nodes * p.bytes()
+            + sim.control.buffer.size();
+        let plan = MemoryPlan::new(steps, state_bytes, fixed, tape)?;
+        ctx.check_buffer("stored state", state_bytes)?;
+
+        let adjoint = MpmAdjoint::new(
+            ctx,
+            &sim.model,
+            &sim.states[0],
+            &sim.p2g,
+            &sim.control,
+            &sim.clock,
+            sim.config,
+        )?;
+        let loss = LossSet::new(
+            ctx,
+            &sim.model,
+            &scene.loss,
+            steps,
+            [&sim.states[0], &sim.states[1]],
+            [&adjoint.adj[0], &adjoint.adj[1]],
+            &sim.clock,
+            sim.config,
+        )?;
+        let initial_host = sim.state(ctx)?;
+        let initial = storage_buffer(
+            ctx,
+            "initial state",
+            &pack_state(&initial_host, p),
+            BufferUse::Storage,
+        )?;
+        let mut checkpoints = Vec::with_capacity(plan.checkpoints);
+        for i in 0..plan.checkpoints {
+            if i < plan.checkpoints - plan.host_checkpoints {
+                checkpoints.push(Slot::Gpu(storage_buffer_zeroed(
+                    ctx,
+                    "checkpoint",
+                    state_bytes,
+                    BufferUse::Storage,
+                )?));
+            } else {
+                checkpoints.push(Slot::Host(Vec::new()));
+            }
+        }
+        let segment = (0..plan.segment_states)
+            .map(|_| storage_buffer_zeroed(ctx, "segment state", state_bytes, BufferUse::Storage))
+            .collect::<Result<Vec<_>, _>>()?;
+        let transfer =
+            storage_buffer_zeroed(ctx, "checkpoint transfer", state_bytes, BufferUse::Storage)?;
+        let table: Vec<u32> = (0..=steps as u32).collect();
+        let step_table = storage_buffer(
+            ctx,
+            "step table",
+            bytemuck::cast_slice(&table),
+            BufferUse::Storage,
+        )?;
+        let volumes = scene
+            .bodies
+            .iter()
+            .map(|b| {
+                ductile_scene::sampling::body_volume_per_particle(
+                    scene.domain.dx,
+                    b.particles_per_cell,
+                )
+            })
+            .collect();
+        Ok(Rollout {
+            timer: GpuTimer::disabled(),
+            materials: scene.bodies.iter().map(|b| b.material.clone()).collect(),
+            tool_params: scene
+                .tools
+                .iter()
+                .map(|t| [t.friction, t.softness])
+                .collect(),
+            sim,
+            adjoint,
+            loss,
+            plan,
+            steps,
+            initial,
+            initial_host,
+            checkpoints,
+            segment,
+            transfer,
+            step_table,
+            volumes,
+            forward_done: false,
+        })
+    }
+
+    /// Substeps T of the rollout.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The initial state (host copy).
+    pub fn initial_state(&self) -> &StateHost {
+        &self.initial_host
+    }
+
+    /// Replaces the initial state (x, v, C, F, aux; same particle count).
+    pub fn set_initial_state(
+        &mut self,
+        ctx: &GpuContext,
+        host: &StateHost,
+    ) -> Result<(), SimError> {
+        let n = self.sim.particle_count() as usize;
+        if host.x.len() != 3 * n
+            || host.v.len() != 3 * n
+            || host.c.len() != 9 * n
+            || host.f.len() != 9 * n
+            || host.aux.len() != n
+        {
+            return Err(SimError::Other(format!(
+                "initial state sizes do not match {n} particles"
+            )));
+        }
+        ctx.queue.write_buffer(
+            &self.initial,
+            0,
+            &pack_state(host, self.sim.config.precision),
+        );
+        self.initial_host = host.clone();
+        self.forward_done = false;
+        Ok(())
+    }
+
+    /// The control values (16 per substep and tool; see [`crate::Control`]).
+    pub fn control_values(&self) -> &[f64] {
+        &self.sim.control.values
+    }
+
+    /// Replaces the control values.
+    pub fn set_control_values(&mut self, ctx: &GpuContext, values: &[f64]) -> Result<(), SimError> {
+        if values.len() != self.sim.control.values.len() {
+            return Err(SimError::Other(format!(
+                "control has {} values, got {}",
+                self.sim.control.values.len(),
+                values.len()
+            )));
+        }
+        ctx.queue.write_buffer(
+            &self.sim.control.buffer,
+            0,
+            &reals_to_bytes(values, self.sim.config.precision),
+        );
+        self.sim.control.values = values.to_vec();
+        self.forward_done = false;
+        Ok(())
+    }
+
+    /// The material of each body.
+    pub fn materials(&self) -> &[Material] {
+        &self.materials
+    }
+
+    /// Replaces body `body`'s material parameters (same model kind).
+    pub fn set_material(
+        &mut self,
+        ctx: &GpuContext,
+        body: usize,
+        m: &Material,
+    ) -> Result<(), SimError> {
+        let old = self
+            .materials
+            .get(body)
+            .ok_or_else(|| SimError::Other(format!("no body {body}")))?;
+        if std::mem::discriminant(old) != std::mem::discriminant(m) {
+            return Err(SimError::Other(
+                "set_material cannot change the model kind".into(),
+            ));
+        }
+        let rec = pack_material(m, self.volumes[body]);
+        let p = self.sim.config.precision;
+        ctx.queue.write_buffer(
+            &self.sim.model.materials,
+            16 * body as u64 * p.bytes(),
+            &reals_to_bytes(&rec, p),
+        );
+        self.materials[body] = m.clone();
+        self.forward_done = false;
+        Ok(())
+    }
+
+    /// Friction and softness [m] of each tool.
+    pub fn tool_params(&self) -> &[[f64; 2]] {
+        &self.tool_params
+    }
+
+    /// Replaces tool `t`'s friction coefficient and softness [m].
+    pub fn set_tool_params(
+        &mut self,
+        ctx: &GpuContext,
+        t: usize,
+        friction: f64,
+        softness: f64,
+    ) -> Result<(), SimError> {
+        if t >= self.tool_params.len() {
+            return Err(SimError::Other(format!("no tool {t}")));
+        }
+        let p = self.sim.config.precision;
+        ctx.queue.write_buffer(
+            &self.sim.model.tools,
+            (16 * t as u64 + 4) * p.bytes(),
+            &reals_to_bytes(&[friction, softness], p),
+        );
+        self.tool_params[t] = [friction, softness];
+        self.forward_done = false;
+        Ok(())
+    }
+
+    fn set_clock(&self, enc: &mut wgpu::CommandEncoder, step: usize) {
+        enc.copy_buffer_to_buffer(&self.step_table, 4 * step as u64, &self.sim.clock, 0, 4);
+    }
+
+    /// Copies state `parity`'s stored fields into `dst`.
+    fn save(&self, enc: &mut wgpu::CommandEncoder, parity: usize, dst: &wgpu::Buffer) {
+        let s = &self.sim.states[parity];
+        let r = self.sim.config.precision.bytes() * self.sim.particle_count() as u64;
+        let mut off = 0;
+        for (b, k) in [(&s.x, 3), (&s.v, 3), (&s.c, 9), (&s.f, 9), (&s.aux, 1)] {
+            enc.copy_buffer_to_buffer(b, 0, dst, off, k * r);
+            off += k * r;
+        }
+    }
+
+    /// Copies a stored state into state `parity` and recomputes its τ.
+    fn restore(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, parity: usize) {
+        let s = &self.sim.states[parity];
+        let r = self.sim.config.precision.bytes() * self.sim.particle_count() as u64;
+        let mut off = 0;
+        for (b, k) in [(&s.x, 3), (&s.v, 3), (&s.c, 9), (&s.f, 9), (&s.aux, 1)] {
+            enc.copy_buffer_to_buffer(src, off, b, 0, k * r);
+            off += k * r;
+        }
+        self.sim.g2p.encode_stress_init(enc, parity);
+    }
+
+    fn encode_substep(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        self.sim.p2g.encode(enc, parity, &mut self.timer);
+        self.sim.g2p.encode(enc, parity, &mut self.timer);
+    }
+
+    /// Runs the rollout from the initial state, keeping checkpoints, and
+    /// returns the loss. Stops with [`SimError::Unstable`] if the state blows up.
+    pub fn forward(&mut self, ctx: &GpuContext) -> Result<f64, SimError> {
+        let k = self.plan.checkpoint_every;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.sim.reset_status(ctx);
+        self.restore(&mut enc, &self.initial, 0);
+        self.set_clock(&mut enc, 0);
+        self.loss.clear(&mut enc);
+        let mut parity = 0;
+        if self.loss.active_at(0) {
+            self.loss.encode_eval(&mut enc, parity);
+        }
+        for t in 0..self.steps {
+            if t % k == 0 {
+                let i = t / k;
+                match &self.checkpoints[i] {
+                    Slot::Gpu(b) => self.save(&mut enc, parity, b),
+                    Slot::Host(_) => {
+                        self.save(&mut enc, parity, &self.transfer);
+                        ctx.queue.submit([enc.finish()]);
+                        let bytes = read_buffer(ctx, &self.transfer, self.plan.state_bytes)?;
+                        self.checkpoints[i] = Slot::Host(bytes);
+                        enc = ctx.device.create_command_encoder(&Default::default());
+                    }
+                }
+            }
+            self.encode_substep(&mut enc, parity);
+            parity = 1 - parity;
+            if self.loss.active_at(t + 1) {
+                self.loss.encode_eval(&mut enc, parity);
+            }
+            if t % 64 == 63 {
+                ctx.queue.submit([enc.finish()]);
+                enc = ctx.device.create_command_encoder(&Default::default());
+            }
+        }
+        ctx.queue.submit([enc.finish()]);
+        self.sim.parity = parity;
+        self.sim.step = self.steps as u64;
+        self.sim.check(ctx)?;
+        self.forward_done = true;
+        let values = self.loss.values(ctx, self.sim.config.precision)?;
+        Ok(values.iter().sum())
+    }
+
+    /// Runs the backward pass after [`Rollout::forward`] and returns every gradient.
+    pub fn backward(&mut self, ctx: &GpuContext) -> Result<Gradients, SimError> {
+        if !self.forward_done {
+            self.forward(ctx)?;
+        }
+        let terms = self.loss.values(ctx, self.sim.config.precision)?;
+        let k = self.plan.checkpoint_every;
+        let t_end = self.steps;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.adjoint.clear(&mut enc);
+        let mut cur = 0;
+        // Seeds of the terms on the final state.
+        if self.loss.active_at(t_end) {
+            self.set_clock(&mut enc, t_end);
+            self.loss.encode_seed(&mut enc, self.sim.parity, cur);
+        }
+        let segments = t_end.div_ceil(k);
+        for seg in (0..segments).rev() {
+            let s0 = seg * k;
+            let s1 = (s0 + k).min(t_end);
+            // Restore the checkpoint and replay the segment, storing its states.
+            match &self.checkpoints[seg] {
+                Slot::Gpu(b) => self.restore(&mut enc, b, 0),
+                Slot::Host(bytes) => {
+                    ctx.queue.submit([enc.finish()]);
+                    ctx.queue.write_buffer(&self.transfer, 0, bytes);
+                    enc = ctx.device.create_command_encoder(&Default::default());
+                    self.restore(&mut enc, &self.transfer, 0);
+                }
+            }
+            self.set_clock(&mut enc, s0);
+            let mut parity = 0;
+            for t in s0..s1 {
+                self.save(&mut enc, parity, &self.segment[t - s0]);
+                if t + 1 < s1 {
+                    self.encode_substep(&mut enc, parity);
+                    parity = 1 - parity;
+                }
+            }
+            // Adjoints in reverse.
+            for t in (s0..s1).rev() {
+                self.restore(&mut enc, &self.segment[t - s0], 0);
+                self.set_clock(&mut enc, t);
+                self.sim.p2g.encode(&mut enc, 0, &mut self.timer);
+                self.adjoint.encode_step(&mut enc, cur);
+                cur = 1 - cur;
+                if self.loss.active_at(t) {
+                    self.loss.encode_seed(&mut enc, 0, cur);
+                }
+            }
+            ctx.queue.submit([enc.finish()]);
+            enc = ctx.device.create_command_encoder(&Default::default());
+        }
+        // State 0 is in states[0]: fold in the initial stress.
+        self.adjoint.encode_stress_init(&mut enc, cur);
+        ctx.queue.submit([enc.finish()]);
+        self.read_gradients(ctx, cur, terms)
+    }
+
+    fn read_gradients(
+        &self,
+        ctx: &GpuContext,
+        cur: usize,
+        terms: Vec<f64>,
+    ) -> Result<Gradients, SimError> {
+        let p = self.sim.config.precision;
+        let n = self.sim.particle_count() as usize;
+        let get = |b: &wgpu::Buffer, len: usize| -> Result<Vec<f64>, SimError> {
+            Ok(ductile_gpu::bytes_to_reals(
+                &read_buffer(ctx, b, len as u64 * p.bytes())?,
+                p,
+            ))
+        };
+        let adj = get(&self.adjoint.adj[cur], ADJ_STRIDE as usize * n)?;
+        let mut x0 = Vec::with_capacity(3 * n);
+        let mut v0 = Vec::with_capacity(3 * n);
+        for i in 0..n {
+            let o = ADJ_STRIDE as usize * i;
+            x0.extend_from_slice(&adj[o..o + 3]);
+            v0.extend_from_slice(&adj[o + 3..o + 6]);
+        }
+        let control = get(&self.adjoint.control_grad, self.sim.control.values.len())?;
+        let nt = self.tool_params.len();
+        let tp = get(&self.adjoint.tool_param_grad, 2 * nt.max(1))?;
+        let pg = get(&self.adjoint.pgrad, PGRAD_STRIDE as usize * n)?;
+        let mut bodies = Vec::new();
+        for (b, (_, range)) in self.sim.info().bodies.iter().enumerate() {
+            let mut g = BodyGradients::default();
+            for i in range.clone() {
+                let o = PGRAD_STRIDE as usize * i as usize;
+                g.mu += pg[o];
+                g.lambda += pg[o + 1];
+                g.a += pg[o + 2];
+                g.particle_mass += pg[o + 3];
+                g.particle_volume += pg[o + 4];
+            }
+            let m = &self.materials[b];
+            g.density = g.particle_mass * self.volumes[b];
+            if let Some((e, nu)) = elastic_constants(m) {
+                let d = (1.0 + nu) * (1.0 - 2.0 * nu);
+                let dmu_de = 1.0 / (2.0 * (1.0 + nu));
+                let dla_de = nu / d;
+                let dmu_dnu = -e / (2.0 * (1.0 + nu) * (1.0 + nu));
+                let dla_dnu = e * (1.0 + 2.0 * nu * nu) / (d * d);
+                g.youngs_modulus = g.mu * dmu_de + g.lambda * dla_de;
+                g.poisson_ratio = g.mu * dmu_dnu + g.lambda * dla_dnu;
+            }
+            bodies.push(g);
+        }
+        Ok(Gradients {
+            loss: terms.iter().sum(),
+            terms,
+            x0,
+            v0,
+            control,
+            tool_friction: (0..nt).map(|t| tp[2 * t]).collect(),
+            tool_softness: (0..nt).map(|t| tp[2 * t + 1]).collect(),
+            bodies,
+        })
+    }
+}
+
+/// (E, ν) of the models parameterised by them.
+pub fn elastic_constants(m: &Material) -> Option<(f64, f64)> {
+    match *m {
+        Material::FixedCorotated {
+            youngs_modulus,
+            poisson_ratio,
+            ..
+        }
+        | Material::NeoHookean {
+            youngs_modulus,
+            poisson_ratio,
+            ..
+        }
+        | Material::VonMises {
+            youngs_modulus,
+            poisson_ratio,
+            ..
+        }
+        | Material::Snow {
+            youngs_modulus,
+            poisson_ratio,
+            ..
+        } => Some((youngs_modulus, poisson_ratio)),
+        _ => None,
+    }
+}
+
+/// Packs x, v, C, F, aux into one stored-state byte buffer.
+fn pack_state(h: &StateHost, p: Precision) -> Vec<u8> {
+    let mut all = Vec::with_capacity(h.x.len() * 25 / 3);
+    for part in [&h.x, &h.v, &h.c, &h.f, &h.aux] {
+        all.extend_from_slice(part);
+    }
+    reals_to_bytes(&all, p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_interval_is_about_sqrt_t() {
+        let p = MemoryPlan::new(10_000, 1000, 0, &TapeOptions::default()).unwrap();
+        assert_eq!(p.checkpoint_every, 100);
+        assert_eq!(p.checkpoints, 100);
+        let p = MemoryPlan::new(1000, 1000, 0, &TapeOptions::default()).unwrap();
+        assert!((31..=33).contains(&p.checkpoint_every));
+    }
+
+    #[test]
+    fn budget_picks_the_smallest_interval_that_fits_and_refuses_too_little() {
+        let opts = TapeOptions {
+            memory_budget_bytes: Some(1_000_000),
+            ..Default::default()
+        };
+        // 100 substeps of 1 kB states: storing every state needs 101 kB.
+        let p = MemoryPlan::new(100, 1000, 0, &opts).unwrap();
+        assert_eq!(p.checkpoint_every, 1);
+        let opts = TapeOptions {
+            memory_budget_bytes: Some(15_000),
+            ..Default::default()
+        };
+        let e = MemoryPlan::new(100, 1000, 0, &opts)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("needs 19.5 KiB"), "{e}");
+    }
+
+    #[test]
+    fn checkpoints_spill_to_host_beyond_the_gpu_limit() {
+        let opts = TapeOptions {
+            gpu_checkpoint_bytes: Some(5000),
+            ..Default::default()
+        };
+        let p = MemoryPlan::new(100, 1000, 0, &opts).unwrap();
+        assert_eq!(p.checkpoints, 10);
+        assert_eq!(p.host_checkpoints, 5);
+        assert_eq!(p.host_bytes, 5000);
+    }
+}

@@ -1,0 +1,156 @@
+// Adjoint of the grid side of a substep. `grid_adj`, one invocation per node
+// (4³ node blocks, as `mpm/p2g.wgsl`):
+//   1. gathers ∂L/∂v_i = Σ_p w_ip (∂L/∂v_p + ∂L/∂B_p·dpos) from the payload
+//      written by `mpm/g2p_adj.wgsl` (the adjoint of G2P's gather);
+//   2. pulls it back through the grid update (tools in reverse, then walls,
+//      gravity and v = P/m), recomputed from `grid_raw` (momentum, mass);
+//   3. writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`, and
+//      each block's sums of the tool adjoints (position, linear and angular
+//      velocity, friction, softness; 12 Reals per tool) to `tool_partial`.
+// `tool_grad_reduce` then adds the block sums of substep `clock[0]` into
+// `control_grad` (the layout of the Control buffer) and `tool_param_grad`
+// (friction, softness per tool), in a fixed order.
+
+#import common/index
+#import mpm/params
+#import mpm/gather
+#import mpm/contact_adj
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> cell_start: array<u32>;
+@group(0) @binding(2) var<storage, read> block_active: array<u32>;
+@group(0) @binding(3) var<storage, read> payload: array<Real>;
+@group(0) @binding(4) var<storage, read> tools: array<Real>;
+@group(0) @binding(5) var<storage, read> control: array<Real>;
+@group(0) @binding(6) var<storage, read> sdf_values: array<f32>;
+@group(0) @binding(7) var<storage, read> clock: array<u32>;
+@group(0) @binding(8) var<storage, read> grid_raw: array<vec4r>;
+@group(0) @binding(9) var<storage, read_write> grid_bar: array<vec4r>;
+@group(0) @binding(10) var<storage, read_write> tool_partial: array<Real>;
+@group(0) @binding(11) var<storage, read_write> control_grad: array<Real>;
+@group(0) @binding(12) var<storage, read_write> tool_param_grad: array<Real>;
+
+// Tools a differentiable scene may hold (the host refuses more).
+const MAX_ADJ_TOOLS: u32 = 8u;
+const TOOL_GRAD: u32 = 12u;
+
+var<workgroup> red: array<Real, 64>;
+
+// Node velocity before operation k (walls 0..5, then tools) of the update.
+fn velocity_before(node: vec3<u32>, xw: vec3r, v0: vec3r, k: u32, step: u32) -> vec3r {
+    var v = v0;
+    for (var j = 0u; j < k; j = j + 1u) {
+        if (j < WALL_OPS) {
+            v = wall_op(node, j, v);
+        } else {
+            v = tool_op(load_tool_frame(j - WALL_OPS, step), xw, v);
+        }
+    }
+    return v;
+}
+
+@compute @workgroup_size(64)
+fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let blk = flat_workgroup(wid, nwg);
+    if (blk >= p_num_node_blocks()) {
+        return;
+    }
+    let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
+    var tg: array<Real, 96>;
+    for (var i = 0u; i < 96u; i = i + 1u) {
+        tg[i] = 0.0;
+    }
+    let node = block_node(blk, li);
+    let reached = node_block_reached(blk);
+    if (reached && all(node < p_nodes())) {
+        let step = clock[0];
+        let vbar = gather_node(node).xyz;
+        let raw = grid_raw[node_index(node)];
+        let mass = raw.w;
+        var out = vec4r(0.0);
+        if (mass > 0.0) {
+            let v0 = raw.xyz / mass + p_dt() * p_gravity();
+            let xw = node_position(node);
+            var g = vbar;
+            let nops = WALL_OPS + nt;
+            for (var kk = 0u; kk < nops; kk = kk + 1u) {
+                let k = nops - 1u - kk;
+                let vin = velocity_before(node, xw, v0, k, step);
+                if (k >= WALL_OPS) {
+                    let t = k - WALL_OPS;
+                    let ta = tool_op_vjp(load_tool_frame(t, step), xw, vin, g);
+                    g = ta.v;
+                    let o = TOOL_GRAD * t;
+                    tg[o] = ta.pos.x;
+                    tg[o + 1u] = ta.pos.y;
+                    tg[o + 2u] = ta.pos.z;
+                    tg[o + 3u] = ta.lin.x;
+                    tg[o + 4u] = ta.lin.y;
+                    tg[o + 5u] = ta.lin.z;
+                    tg[o + 6u] = ta.ang.x;
+                    tg[o + 7u] = ta.ang.y;
+                    tg[o + 8u] = ta.ang.z;
+                    tg[o + 9u] = ta.mu;
+                    tg[o + 10u] = ta.soft;
+                } else {
+                    g = wall_op_vjp(node, k, vin, g);
+                }
+            }
+            // v0 = P/m + dt·g.
+            out = vec4r(g / mass, -dot(g, raw.xyz) / (mass * mass));
+        }
+        grid_bar[node_index(node)] = out;
+    }
+    // Block sums of the tool adjoints (every block writes its slot, zero if unreached).
+    for (var c = 0u; c < nt * TOOL_GRAD; c = c + 1u) {
+        red[li] = tg[c];
+        workgroupBarrier();
+        for (var w = 32u; w > 0u; w = w >> 1u) {
+            if (li < w) {
+                red[li] = red[li] + red[li + w];
+            }
+            workgroupBarrier();
+        }
+        if (li == 0u) {
+            tool_partial[blk * nt * TOOL_GRAD + c] = red[0];
+        }
+        workgroupBarrier();
+    }
+}
+
+// One workgroup per (tool, component): sums the block partials in a fixed order.
+@compute @workgroup_size(64)
+fn tool_grad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
+    let c = wid.x;
+    if (c >= nt * TOOL_GRAD) {
+        return;
+    }
+    let nb = p_num_node_blocks();
+    var sum: Real = 0.0;
+    for (var b = li; b < nb; b = b + 64u) {
+        sum = sum + tool_partial[b * nt * TOOL_GRAD + c];
+    }
+    red[li] = sum;
+    workgroupBarrier();
+    for (var w = 32u; w > 0u; w = w >> 1u) {
+        if (li < w) {
+            red[li] = red[li] + red[li + w];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        let t = c / TOOL_GRAD;
+        let k = c % TOOL_GRAD;
+        let co = control_offset(clock[0], t);
+        if (k < 3u) {
+            control_grad[co + k] = control_grad[co + k] + red[0];
+        } else if (k < 6u) {
+            control_grad[co + 5u + k] = control_grad[co + 5u + k] + red[0];
+        } else if (k < 9u) {
+            control_grad[co + 6u + k] = control_grad[co + 6u + k] + red[0];
+        } else if (k < 11u) {
+            tool_param_grad[2u * t + k - 9u] = tool_param_grad[2u * t + k - 9u] + red[0];
+        }
+    }
+}

@@ -1,0 +1,285 @@
+// Adjoints (vector–Jacobian products) of the constitutive models in
+// `mpm/material.wgsl`: the Kirchhoff stress and the plastic return mappings.
+// Each takes the forward inputs (recomputed from saved state, never read from
+// what the forward pass overwrote) and the adjoint of the outputs, and
+// returns the adjoint of the inputs plus the adjoints of the material
+// parameters μ, λ and the model parameter `a` (yield stress σ_Y for von Mises).
+//
+// Models with an adjoint: Fluid, FixedCorotated, NeoHookean, VonMises, Snow.
+// Drucker–Prager and Herschel–Bulkley have none yet (`has_adjoint`); the host
+// refuses to differentiate scenes that use them.
+//
+// Isotropic maps of F are written as spectral maps P(F) = U diag(h(σ)) Vᵀ,
+// whose adjoint (`spectral_vjp`) needs the divided differences
+// (h_i − h_j)/(σ_i − σ_j); at (near-)repeated singular values the limit
+// ∂h_i/∂σ_i − ∂h_i/∂σ_j is used instead, so no 1/(σ_i − σ_j) blows up.
+
+#import mpm/material
+
+// Adjoints of the per-body material parameters.
+struct MatGrad {
+    mu: Real,
+    lambda: Real,
+    a: Real,
+}
+
+fn mat_grad_zero() -> MatGrad {
+    return MatGrad(0.0, 0.0, 0.0);
+}
+
+fn has_adjoint(kind: u32) -> bool {
+    return kind != MAT_DRUCKER_PRAGER && kind != MAT_HERSCHEL_BULKLEY;
+}
+
+#if REAL_F64
+const SPECTRAL_GAP: Real = 1e-6;
+#else
+const SPECTRAL_GAP: Real = 1e-3;
+#endif
+
+fn mat_inner(a: mat3r, b: mat3r) -> Real {
+    return dot(a[0], b[0]) + dot(a[1], b[1]) + dot(a[2], b[2]);
+}
+
+fn mat_trace(a: mat3r) -> Real {
+    return a[0][0] + a[1][1] + a[2][2];
+}
+
+// Inverse of a 3×3 matrix by cofactors (det guarded away from zero).
+fn inverse3(a: mat3r) -> mat3r {
+    let c0 = cross(a[1], a[2]);
+    let c1 = cross(a[2], a[0]);
+    let c2 = cross(a[0], a[1]);
+    let det = dot(a[0], c0);
+    let d = select(det, 1e-30, abs(det) < 1e-30);
+    return transpose(mat3r(c0, c1, c2)) * (1.0 / d);
+}
+
+// Divided difference (h_i − h_j)/(σ_i − σ_j), or its limit `lim` when σ_i ≈ σ_j.
+fn divided_difference(hi: Real, hj: Real, si: Real, sj: Real, lim: Real) -> Real {
+    let d = si - sj;
+    if (abs(d) > SPECTRAL_GAP * max(1.0, max(abs(si), abs(sj)))) {
+        return (hi - hj) / d;
+    }
+    return lim;
+}
+
+// (h_i + h_j)/(σ_i + σ_j) with the denominator kept away from zero (sign kept).
+fn sum_quotient(hi: Real, hj: Real, si: Real, sj: Real) -> Real {
+    let d = si + sj;
+    let g = SPECTRAL_GAP * 1e-3;
+    return (hi + hj) / select(d, select(-g, g, d >= 0.0), abs(d) < g);
+}
+
+// Adjoint of the spectral map P = U diag(h(σ)) Vᵀ of F = U diag(σ) Vᵀ.
+//   dh[k][i] = ∂h_i/∂σ_k; pbar = ∂L/∂P; sbar: an extra ∂L/∂σ (for outputs that
+//   depend on the singular values directly). Returns ∂L/∂F.
+fn spectral_vjp(svd: Svd3, h: vec3r, dh: mat3r, pbar: mat3r, sbar: vec3r) -> mat3r {
+    let a = transpose(svd.u) * pbar * svd.v;
+    let da = vec3r(a[0][0], a[1][1], a[2][2]);
+    let s = svd.s;
+    var x = mat3r();
+    x[0][0] = dot(da, dh[0]) + sbar.x;
+    x[1][1] = dot(da, dh[1]) + sbar.y;
+    x[2][2] = dot(da, dh[2]) + sbar.z;
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        let i = select(0u, 1u, k == 2u);
+        let j = select(1u, 2u, k > 0u);
+        let aij = a[j][i];
+        let aji = a[i][j];
+        let dd = divided_difference(h[i], h[j], s[i], s[j], dh[i][i] - dh[j][i]);
+        let sq = sum_quotient(h[i], h[j], s[i], s[j]);
+        x[j][i] = 0.5 * dd * (aij + aji) + 0.5 * sq * (aij - aji);
+        x[i][j] = 0.5 * dd * (aij + aji) + 0.5 * sq * (aji - aij);
+    }
+    return svd.u * x * transpose(svd.v);
+}
+
+// First Piola–Kirchhoff stress of fixed-corotated elasticity as a spectral map:
+// h_i = 2μ(σ_i − 1) + λ(J − 1)·J/σ_i, and its Jacobian (τ = P Fᵀ).
+struct Spectral {
+    h: vec3r,
+    dh: mat3r,
+}
+
+fn fixed_corotated_spectral(mu: Real, lambda: Real, s: vec3r) -> Spectral {
+    let j = s.x * s.y * s.z;
+    let c = vec3r(s.y * s.z, s.x * s.z, s.x * s.y); // J/σ_i without dividing
+    var out: Spectral;
+    out.h = 2.0 * mu * (s - vec3r(1.0)) + lambda * (j - 1.0) * c;
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        for (var i = 0u; i < 3u; i = i + 1u) {
+            if (i == k) {
+                out.dh[k][i] = 2.0 * mu + lambda * c[i] * c[i];
+            } else {
+                // ∂c_i/∂σ_k is the third singular value.
+                let m = 3u - i - k;
+                out.dh[k][i] = lambda * (c[k] * c[i] + (j - 1.0) * s[m]);
+            }
+        }
+    }
+    return out;
+}
+
+// Hencky-strain St. Venant–Kirchhoff as a spectral map: h_i = t_i/σ_i with
+// t_i = 2μ ε_i + λ tr ε, ε_i = log σ_i.
+fn hencky_spectral(mu: Real, lambda: Real, s_in: vec3r) -> Spectral {
+    let s = max(s_in, vec3r(1e-6));
+    let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
+    let t = 2.0 * mu * eps + vec3r(lambda * (eps.x + eps.y + eps.z));
+    var out: Spectral;
+    out.h = t / s;
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        for (var i = 0u; i < 3u; i = i + 1u) {
+            let d = select(Real(0.0), 2.0 * mu, i == k) + lambda;
+            out.dh[k][i] = d / (s[k] * s[i]) - select(Real(0.0), t[i] / (s[i] * s[i]), i == k);
+        }
+    }
+    return out;
+}
+
+struct StressAdj {
+    f: mat3r,
+    c: mat3r,
+    aux: Real,
+    g: MatGrad,
+}
+
+// Adjoint of `kirchhoff_stress(m, f, c, aux)` for ∂L/∂τ = tbar.
+fn kirchhoff_stress_vjp(m: Material, f: mat3r, c: mat3r, aux: Real, tbar: mat3r) -> StressAdj {
+    var out: StressAdj;
+    out.g = mat_grad_zero();
+    out.aux = 0.0;
+    let eye = identity3();
+    switch m.kind {
+        case 0u: {
+            let j = aux;
+            let d = 0.5 * (c + transpose(c));
+            let dd = d - mat_trace(d) / 3.0 * eye;
+            let p = tait_pressure(m, j);
+            let tb = 0.5 * (tbar + transpose(tbar));
+            let tbd = tb - mat_trace(tb) / 3.0 * eye;
+            out.c = 2.0 * m.mu * j * tbd;
+            var dp: Real = 0.0;
+            if (j > 1e-6) {
+                dp = -m.lambda * real_exp((-m.a - 1.0) * real_log(j));
+            }
+            let tr = mat_trace(tbar);
+            out.aux = 2.0 * m.mu * mat_inner(tbar, dd) - p * tr - j * tr * dp;
+            out.g.mu = 2.0 * j * mat_inner(tbar, dd);
+            // ∂p/∂K = p/K.
+            out.g.lambda = -j * tr * p / m.lambda;
+        }
+        case 1u, 5u: {
+            var hs: Real = 1.0;
+            var dhs: Real = 0.0;
+            if (m.kind == MAT_SNOW) {
+                let e = real_exp(m.c * (1.0 - aux));
+                hs = clamp(e, 0.1, 5.0);
+                dhs = select(Real(0.0), -m.c * e, e > 0.1 && e < 5.0);
+            }
+            let svd = svd3(f);
+            let sp = fixed_corotated_spectral(m.mu, m.lambda, svd.s);
+            let pk = svd.u * diag3(sp.h) * transpose(svd.v);
+            let tb = hs * tbar;
+            out.f = transpose(tb) * pk + spectral_vjp(svd, sp.h, sp.dh, tb * f, vec3r(0.0));
+            out.c = mat3r();
+            let r = polar_r(svd);
+            let j = svd.s.x * svd.s.y * svd.s.z;
+            let dmu = 2.0 * (f - r) * transpose(f);
+            let dl = (j - 1.0) * j;
+            out.g.mu = mat_inner(tb, dmu);
+            out.g.lambda = mat_trace(tb) * dl;
+            // ∂L/∂J_p through the hardening factor.
+            out.aux = dhs * mat_inner(tbar, m.mu * dmu + m.lambda * dl * eye);
+        }
+        case 2u: {
+            let j = determinant(f);
+            let finv_t = transpose(inverse3(f));
+            let tr = mat_trace(tbar);
+            out.f = m.mu * (tbar + transpose(tbar)) * f + select(Real(0.0), m.lambda * tr, j > 1e-6) * finv_t;
+            out.c = mat3r();
+            out.g.mu = mat_inner(tbar, f * transpose(f) - eye);
+            out.g.lambda = tr * real_log(max(j, 1e-6));
+        }
+        case 3u, 4u, 6u: {
+            let svd = svd3(f);
+            let sp = hencky_spectral(m.mu, m.lambda, svd.s);
+            let pk = svd.u * diag3(sp.h) * transpose(svd.v);
+            out.f = transpose(tbar) * pk + spectral_vjp(svd, sp.h, sp.dh, tbar * f, vec3r(0.0));
+            out.c = mat3r();
+            let s = max(svd.s, vec3r(1e-6));
+            let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
+            let tu = transpose(svd.u) * tbar * svd.u;
+            out.g.mu = 2.0 * (eps.x * tu[0][0] + eps.y * tu[1][1] + eps.z * tu[2][2]);
+            out.g.lambda = mat_trace(tbar) * (eps.x + eps.y + eps.z);
+        }
+        default: {
+            out.f = mat3r();
+            out.c = mat3r();
+        }
+    }
+    return out;
+}
+
+struct PlasticAdj {
+    f: mat3r,
+    aux: Real,
+    g: MatGrad,
+}
+
+// Adjoint of `plastic_projection(m, f, aux, dt)` for ∂L/∂F_out = fbar and ∂L/∂aux_out = auxbar.
+fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, fbar: mat3r, auxbar: Real) -> PlasticAdj {
+    var out: PlasticAdj;
+    out.f = fbar;
+    out.aux = auxbar;
+    out.g = mat_grad_zero();
+    switch m.kind {
+        case 3u: {
+            let svd = svd3(f);
+            let s = max(svd.s, vec3r(1e-6));
+            let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
+            let mean = (eps.x + eps.y + eps.z) / 3.0;
+            let dev = eps - vec3r(mean);
+            let n = length(dev);
+            let radius = 0.816496580927726 * m.a / (2.0 * m.mu);
+            if (n - radius > 0.0) {
+                // e = mean + radius·n̂, h = exp(e).
+                let nh = dev / n;
+                let e = vec3r(mean) + radius * nh;
+                let h = vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z));
+                var dh = mat3r();
+                for (var k = 0u; k < 3u; k = k + 1u) {
+                    for (var i = 0u; i < 3u; i = i + 1u) {
+                        let de = 1.0 / 3.0 + radius / n * (select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0 - nh[i] * nh[k]);
+                        dh[k][i] = h[i] * de / s[k];
+                    }
+                }
+                out.f = spectral_vjp(svd, h, dh, fbar, vec3r(0.0));
+                let a = transpose(svd.u) * fbar * svd.v;
+                let rbar = a[0][0] * h.x * nh.x + a[1][1] * h.y * nh.y + a[2][2] * h.z * nh.z;
+                out.g.a = rbar * 0.816496580927726 / (2.0 * m.mu);
+                out.g.mu = -rbar * radius / m.mu;
+            }
+        }
+        case 5u: {
+            let svd = svd3(f);
+            let lo = 1.0 - m.a;
+            let hi = 1.0 + m.b;
+            let s = clamp(svd.s, vec3r(lo), vec3r(hi));
+            let inside = vec3r(select(Real(0.0), Real(1.0), svd.s.x > lo && svd.s.x < hi),
+                               select(Real(0.0), Real(1.0), svd.s.y > lo && svd.s.y < hi),
+                               select(Real(0.0), Real(1.0), svd.s.z > lo && svd.s.z < hi));
+            let jold = svd.s.x * svd.s.y * svd.s.z;
+            let jnew = s.x * s.y * s.z;
+            // aux_out = aux · jold / jnew.
+            out.aux = auxbar * jold / jnew;
+            let cold = vec3r(svd.s.y * svd.s.z, svd.s.x * svd.s.z, svd.s.x * svd.s.y);
+            let cnew = vec3r(s.y * s.z, s.x * s.z, s.x * s.y);
+            let sbar = auxbar * aux * (cold / jnew - jold / (jnew * jnew) * cnew * inside);
+            out.f = spectral_vjp(svd, s, diag3(inside), fbar, sbar);
+        }
+        default: {}
+    }
+    return out;
+}
