@@ -14,6 +14,8 @@ pub enum ParamGroup {
     InitialPosition,
     /// Initial particle velocities [m/s].
     InitialVelocity,
+    /// Initial deformation: F_0 and aux_0 (J of fluids, J_p of snow), and C_0.
+    InitialDeformation,
     /// Per-substep tool positions, linear and angular velocities.
     Control,
     /// Material parameters of one body (E, ν, yield stress or viscosity and
@@ -29,6 +31,7 @@ impl ParamGroup {
         match self {
             ParamGroup::InitialPosition => "initial positions".into(),
             ParamGroup::InitialVelocity => "initial velocities".into(),
+            ParamGroup::InitialDeformation => "initial F, C and aux".into(),
             ParamGroup::Control => "tool controls".into(),
             ParamGroup::Material(b) => format!("material of body {b}"),
             ParamGroup::ToolContact => "tool friction and softness".into(),
@@ -202,6 +205,12 @@ fn group_values(r: &Rollout, g: &Gradients, group: ParamGroup) -> (Vec<f64>, Vec
             let v = r.initial_state().v.clone();
             (v.clone(), vec![1.0; v.len()], g.v0.clone())
         }
+        ParamGroup::InitialDeformation => {
+            let s = r.initial_state();
+            let vals: Vec<f64> = s.f.iter().chain(&s.c).chain(&s.aux).copied().collect();
+            let grads = g.f0.iter().chain(&g.c0).chain(&g.aux0).copied().collect();
+            (vals.clone(), vec![1.0; vals.len()], grads)
+        }
         ParamGroup::Control => {
             let idx = control_indices(r.control_values().len());
             let vals: Vec<f64> = idx.iter().map(|&i| r.control_values()[i]).collect();
@@ -243,6 +252,14 @@ fn set_group(
         ParamGroup::InitialVelocity => {
             let mut s = r.initial_state().clone();
             s.v = vals.to_vec();
+            r.set_initial_state(ctx, &s)
+        }
+        ParamGroup::InitialDeformation => {
+            let mut s = r.initial_state().clone();
+            let (nf, nc) = (s.f.len(), s.c.len());
+            s.f = vals[..nf].to_vec();
+            s.c = vals[nf..nf + nc].to_vec();
+            s.aux = vals[nf + nc..].to_vec();
             r.set_initial_state(ctx, &s)
         }
         ParamGroup::Control => {
@@ -317,7 +334,11 @@ pub fn check_group(
 
 /// Every group that applies to the rollout's scene.
 pub fn groups(r: &Rollout) -> Vec<ParamGroup> {
-    let mut g = vec![ParamGroup::InitialPosition, ParamGroup::InitialVelocity];
+    let mut g = vec![
+        ParamGroup::InitialPosition,
+        ParamGroup::InitialVelocity,
+        ParamGroup::InitialDeformation,
+    ];
     if !r.tool_params().is_empty() {
         g.push(ParamGroup::Control);
         g.push(ParamGroup::ToolContact);

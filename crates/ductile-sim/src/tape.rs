@@ -176,6 +176,12 @@ pub struct Gradients {
     pub x0: Vec<f64>,
     /// ∂L/∂v_0 [s/m], 3 per particle.
     pub v0: Vec<f64>,
+    /// ∂L/∂C_0 [s], 9 per particle (column-major).
+    pub c0: Vec<f64>,
+    /// ∂L/∂F_0, 9 per particle (column-major).
+    pub f0: Vec<f64>,
+    /// ∂L/∂aux_0 (J for fluids, J_p for snow), 1 per particle.
+    pub aux0: Vec<f64>,
     /// ∂L/∂control, 16 per (substep, tool) as the Control buffer: position,
     /// quaternion (zero: no adjoint yet), linear velocity, angular velocity.
     pub control: Vec<f64>,
@@ -636,10 +642,16 @@ impl Rollout {
         let adj = get(&self.adjoint.adj[cur], ADJ_STRIDE as usize * n)?;
         let mut x0 = Vec::with_capacity(3 * n);
         let mut v0 = Vec::with_capacity(3 * n);
+        let mut c0 = Vec::with_capacity(9 * n);
+        let mut f0 = Vec::with_capacity(9 * n);
+        let mut aux0 = Vec::with_capacity(n);
         for i in 0..n {
             let o = ADJ_STRIDE as usize * i;
             x0.extend_from_slice(&adj[o..o + 3]);
             v0.extend_from_slice(&adj[o + 3..o + 6]);
+            c0.extend_from_slice(&adj[o + 6..o + 15]);
+            f0.extend_from_slice(&adj[o + 15..o + 24]);
+            aux0.push(adj[o + 24]);
         }
         let control = get(&self.adjoint.control_grad, self.sim.control.values.len())?;
         let nt = self.tool_params.len();
@@ -674,6 +686,9 @@ impl Rollout {
             terms,
             x0,
             v0,
+            c0,
+            f0,
+            aux0,
             control,
             tool_friction: (0..nt).map(|t| tp[2 * t]).collect(),
             tool_softness: (0..nt).map(|t| tp[2 * t + 1]).collect(),
