@@ -117,15 +117,23 @@ fn neo_hookean_gradients() {
 
 #[test]
 fn fixed_corotated_gradients_with_floor_friction() {
-    check_all(
-        &contact_scene(
-            "FixedCorotated(density: 800.0, youngs_modulus: 8.0e3, poisson_ratio: 0.35)",
-            24,
-            0.15,
-            "Separate",
-        ),
+    // A rotated, rotating box tool: its orientation gets a gradient too.
+    let text = contact_scene(
+        "FixedCorotated(density: 800.0, youngs_modulus: 8.0e3, poisson_ratio: 0.35)",
         24,
+        0.15,
+        "Separate",
+    )
+    .replace(
+        "Sphere(radius: 0.15)",
+        "Box(half_extents: (0.12, 0.1, 0.12))",
+    )
+    .replace(
+        "0.5)),\n            motion",
+        "0.5), rotation_deg: (0.0, 10.0, 20.0)),\n            motion",
     );
+    assert!(text.contains("rotation_deg"));
+    check_all(&text, 24);
 }
 
 #[test]

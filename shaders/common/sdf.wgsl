@@ -19,6 +19,18 @@ fn quat_conj(q: vec4r) -> vec4r {
     return vec4r(-q.xyz, q.w);
 }
 
+// Adjoint of `quat_rotate(q, v)` with respect to q (as computed, without
+// assuming |q| = 1) for ∂L/∂out = rbar.
+fn quat_rotate_vjp_q(q: vec4r, v: vec3r, rbar: vec3r) -> vec4r {
+    let u = q.xyz;
+    let t = 2.0 * cross(u, v);
+    // out = v + w·t + u × t
+    let wbar = dot(rbar, t);
+    let tbar = q.w * rbar + cross(rbar, u);
+    let ubar = cross(t, rbar) + 2.0 * cross(v, tbar);
+    return vec4r(ubar, wbar);
+}
+
 struct ToolShape {
     kind: u32,
     dims: vec3r,

@@ -66,6 +66,7 @@ fn wall_op_vjp(node: vec3<u32>, k: u32, v: vec3r, gbar: vec3r) -> vec3r {
 struct ToolAdj {
     v: vec3r,
     pos: vec3r,
+    q: vec4r,
     lin: vec3r,
     ang: vec3r,
     mu: Real,
@@ -74,7 +75,7 @@ struct ToolAdj {
 
 // Adjoint of `tool_op(tf, xw, v)` for ∂L/∂v_out = gbar.
 fn tool_op_vjp(tf: ToolFrame, xw: vec3r, v: vec3r, gbar: vec3r) -> ToolAdj {
-    var out = ToolAdj(gbar, vec3r(0.0), vec3r(0.0), vec3r(0.0), 0.0, 0.0);
+    var out = ToolAdj(gbar, vec3r(0.0), vec4r(0.0), vec3r(0.0), vec3r(0.0), 0.0, 0.0);
     let d = xw - tf.pos;
     let pl = quat_rotate(quat_conj(tf.q), d);
     let phi = tool_sdf(pl, tf.shape);
@@ -99,13 +100,19 @@ fn tool_op_vjp(tf: ToolFrame, xw: vec3r, v: vec3r, gbar: vec3r) -> ToolAdj {
     out.lin = vtbar;
     out.ang = cross(d, vtbar);
     var dbar = cross(vtbar, tf.ang);
+    // n = R(q)·n_l: both the local normal and q carry the adjoint.
     var plbar = tool_normal_vjp(pl, tf.shape, tf.h, quat_rotate(quat_conj(tf.q), ca.n));
+    var qbar = quat_rotate_vjp_q(tf.q, nl, ca.n);
     if (phi > 0.0) {
         let rbar = 2.0 * ratio * wbar;
         plbar = plbar - rbar / sm * tool_sdf_grad(pl, tf.shape);
         out.soft = select(Real(0.0), rbar * phi / (sm * sm), tf.soft > 1e-30);
     }
+    // pl = R(q̄)·d with q̄ the conjugate.
     dbar = dbar + quat_rotate(tf.q, plbar);
+    let qcbar = quat_rotate_vjp_q(quat_conj(tf.q), d, plbar);
+    qbar = qbar + vec4r(-qcbar.xyz, qcbar.w);
+    out.q = qbar;
     out.pos = -dbar;
     return out;
 }

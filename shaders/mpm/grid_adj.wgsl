@@ -5,8 +5,9 @@
 //   2. pulls it back through the grid update (tools in reverse, then walls,
 //      gravity and v = P/m), recomputed from `grid_raw` (momentum, mass);
 //   3. writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`, and
-//      each block's sums of the tool adjoints (position, linear and angular
-//      velocity, friction, softness; 12 Reals per tool) to `tool_partial`.
+//      each block's sums of the tool adjoints (16 Reals per tool, laid out
+//      as a Control record: position 0..3, friction 3, quaternion 4..8,
+//      linear velocity 8..11, softness 11, angular velocity 12..15) to `tool_partial`.
 // `tool_grad_reduce` then adds the block sums of substep `clock[0]` into
 // `control_grad` (the layout of the Control buffer) and `tool_param_grad`
 // (friction, softness per tool), in a fixed order.
@@ -32,7 +33,7 @@
 
 // Tools a differentiable scene may hold (the host refuses more).
 const MAX_ADJ_TOOLS: u32 = 8u;
-const TOOL_GRAD: u32 = 12u;
+const TOOL_GRAD: u32 = 16u;
 
 var<workgroup> red: array<Real, 64>;
 
@@ -56,8 +57,8 @@ fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         return;
     }
     let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
-    var tg: array<Real, 96>;
-    for (var i = 0u; i < 96u; i = i + 1u) {
+    var tg: array<Real, 128>;
+    for (var i = 0u; i < 128u; i = i + 1u) {
         tg[i] = 0.0;
     }
     let node = block_node(blk, li);
@@ -84,14 +85,18 @@ fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
                     tg[o] = ta.pos.x;
                     tg[o + 1u] = ta.pos.y;
                     tg[o + 2u] = ta.pos.z;
-                    tg[o + 3u] = ta.lin.x;
-                    tg[o + 4u] = ta.lin.y;
-                    tg[o + 5u] = ta.lin.z;
-                    tg[o + 6u] = ta.ang.x;
-                    tg[o + 7u] = ta.ang.y;
-                    tg[o + 8u] = ta.ang.z;
-                    tg[o + 9u] = ta.mu;
-                    tg[o + 10u] = ta.soft;
+                    tg[o + 3u] = ta.mu;
+                    tg[o + 4u] = ta.q.x;
+                    tg[o + 5u] = ta.q.y;
+                    tg[o + 6u] = ta.q.z;
+                    tg[o + 7u] = ta.q.w;
+                    tg[o + 8u] = ta.lin.x;
+                    tg[o + 9u] = ta.lin.y;
+                    tg[o + 10u] = ta.lin.z;
+                    tg[o + 11u] = ta.soft;
+                    tg[o + 12u] = ta.ang.x;
+                    tg[o + 13u] = ta.ang.y;
+                    tg[o + 14u] = ta.ang.z;
                 } else {
                     g = wall_op_vjp(node, k, vin, g);
                 }
@@ -143,14 +148,12 @@ fn tool_grad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
         let t = c / TOOL_GRAD;
         let k = c % TOOL_GRAD;
         let co = control_offset(clock[0], t);
-        if (k < 3u) {
+        if (k == 3u) {
+            tool_param_grad[2u * t] = tool_param_grad[2u * t] + red[0];
+        } else if (k == 11u) {
+            tool_param_grad[2u * t + 1u] = tool_param_grad[2u * t + 1u] + red[0];
+        } else if (k != 15u) {
             control_grad[co + k] = control_grad[co + k] + red[0];
-        } else if (k < 6u) {
-            control_grad[co + 5u + k] = control_grad[co + 5u + k] + red[0];
-        } else if (k < 9u) {
-            control_grad[co + 6u + k] = control_grad[co + 6u + k] + red[0];
-        } else if (k < 11u) {
-            tool_param_grad[2u * t + k - 9u] = tool_param_grad[2u * t + k - 9u] + red[0];
         }
     }
 }

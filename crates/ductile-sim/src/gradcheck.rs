@@ -16,7 +16,7 @@ pub enum ParamGroup {
     InitialVelocity,
     /// Initial deformation: F_0 and aux_0 (J of fluids, J_p of snow), and C_0.
     InitialDeformation,
-    /// Per-substep tool positions, linear and angular velocities.
+    /// Per-substep tool positions, orientations (raw quaternions), linear and angular velocities.
     Control,
     /// Material parameters of one body (E, ν, yield stress or viscosity and
     /// bulk modulus, density), perturbed relative to their values.
@@ -186,11 +186,10 @@ fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
     }
 }
 
-/// Indices of the control values that have an adjoint (position, linear and
-/// angular velocity; not the quaternion).
+/// Indices of the control values (position, quaternion, linear and angular velocity).
 fn control_indices(len: usize) -> Vec<usize> {
     (0..len)
-        .filter(|i| matches!(i % 16, 0..=2 | 8..=10 | 12..=14))
+        .filter(|i| matches!(i % 16, 0..=2 | 4..=10 | 12..=14))
         .collect()
 }
 

@@ -183,7 +183,7 @@ pub struct Gradients {
     /// ∂L/∂aux_0 (J for fluids, J_p for snow), 1 per particle.
     pub aux0: Vec<f64>,
     /// ∂L/∂control, 16 per (substep, tool) as the Control buffer: position,
-    /// quaternion (zero: no adjoint yet), linear velocity, angular velocity.
+    /// quaternion (raw x, y, z, w components), linear velocity, angular velocity.
     pub control: Vec<f64>,
     /// ∂L/∂friction per tool.
     pub tool_friction: Vec<f64>,

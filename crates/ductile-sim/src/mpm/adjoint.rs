@@ -29,7 +29,7 @@ pub const PGRAD_STRIDE: u64 = 8;
 /// Tools a differentiable scene may hold (`MAX_ADJ_TOOLS` in `mpm/grid_adj.wgsl`).
 pub const MAX_ADJ_TOOLS: u32 = 8;
 /// Reals per tool in the block partials of `mpm/grid_adj.wgsl`.
-const TOOL_GRAD: u64 = 12;
+const TOOL_GRAD: u64 = 16;
 
 /// Adjoint kernels and buffers of the MPM substep.
 pub struct MpmAdjoint {
