@@ -2,6 +2,8 @@
 //! rendering of scenes and the benchmark, shared by the CLI and its tests.
 
 pub mod bench;
+pub mod gradcheck;
+pub mod memory;
 pub mod output;
 pub mod run;
 pub mod scene_render;

@@ -1,4 +1,4 @@
-//! The `ductile` command line: `run`, `validate`, `info` and `bench`.
+//! The `ductile` command line: `run`, `gradcheck`, `validate`, `info` and `bench`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -50,6 +50,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Compare the adjoint gradients of the scene's loss with finite differences.
+    Gradcheck(ductile::gradcheck::GradcheckArgs),
     /// Check scene files and report the first error in each.
     Validate {
         /// Scene files.
@@ -136,6 +138,16 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Gradcheck(args) => {
+            ductile_scene::load_scene(&args.scene)?;
+            let ctx = context(&cli.adapter, false)?;
+            let ok = ductile::gradcheck::run_gradcheck(&ctx, &args)?;
+            Ok(if ok {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
         }
         Command::Validate { scenes } => {
             let mut bad = 0;

@@ -1,0 +1,179 @@
+//! `ductile gradcheck`: the adjoint of a scene's loss against central finite
+//! differences, per parameter group, with a sweep of step sizes.
+
+use crate::memory::parse_bytes;
+use anyhow::{bail, Context, Result};
+use ductile_gpu::{GpuContext, Precision};
+use ductile_scene::{LossKind, LossTerm, LossWhen};
+use ductile_sim::gradcheck::{check_group, groups, GroupCheck, ParamGroup};
+use ductile_sim::{Rollout, TapeOptions};
+use std::path::PathBuf;
+
+/// Arguments of `ductile gradcheck`.
+#[derive(clap::Args, Debug)]
+pub struct GradcheckArgs {
+    /// Scene file (RON). Its `loss` is differentiated; without one, the
+    /// default is Σ_b |COM_b(T)|² + |v̄_b(T)|².
+    pub scene: PathBuf,
+    /// Substeps of the rollout (default: the scene's frames × substeps).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Step sizes to sweep, comma-separated (metres, m/s and control units;
+    /// relative for material and contact parameters).
+    #[arg(long, value_delimiter = ',', default_value = "1e-3,1e-4,1e-5,1e-6")]
+    pub eps: Vec<f64>,
+    /// Seed of the random directions.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Groups to check, comma-separated: x0, v0, deformation, control, tool,
+    /// material (all bodies). Default: all that apply.
+    #[arg(long, value_delimiter = ',')]
+    pub groups: Vec<String>,
+    /// Run in f32 even where the adapter has SHADER_F64.
+    #[arg(long)]
+    pub f32: bool,
+    /// Relative error above which the command fails (exit code 3).
+    #[arg(long, default_value_t = 1e-4)]
+    pub tol: f64,
+    /// Memory budget of the backward pass, e.g. `512MiB`, `4GiB`.
+    #[arg(long)]
+    pub memory_budget: Option<String>,
+    /// Checkpoint interval K (overrides the budget).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+}
+
+fn wanted(r: &Rollout, names: &[String]) -> Result<Vec<ParamGroup>> {
+    let all = groups(r);
+    if names.is_empty() {
+        return Ok(all);
+    }
+    let mut out = Vec::new();
+    for n in names {
+        let matched: Vec<ParamGroup> = all
+            .iter()
+            .copied()
+            .filter(|g| match (n.as_str(), g) {
+                ("x0", ParamGroup::InitialPosition)
+                | ("v0", ParamGroup::InitialVelocity)
+                | ("deformation", ParamGroup::InitialDeformation)
+                | ("control", ParamGroup::Control)
+                | ("tool", ParamGroup::ToolContact)
+                | ("material", ParamGroup::Material(_)) => true,
+                _ => false,
+            })
+            .collect();
+        if matched.is_empty() {
+            bail!(
+                "--groups: `{n}` is not a group of this scene; allowed: x0, v0, deformation, control, tool (scenes with tools), material"
+            );
+        }
+        out.extend(matched);
+    }
+    Ok(out)
+}
+
+/// Runs the check and prints a table; returns whether every group passed.
+pub fn run_gradcheck(ctx: &GpuContext, args: &GradcheckArgs) -> Result<bool> {
+    let mut loaded = ductile_scene::load_scene(&args.scene)?;
+    if loaded.scene.loss.is_empty() {
+        eprintln!("the scene has no `loss`: using Σ_b |COM_b(T)|² + |mean velocity_b(T)|²");
+        for b in 0..loaded.scene.bodies.len() {
+            for kind in [
+                LossKind::CenterOfMass { target: [0.0; 3] },
+                LossKind::CenterOfMassVelocity { target: [0.0; 3] },
+            ] {
+                loaded.scene.loss.push(LossTerm {
+                    kind,
+                    body: b,
+                    weight: 1.0,
+                    when: LossWhen::Final,
+                });
+            }
+        }
+    }
+    if args.eps.iter().any(|e| !(e.is_finite() && *e > 0.0)) {
+        bail!(
+            "--eps: every step size must be a positive number, got {:?}",
+            args.eps
+        );
+    }
+    let precision = if ctx.has_f64 && !args.f32 {
+        Precision::F64
+    } else {
+        if !args.f32 {
+            eprintln!(
+                "{} has no SHADER_F64: checking in f32, where finite differences are far less accurate",
+                ctx.info.name
+            );
+        }
+        Precision::F32
+    };
+    let tape = TapeOptions {
+        memory_budget_bytes: args
+            .memory_budget
+            .as_deref()
+            .map(parse_bytes)
+            .transpose()
+            .context("--memory-budget")?,
+        checkpoint_every: args.checkpoint_every,
+        ..Default::default()
+    };
+    let mut r = Rollout::new(ctx, &loaded, Some(precision), args.steps, &tape)?;
+    let which = wanted(&r, &args.groups)?;
+    println!("adapter: {}", ctx.describe());
+    println!(
+        "{}: {} particles, {} substeps, {:?}",
+        args.scene.display(),
+        r.sim.particle_count(),
+        r.steps(),
+        precision
+    );
+    println!("tape: {}", r.plan.describe());
+    let t0 = std::time::Instant::now();
+    let loss = r.forward(ctx)?;
+    let t_fwd = t0.elapsed().as_secs_f64();
+    let t1 = std::time::Instant::now();
+    let grads = r.backward(ctx)?;
+    let t_bwd = t1.elapsed().as_secs_f64();
+    println!(
+        "loss {loss:.9e} (terms {:?}); forward {t_fwd:.3} s, backward {t_bwd:.3} s",
+        grads.terms
+    );
+    println!(
+        "{:<28} {:>14} {:>14} {:>9} {:>8}   sweep (eps: rel. error)",
+        "group", "adjoint", "best FD", "rel.err", "eps"
+    );
+    let mut ok = true;
+    for (i, g) in which.into_iter().enumerate() {
+        let c: GroupCheck = check_group(ctx, &mut r, &grads, g, &args.eps, args.seed + i as u64)?;
+        let b = c.best();
+        let pass = b.rel_error <= args.tol;
+        ok &= pass;
+        let sweep: Vec<String> = c
+            .samples
+            .iter()
+            .map(|s| format!("{:.0e}: {:.1e}", s.eps, s.rel_error))
+            .collect();
+        println!(
+            "{:<28} {:>+14.6e} {:>+14.6e} {:>9.1e} {:>8.0e}   {}{}",
+            g.name(),
+            c.adjoint,
+            b.fd,
+            b.rel_error,
+            b.eps,
+            sweep.join(", "),
+            if pass { "" } else { "   FAIL" }
+        );
+    }
+    println!(
+        "{} (tolerance {:.0e} on the best step size)",
+        if ok {
+            "all groups pass"
+        } else {
+            "SOME GROUPS FAIL"
+        },
+        args.tol
+    );
+    Ok(ok)
+}
