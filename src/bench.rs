@@ -32,6 +32,11 @@ pub struct BenchArgs {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Benchmark gradients instead: a forward rollout of `--steps` substeps
+    /// with checkpoints, then the backward pass (f32, gather P2G), reporting
+    /// backward/forward time and the tape's memory for T and 10·T substeps.
+    #[arg(long)]
+    pub gradient: bool,
 }
 
 /// RON text of a benchmark problem: a lattice block (8 particles per cell)
@@ -148,8 +153,84 @@ pub fn bench_case(
     }))
 }
 
+/// One gradient benchmark case: forward with checkpoints and backward over
+/// `args.steps` substeps, loss = |COM(T) − target|².
+pub fn bench_gradient_case(
+    ctx: &GpuContext,
+    material: &str,
+    size: &str,
+    args: &BenchArgs,
+) -> Result<serde_json::Value> {
+    let text = bench_scene(material, size)?.replace(
+        "output: (ply: false",
+        "loss: [(kind: CenterOfMass(target: (0.5, 0.2, 0.5)), body: 0)],\n  output: (ply: false",
+    );
+    let loaded = ductile_scene::load_scene_from_str(
+        &text,
+        &format!("bench {material} {size}"),
+        std::path::Path::new("."),
+    )?;
+    let before = ductile_gpu::buffers::allocated_bytes();
+    let steps = args.steps as usize;
+    let mut r = ductile_sim::Rollout::new(ctx, &loaded, None, Some(steps), &Default::default())?;
+    let gpu_bytes = ductile_gpu::buffers::allocated_bytes() - before;
+    let n = r.sim.particle_count();
+    // Compile and warm the pipelines on a short run of the same kernels.
+    let t0 = Instant::now();
+    r.forward(ctx)?;
+    let fwd = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let g = r.backward(ctx)?;
+    let bwd = t1.elapsed().as_secs_f64();
+    // Second measurement (pipelines compiled, caches warm).
+    let t0 = Instant::now();
+    r.forward(ctx)?;
+    let fwd2 = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    r.backward(ctx)?;
+    let bwd2 = t1.elapsed().as_secs_f64();
+    let (fwd, bwd) = if fwd2 + bwd2 < fwd + bwd {
+        (fwd2, bwd2)
+    } else {
+        (fwd, bwd)
+    };
+    let stages = r.profile_backward_step(ctx, 3)?;
+    let stages: serde_json::Map<String, serde_json::Value> = stages
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), json!(v * 1e3)))
+        .collect();
+    let plan_10x = ductile_sim::MemoryPlan::new(
+        10 * steps,
+        r.plan.state_bytes,
+        r.plan.fixed_bytes,
+        &Default::default(),
+    )?;
+    let sim_bytes = gpu_bytes.saturating_sub(r.plan.gpu_bytes);
+    Ok(json!({
+        "material": material,
+        "size": size,
+        "particles": n,
+        "steps": steps,
+        "loss": g.loss,
+        "forward_s": fwd,
+        "backward_s": bwd,
+        "backward_over_forward": bwd / fwd,
+        "forward_particle_steps_per_s": n as f64 * steps as f64 / fwd,
+        "checkpoint_every": r.plan.checkpoint_every,
+        "gpu_bytes_total": gpu_bytes,
+        "tape_gpu_bytes": r.plan.gpu_bytes,
+        "tape_gpu_bytes_10x_steps": plan_10x.gpu_bytes,
+        "gpu_bytes_total_10x_steps": plan_10x.gpu_bytes + sim_bytes,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "backward_stage_ms": stages,
+    }))
+}
+
 /// Runs the requested cases and prints a table.
 pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
+    if args.gradient {
+        return run_gradient_bench(ctx, args);
+    }
     println!("adapter: {}", ctx.describe());
     println!(
         "{:<8} {:>6} {:>9} {:>14} {:>10} {:>10} {:>10}  passes (GPU ms/substep)",
@@ -197,6 +278,73 @@ pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
             "adapter": ctx.describe(),
             "results": results,
         });
+        std::fs::write(p, serde_json::to_string_pretty(&doc)?)?;
+    }
+    Ok(())
+}
+
+fn cases(args: &BenchArgs) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for size in args
+        .sizes
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
+        for m in args
+            .materials
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            out.push((m.to_string(), size.to_string()));
+        }
+    }
+    out
+}
+
+fn run_gradient_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
+    println!("adapter: {}", ctx.describe());
+    println!(
+        "{:<8} {:>6} {:>9} {:>6} {:>9} {:>9} {:>8} {:>4} {:>11} {:>14} {:>9}",
+        "material",
+        "size",
+        "particles",
+        "T",
+        "fwd s",
+        "bwd s",
+        "bwd/fwd",
+        "K",
+        "GPU MiB",
+        "GPU MiB (10T)",
+        "RSS MiB"
+    );
+    let mut results = Vec::new();
+    for (material, size) in cases(args) {
+        let r = bench_gradient_case(ctx, &material, &size, args)?;
+        let mib = |k: &str| r[k].as_u64().unwrap_or(0) as f64 / 1048576.0;
+        println!(
+            "{:<8} {:>6} {:>9} {:>6} {:>9.2} {:>9.2} {:>8.2} {:>4} {:>11.1} {:>14.1} {:>9.1}",
+            material,
+            size,
+            r["particles"],
+            r["steps"],
+            r["forward_s"].as_f64().unwrap_or(0.0),
+            r["backward_s"].as_f64().unwrap_or(0.0),
+            r["backward_over_forward"].as_f64().unwrap_or(0.0),
+            r["checkpoint_every"],
+            mib("gpu_bytes_total"),
+            mib("gpu_bytes_total_10x_steps"),
+            mib("peak_rss_bytes"),
+        );
+        println!(
+            "    one backward substep, ms per stage: {}",
+            r["backward_stage_ms"]
+        );
+        results.push(r);
+    }
+    if let Some(p) = &args.json {
+        let doc = json!({ "adapter": ctx.describe(), "gradient": true, "results": results });
         std::fs::write(p, serde_json::to_string_pretty(&doc)?)?;
     }
     Ok(())

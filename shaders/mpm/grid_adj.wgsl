@@ -5,10 +5,11 @@
 //   2. pulls it back through the grid update (tools in reverse, then walls,
 //      gravity and v = P/m), recomputed from `grid_raw` (momentum, mass);
 //   3. writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`, and
-//      each block's sums of the tool adjoints (16 Reals per tool, laid out
-//      as a Control record: position 0..3, friction 3, quaternion 4..8,
-//      linear velocity 8..11, softness 11, angular velocity 12..15) to `tool_partial`.
-// `tool_grad_reduce` then adds the block sums of substep `clock[0]` into
+//      ∂L/∂v_i to `grid_vbar`.
+// `tool_grad_blocks` sums each tool's adjoints over each node block (16
+// Reals per tool, laid out as a Control record: position 0..3, friction 3,
+// quaternion 4..8, linear velocity 8..11, softness 11, angular velocity
+// 12..15) into `tool_partial`, and `tool_grad_reduce` adds the block sums of substep `clock[0]` into
 // `control_grad` (the layout of the Control buffer) and `tool_param_grad`
 // (friction, softness per tool), in a fixed order.
 
@@ -30,6 +31,7 @@
 @group(0) @binding(10) var<storage, read_write> tool_partial: array<Real>;
 @group(0) @binding(11) var<storage, read_write> control_grad: array<Real>;
 @group(0) @binding(12) var<storage, read_write> tool_param_grad: array<Real>;
+@group(0) @binding(13) var<storage, read_write> grid_vbar: array<vec4r>;
 
 // Tools a differentiable scene may hold (the host refuses more).
 const MAX_ADJ_TOOLS: u32 = 8u;
@@ -50,76 +52,113 @@ fn velocity_before(node: vec3<u32>, xw: vec3r, v0: vec3r, k: u32, step: u32) -> 
     return v;
 }
 
+// Adjoint of one node's update, from ∂L/∂v_out = vbar back to
+// (∂L/∂P, ∂L/∂m). When `capture` < number of tools, also returns that tool's
+// adjoints (16 Reals in `captured`, Control-record layout).
+struct NodeAdj {
+    out: vec4r,
+    captured: array<Real, 16>,
+}
+
+fn node_adjoint(node: vec3<u32>, raw: vec4r, vbar: vec3r, step: u32, nt: u32, capture: u32) -> NodeAdj {
+    var r: NodeAdj;
+    r.out = vec4r(0.0);
+    for (var i = 0u; i < 16u; i = i + 1u) {
+        r.captured[i] = 0.0;
+    }
+    let mass = raw.w;
+    if (!(mass > 0.0)) {
+        return r;
+    }
+    let v0 = raw.xyz / mass + p_dt() * p_gravity();
+    let xw = node_position(node);
+    var g = vbar;
+    let nops = WALL_OPS + nt;
+    for (var kk = 0u; kk < nops; kk = kk + 1u) {
+        let k = nops - 1u - kk;
+        let vin = velocity_before(node, xw, v0, k, step);
+        if (k >= WALL_OPS) {
+            let t = k - WALL_OPS;
+            let ta = tool_op_vjp(load_tool_frame(t, step), xw, vin, g);
+            g = ta.v;
+            if (t == capture) {
+                r.captured[0] = ta.pos.x;
+                r.captured[1] = ta.pos.y;
+                r.captured[2] = ta.pos.z;
+                r.captured[3] = ta.mu;
+                r.captured[4] = ta.q.x;
+                r.captured[5] = ta.q.y;
+                r.captured[6] = ta.q.z;
+                r.captured[7] = ta.q.w;
+                r.captured[8] = ta.lin.x;
+                r.captured[9] = ta.lin.y;
+                r.captured[10] = ta.lin.z;
+                r.captured[11] = ta.soft;
+                r.captured[12] = ta.ang.x;
+                r.captured[13] = ta.ang.y;
+                r.captured[14] = ta.ang.z;
+            }
+        } else {
+            g = wall_op_vjp(node, k, vin, g);
+        }
+    }
+    // v0 = P/m + dt·g.
+    r.out = vec4r(g / mass, -dot(g, raw.xyz) / (mass * mass));
+    return r;
+}
+
 @compute @workgroup_size(64)
 fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let blk = flat_workgroup(wid, nwg);
+    if (blk >= p_num_node_blocks() || !node_block_reached(blk)) {
+        return;
+    }
+    let node = block_node(blk, li);
+    if (any(node >= p_nodes())) {
+        return;
+    }
+    let vbar = gather_node(node).xyz;
+    let i = node_index(node);
+    let raw = grid_raw[i];
+    grid_vbar[i] = vec4r(vbar, 0.0);
+    grid_bar[i] = node_adjoint(node, raw, vbar, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
+}
+
+// Per node block, the sums of each tool's adjoints over its nodes, from the
+// ∂L/∂v_i that `grid_adj` stored (a separate kernel: workgroup barriers slow
+// down every kernel that holds one on some drivers, so the gather has none).
+@compute @workgroup_size(64)
+fn tool_grad_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let blk = flat_workgroup(wid, nwg);
     if (blk >= p_num_node_blocks()) {
         return;
     }
     let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
-    var tg: array<Real, 128>;
-    for (var i = 0u; i < 128u; i = i + 1u) {
-        tg[i] = 0.0;
-    }
     let node = block_node(blk, li);
-    let reached = node_block_reached(blk);
-    if (reached && all(node < p_nodes())) {
-        let step = clock[0];
-        let vbar = gather_node(node).xyz;
-        let raw = grid_raw[node_index(node)];
-        let mass = raw.w;
-        var out = vec4r(0.0);
-        if (mass > 0.0) {
-            let v0 = raw.xyz / mass + p_dt() * p_gravity();
-            let xw = node_position(node);
-            var g = vbar;
-            let nops = WALL_OPS + nt;
-            for (var kk = 0u; kk < nops; kk = kk + 1u) {
-                let k = nops - 1u - kk;
-                let vin = velocity_before(node, xw, v0, k, step);
-                if (k >= WALL_OPS) {
-                    let t = k - WALL_OPS;
-                    let ta = tool_op_vjp(load_tool_frame(t, step), xw, vin, g);
-                    g = ta.v;
-                    let o = TOOL_GRAD * t;
-                    tg[o] = ta.pos.x;
-                    tg[o + 1u] = ta.pos.y;
-                    tg[o + 2u] = ta.pos.z;
-                    tg[o + 3u] = ta.mu;
-                    tg[o + 4u] = ta.q.x;
-                    tg[o + 5u] = ta.q.y;
-                    tg[o + 6u] = ta.q.z;
-                    tg[o + 7u] = ta.q.w;
-                    tg[o + 8u] = ta.lin.x;
-                    tg[o + 9u] = ta.lin.y;
-                    tg[o + 10u] = ta.lin.z;
-                    tg[o + 11u] = ta.soft;
-                    tg[o + 12u] = ta.ang.x;
-                    tg[o + 13u] = ta.ang.y;
-                    tg[o + 14u] = ta.ang.z;
-                } else {
-                    g = wall_op_vjp(node, k, vin, g);
-                }
-            }
-            // v0 = P/m + dt·g.
-            out = vec4r(g / mass, -dot(g, raw.xyz) / (mass * mass));
+    let valid = node_block_reached(blk) && all(node < p_nodes());
+    for (var t = 0u; t < nt; t = t + 1u) {
+        var cap: array<Real, 16>;
+        for (var i = 0u; i < 16u; i = i + 1u) {
+            cap[i] = 0.0;
         }
-        grid_bar[node_index(node)] = out;
-    }
-    // Block sums of the tool adjoints (every block writes its slot, zero if unreached).
-    for (var c = 0u; c < nt * TOOL_GRAD; c = c + 1u) {
-        red[li] = tg[c];
-        workgroupBarrier();
-        for (var w = 32u; w > 0u; w = w >> 1u) {
-            if (li < w) {
-                red[li] = red[li] + red[li + w];
+        if (valid) {
+            let i = node_index(node);
+            cap = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], nt, t).captured;
+        }
+        for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
+            red[li] = cap[c];
+            workgroupBarrier();
+            for (var w = 32u; w > 0u; w = w >> 1u) {
+                if (li < w) {
+                    red[li] = red[li] + red[li + w];
+                }
+                workgroupBarrier();
+            }
+            if (li == 0u) {
+                tool_partial[(blk * nt + t) * TOOL_GRAD + c] = red[0];
             }
             workgroupBarrier();
         }
-        if (li == 0u) {
-            tool_partial[blk * nt * TOOL_GRAD + c] = red[0];
-        }
-        workgroupBarrier();
     }
 }
 

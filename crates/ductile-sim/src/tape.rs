@@ -277,7 +277,7 @@ impl Rollout {
         let state_bytes = STORED_REALS * n * p.bytes();
         let nodes = sim.info().num_nodes() as u64;
         let fixed = (2 * ADJ_STRIDE + 16 + PGRAD_STRIDE) * n * p.bytes()
-            + 4 * nodes * p.bytes()
+            + 8 * nodes * p.bytes()
             + sim.control.buffer.size();
         let plan = MemoryPlan::new(steps, state_bytes, fixed, tape)?;
         ctx.check_buffer("stored state", state_bytes)?;
@@ -623,6 +623,42 @@ impl Rollout {
         self.adjoint.encode_stress_init(&mut enc, cur);
         ctx.queue.submit([enc.finish()]);
         self.read_gradients(ctx, cur, terms)
+    }
+
+    /// Wall time [s] of each stage of one backward substep, averaged over
+    /// `reps` repetitions, each stage submitted and waited for on its own
+    /// (for profiling; needs a forward pass first).
+    pub fn profile_backward_step(
+        &mut self,
+        ctx: &GpuContext,
+        reps: u32,
+    ) -> Result<Vec<(&'static str, f64)>, SimError> {
+        let mut out = vec![
+            ("restore", 0.0),
+            ("p2g recompute", 0.0),
+            ("g2p_adj", 0.0),
+            ("grid_adj", 0.0),
+            ("p2g_adj", 0.0),
+            ("forward substep", 0.0),
+        ];
+        for _ in 0..reps {
+            for (i, slot) in out.iter_mut().enumerate() {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                let t0 = std::time::Instant::now();
+                match i {
+                    0 => self.restore(&mut enc, &self.segment[0], 0),
+                    1 => self.sim.p2g.encode(&mut enc, 0, &mut self.timer),
+                    2 => self.adjoint.encode_part(&mut enc, 0, 0),
+                    3 => self.adjoint.encode_part(&mut enc, 0, 1),
+                    4 => self.adjoint.encode_part(&mut enc, 0, 2),
+                    _ => self.encode_substep(&mut enc, 0),
+                }
+                ctx.queue.submit([enc.finish()]);
+                ctx.wait()?;
+                slot.1 += t0.elapsed().as_secs_f64() / reps as f64;
+            }
+        }
+        Ok(out)
     }
 
     fn read_gradients(

@@ -6,7 +6,8 @@
 //! | stage | shader |
 //! |---|---|
 //! | G2P adjoint, particle side: stress, plasticity, F and x updates | `mpm/g2p_adj.wgsl` (`g2p_adj`) |
-//! | G2P adjoint, grid side (per-node gather) and grid-update adjoint: walls, tools | `mpm/grid_adj.wgsl` (`grid_adj`, `tool_grad_reduce`) |
+//! | G2P adjoint, grid side (per-node gather) and grid-update adjoint: walls, tools | `mpm/grid_adj.wgsl` (`grid_adj`) |
+//! | tool adjoints summed per node block, then per tool | `mpm/grid_adj.wgsl` (`tool_grad_blocks`, `tool_grad_reduce`) |
 //! | P2G adjoint, particle side | `mpm/p2g_adj.wgsl` (`p2g_adj`) |
 //! | initial stress τ_0 (once, after the last reversed substep) | `mpm/g2p_adj.wgsl` (`stress_init_adj`) |
 //!
@@ -36,6 +37,7 @@ pub struct MpmAdjoint {
     g2p_adj: Kernel,
     stress_init_adj: Kernel,
     grid_adj: Kernel,
+    tool_blocks: Kernel,
     tool_reduce: Kernel,
     p2g_adj: Kernel,
     /// Adjoint states, ping-pong (34 Reals per particle).
@@ -49,9 +51,11 @@ pub struct MpmAdjoint {
     payload: wgpu::Buffer,
     grid_bar: wgpu::Buffer,
     tool_partial: wgpu::Buffer,
+    grid_vbar: wgpu::Buffer,
     bg_g2p: [wgpu::BindGroup; 2],
     bg_stress: [wgpu::BindGroup; 2],
     bg_grid: wgpu::BindGroup,
+    bg_blocks: wgpu::BindGroup,
     bg_reduce: wgpu::BindGroup,
     bg_p2g: [wgpu::BindGroup; 2],
     particles: u32,
@@ -93,6 +97,7 @@ impl MpmAdjoint {
             ("adjoint payload", 16 * n * r),
             ("parameter adjoints", PGRAD_STRIDE * n * r),
             ("grid adjoint", 4 * nodes * r),
+            ("grid velocity adjoint", 4 * nodes * r),
             ("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r),
         ];
         for (what, bytes) in sizes {
@@ -107,19 +112,21 @@ impl MpmAdjoint {
         let payload = z("adjoint payload", 16 * n * r)?;
         let pgrad = z("parameter adjoints", PGRAD_STRIDE * n * r)?;
         let grid_bar = z("grid adjoint", 4 * nodes * r)?;
+        let grid_vbar = z("grid velocity adjoint", 4 * nodes * r)?;
         let tool_partial = z("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r)?;
         let control_grad = z("control adjoint", control.buffer.size())?;
         let tool_param_grad = z("tool parameter adjoint", 2 * nt.max(1) * r)?;
         let bytes = 2 * ADJ_STRIDE * n * r
             + 16 * n * r
             + PGRAD_STRIDE * n * r
-            + 4 * nodes * r
+            + 8 * nodes * r
             + blocks * nt.max(1) * TOOL_GRAD * r
             + control.buffer.size();
 
         let g2p_adj = Kernel::new(ctx, "mpm/g2p_adj", "g2p_adj", config)?;
         let stress_init_adj = Kernel::new(ctx, "mpm/g2p_adj", "stress_init_adj", config)?;
         let grid_adj = Kernel::new(ctx, "mpm/grid_adj", "grid_adj", config)?;
+        let tool_blocks = Kernel::new(ctx, "mpm/grid_adj", "tool_grad_blocks", config)?;
         let tool_reduce = Kernel::new(ctx, "mpm/grid_adj", "tool_grad_reduce", config)?;
         let p2g_adj = Kernel::new(ctx, "mpm/p2g_adj", "p2g_adj", config)?;
 
@@ -160,21 +167,36 @@ impl MpmAdjoint {
                 ],
             )
         });
-        let bg_grid = grid_adj.bind(
+        let bg_grid = grid_adj.bind_at(
             ctx,
             0,
             &[
-                &model.params,
-                &bins.cell_start,
-                &bins.block_active,
-                &payload,
-                &model.tools,
-                &control.buffer,
-                &model.sdf_values,
-                clock,
-                grid_raw,
-                &grid_bar,
-                &tool_partial,
+                (0, &model.params),
+                (1, &bins.cell_start),
+                (2, &bins.block_active),
+                (3, &payload),
+                (4, &model.tools),
+                (5, &control.buffer),
+                (6, &model.sdf_values),
+                (7, clock),
+                (8, grid_raw),
+                (9, &grid_bar),
+                (13, &grid_vbar),
+            ],
+        );
+        let bg_blocks = tool_blocks.bind_at(
+            ctx,
+            0,
+            &[
+                (0, &model.params),
+                (2, &bins.block_active),
+                (4, &model.tools),
+                (5, &control.buffer),
+                (6, &model.sdf_values),
+                (7, clock),
+                (8, grid_raw),
+                (10, &tool_partial),
+                (13, &grid_vbar),
             ],
         );
         let bg_reduce = tool_reduce.bind_at(
@@ -210,6 +232,7 @@ impl MpmAdjoint {
             g2p_adj,
             stress_init_adj,
             grid_adj,
+            tool_blocks,
             tool_reduce,
             p2g_adj,
             adj,
@@ -219,9 +242,11 @@ impl MpmAdjoint {
             payload,
             grid_bar,
             tool_partial,
+            grid_vbar,
             bg_g2p,
             bg_stress,
             bg_grid,
+            bg_blocks,
             bg_reduce,
             bg_p2g,
             particles: info.particles,
@@ -260,11 +285,51 @@ impl MpmAdjoint {
             ductile_gpu::groups_1d(self.node_blocks * 64),
         );
         if self.tool_slots > 0 {
+            self.tool_blocks.dispatch(
+                &mut pass,
+                &[&self.bg_blocks],
+                ductile_gpu::groups_1d(self.node_blocks * 64),
+            );
             self.tool_reduce
                 .dispatch(&mut pass, &[&self.bg_reduce], [self.tool_slots, 1, 1]);
         }
         self.p2g_adj
             .dispatch_1d(&mut pass, &[&self.bg_p2g[1 - cur]], self.particles);
+    }
+
+    /// Records one of the three stages of [`MpmAdjoint::encode_step`] (for profiling).
+    pub fn encode_part(&self, enc: &mut wgpu::CommandEncoder, cur: usize, part: usize) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("substep adjoint part"),
+            timestamp_writes: None,
+        });
+        match part {
+            0 => self
+                .g2p_adj
+                .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles),
+            1 => {
+                self.grid_adj.dispatch(
+                    &mut pass,
+                    &[&self.bg_grid],
+                    ductile_gpu::groups_1d(self.node_blocks * 64),
+                );
+                if self.tool_slots > 0 {
+                    self.tool_blocks.dispatch(
+                        &mut pass,
+                        &[&self.bg_blocks],
+                        ductile_gpu::groups_1d(self.node_blocks * 64),
+                    );
+                    self.tool_reduce.dispatch(
+                        &mut pass,
+                        &[&self.bg_reduce],
+                        [self.tool_slots, 1, 1],
+                    );
+                }
+            }
+            _ => self
+                .p2g_adj
+                .dispatch_1d(&mut pass, &[&self.bg_p2g[1 - cur]], self.particles),
+        }
     }
 
     /// Records the adjoint of the initial stress on `adj[cur]` (∂L/∂state_0).
@@ -279,6 +344,9 @@ impl MpmAdjoint {
 
     /// The payload and grid-adjoint buffers (for memory reports).
     pub fn scratch_bytes(&self) -> u64 {
-        self.payload.size() + self.grid_bar.size() + self.tool_partial.size()
+        self.payload.size()
+            + self.grid_bar.size()
+            + self.grid_vbar.size()
+            + self.tool_partial.size()
     }
 }
