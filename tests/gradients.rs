@@ -189,6 +189,32 @@ fn fluid_gradients() {
     );
 }
 
+/// The shape losses (Chamfer distance and grid density, L1 and L2) and the
+/// tool–object distance, whose gradient also reaches the tool's controls.
+#[test]
+fn shape_and_tool_distance_loss_gradients() {
+    let text = contact_scene(
+        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
+        16,
+        0.40,
+        "Separate",
+    );
+    let start = text.find("    loss: [").unwrap();
+    let end = text.rfind(")").unwrap();
+    let text = format!(
+        "{}    loss: [
+        (kind: ShapeChamfer(target: Box(min: (0.45, 0.3, 0.42), max: (0.62, 0.5, 0.6))), body: 0),
+        (kind: ShapeDensity(target: Sphere(center: (0.52, 0.42, 0.5), radius: 0.12)), body: 0, weight: 0.5),
+        (kind: ShapeDensity(target: Box(min: (0.45, 0.3, 0.42), max: (0.62, 0.5, 0.6)), norm: L2), body: 0, weight: 2.0),
+        (kind: ToolDistance(tool: 0), body: 0, weight: 0.3, when: Running(from: 4, to: 16)),
+    ],
+{}",
+        &text[..start],
+        &text[end..]
+    );
+    check_all(&text, 16);
+}
+
 /// Degenerate inputs give finite gradients: zero velocities (Coulomb with no
 /// tangential motion), particles exactly on cell faces (stencil switches),
 /// F = I (repeated singular values), resting contact on the floor.

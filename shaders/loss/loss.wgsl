@@ -6,9 +6,18 @@
 //   11..14 region max [m]   14 region softness [m]
 // Kinds: 0 |COM position − target|², 1 |COM velocity − target|²,
 // 2 mass fraction of the body outside a box region (soft edges of width
-// `softness`). `factors[step · terms + term]` is the term's weight factor at
+// `softness`), 3 Chamfer distance to target points (8 first target point,
+// 9 target points, 10 first particle slot), 4 grid-density distance to a
+// target mass grid (8 first node slot, 10 norm: 0 L1, 1 L2, 11 particle
+// mass [kg], 12 body mass [kg]), 5 |tool position − COM|² (8 tool).
+// `factors[step · terms + term]` is the term's weight factor at
 // each step (0 where inactive; 1 for a final-step term at the last step;
 // 1/n over an n-step window for a running term).
+//
+// Before `loss_eval` or `loss_stats`, shape terms need `chamfer_particles`,
+// `chamfer_targets` (nearest neighbours, brute force) and `density_nodes`
+// (per-node mass by a gather over the particles binned by `mpm/bin*.wgsl`
+// for the evaluated state).
 //
 // `loss_eval`: one workgroup per term; reduces the body's particles, writes
 // the term's statistics (COM position, COM velocity, fraction inside) to
@@ -19,6 +28,7 @@
 
 #import common/index
 #import common/real
+#import common/bspline
 #import mpm/params
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -30,6 +40,17 @@
 @group(0) @binding(6) var<storage, read_write> stats: array<Real>;
 @group(0) @binding(7) var<storage, read_write> value: array<Real>;
 @group(0) @binding(8) var<storage, read_write> adj: array<Real>;
+@group(0) @binding(9) var<storage, read> target_points: array<Real>;
+@group(0) @binding(10) var<storage, read_write> chamfer_p: array<Real>;
+@group(0) @binding(11) var<storage, read_write> chamfer_t: array<Real>;
+@group(0) @binding(12) var<storage, read> cell_start: array<u32>;
+@group(0) @binding(13) var<storage, read> sorted: array<u32>;
+@group(0) @binding(14) var<storage, read> target_mass: array<Real>;
+@group(0) @binding(15) var<storage, read_write> density_bar: array<Real>;
+@group(0) @binding(16) var<storage, read_write> density_val: array<Real>;
+@group(0) @binding(17) var<storage, read> control: array<Real>;
+@group(0) @binding(18) var<storage, read_write> control_grad: array<Real>;
+@group(0) @binding(19) var<storage, read> body_of: array<u32>;
 
 const ADJ_STRIDE: u32 = 34u;
 
@@ -81,6 +102,23 @@ fn reduce_term(t: u32, li: u32) {
         if (kind == 2u) {
             ss = ss + region_weight(t, xp).x;
         }
+        if (kind == 3u) {
+            ss = ss + chamfer_p[2u * (u32(terms[o + 10u]) + i)] / Real(max(count, 1u));
+        }
+    }
+    if (kind == 3u) {
+        let t0 = u32(terms[o + 8u]);
+        let nt = u32(terms[o + 9u]);
+        for (var q = li; q < nt; q = q + 64u) {
+            ss = ss + chamfer_t[2u * (t0 + q)] / Real(max(nt, 1u));
+        }
+    }
+    if (kind == 4u) {
+        let n0 = u32(terms[o + 8u]);
+        let nn = p_nodes();
+        for (var i = li; i < nn.x * nn.y * nn.z; i = i + 64u) {
+            ss = ss + density_val[n0 + i];
+        }
     }
     red_x[li] = sx;
     red_v[li] = sv;
@@ -104,7 +142,139 @@ fn reduce_term(t: u32, li: u32) {
         stats[8u * t + 3u] = comv.x;
         stats[8u * t + 4u] = comv.y;
         stats[8u * t + 5u] = comv.z;
-        stats[8u * t + 6u] = red_s[0] / n;
+        stats[8u * t + 6u] = select(red_s[0] / n, red_s[0], kind >= 3u);
+    }
+}
+
+// Position [m] of the term's tool at the current step.
+fn tool_position(t: u32) -> vec3r {
+    let tool = u32(terms[16u * t + 8u]);
+    let cstep = min(clock[0], p_control_steps() - 1u);
+    let co = 16u * (cstep * p_num_tools() + tool);
+    return vec3r(control[co], control[co + 1u], control[co + 2u]);
+}
+
+fn point(buf_index: u32) -> vec3r {
+    return vec3r(target_points[3u * buf_index], target_points[3u * buf_index + 1u], target_points[3u * buf_index + 2u]);
+}
+
+fn particle_x(p: u32) -> vec3r {
+    return vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
+}
+
+// Nearest target point of each particle of each active Chamfer term.
+@compute @workgroup_size(64)
+fn chamfer_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let p = flat_index(gid, nwg);
+    if (p >= p_num_particles()) {
+        return;
+    }
+    for (var t = 0u; t < num_terms(); t = t + 1u) {
+        let o = 16u * t;
+        let first = u32(terms[o + 2u]);
+        let count = u32(terms[o + 3u]);
+        if (u32(terms[o]) != 3u || factor(t) == 0.0 || p < first || p >= first + count) {
+            continue;
+        }
+        let xp = particle_x(p);
+        let t0 = u32(terms[o + 8u]);
+        var best: Real = 1e30;
+        var arg = 0u;
+        for (var q = 0u; q < u32(terms[o + 9u]); q = q + 1u) {
+            let d = xp - point(t0 + q);
+            let d2 = dot(d, d);
+            if (d2 < best) {
+                best = d2;
+                arg = q;
+            }
+        }
+        let slot = u32(terms[o + 10u]) + p - first;
+        chamfer_p[2u * slot] = best;
+        chamfer_p[2u * slot + 1u] = Real(arg);
+    }
+}
+
+// Nearest particle of each target point of each active Chamfer term
+// (one invocation per target point of all terms).
+@compute @workgroup_size(64)
+fn chamfer_targets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let q = flat_index(gid, nwg);
+    for (var t = 0u; t < num_terms(); t = t + 1u) {
+        let o = 16u * t;
+        let t0 = u32(terms[o + 8u]);
+        if (u32(terms[o]) != 3u || factor(t) == 0.0 || q < t0 || q >= t0 + u32(terms[o + 9u])) {
+            continue;
+        }
+        let y = point(q);
+        let first = u32(terms[o + 2u]);
+        let count = min(u32(terms[o + 3u]), p_num_particles() - min(first, p_num_particles()));
+        var best: Real = 1e30;
+        var arg = first;
+        for (var p = first; p < first + count; p = p + 1u) {
+            let d = particle_x(p) - y;
+            let d2 = dot(d, d);
+            if (d2 < best) {
+                best = d2;
+                arg = p;
+            }
+        }
+        chamfer_t[2u * q] = best;
+        chamfer_t[2u * q + 1u] = Real(arg);
+    }
+}
+
+// Per node and active density term: the body's mass m_i (gathered from the
+// binned particles of the 27 cells around the node), the term's value at the
+// node and its derivative with respect to m_i.
+@compute @workgroup_size(64)
+fn density_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = flat_index(gid, nwg);
+    let nn = p_nodes();
+    if (i >= nn.x * nn.y * nn.z) {
+        return;
+    }
+    let nz = i / (nn.x * nn.y);
+    let ny = (i - nz * nn.x * nn.y) / nn.x;
+    let node = vec3<u32>(i - nz * nn.x * nn.y - ny * nn.x, ny, nz);
+    let nf = vec3r(node);
+    let cells = vec3<i32>(p_cells());
+    let ni = vec3<i32>(node);
+    for (var t = 0u; t < num_terms(); t = t + 1u) {
+        let o = 16u * t;
+        if (u32(terms[o]) != 4u || factor(t) == 0.0) {
+            continue;
+        }
+        let body = u32(terms[o + 1u]);
+        var m: Real = 0.0;
+        for (var dz = 0; dz < 3; dz = dz + 1) {
+            for (var dy = 0; dy < 3; dy = dy + 1) {
+                for (var dxi = 0; dxi < 3; dxi = dxi + 1) {
+                    let c = ni - vec3<i32>(dxi, dy, dz);
+                    if (any(c < vec3<i32>(0)) || any(c >= cells)) {
+                        continue;
+                    }
+                    let ci = u32(c.x + cells.x * (c.y + cells.y * c.z));
+                    for (var s = cell_start[ci]; s < cell_start[ci + 1u]; s = s + 1u) {
+                        let p = sorted[s];
+                        if (body_of[p] == body) {
+                            let xg = (particle_x(p) - p_origin()) * p_inv_dx();
+                            m = m + bspline_node_weight(xg, nf);
+                        }
+                    }
+                }
+            }
+        }
+        m = m * terms[o + 11u];
+        let big_m = terms[o + 12u];
+        let slot = u32(terms[o + 8u]) + i;
+        let diff = m - target_mass[slot];
+        if (terms[o + 10u] == 0.0) {
+            density_val[slot] = abs(diff) / big_m;
+            density_bar[slot] = select(select(Real(-1.0), Real(1.0), diff > 0.0), Real(0.0), diff == 0.0) / big_m;
+        } else {
+            density_val[slot] = diff * diff / (big_m * big_m);
+            density_bar[slot] = 2.0 * diff / (big_m * big_m);
+        }
     }
 }
 
@@ -117,7 +287,12 @@ fn term_value(t: u32) -> Real {
     switch kind {
         case 0u: { return dot(com - target_v, com - target_v); }
         case 1u: { return dot(comv - target_v, comv - target_v); }
-        default: { return 1.0 - stats[8u * t + 6u]; }
+        case 2u: { return 1.0 - stats[8u * t + 6u]; }
+        case 5u: {
+            let d = com - tool_position(t);
+            return dot(d, d);
+        }
+        default: { return stats[8u * t + 6u]; }
     }
 }
 
@@ -167,9 +342,48 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
             case 1u: {
                 vbar = vbar + 2.0 * k * (vec3r(stats[8u * t + 3u], stats[8u * t + 4u], stats[8u * t + 5u]) - target_v);
             }
-            default: {
+            case 2u: {
                 let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
                 xbar = xbar - k * region_weight(t, xp).yzw;
+            }
+            case 3u: {
+                // (1/N) Σ_p |x_p − y_q*(p)|² + (1/M) Σ_q |x_p*(q) − y_q|².
+                let kf = f * terms[o + 4u];
+                let xp = particle_x(p);
+                let t0 = u32(terms[o + 8u]);
+                let nt = u32(terms[o + 9u]);
+                let slot = u32(terms[o + 10u]) + p - first;
+                let q = u32(chamfer_p[2u * slot + 1u]);
+                xbar = xbar + kf * 2.0 * (xp - point(t0 + q)) / Real(count);
+                for (var j = 0u; j < nt; j = j + 1u) {
+                    if (u32(chamfer_t[2u * (t0 + j) + 1u]) == p) {
+                        xbar = xbar + kf * 2.0 * (xp - point(t0 + j)) / Real(nt);
+                    }
+                }
+            }
+            case 4u: {
+                let kf = f * terms[o + 4u] * terms[o + 11u];
+                let n0 = u32(terms[o + 8u]);
+                let xg = (particle_x(p) - p_origin()) * p_inv_dx();
+                let base = particle_cell(xg);
+                for (var c = 0u; c < 27u; c = c + 1u) {
+                    let node = base + vec3<u32>(c % 3u, (c / 3u) % 3u, c / 9u);
+                    let nf = vec3r(node);
+                    xbar = xbar + kf * density_bar[n0 + node_index(node)] * bspline_node_weight_grad(xg, nf) * p_inv_dx();
+                }
+            }
+            default: {
+                let d = vec3r(stats[8u * t], stats[8u * t + 1u], stats[8u * t + 2u]) - tool_position(t);
+                xbar = xbar + 2.0 * k * d;
+                if (p == first) {
+                    let tool = u32(terms[o + 8u]);
+                    let cstep = min(clock[0], p_control_steps() - 1u);
+                    let co = 16u * (cstep * p_num_tools() + tool);
+                    let kf = f * terms[o + 4u];
+                    for (var a = 0u; a < 3u; a = a + 1u) {
+                        control_grad[co + a] = control_grad[co + a] - 2.0 * kf * d[a];
+                    }
+                }
             }
         }
     }

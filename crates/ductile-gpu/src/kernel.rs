@@ -13,6 +13,8 @@ pub struct Kernel {
     pub name: String,
     /// The pipeline.
     pub pipeline: wgpu::ComputePipeline,
+    /// Bindings of group 0 the entry point uses.
+    pub used: Vec<u32>,
 }
 
 impl Kernel {
@@ -24,6 +26,11 @@ impl Kernel {
         config: ShaderConfig,
     ) -> Result<Self, ShaderError> {
         let shader = ShaderLibrary::create_module(&ctx.device, module, config)?;
+        let used = ShaderLibrary::used_bindings(module, config, entry)?
+            .into_iter()
+            .filter(|(g, _)| *g == 0)
+            .map(|(_, b)| b)
+            .collect();
         let name = format!("{module}::{entry}");
         let pipeline = ctx
             .device
@@ -35,7 +42,11 @@ impl Kernel {
                 compilation_options: Default::default(),
                 cache: None,
             });
-        Ok(Kernel { name, pipeline })
+        Ok(Kernel {
+            name,
+            pipeline,
+            used,
+        })
     }
 
     /// Binds `buffers` to bindings 0, 1, 2, … of bind group `group`.
@@ -77,6 +88,18 @@ impl Kernel {
             layout: &layout,
             entries: &entries,
         })
+    }
+
+    /// Binds, from `buffers` (binding number, buffer), those that this entry
+    /// point uses, to group 0 (for modules whose entry points use different
+    /// subsets of one binding list).
+    pub fn bind_used(&self, ctx: &GpuContext, buffers: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+        let picked: Vec<(u32, &wgpu::Buffer)> = buffers
+            .iter()
+            .filter(|(b, _)| self.used.contains(b))
+            .copied()
+            .collect();
+        self.bind_at(ctx, 0, &picked)
     }
 
     /// Records a dispatch of `groups` workgroups with the given bind groups.

@@ -209,6 +209,41 @@ impl ShaderLibrary {
 
     /// Composes, parses and validates a module with naga (needs no adapter).
     pub fn validate(name: &str, config: ShaderConfig) -> Result<naga::Module, ShaderError> {
+        Ok(Self::validate_with_info(name, config)?.0)
+    }
+
+    /// The `(group, binding)` pairs that entry point `entry` of module `name` uses.
+    pub fn used_bindings(
+        name: &str,
+        config: ShaderConfig,
+        entry: &str,
+    ) -> Result<Vec<(u32, u32)>, ShaderError> {
+        let (module, info) = Self::validate_with_info(name, config)?;
+        let index = module
+            .entry_points
+            .iter()
+            .position(|e| e.name == entry)
+            .ok_or_else(|| ShaderError::Naga {
+                module: name.to_string(),
+                config,
+                stage: "entry point",
+                message: format!("no entry point `{entry}`"),
+            })?;
+        let ep = info.get_entry_point(index);
+        let mut out: Vec<(u32, u32)> = module
+            .global_variables
+            .iter()
+            .filter(|(h, _)| !ep[*h].is_empty())
+            .filter_map(|(_, g)| g.binding.as_ref().map(|b| (b.group, b.binding)))
+            .collect();
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    fn validate_with_info(
+        name: &str,
+        config: ShaderConfig,
+    ) -> Result<(naga::Module, naga::valid::ModuleInfo), ShaderError> {
         let src = Self::compose(name, config)?;
         let naga_err = |stage, message| ShaderError::Naga {
             module: name.to_string(),
@@ -225,10 +260,10 @@ impl ShaderLibrary {
         if config.atomics == AtomicsMode::Native {
             caps |= naga::valid::Capabilities::SHADER_FLOAT32_ATOMIC;
         }
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
+        let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .validate(&module)
             .map_err(|e| naga_err("validate", e.emit_to_string(&src)))?;
-        Ok(module)
+        Ok((module, info))
     }
 
     /// Creates a wgpu shader module from a composed source.

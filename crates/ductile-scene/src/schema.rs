@@ -95,6 +95,40 @@ pub enum LossKind {
         /// Width of the soft edge [m] (> 0), about one cell.
         softness: f64,
     },
+    /// Chamfer distance [m²] between the body's particles and points filling
+    /// `target` (sampled like a body with the body's particles per cell):
+    /// mean squared distance to the nearest target point plus mean squared
+    /// distance from each target point to its nearest particle.
+    ShapeChamfer {
+        /// Target shape (box, sphere, cylinder or mesh fill).
+        target: BodyShape,
+    },
+    /// Grid-density distance (PlasticineLab's shape loss): the body's mass
+    /// on the grid nodes against the mass of `target` filled with the
+    /// body's particles, Σ_i |m_i − m*_i| / M (L1) or Σ_i (m_i − m*_i)² / M² (L2).
+    ShapeDensity {
+        /// Target shape (box, sphere, cylinder or mesh fill).
+        target: BodyShape,
+        /// Norm (default L1).
+        #[serde(default)]
+        norm: Norm,
+    },
+    /// |tool position − body centre of mass|² [m²] (a tool–object distance;
+    /// its gradient also reaches the tool's controls).
+    ToolDistance {
+        /// Index of the tool in `tools`.
+        tool: usize,
+    },
+}
+
+/// Norm of a grid-density loss.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Norm {
+    /// Sum of absolute differences.
+    #[default]
+    L1,
+    /// Sum of squared differences.
+    L2,
 }
 
 fn one_f64() -> f64 {

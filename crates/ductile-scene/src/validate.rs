@@ -254,11 +254,49 @@ impl Checker {
         self.output(&s.output);
         let steps = u64::from(s.time.frames) * u64::from(s.time.substeps);
         for (i, l) in s.loss.iter().enumerate() {
-            self.loss_term(&format!("loss[{i}]"), l, s.bodies.len(), steps);
+            self.loss_term(
+                &format!("loss[{i}]"),
+                l,
+                s.bodies.len(),
+                s.tools.len(),
+                steps,
+            );
         }
     }
 
-    fn loss_term(&mut self, p: &str, l: &LossTerm, bodies: usize, steps: u64) {
+    fn loss_target(&mut self, p: &str, t: &BodyShape) {
+        match t {
+            BodyShape::Box { min, max } => {
+                let a = self.vec3_finite(&format!("{p}.min"), *min, "m");
+                let b = self.vec3_finite(&format!("{p}.max"), *max, "m");
+                if a && b && (0..3).any(|k| min[k] >= max[k]) {
+                    self.push(
+                        format!("{p}.max"),
+                        fmt_vec3(*max),
+                        format!("greater than min {} on every axis", fmt_vec3(*min)),
+                    );
+                }
+            }
+            BodyShape::Sphere { center, radius } => {
+                self.vec3_finite(&format!("{p}.center"), *center, "m");
+                self.positive(&format!("{p}.radius"), *radius, "m");
+            }
+            BodyShape::Cylinder {
+                center,
+                radius,
+                half_height,
+            } => {
+                self.vec3_finite(&format!("{p}.center"), *center, "m");
+                self.positive(&format!("{p}.radius"), *radius, "m");
+                self.positive(&format!("{p}.half_height"), *half_height, "m");
+            }
+            BodyShape::Mesh { scale, .. } => {
+                self.positive(&format!("{p}.scale"), *scale, "");
+            }
+        }
+    }
+
+    fn loss_term(&mut self, p: &str, l: &LossTerm, bodies: usize, tools: usize, steps: u64) {
         if l.body >= bodies {
             self.push(
                 format!("{p}.body"),
@@ -285,6 +323,18 @@ impl Checker {
                     );
                 }
                 self.positive(&format!("{p}.kind.softness"), *softness, "m");
+            }
+            LossKind::ShapeChamfer { target } | LossKind::ShapeDensity { target, .. } => {
+                self.loss_target(&format!("{p}.kind.target"), target);
+            }
+            LossKind::ToolDistance { tool } => {
+                if *tool >= tools {
+                    self.push(
+                        format!("{p}.kind.tool"),
+                        tool.to_string(),
+                        format!("an index into tools (0..{tools})"),
+                    );
+                }
             }
         }
         if let LossWhen::Running { from, to } = l.when {

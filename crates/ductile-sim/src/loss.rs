@@ -1,9 +1,12 @@
 //! Scalar losses evaluated on the GPU (`shaders/loss/loss.wgsl`) and their
 //! adjoint seeds. A [`LossSet`] packs the scene's `loss` terms (16 Reals
-//! each) and a per-step weight table, so that the forward pass adds each
-//! term's value at the steps it is active without any readback, and the
-//! backward pass adds ∂L/∂x and ∂L/∂v of the active terms to the adjoint state.
+//! each), the target shapes' points and grid masses, and a per-step weight
+//! table, so that the forward pass adds each term's value at the steps it is
+//! active without any readback, and the backward pass adds ∂L/∂x, ∂L/∂v (and
+//! ∂L/∂tool position) of the active terms to the adjoint state.
 
+use crate::control::Control;
+use crate::mpm::bin::Binning;
 use crate::mpm::model::MpmModel;
 use crate::mpm::state::MpmState;
 use crate::SimError;
@@ -11,7 +14,7 @@ use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
     Kernel, ShaderConfig,
 };
-use ductile_scene::{LossKind, LossTerm, LossWhen};
+use ductile_scene::{Body, LoadedScene, LossKind, LossTerm, LossWhen, Norm};
 
 /// Weight factor of every term at every step `0..=steps` (row-major `[step][term]`):
 /// 1 at the last step for `Final`, 1/n inside an n-state `Running` window, 0 elsewhere.
@@ -33,49 +36,135 @@ pub fn step_factors(terms: &[LossTerm], steps: usize) -> Vec<f64> {
     f
 }
 
+/// Grid mass [kg] per node of points of mass `m` [kg] (quadratic B-splines),
+/// nodes x fastest, as `mpm/p2g.wgsl` deposits it.
+pub fn grid_mass(
+    points: &[[f64; 3]],
+    m: f64,
+    origin: [f64; 3],
+    dx: f64,
+    cells: [u32; 3],
+) -> Vec<f64> {
+    let nn = cells.map(|c| c as usize + 1);
+    let mut out = vec![0.0; nn[0] * nn[1] * nn[2]];
+    let n1 = |r: f64| {
+        let a = r.abs();
+        if a < 0.5 {
+            0.75 - a * a
+        } else if a < 1.5 {
+            0.5 * (1.5 - a) * (1.5 - a)
+        } else {
+            0.0
+        }
+    };
+    for p in points {
+        let xg: Vec<f64> = (0..3).map(|k| (p[k] - origin[k]) / dx).collect();
+        let base: Vec<i64> = xg.iter().map(|g| (g - 0.5).floor() as i64).collect();
+        for k in 0..3i64 {
+            for j in 0..3i64 {
+                for i in 0..3i64 {
+                    let node = [base[0] + i, base[1] + j, base[2] + k];
+                    if (0..3).any(|a| node[a] < 0 || node[a] >= nn[a] as i64) {
+                        continue;
+                    }
+                    let w = (0..3).map(|a| n1(xg[a] - node[a] as f64)).product::<f64>();
+                    let idx =
+                        node[0] as usize + nn[0] * (node[1] as usize + nn[1] * node[2] as usize);
+                    out[idx] += m * w;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// The scene's loss on the GPU.
 pub struct LossSet {
     /// The terms, as given in the scene.
     pub terms: Vec<LossTerm>,
     factors: Vec<f64>,
+    value: wgpu::Buffer,
     eval: Kernel,
     stats_k: Kernel,
     seed: Kernel,
-    value: wgpu::Buffer,
+    chamfer_p: Kernel,
+    chamfer_t: Kernel,
+    density: Kernel,
     bg_eval: [wgpu::BindGroup; 2],
     bg_stats: [wgpu::BindGroup; 2],
     /// `[state parity][adjoint index]`.
     bg_seed: [[wgpu::BindGroup; 2]; 2],
+    bg_chamfer_p: [wgpu::BindGroup; 2],
+    bg_chamfer_t: [wgpu::BindGroup; 2],
+    bg_density: [wgpu::BindGroup; 2],
     particles: u32,
+    nodes: u32,
+    target_points: u32,
+    has_chamfer: bool,
+    has_density: bool,
+}
+
+/// Buffers the loss kernels read besides their own.
+pub struct LossBindings<'a> {
+    /// Both states (ping-pong).
+    pub states: [&'a MpmState; 2],
+    /// Both adjoint states.
+    pub adj: [&'a wgpu::Buffer; 2],
+    /// Substep clock.
+    pub clock: &'a wgpu::Buffer,
+    /// Particle binning (for grid-density terms).
+    pub bins: &'a Binning,
+    /// Tool controls.
+    pub control: &'a Control,
+    /// ∂L/∂control.
+    pub control_grad: &'a wgpu::Buffer,
 }
 
 impl LossSet {
-    /// Packs `terms` for a rollout of `steps` substeps, binding both state
-    /// parities and both adjoint states.
-    #[allow(clippy::too_many_arguments)]
+    /// Packs the scene's loss for a rollout of `steps` substeps.
     pub fn new(
         ctx: &GpuContext,
+        loaded: &LoadedScene,
         model: &MpmModel,
-        terms: &[LossTerm],
         steps: usize,
-        states: [&MpmState; 2],
-        adj: [&wgpu::Buffer; 2],
-        clock: &wgpu::Buffer,
+        b: &LossBindings,
         config: ShaderConfig,
     ) -> Result<Self, SimError> {
+        let scene = &loaded.scene;
+        let terms = &scene.loss;
         let info = &model.info;
+        let nodes = info.num_nodes();
         let mut packed = Vec::with_capacity(16 * terms.len().max(1));
-        for t in terms {
+        let mut points: Vec<f64> = Vec::new();
+        let mut chamfer_slots = 0usize;
+        let mut target_masses: Vec<f64> = Vec::new();
+        let (mut has_chamfer, mut has_density) = (false, false);
+        for (ti, t) in terms.iter().enumerate() {
             let range = info
                 .bodies
                 .get(t.body)
                 .map(|b| b.1.clone())
                 .ok_or_else(|| SimError::Other(format!("loss body {} does not exist", t.body)))?;
+            let count = range.end - range.start;
             let mut r = [0.0f64; 16];
             r[1] = t.body as f64;
             r[2] = range.start as f64;
-            r[3] = (range.end - range.start) as f64;
+            r[3] = count as f64;
             r[4] = t.weight;
+            let sample = |target: &ductile_scene::BodyShape| -> Result<Vec<[f64; 3]>, SimError> {
+                let body = &scene.bodies[t.body];
+                let probe = Body {
+                    shape: target.clone(),
+                    ..body.clone()
+                };
+                let pts = ductile_scene::sample_body(&probe, scene.domain.dx, &loaded.base_dir)?;
+                if pts.is_empty() {
+                    return Err(SimError::Other(format!(
+                        "loss[{ti}].kind.target holds no particle at the body's spacing"
+                    )));
+                }
+                Ok(pts)
+            };
             match &t.kind {
                 LossKind::CenterOfMass { target } => {
                     r[0] = 0.0;
@@ -91,93 +180,128 @@ impl LossSet {
                     r[11..14].copy_from_slice(max);
                     r[14] = *softness;
                 }
+                LossKind::ShapeChamfer { target } => {
+                    let pts = sample(target)?;
+                    r[0] = 3.0;
+                    r[8] = (points.len() / 3) as f64;
+                    r[9] = pts.len() as f64;
+                    r[10] = chamfer_slots as f64;
+                    chamfer_slots += count as usize;
+                    points.extend(pts.iter().flatten());
+                    has_chamfer = true;
+                }
+                LossKind::ShapeDensity { target, norm } => {
+                    let pts = sample(target)?;
+                    let m = info.particle_mass[t.body];
+                    r[0] = 4.0;
+                    r[8] = target_masses.len() as f64;
+                    r[10] = match norm {
+                        Norm::L1 => 0.0,
+                        Norm::L2 => 1.0,
+                    };
+                    r[11] = m;
+                    r[12] = m * count as f64;
+                    target_masses.extend(grid_mass(&pts, m, info.origin, info.dx, info.cells));
+                    has_density = true;
+                }
+                LossKind::ToolDistance { tool } => {
+                    r[0] = 5.0;
+                    r[8] = *tool as f64;
+                }
             }
             packed.extend_from_slice(&r);
         }
         let factors = step_factors(terms, steps);
         let p = config.precision;
-        let terms_buf = if terms.is_empty() {
-            // arrayLength must then give zero terms: a 16-byte buffer holds less than one record.
-            storage_buffer_zeroed(ctx, "loss terms", 16, BufferUse::Storage)?
-        } else {
-            storage_buffer(
-                ctx,
-                "loss terms",
-                &reals_to_bytes(&packed, p),
-                BufferUse::Storage,
-            )?
-        };
-        let active = storage_buffer(
-            ctx,
-            "loss step factors",
-            &reals_to_bytes(&factors, p),
-            BufferUse::Storage,
-        )?;
-        let nt = terms.len().max(1) as u64;
-        let stats =
-            storage_buffer_zeroed(ctx, "loss stats", 8 * nt * p.bytes(), BufferUse::Storage)?;
-        let value = storage_buffer_zeroed(ctx, "loss values", nt * p.bytes(), BufferUse::Storage)?;
-        let eval = Kernel::new(ctx, "loss/loss", "loss_eval", config)?;
-        let stats_k = Kernel::new(ctx, "loss/loss", "loss_stats", config)?;
-        let seed = Kernel::new(ctx, "loss/loss", "loss_seed", config)?;
-        fn common<'a>(
-            model: &'a MpmModel,
-            terms_buf: &'a wgpu::Buffer,
-            active: &'a wgpu::Buffer,
-            clock: &'a wgpu::Buffer,
-            stats: &'a wgpu::Buffer,
-            s: &'a MpmState,
-        ) -> Vec<(u32, &'a wgpu::Buffer)> {
-            vec![
-                (0u32, &model.params),
-                (1, terms_buf),
-                (2, active),
-                (3, clock),
-                (4, &s.x),
-                (5, &s.v),
-                (6, stats),
-            ]
-        }
-        let bg_eval = states.map(|s| {
-            let mut b = common(model, &terms_buf, &active, clock, &stats, s);
-            b.push((7, &value));
-            eval.bind_at(ctx, 0, &b)
-        });
-        let bg_stats = states.map(|s| {
-            stats_k.bind_at(
-                ctx,
-                0,
-                &common(model, &terms_buf, &active, clock, &stats, s),
-            )
-        });
-        let bg_seed = states.map(|s| {
-            adj.map(|a| {
-                seed.bind_at(
-                    ctx,
-                    0,
-                    &[
-                        (0, &model.params),
-                        (1, &terms_buf),
-                        (2, &active),
-                        (3, clock),
-                        (4, &s.x),
-                        (6, &stats),
-                        (8, a),
-                    ],
-                )
+        let rb = p.bytes();
+        let buf = |label: &str, data: &[f64]| -> Result<wgpu::Buffer, SimError> {
+            Ok(if data.is_empty() {
+                storage_buffer_zeroed(ctx, label, 16, BufferUse::Storage)?
+            } else {
+                storage_buffer(ctx, label, &reals_to_bytes(data, p), BufferUse::Storage)?
             })
-        });
+        };
+        // With no terms, a 16-byte buffer holds less than one record: arrayLength gives 0 terms.
+        let terms_buf = buf("loss terms", &packed)?;
+        let factors_buf = buf("loss step factors", &factors)?;
+        let target_points = buf("loss target points", &points)?;
+        let target_mass = buf("loss target grid mass", &target_masses)?;
+        let z = |label: &str, reals: usize| {
+            storage_buffer_zeroed(ctx, label, (reals.max(2) as u64) * rb, BufferUse::Storage)
+        };
+        let nt = terms.len().max(1);
+        let stats = z("loss stats", 8 * nt)?;
+        let value = z("loss values", nt)?;
+        let chamfer_p_buf = z("chamfer nearest targets", 2 * chamfer_slots)?;
+        let chamfer_t_buf = z("chamfer nearest particles", 2 * points.len() / 3)?;
+        let density_bar = z("density loss adjoint", target_masses.len())?;
+        let density_val = z("density loss values", target_masses.len())?;
+
+        let k = |entry: &str| Kernel::new(ctx, "loss/loss", entry, config);
+        let eval = k("loss_eval")?;
+        let stats_k = k("loss_stats")?;
+        let seed = k("loss_seed")?;
+        let chamfer_p = k("chamfer_particles")?;
+        let chamfer_t = k("chamfer_targets")?;
+        let density = k("density_nodes")?;
+        let all = |s: &'_ MpmState, a: usize| -> Vec<(u32, wgpu::Buffer)> {
+            // Cloned handles (cheap reference counts) so that one list serves every entry.
+            vec![
+                (0, model.params.clone()),
+                (1, terms_buf.clone()),
+                (2, factors_buf.clone()),
+                (3, b.clock.clone()),
+                (4, s.x.clone()),
+                (5, s.v.clone()),
+                (6, stats.clone()),
+                (7, value.clone()),
+                (8, b.adj[a].clone()),
+                (9, target_points.clone()),
+                (10, chamfer_p_buf.clone()),
+                (11, chamfer_t_buf.clone()),
+                (12, b.bins.cell_start.clone()),
+                (13, b.bins.sorted.clone()),
+                (14, target_mass.clone()),
+                (15, density_bar.clone()),
+                (16, density_val.clone()),
+                (17, b.control.buffer.clone()),
+                (18, b.control_grad.clone()),
+                (19, model.body_of.clone()),
+            ]
+        };
+        let bind = |kernel: &Kernel, s: &MpmState, a: usize| {
+            let list = all(s, a);
+            let refs: Vec<(u32, &wgpu::Buffer)> = list.iter().map(|(i, b)| (*i, b)).collect();
+            kernel.bind_used(ctx, &refs)
+        };
+        let st = b.states;
+        let bg_eval = st.map(|s| bind(&eval, s, 0));
+        let bg_stats = st.map(|s| bind(&stats_k, s, 0));
+        let bg_seed = st.map(|s| [bind(&seed, s, 0), bind(&seed, s, 1)]);
+        let bg_chamfer_p = st.map(|s| bind(&chamfer_p, s, 0));
+        let bg_chamfer_t = st.map(|s| bind(&chamfer_t, s, 0));
+        let bg_density = st.map(|s| bind(&density, s, 0));
         Ok(LossSet {
             terms: terms.to_vec(),
             factors,
-            eval,
-            stats_k,
-            seed,
-            value,
+            value: value.clone(),
             bg_eval,
             bg_stats,
             bg_seed,
+            bg_chamfer_p,
+            bg_chamfer_t,
+            bg_density,
+            eval,
+            stats_k,
+            seed,
+            chamfer_p,
+            chamfer_t,
+            density,
             particles: info.particles,
+            nodes,
+            target_points: (points.len() / 3) as u32,
+            has_chamfer,
+            has_density,
         })
     }
 
@@ -190,17 +314,37 @@ impl LossSet {
                 .any(|&f| f != 0.0)
     }
 
+    /// True when grid-density terms need the evaluated state binned first.
+    pub fn needs_bins(&self) -> bool {
+        self.has_density
+    }
+
     /// Zeroes the accumulated values.
     pub fn clear(&self, enc: &mut wgpu::CommandEncoder) {
         enc.clear_buffer(&self.value, 0, None);
     }
 
-    /// Adds the active terms' values on state `parity` (the clock must hold the step).
+    fn prepare(&self, pass: &mut wgpu::ComputePass<'_>, parity: usize) {
+        if self.has_chamfer {
+            self.chamfer_p
+                .dispatch_1d(pass, &[&self.bg_chamfer_p[parity]], self.particles);
+            self.chamfer_t
+                .dispatch_1d(pass, &[&self.bg_chamfer_t[parity]], self.target_points);
+        }
+        if self.has_density {
+            self.density
+                .dispatch_1d(pass, &[&self.bg_density[parity]], self.nodes);
+        }
+    }
+
+    /// Adds the active terms' values on state `parity` (the clock must hold
+    /// the step; grid-density terms need the state binned).
     pub fn encode_eval(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("loss"),
             timestamp_writes: None,
         });
+        self.prepare(&mut pass, parity);
         self.eval.dispatch(
             &mut pass,
             &[&self.bg_eval[parity]],
@@ -214,6 +358,7 @@ impl LossSet {
             label: Some("loss seed"),
             timestamp_writes: None,
         });
+        self.prepare(&mut pass, parity);
         self.stats_k.dispatch(
             &mut pass,
             &[&self.bg_stats[parity]],
@@ -237,5 +382,30 @@ impl LossSet {
             &read_buffer(ctx, &self.value, n * precision.bytes())?,
             precision,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_mass_conserves_mass() {
+        let pts = [[0.31, 0.52, 0.47], [0.5, 0.5, 0.5], [0.123, 0.877, 0.4]];
+        let g = grid_mass(&pts, 2.0, [0.0; 3], 0.0625, [16, 16, 16]);
+        let total: f64 = g.iter().sum();
+        assert!((total - 6.0).abs() < 1e-12, "{total}");
+    }
+
+    #[test]
+    fn running_factors_average_the_window() {
+        let t = LossTerm {
+            kind: LossKind::CenterOfMass { target: [0.0; 3] },
+            body: 0,
+            weight: 1.0,
+            when: LossWhen::Running { from: 2, to: 5 },
+        };
+        let f = step_factors(&[t], 6);
+        assert_eq!(f, vec![0.0, 0.0, 0.25, 0.25, 0.25, 0.25, 0.0]);
     }
 }

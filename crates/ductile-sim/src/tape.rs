@@ -11,7 +11,7 @@
 //! ([`TapeOptions::gpu_checkpoint_bytes`]) and spill to host memory beyond it.
 
 use crate::error::SimError;
-use crate::loss::LossSet;
+use crate::loss::{LossBindings, LossSet};
 use crate::material::pack_material;
 use crate::mpm::adjoint::{MpmAdjoint, ADJ_STRIDE, PGRAD_STRIDE};
 use crate::mpm::state::StateHost;
@@ -291,14 +291,24 @@ impl Rollout {
             &sim.clock,
             sim.config,
         )?;
+        let bins = sim
+            .p2g
+            .gather_buffers()
+            .map(|g| g.0)
+            .ok_or_else(|| SimError::Other("gradients need the gather P2G".into()))?;
         let loss = LossSet::new(
             ctx,
+            loaded,
             &sim.model,
-            &scene.loss,
             steps,
-            [&sim.states[0], &sim.states[1]],
-            [&adjoint.adj[0], &adjoint.adj[1]],
-            &sim.clock,
+            &LossBindings {
+                states: [&sim.states[0], &sim.states[1]],
+                adj: [&adjoint.adj[0], &adjoint.adj[1]],
+                clock: &sim.clock,
+                bins,
+                control: &sim.control,
+                control_grad: &adjoint.control_grad,
+            },
             sim.config,
         )?;
         let initial_host = sim.state(ctx)?;
@@ -515,6 +525,20 @@ impl Rollout {
         self.sim.g2p.encode_stress_init(enc, parity);
     }
 
+    /// Records the loss terms active at `step` on state `parity` (binning it first when needed).
+    fn encode_loss_eval(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        self.bin_for_loss(enc, parity);
+        self.loss.encode_eval(enc, parity);
+    }
+
+    fn bin_for_loss(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        if self.loss.needs_bins() {
+            if let Some((bins, _)) = self.sim.p2g.gather_buffers() {
+                bins.encode(enc, parity, &mut self.timer);
+            }
+        }
+    }
+
     fn encode_substep(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
         self.sim.p2g.encode(enc, parity, &mut self.timer);
         self.sim.g2p.encode(enc, parity, &mut self.timer);
@@ -531,7 +555,7 @@ impl Rollout {
         self.loss.clear(&mut enc);
         let mut parity = 0;
         if self.loss.active_at(0) {
-            self.loss.encode_eval(&mut enc, parity);
+            self.encode_loss_eval(&mut enc, parity);
         }
         for t in 0..self.steps {
             if t % k == 0 {
@@ -550,7 +574,7 @@ impl Rollout {
             self.encode_substep(&mut enc, parity);
             parity = 1 - parity;
             if self.loss.active_at(t + 1) {
-                self.loss.encode_eval(&mut enc, parity);
+                self.encode_loss_eval(&mut enc, parity);
             }
             if t % 64 == 63 {
                 ctx.queue.submit([enc.finish()]);
@@ -580,7 +604,9 @@ impl Rollout {
         // Seeds of the terms on the final state.
         if self.loss.active_at(t_end) {
             self.set_clock(&mut enc, t_end);
-            self.loss.encode_seed(&mut enc, self.sim.parity, cur);
+            let parity = self.sim.parity;
+            self.bin_for_loss(&mut enc, parity);
+            self.loss.encode_seed(&mut enc, parity, cur);
         }
         let segments = t_end.div_ceil(k);
         for seg in (0..segments).rev() {
