@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use ductile_gpu::{GpuContext, Precision};
 use ductile_scene::{LossKind, LossTerm, LossWhen};
 use ductile_sim::gradcheck::{check_group, groups, GroupCheck, ParamGroup};
+use ductile_sim::tape::Schedule;
 use ductile_sim::{Rollout, TapeOptions};
 use std::path::PathBuf;
 
@@ -41,6 +42,36 @@ pub struct GradcheckArgs {
     /// Checkpoint interval K (overrides the budget).
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
+    /// Checkpoint schedule: `uniform` (every K substeps) or `binomial` (Revolve).
+    #[arg(long, default_value = "uniform")]
+    pub schedule: String,
+    /// Snapshot slots of the binomial schedule.
+    #[arg(long)]
+    pub snapshots: Option<usize>,
+}
+
+/// Builds tape options from command-line values.
+pub fn tape_options(
+    memory_budget: Option<&str>,
+    checkpoint_every: Option<usize>,
+    schedule: &str,
+    snapshots: Option<usize>,
+) -> Result<TapeOptions> {
+    let schedule = match schedule {
+        "uniform" => Schedule::Uniform,
+        "binomial" | "revolve" => Schedule::Binomial,
+        s => bail!("--schedule: `{s}` is not a schedule; allowed: uniform, binomial"),
+    };
+    Ok(TapeOptions {
+        memory_budget_bytes: memory_budget
+            .map(parse_bytes)
+            .transpose()
+            .context("--memory-budget")?,
+        checkpoint_every,
+        schedule,
+        snapshots,
+        ..Default::default()
+    })
 }
 
 fn wanted(r: &Rollout, names: &[String]) -> Result<Vec<ParamGroup>> {
@@ -109,16 +140,12 @@ pub fn run_gradcheck(ctx: &GpuContext, args: &GradcheckArgs) -> Result<bool> {
         }
         Precision::F32
     };
-    let tape = TapeOptions {
-        memory_budget_bytes: args
-            .memory_budget
-            .as_deref()
-            .map(parse_bytes)
-            .transpose()
-            .context("--memory-budget")?,
-        checkpoint_every: args.checkpoint_every,
-        ..Default::default()
-    };
+    let tape = tape_options(
+        args.memory_budget.as_deref(),
+        args.checkpoint_every,
+        &args.schedule,
+        args.snapshots,
+    )?;
     let mut r = Rollout::new(ctx, &loaded, Some(precision), args.steps, &tape)?;
     let which = wanted(&r, &args.groups)?;
     println!("adapter: {}", ctx.describe());

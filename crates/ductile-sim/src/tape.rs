@@ -36,13 +36,76 @@ pub struct TapeOptions {
     /// Bytes of checkpoints kept on the GPU; the rest spill to host memory.
     /// `None`: 2 GiB.
     pub gpu_checkpoint_bytes: Option<u64>,
+    /// Checkpoint schedule.
+    pub schedule: Schedule,
+    /// Binomial schedule only: snapshot slots (default: from the budget, else ⌈log₂T⌉ + 1).
+    pub snapshots: Option<usize>,
+}
+
+/// How the backward pass places checkpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Schedule {
+    /// A checkpoint every K substeps; each segment is replayed once
+    /// (T extra substeps, memory ∝ T/K + K).
+    #[default]
+    Uniform,
+    /// Binomial checkpointing (Griewank's Revolve): s snapshot slots reverse
+    /// T ≤ C(s + r, s) substeps with about r·T extra substeps; for very long
+    /// horizons in little memory.
+    Binomial,
+}
+
+/// C(s + r, s): substeps that `s` snapshots reverse with `r` repetitions.
+pub fn binomial_capacity(s: usize, r: usize) -> u128 {
+    let mut c: u128 = 1;
+    for i in 1..=s as u128 {
+        c = c * (r as u128 + i) / i;
+        if c > u64::MAX as u128 {
+            return c;
+        }
+    }
+    c
+}
+
+/// Binomial split of `[a, b)` with `s` free snapshots: the first substep to
+/// store, such that `[a, m)` is reversed with s snapshots and `[m, b)` with s − 1.
+fn binomial_split(a: usize, b: usize, s: usize) -> usize {
+    let n = b - a;
+    let mut r = 0;
+    while binomial_capacity(s, r) < n as u128 {
+        r += 1;
+    }
+    let right = binomial_capacity(s - 1, r).min(n as u128 - 1) as usize;
+    let left_max = if r == 0 {
+        1
+    } else {
+        binomial_capacity(s, r - 1).min(n as u128) as usize
+    };
+    (b - right).clamp(a + 1, a + left_max.max(1))
+}
+
+/// Forward substeps a binomial reversal of `n` substeps with `s` snapshots replays.
+fn binomial_replays(n: usize, s: usize) -> usize {
+    if n <= 1 {
+        return 0;
+    }
+    if s == 0 {
+        // Replay from the start for each substep.
+        return n * (n - 1) / 2;
+    }
+    let m = binomial_split(0, n, s);
+    m + binomial_replays(n - m, s - 1) + binomial_replays(m, s)
 }
 
 /// What a backward pass will allocate, decided before anything is allocated.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MemoryPlan {
+    /// The schedule.
+    pub schedule: Schedule,
     /// Substeps T.
     pub steps: usize,
+    /// Forward substeps the backward pass replays.
+    pub replayed_substeps: usize,
     /// Checkpoint interval K.
     pub checkpoint_every: usize,
     /// Checkpoints ⌈T/K⌉.
@@ -71,6 +134,9 @@ impl MemoryPlan {
         opts: &TapeOptions,
     ) -> Result<Self, SimError> {
         let t = steps.max(1);
+        if opts.schedule == Schedule::Binomial {
+            return Self::binomial(t, state_bytes, fixed_bytes, opts);
+        }
         let mem = |k: usize| fixed_bytes + (t.div_ceil(k) + k) as u64 * state_bytes;
         let sqrt_k = ((t as f64).sqrt().ceil() as usize).clamp(1, t);
         let best = (sqrt_k.saturating_sub(2).max(1)..=(sqrt_k + 2).min(t))
@@ -104,7 +170,9 @@ impl MemoryPlan {
         let on_gpu = ((gpu_limit / state_bytes.max(1)) as usize).min(checkpoints);
         let host_checkpoints = checkpoints - on_gpu;
         Ok(MemoryPlan {
+            schedule: Schedule::Uniform,
             steps: t,
+            replayed_substeps: t - checkpoints,
             checkpoint_every: k,
             checkpoints,
             host_checkpoints,
@@ -116,15 +184,71 @@ impl MemoryPlan {
         })
     }
 
+    fn binomial(
+        t: usize,
+        state_bytes: u64,
+        fixed_bytes: u64,
+        opts: &TapeOptions,
+    ) -> Result<Self, SimError> {
+        let slots = if let Some(s) = opts.snapshots {
+            s
+        } else if let Some(budget) = opts.memory_budget_bytes {
+            let need = fixed_bytes + 2 * state_bytes;
+            if budget < need {
+                return Err(SimError::Other(format!(
+                    "memory budget {} cannot hold the binomial backward pass: it needs at least {} \
+                     (one snapshot and the initial state of {} each, plus {} fixed)",
+                    human_bytes(budget),
+                    human_bytes(need),
+                    human_bytes(state_bytes),
+                    human_bytes(fixed_bytes)
+                )));
+            }
+            (((budget - fixed_bytes) / state_bytes.max(1)) as usize - 1).min(t)
+        } else {
+            (usize::BITS - t.leading_zeros()) as usize + 1
+        };
+        if slots == 0 {
+            return Err(SimError::Other(
+                "the binomial schedule needs at least 1 snapshot".into(),
+            ));
+        }
+        let slots = slots.min(t);
+        Ok(MemoryPlan {
+            schedule: Schedule::Binomial,
+            steps: t,
+            replayed_substeps: binomial_replays(t, slots),
+            checkpoint_every: 0,
+            checkpoints: 0,
+            host_checkpoints: 0,
+            segment_states: slots,
+            state_bytes,
+            fixed_bytes,
+            gpu_bytes: fixed_bytes + slots as u64 * state_bytes,
+            host_bytes: 0,
+        })
+    }
+
     /// One-line description for users.
     pub fn describe(&self) -> String {
+        if self.schedule == Schedule::Binomial {
+            return format!(
+                "{} substeps, binomial schedule with {} snapshots ({} replayed substeps), {} per state: {} on the GPU",
+                self.steps,
+                self.segment_states,
+                self.replayed_substeps,
+                human_bytes(self.state_bytes),
+                human_bytes(self.gpu_bytes)
+            );
+        }
         format!(
-            "{} substeps, checkpoint every {} ({} checkpoints, {} on the host), {} per state: \
-             {} on the GPU, {} on the host",
+            "{} substeps, checkpoint every {} ({} checkpoints, {} on the host, {} replayed substeps), \
+             {} per state: {} on the GPU, {} on the host",
             self.steps,
             self.checkpoint_every,
             self.checkpoints,
             self.host_checkpoints,
+            self.replayed_substeps,
             human_bytes(self.state_bytes),
             human_bytes(self.gpu_bytes),
             human_bytes(self.host_bytes)
@@ -319,6 +443,7 @@ impl Rollout {
             BufferUse::Storage,
         )?;
         let mut checkpoints = Vec::with_capacity(plan.checkpoints);
+        // (the binomial schedule has no checkpoints: its snapshots are the segment states)
         for i in 0..plan.checkpoints {
             if i < plan.checkpoints - plan.host_checkpoints {
                 checkpoints.push(Slot::Gpu(storage_buffer_zeroed(
@@ -558,7 +683,8 @@ impl Rollout {
             self.encode_loss_eval(&mut enc, parity);
         }
         for t in 0..self.steps {
-            if t % k == 0 {
+            // (the binomial schedule keeps no checkpoints in the forward pass: k = 0)
+            if k > 0 && t % k == 0 {
                 let i = t / k;
                 match &self.checkpoints[i] {
                     Slot::Gpu(b) => self.save(&mut enc, parity, b),
@@ -596,6 +722,9 @@ impl Rollout {
             self.forward(ctx)?;
         }
         let terms = self.loss.values(ctx, self.sim.config.precision)?;
+        if self.plan.schedule == Schedule::Binomial {
+            return self.backward_binomial(ctx, terms);
+        }
         let k = self.plan.checkpoint_every;
         let t_end = self.steps;
         let mut enc = ctx.device.create_command_encoder(&Default::default());
@@ -649,6 +778,94 @@ impl Rollout {
         self.adjoint.encode_stress_init(&mut enc, cur);
         ctx.queue.submit([enc.finish()]);
         self.read_gradients(ctx, cur, terms)
+    }
+
+    fn backward_binomial(
+        &mut self,
+        ctx: &GpuContext,
+        terms: Vec<f64>,
+    ) -> Result<Gradients, SimError> {
+        let t_end = self.steps;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.adjoint.clear(&mut enc);
+        let mut cur = 0;
+        if self.loss.active_at(t_end) {
+            self.set_clock(&mut enc, t_end);
+            let parity = self.sim.parity;
+            self.bin_for_loss(&mut enc, parity);
+            self.loss.encode_seed(&mut enc, parity, cur);
+        }
+        ctx.queue.submit([enc.finish()]);
+        // Slot `None` is the initial state; Some(i) a snapshot.
+        self.reverse(ctx, 0, t_end, None, 0, &mut cur)?;
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.adjoint.encode_stress_init(&mut enc, cur);
+        ctx.queue.submit([enc.finish()]);
+        self.read_gradients(ctx, cur, terms)
+    }
+
+    fn slot_buffer(&self, slot: Option<usize>) -> &wgpu::Buffer {
+        match slot {
+            None => &self.initial,
+            Some(i) => &self.segment[i],
+        }
+    }
+
+    /// Reverses substeps [a, b) given state_a in `slot`, with snapshot slots
+    /// `next..` free (binomial recursion).
+    fn reverse(
+        &mut self,
+        ctx: &GpuContext,
+        a: usize,
+        b: usize,
+        slot: Option<usize>,
+        next: usize,
+        cur: &mut usize,
+    ) -> Result<(), SimError> {
+        if b <= a {
+            return Ok(());
+        }
+        let free = self.segment.len() - next;
+        if b - a == 1 || free == 0 {
+            // Reverse each substep, replaying from state_a (quadratic when no slot is free).
+            for t in (a..b).rev() {
+                let mut enc = ctx.device.create_command_encoder(&Default::default());
+                self.restore(&mut enc, self.slot_buffer(slot), 0);
+                self.set_clock(&mut enc, a);
+                let mut parity = 0;
+                for _ in a..t {
+                    self.encode_substep(&mut enc, parity);
+                    parity = 1 - parity;
+                }
+                if parity != 0 {
+                    self.save(&mut enc, parity, &self.transfer);
+                    self.restore(&mut enc, &self.transfer, 0);
+                }
+                self.set_clock(&mut enc, t);
+                self.sim.p2g.encode(&mut enc, 0, &mut self.timer);
+                self.adjoint.encode_step(&mut enc, *cur);
+                *cur = 1 - *cur;
+                if self.loss.active_at(t) {
+                    self.loss.encode_seed(&mut enc, 0, *cur);
+                }
+                ctx.queue.submit([enc.finish()]);
+            }
+            return Ok(());
+        }
+        let m = binomial_split(a, b, free);
+        // Advance a → m and store state_m in slot `next`.
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.restore(&mut enc, self.slot_buffer(slot), 0);
+        self.set_clock(&mut enc, a);
+        let mut parity = 0;
+        for _ in a..m {
+            self.encode_substep(&mut enc, parity);
+            parity = 1 - parity;
+        }
+        self.save(&mut enc, parity, &self.segment[next]);
+        ctx.queue.submit([enc.finish()]);
+        self.reverse(ctx, m, b, Some(next), next + 1, cur)?;
+        self.reverse(ctx, a, m, slot, next, cur)
     }
 
     /// Wall time [s] of each stage of one backward substep, averaged over
@@ -825,6 +1042,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("needs 19.5 KiB"), "{e}");
+    }
+
+    #[test]
+    fn binomial_schedule_uses_few_snapshots() {
+        let opts = TapeOptions {
+            schedule: Schedule::Binomial,
+            snapshots: Some(4),
+            ..Default::default()
+        };
+        let p = MemoryPlan::new(1000, 1000, 0, &opts).unwrap();
+        assert_eq!(p.segment_states, 4);
+        // C(4 + r, 4) >= 1000 needs r = 7: at most r·T replayed substeps.
+        assert!(p.replayed_substeps <= 7 * 1000, "{}", p.replayed_substeps);
+        assert!(binomial_capacity(4, 7) >= 1000 && binomial_capacity(4, 6) < 1000);
+        for (a, b, s) in [(0usize, 10usize, 2usize), (3, 40, 3), (0, 1000, 4)] {
+            let m = binomial_split(a, b, s);
+            assert!(m > a && m < b, "{a} {b} {s} -> {m}");
+        }
     }
 
     #[test]
