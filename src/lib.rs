@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod gradcheck;
 pub mod memory;
+pub mod optimize;
 pub mod output;
 pub mod run;
 pub mod scene_render;

@@ -1,4 +1,4 @@
-//! The `ductile` command line: `run`, `gradcheck`, `validate`, `info` and `bench`.
+//! The `ductile` command line: `run`, `optimize`, `gradcheck`, `validate`, `info` and `bench`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -50,6 +50,8 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Optimise a task's controls (initial state, materials, tool motion) by gradients.
+    Optimize(ductile::optimize::OptimizeArgs),
     /// Compare the adjoint gradients of the scene's loss with finite differences.
     Gradcheck(ductile::gradcheck::GradcheckArgs),
     /// Check scene files and report the first error in each.
@@ -137,6 +139,15 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 );
                 return Ok(ExitCode::from(2));
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Optimize(args) => {
+            ductile_opt::load_task(&args.task)?;
+            let ctx = context(&cli.adapter, args.f64)?;
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let _ = ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed));
+            ductile::optimize::run_optimize(&ctx, &args, stop)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Gradcheck(args) => {

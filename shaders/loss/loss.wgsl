@@ -9,7 +9,8 @@
 // `softness`), 3 Chamfer distance to target points (8 first target point,
 // 9 target points, 10 first particle slot), 4 grid-density distance to a
 // target mass grid (8 first node slot, 10 norm: 0 L1, 1 L2, 11 particle
-// mass [kg], 12 body mass [kg]), 5 |tool position − COM|² (8 tool).
+// mass [kg], 12 body mass [kg]), 5 |tool position − COM|² (8 tool),
+// 6 mean |x_p − recorded x_p|² (8 first record point, 10 substeps between records).
 // `factors[step · terms + term]` is the term's weight factor at
 // each step (0 where inactive; 1 for a final-step term at the last step;
 // 1/n over an n-step window for a running term).
@@ -106,6 +107,13 @@ fn reduce_term(t: u32, li: u32) {
             ss = ss + chamfer_p[2u * (u32(terms[o + 10u]) + i)] / Real(max(count, 1u));
         }
     }
+    if (kind == 6u) {
+        let base = recorded_base(t);
+        for (var i = li; i < count; i = i + 64u) {
+            let d = particle_x(first + i) - point(base + i);
+            ss = ss + dot(d, d) / Real(max(count, 1u));
+        }
+    }
     if (kind == 3u) {
         let t0 = u32(terms[o + 8u]);
         let nt = u32(terms[o + 9u]);
@@ -152,6 +160,13 @@ fn tool_position(t: u32) -> vec3r {
     let cstep = min(clock[0], p_control_steps() - 1u);
     let co = 16u * (cstep * p_num_tools() + tool);
     return vec3r(control[co], control[co + 1u], control[co + 2u]);
+}
+
+// First target point of the record taken at the current step (kind 6).
+fn recorded_base(t: u32) -> u32 {
+    let o = 16u * t;
+    let rec = max(clock[0] / max(u32(terms[o + 10u]), 1u), 1u) - 1u;
+    return u32(terms[o + 8u]) + rec * u32(terms[o + 3u]);
 }
 
 fn point(buf_index: u32) -> vec3r {
@@ -371,6 +386,10 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
                     let nf = vec3r(node);
                     xbar = xbar + kf * density_bar[n0 + node_index(node)] * bspline_node_weight_grad(xg, nf) * p_inv_dx();
                 }
+            }
+            case 6u: {
+                let d = particle_x(p) - point(recorded_base(t) + p - first);
+                xbar = xbar + 2.0 * k * d;
             }
             default: {
                 let d = vec3r(stats[8u * t], stats[8u * t + 1u], stats[8u * t + 2u]) - tool_position(t);

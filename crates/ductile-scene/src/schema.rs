@@ -113,6 +113,16 @@ pub enum LossKind {
         #[serde(default)]
         norm: Norm,
     },
+    /// Mean squared distance [m²] of the body's particles to recorded
+    /// positions: an NPY array of shape [R, N, 3] (N = the body's particles,
+    /// in sampling order), record r taken after (r + 1)·`every` substeps.
+    /// Averaged over the records that fall inside the rollout; `when` is ignored.
+    ParticlePositions {
+        /// NPY file, relative to the scene file.
+        path: String,
+        /// Substeps between records (>= 1).
+        every: u64,
+    },
     /// |tool position − body centre of mass|² [m²] (a tool–object distance;
     /// its gradient also reaches the tool's controls).
     ToolDistance {

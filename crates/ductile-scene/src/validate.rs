@@ -327,6 +327,11 @@ impl Checker {
             LossKind::ShapeChamfer { target } | LossKind::ShapeDensity { target, .. } => {
                 self.loss_target(&format!("{p}.kind.target"), target);
             }
+            LossKind::ParticlePositions { every, .. } => {
+                if *every == 0 {
+                    self.push(format!("{p}.kind.every"), "0", ">= 1 substep");
+                }
+            }
             LossKind::ToolDistance { tool } => {
                 if *tool >= tools {
                     self.push(

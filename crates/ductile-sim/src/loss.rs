@@ -78,6 +78,38 @@ pub fn grid_mass(
     out
 }
 
+/// Reads an NPY array of f64 or f32 as f64, with its shape.
+pub fn read_npy_f64(path: &std::path::Path) -> Result<(Vec<u64>, Vec<f64>), String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| e.to_string())?;
+    let shape = npy.shape().to_vec();
+    let data: Vec<f64> = match npy.dtype() {
+        npyz::DType::Plain(t) if t.size_field() == 4 => npy
+            .into_vec::<f32>()
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .map(f64::from)
+            .collect(),
+        _ => npy.into_vec::<f64>().map_err(|e| e.to_string())?,
+    };
+    Ok((shape, data))
+}
+
+/// Writes an f64 NPY array of shape `shape`.
+pub fn write_npy_f64(path: &std::path::Path, shape: &[u64], data: &[f64]) -> Result<(), String> {
+    use npyz::WriterBuilder;
+    let file = std::fs::File::create(path).map_err(|e| e.to_string())?;
+    let mut w = npyz::WriteOptions::<f64>::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .map_err(|e| e.to_string())?;
+    w.extend(data.iter().copied()).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// The scene's loss on the GPU.
 pub struct LossSet {
     /// The terms, as given in the scene.
@@ -139,6 +171,7 @@ impl LossSet {
         let mut chamfer_slots = 0usize;
         let mut target_masses: Vec<f64> = Vec::new();
         let (mut has_chamfer, mut has_density) = (false, false);
+        let mut recorded: Vec<(usize, usize, usize)> = Vec::new();
         for (ti, t) in terms.iter().enumerate() {
             let range = info
                 .bodies
@@ -208,10 +241,42 @@ impl LossSet {
                     r[0] = 5.0;
                     r[8] = *tool as f64;
                 }
+                LossKind::ParticlePositions { path, every } => {
+                    let file = loaded.base_dir.join(path);
+                    let (shape, data) = read_npy_f64(&file).map_err(|e| {
+                        SimError::Other(format!("loss[{ti}].kind.path = {}: {e}", file.display()))
+                    })?;
+                    if shape.len() != 3 || shape[1] != count as u64 || shape[2] != 3 {
+                        return Err(SimError::Other(format!(
+                            "loss[{ti}].kind.path = {}: shape {shape:?}, expected [records, {count}, 3]",
+                            file.display()
+                        )));
+                    }
+                    r[0] = 6.0;
+                    r[8] = (points.len() / 3) as f64;
+                    r[9] = shape[0] as f64;
+                    r[10] = *every as f64;
+                    points.extend_from_slice(&data);
+                    recorded.push((ti, shape[0] as usize, *every as usize));
+                }
             }
             packed.extend_from_slice(&r);
         }
-        let factors = step_factors(terms, steps);
+        let mut factors = step_factors(terms, steps);
+        // Recorded positions: averaged over the records inside the rollout.
+        let nterms = terms.len();
+        for (ti, records, every) in recorded {
+            let inside: Vec<usize> = (1..=records)
+                .map(|r| r * every)
+                .filter(|&s| s <= steps)
+                .collect();
+            for s in 0..=steps {
+                factors[s * nterms + ti] = 0.0;
+            }
+            for &s in &inside {
+                factors[s * nterms + ti] = 1.0 / inside.len() as f64;
+            }
+        }
         let p = config.precision;
         let rb = p.bytes();
         let buf = |label: &str, data: &[f64]| -> Result<wgpu::Buffer, SimError> {
