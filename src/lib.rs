@@ -10,6 +10,7 @@ pub mod run;
 pub mod scene_render;
 
 pub use ductile_gpu as gpu;
+pub use ductile_opt as opt;
 pub use ductile_render as render;
 pub use ductile_scene as scene;
 pub use ductile_sim as sim;

@@ -179,5 +179,11 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
     for (n, v) in outcome.names.iter().zip(&b.theta) {
         eprintln!("  {n} = {v:.6e}");
     }
+    if let Some(e) = outcome.error {
+        anyhow::bail!(
+            "the optimisation stopped early ({e}); the iterations before it are in {}",
+            args.out.display()
+        );
+    }
     Ok(())
 }

@@ -197,3 +197,133 @@ fn over_limit_request_is_refused() {
     );
     assert!(err.contains("grid"), "{err}");
 }
+
+/// Runs `ductile` with `args`; returns (exit code, stdout, stderr).
+fn cmd(args: &[&str]) -> (i32, String, String) {
+    let o = ductile().args(args).output().expect("ductile runs");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// `ductile gradcheck` prints a row per group and passes on the shipped scene.
+#[test]
+fn gradcheck_command_reports_each_group() {
+    let scene = root().join("scenes/gradcheck_contact.ron");
+    let (code, out, err) = cmd(&[
+        "gradcheck",
+        scene.to_str().unwrap(),
+        "--steps",
+        "8",
+        "--groups",
+        "v0,control,material",
+        "--eps",
+        "1e-4,1e-5",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for row in [
+        "initial velocities",
+        "tool controls",
+        "material of body 0",
+        "all groups pass",
+        "tape: 8 substeps",
+    ] {
+        assert!(out.contains(row), "missing `{row}` in:\n{out}");
+    }
+}
+
+/// Differentiating a material without an adjoint, or with too small a
+/// memory budget, is refused with the reason.
+#[test]
+fn gradcheck_refuses_what_it_cannot_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let sand = std::fs::read_to_string(root().join("scenes/sand_column.ron")).unwrap();
+    let p = dir.path().join("sand.ron");
+    std::fs::write(&p, sand).unwrap();
+    let (code, _, err) = cmd(&["gradcheck", p.to_str().unwrap(), "--steps", "2"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bodies[0].material") && err.contains("DruckerPrager"),
+        "{err}"
+    );
+    let scene = root().join("scenes/gradcheck_contact.ron");
+    let (code, _, err) = cmd(&[
+        "gradcheck",
+        scene.to_str().unwrap(),
+        "--memory-budget",
+        "10KiB",
+    ]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("cannot hold") && err.contains("needs"),
+        "{err}"
+    );
+}
+
+/// `ductile optimize` on a short throw task writes the loss curve, the best
+/// controls and a summary, and lowers the loss.
+#[test]
+fn optimize_command_writes_its_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("throw_short.ron");
+    std::fs::write(
+        &task,
+        format!(
+            "Task(scene: \"{}\", steps: 12,
+                  controls: [InitialVelocity(body: 0, init: (1.0, 1.0, 0.0), min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0))],
+                  optimizer: GradientDescent(learning_rate: 0.1, iterations: 2))",
+            root().join("scenes/throw.ron").display()
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (code, _, err) = cmd(&[
+        "optimize",
+        task.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "loss.csv",
+        "loss.png",
+        "best_controls.ron",
+        "best_controls.npy",
+        "summary.json",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
+    let losses: Vec<f64> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 3);
+    assert!(losses[2] < losses[0], "{losses:?}");
+}
+
+/// Every shipped task file parses; a bad one is reported with its location.
+#[test]
+fn task_files_validate_and_bad_ones_are_located() {
+    for entry in std::fs::read_dir(root().join("scenes/tasks")).unwrap() {
+        let p = entry.unwrap().path();
+        ductile::opt::load_task(&p).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.ron");
+    std::fs::write(
+        &bad,
+        "Task(scene: \"x.ron\",\n  controls: [Material(body: 0, param: YoungsModulus, min: 5.0, max: 1.0)],\n  optimizer: Adam(learning_rate: 0.1, iterations: 3))",
+    )
+    .unwrap();
+    let (code, _, err) = cmd(&["optimize", bad.to_str().unwrap()]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("bad.ron:2:") && err.contains("controls[0].max"),
+        "{err}"
+    );
+}

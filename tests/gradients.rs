@@ -108,11 +108,11 @@ fn neo_hookean_gradients() {
     check_all(
         &contact_scene(
             "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
-            24,
+            18,
             0.40,
             "Separate",
         ),
-        24,
+        18,
     );
 }
 
@@ -121,7 +121,7 @@ fn fixed_corotated_gradients_with_floor_friction() {
     // A rotated, rotating box tool: its orientation gets a gradient too.
     let text = contact_scene(
         "FixedCorotated(density: 800.0, youngs_modulus: 8.0e3, poisson_ratio: 0.35)",
-        24,
+        18,
         0.15,
         "Separate",
     )
@@ -134,7 +134,7 @@ fn fixed_corotated_gradients_with_floor_friction() {
         "0.5), rotation_deg: (0.0, 10.0, 20.0)),\n            motion",
     );
     assert!(text.contains("rotation_deg"));
-    check_all(&text, 24);
+    check_all(&text, 18);
 }
 
 #[test]
@@ -143,11 +143,11 @@ fn von_mises_gradients_while_yielding() {
     let out = check_all(
         &contact_scene(
             "VonMises(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3, yield_stress: 150.0)",
-            24,
+            18,
             0.40,
             "Slip",
         ),
-        24,
+        18,
     );
     if let Some((g, _)) = out {
         assert!(
@@ -162,11 +162,11 @@ fn snow_gradients_while_hardening() {
     let out = check_all(
         &contact_scene(
             "Snow(density: 400.0, youngs_modulus: 5.0e3, poisson_ratio: 0.2, critical_compression: 0.01, critical_stretch: 0.005, hardening: 10.0)",
-            24,
+            18,
             0.15,
             "Sticky",
         ),
-        24,
+        18,
     );
     if let Some((_, s)) = out {
         let moved = s.aux.iter().filter(|j| (**j - 1.0).abs() > 1e-6).count();
@@ -182,11 +182,11 @@ fn fluid_gradients() {
     check_all(
         &contact_scene(
             "Fluid(density: 1000.0, bulk_modulus: 2.0e3, gamma: 7.0, viscosity: 0.5)",
-            24,
+            18,
             0.40,
             "Separate",
         ),
-        24,
+        18,
     );
 }
 
@@ -264,6 +264,56 @@ fn schedules_agree() {
         assert_eq!(g.x0, reference.x0, "{opts:?}");
         assert_eq!(g.control, reference.control, "{opts:?}");
         assert_eq!(g.bodies, reference.bodies, "{opts:?}");
+    }
+}
+
+/// In f32, the backward pass through a plasticine block hitting a sticky
+/// floor stays finite and agrees with f64. (Regression: nodes at the edge of
+/// a stencil carry masses near 1e-23 kg, whose square underflowed in the
+/// grid adjoint and turned every gradient into NaN.)
+#[test]
+fn f32_gradients_stay_finite_through_impact() {
+    let (ctx, _g) = gpu();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/sysid_plasticine.ron"))
+        .unwrap()
+        .replace(
+            "(kind: ParticlePositions(path: \"sysid_reference.npy\", every: 10), body: 0)",
+            "(kind: CenterOfMass(target: (0.5, 0.1, 0.5)), body: 0), (kind: ShapeDensity(target: Box(min: (0.35, 0.12, 0.35), max: (0.65, 0.2, 0.65))), body: 0)",
+        )
+        .replace("youngs_modulus: 2.0e4, poisson_ratio: 0.3, yield_stress: 800.0", "youngs_modulus: 1.9e4, poisson_ratio: 0.3, yield_stress: 675.0");
+    assert!(text.contains("ShapeDensity") && text.contains("675.0"));
+    let loaded = scene(&text);
+    let mut grads = Vec::new();
+    for p in [Precision::F32, Precision::F64] {
+        if p == Precision::F64 && !ctx.has_f64 {
+            continue;
+        }
+        let mut r = Rollout::new(ctx, &loaded, Some(p), Some(40), &TapeOptions::default()).unwrap();
+        let g = r.backward(ctx).unwrap();
+        let all = g.x0.iter().chain(&g.v0).chain(&g.f0);
+        assert!(
+            all.clone().all(|v| v.is_finite()),
+            "{p:?}: non-finite gradient"
+        );
+        let b = &g.bodies[0];
+        assert!(
+            b.youngs_modulus.is_finite() && b.a.is_finite(),
+            "{p:?}: {b:?}"
+        );
+        grads.push((b.youngs_modulus, b.a));
+    }
+    if grads.len() == 2 {
+        let (e32, a32) = grads[0];
+        let (e64, a64) = grads[1];
+        eprintln!("dL/dE f32 {e32:e} f64 {e64:e}; dL/dσ_Y f32 {a32:e} f64 {a64:e}");
+        assert!(
+            (e32 - e64).abs() < 1e-2 * e64.abs(),
+            "dL/dE f32 {e32} vs f64 {e64}"
+        );
+        assert!(
+            (a32 - a64).abs() < 1e-2 * a64.abs(),
+            "dL/dσ_Y f32 {a32} vs f64 {a64}"
+        );
     }
 }
 

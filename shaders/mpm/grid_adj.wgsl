@@ -102,8 +102,11 @@ fn node_adjoint(node: vec3<u32>, raw: vec4r, vbar: vec3r, step: u32, nt: u32, ca
             g = wall_op_vjp(node, k, vin, g);
         }
     }
-    // v0 = P/m + dt·g.
-    r.out = vec4r(g / mass, -dot(g, raw.xyz) / (mass * mass));
+    // v0 = P/m + dt·g: ∂L/∂P = g/m, ∂L/∂m = −g·P/m² (as −(g/m)·(P/m): m² underflows in f32
+    // at the stencil's fringe, where m can be 1e-23 kg).
+    let inv = 1.0 / mass;
+    let pbar = g * inv;
+    r.out = vec4r(pbar, -dot(pbar, raw.xyz * inv));
     return r;
 }
 

@@ -121,21 +121,45 @@ fn fixed_corotated_spectral(mu: Real, lambda: Real, s: vec3r) -> Spectral {
     return out;
 }
 
-// Hencky-strain St. Venant–Kirchhoff as a spectral map: h_i = t_i/σ_i with
-// t_i = 2μ ε_i + λ tr ε, ε_i = log σ_i.
-fn hencky_spectral(mu: Real, lambda: Real, s_in: vec3r) -> Spectral {
-    let s = max(s_in, vec3r(1e-6));
-    let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
-    let t = 2.0 * mu * eps + vec3r(lambda * (eps.x + eps.y + eps.z));
-    var out: Spectral;
-    out.h = t / s;
+// Adjoint of the Hencky-strain stress τ = U diag(t) Uᵀ, t_i = 2μ ε_i + λ tr ε,
+// ε_i = log max(σ_i, 1e-6), with U the left singular vectors of F.
+// With X = Uᵀ δF V: (Uᵀ δτ U)_ii = Σ_k ∂t_i/∂σ_k X_kk and, for i ≠ j,
+// (Uᵀ δτ U)_ij = D_ij (σ_j X_ij + σ_i X_ji), D_ij = (t_i − t_j)/(σ_i² − σ_j²)
+// = 2μ (ε_i − ε_j)/(σ_i² − σ_j²) (limit μ/σ² at repeated σ). τ is never
+// divided by σ, so inverted or collapsed particles (σ clamped) stay finite.
+fn hencky_stress_vjp(svd: Svd3, mu: Real, lambda: Real, tbar: mat3r) -> mat3r {
+    let s = svd.s;
+    let sc = max(s, vec3r(1e-6));
+    let eps = vec3r(real_log(sc.x), real_log(sc.y), real_log(sc.z));
+    // dε_k/dσ_k (0 where the forward clamps).
+    let de = vec3r(select(Real(0.0), 1.0 / sc.x, s.x > 1e-6),
+                   select(Real(0.0), 1.0 / sc.y, s.y > 1e-6),
+                   select(Real(0.0), 1.0 / sc.z, s.z > 1e-6));
+    let ts = 0.5 * (tbar + transpose(tbar));
+    let a = transpose(svd.u) * ts * svd.u;
+    let da = vec3r(a[0][0], a[1][1], a[2][2]);
+    var x = mat3r();
+    // X̄_kk = Σ_i A_ii ∂t_i/∂σ_k = (2μ A_kk + λ tr A) dε_k/dσ_k.
+    let tra = da.x + da.y + da.z;
+    x[0][0] = (2.0 * mu * da.x + lambda * tra) * de.x;
+    x[1][1] = (2.0 * mu * da.y + lambda * tra) * de.y;
+    x[2][2] = (2.0 * mu * da.z + lambda * tra) * de.z;
     for (var k = 0u; k < 3u; k = k + 1u) {
-        for (var i = 0u; i < 3u; i = i + 1u) {
-            let d = select(Real(0.0), 2.0 * mu, i == k) + lambda;
-            out.dh[k][i] = d / (s[k] * s[i]) - select(Real(0.0), t[i] / (s[i] * s[i]), i == k);
+        let i = select(0u, 1u, k == 2u);
+        let j = select(1u, 2u, k > 0u);
+        let d2 = s[i] * s[i] - s[j] * s[j];
+        var dij: Real;
+        if (abs(s[i] - s[j]) > SPECTRAL_GAP * max(abs(s[i]), abs(s[j]))) {
+            dij = 2.0 * mu * (eps[i] - eps[j]) / d2;
+        } else {
+            dij = mu / max(sc[i] * sc[j], 1e-12);
         }
+        let aij = a[j][i] + a[i][j];
+        // X̄_ij = D σ_j (A_ij + A_ji), X̄_ji = D σ_i (A_ij + A_ji).
+        x[j][i] = dij * s[j] * aij;
+        x[i][j] = dij * s[i] * aij;
     }
-    return out;
+    return svd.u * x * transpose(svd.v);
 }
 
 struct StressAdj {
@@ -204,9 +228,7 @@ fn kirchhoff_stress_vjp(m: Material, f: mat3r, c: mat3r, aux: Real, tbar: mat3r)
         }
         case 3u, 4u, 6u: {
             let svd = svd3(f);
-            let sp = hencky_spectral(m.mu, m.lambda, svd.s);
-            let pk = svd.u * diag3(sp.h) * transpose(svd.v);
-            out.f = transpose(tbar) * pk + spectral_vjp(svd, sp.h, sp.dh, tbar * f, vec3r(0.0));
+            out.f = hencky_stress_vjp(svd, m.mu, m.lambda, tbar);
             out.c = mat3r();
             let s = max(svd.s, vec3r(1e-6));
             let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
@@ -252,7 +274,8 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, fbar: mat3r, auxbar:
                 for (var k = 0u; k < 3u; k = k + 1u) {
                     for (var i = 0u; i < 3u; i = i + 1u) {
                         let de = 1.0 / 3.0 + radius / n * (select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0 - nh[i] * nh[k]);
-                        dh[k][i] = h[i] * de / s[k];
+                        // dε_k/dσ_k = 1/σ_k, and 0 where the forward clamps σ_k.
+                        dh[k][i] = select(Real(0.0), h[i] * de / s[k], svd.s[k] > 1e-6);
                     }
                 }
                 out.f = spectral_vjp(svd, h, dh, fbar, vec3r(0.0));

@@ -381,6 +381,8 @@ pub struct Outcome {
     pub best: usize,
     /// Whether the run was stopped early by the caller.
     pub stopped: bool,
+    /// The error that ended the run early, if any (the history before it is kept).
+    pub error: Option<String>,
 }
 
 /// Options of [`run_task`].
@@ -484,11 +486,18 @@ pub fn run_task(
     let mut history = Vec::new();
     let mut best = 0;
     let mut stopped = false;
+    let mut error = None;
     for it in 0..=iterations {
         let theta = params.from_unit(&u);
         params.apply(ctx, &mut r, &theta)?;
-        r.forward(ctx)?;
-        let g = r.backward(ctx)?;
+        let g = match r.forward(ctx).and_then(|_| r.backward(ctx)) {
+            Ok(g) => g,
+            Err(e) if !history.is_empty() => {
+                error = Some(format!("iteration {it} (controls {theta:?}): {e}"));
+                break;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let dtheta = params.gradient(&r, &g);
         let scale = params.scale(&theta);
         let mut gu: Vec<f64> = (0..n).map(|i| dtheta[i] * scale[i]).collect();
@@ -562,5 +571,6 @@ pub fn run_task(
         history,
         best,
         stopped,
+        error,
     })
 }
