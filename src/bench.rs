@@ -175,30 +175,30 @@ pub fn bench_gradient_case(
     let mut r = ductile_sim::Rollout::new(ctx, &loaded, None, Some(steps), &Default::default())?;
     let gpu_bytes = ductile_gpu::buffers::allocated_bytes() - before;
     let n = r.sim.particle_count();
-    // Compile and warm the pipelines on a short run of the same kernels.
+    // (lavapipe compiles pipelines when they are created, so the first rollout is representative.)
     let t0 = Instant::now();
     r.forward(ctx)?;
     let fwd = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
     let g = r.backward(ctx)?;
     let bwd = t1.elapsed().as_secs_f64();
-    // Second measurement (pipelines compiled, caches warm).
-    let t0 = Instant::now();
-    r.forward(ctx)?;
-    let fwd2 = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    r.backward(ctx)?;
-    let bwd2 = t1.elapsed().as_secs_f64();
-    let (fwd, bwd) = if fwd2 + bwd2 < fwd + bwd {
-        (fwd2, bwd2)
-    } else {
-        (fwd, bwd)
-    };
     let stages = r.profile_backward_step(ctx, 3)?;
     let stages: serde_json::Map<String, serde_json::Value> = stages
         .into_iter()
         .map(|(k, v)| (k.to_string(), json!(v * 1e3)))
         .collect();
+    let plan_1k = ductile_sim::MemoryPlan::new(
+        1000,
+        r.plan.state_bytes,
+        r.plan.fixed_bytes,
+        &Default::default(),
+    )?;
+    let plan_10k = ductile_sim::MemoryPlan::new(
+        10_000,
+        r.plan.state_bytes,
+        r.plan.fixed_bytes,
+        &Default::default(),
+    )?;
     let plan_10x = ductile_sim::MemoryPlan::new(
         10 * steps,
         r.plan.state_bytes,
@@ -221,6 +221,8 @@ pub fn bench_gradient_case(
         "tape_gpu_bytes": r.plan.gpu_bytes,
         "tape_gpu_bytes_10x_steps": plan_10x.gpu_bytes,
         "gpu_bytes_total_10x_steps": plan_10x.gpu_bytes + sim_bytes,
+        "gpu_bytes_total_1000_steps": plan_1k.gpu_bytes + sim_bytes,
+        "gpu_bytes_total_10000_steps": plan_10k.gpu_bytes + sim_bytes,
         "peak_rss_bytes": peak_rss_bytes(),
         "backward_stage_ms": stages,
     }))

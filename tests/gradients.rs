@@ -143,11 +143,11 @@ fn von_mises_gradients_while_yielding() {
     let out = check_all(
         &contact_scene(
             "VonMises(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3, yield_stress: 150.0)",
-            18,
+            24,
             0.40,
             "Slip",
         ),
-        18,
+        24,
     );
     if let Some((g, _)) = out {
         assert!(

@@ -46,7 +46,9 @@ pub struct FdSample {
     pub eps: f64,
     /// (L(θ + εd) − L(θ − εd)) / 2ε.
     pub fd: f64,
-    /// |fd − adjoint| / max(|fd|, |adjoint|).
+    /// |fd − adjoint| / max(|fd|, |adjoint|, 1e-12·|L|): relative, with a floor
+    /// at round-off of the loss so that a group the loss does not depend on
+    /// (both near zero) does not report a spurious error of 1.
     pub rel_error: f64,
 }
 
@@ -303,6 +305,7 @@ pub fn check_group(
     }
     let d = Rng::new(seed).direction(vals.len());
     let adjoint: f64 = (0..vals.len()).map(|i| g[i] * d[i] * scale[i]).sum();
+    let base_loss = grads.loss.abs();
     let mut samples = Vec::new();
     for &e in eps {
         let plus: Vec<f64> = (0..vals.len())
@@ -316,7 +319,11 @@ pub fn check_group(
         set_group(ctx, r, group, &minus)?;
         let lm = r.forward(ctx)?;
         let fd = (lp - lm) / (2.0 * e);
-        let denom = fd.abs().max(adjoint.abs()).max(1e-300);
+        let denom = fd
+            .abs()
+            .max(adjoint.abs())
+            .max(1e-12 * base_loss)
+            .max(1e-300);
         samples.push(FdSample {
             eps: e,
             fd,
