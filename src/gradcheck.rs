@@ -84,14 +84,16 @@ fn wanted(r: &Rollout, names: &[String]) -> Result<Vec<ParamGroup>> {
         let matched: Vec<ParamGroup> = all
             .iter()
             .copied()
-            .filter(|g| match (n.as_str(), g) {
-                ("x0", ParamGroup::InitialPosition)
-                | ("v0", ParamGroup::InitialVelocity)
-                | ("deformation", ParamGroup::InitialDeformation)
-                | ("control", ParamGroup::Control)
-                | ("tool", ParamGroup::ToolContact)
-                | ("material", ParamGroup::Material(_)) => true,
-                _ => false,
+            .filter(|g| {
+                matches!(
+                    (n.as_str(), g),
+                    ("x0", ParamGroup::InitialPosition)
+                        | ("v0", ParamGroup::InitialVelocity)
+                        | ("deformation", ParamGroup::InitialDeformation)
+                        | ("control", ParamGroup::Control)
+                        | ("tool", ParamGroup::ToolContact)
+                        | ("material", ParamGroup::Material(_))
+                )
             })
             .collect();
         if matched.is_empty() {

@@ -1023,7 +1023,11 @@ mod tests {
         assert_eq!(p.checkpoints, 100);
         // (T/K + K is flat near √1000 ≈ 31.6: any K in 30..=34 needs 64 states.)
         let p = MemoryPlan::new(1000, 1000, 0, &TapeOptions::default()).unwrap();
-        assert!((30..=34).contains(&p.checkpoint_every), "{}", p.checkpoint_every);
+        assert!(
+            (30..=34).contains(&p.checkpoint_every),
+            "{}",
+            p.checkpoint_every
+        );
         assert_eq!(p.checkpoints + p.segment_states, 64);
     }
 
