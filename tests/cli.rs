@@ -237,15 +237,27 @@ fn gradcheck_command_reports_each_group() {
 #[test]
 fn gradcheck_refuses_what_it_cannot_do() {
     let dir = tempfile::tempdir().unwrap();
+    // Herschel–Bulkley has no adjoint; sand with cohesion has none for the cohesion shift.
     let sand = std::fs::read_to_string(root().join("scenes/sand_column.ron")).unwrap();
-    let p = dir.path().join("sand.ron");
-    std::fs::write(&p, sand).unwrap();
-    let (code, _, err) = cmd(&["gradcheck", p.to_str().unwrap(), "--steps", "2"]);
-    assert_ne!(code, 0);
-    assert!(
-        err.contains("bodies[0].material") && err.contains("DruckerPrager"),
-        "{err}"
+    let paste = sand.replace(
+        "DruckerPrager(density: 2200.0, youngs_modulus: 3.5e5, poisson_ratio: 0.3, friction_angle_deg: 30.0)",
+        "HerschelBulkley(density: 1000.0, bulk_modulus: 1e5, shear_modulus: 1e5, yield_stress: 100.0, consistency: 1.0, flow_index: 1.0)",
     );
+    let cohesive = sand.replace(
+        "friction_angle_deg: 30.0)",
+        "friction_angle_deg: 30.0, cohesion: 50.0)",
+    );
+    assert!(paste != sand && cohesive != sand);
+    for (name, text, what) in [
+        ("paste.ron", paste, "HerschelBulkley"),
+        ("cohesive.ron", cohesive, "bodies[0].material.cohesion"),
+    ] {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let (code, _, err) = cmd(&["gradcheck", p.to_str().unwrap(), "--steps", "2"]);
+        assert_ne!(code, 0);
+        assert!(err.contains(what), "{err}");
+    }
     let scene = root().join("scenes/gradcheck_contact.ron");
     let (code, _, err) = cmd(&[
         "gradcheck",

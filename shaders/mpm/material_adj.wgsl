@@ -5,9 +5,10 @@
 // returns the adjoint of the inputs plus the adjoints of the material
 // parameters μ, λ and the model parameter `a` (yield stress σ_Y for von Mises).
 //
-// Models with an adjoint: Fluid, FixedCorotated, NeoHookean, VonMises, Snow.
-// Drucker–Prager and Herschel–Bulkley have none yet (`has_adjoint`); the host
-// refuses to differentiate scenes that use them.
+// Models with an adjoint: Fluid, FixedCorotated, NeoHookean, VonMises,
+// Drucker–Prager (parameter adjoint of α = `a`, not of the cohesion shift),
+// Snow. Herschel–Bulkley has none yet (`has_adjoint`); the host refuses to
+// differentiate scenes that use it.
 //
 // Isotropic maps of F are written as spectral maps P(F) = U diag(h(σ)) Vᵀ,
 // whose adjoint (`spectral_vjp`) needs the divided differences
@@ -28,7 +29,7 @@ fn mat_grad_zero() -> MatGrad {
 }
 
 fn has_adjoint(kind: u32) -> bool {
-    return kind != MAT_DRUCKER_PRAGER && kind != MAT_HERSCHEL_BULKLEY;
+    return kind != MAT_HERSCHEL_BULKLEY;
 }
 
 #if REAL_F64
@@ -283,6 +284,69 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, fbar: mat3r, auxbar:
                 let rbar = a[0][0] * h.x * nh.x + a[1][1] * h.y * nh.y + a[2][2] * h.z * nh.z;
                 out.g.a = rbar * 0.816496580927726 / (2.0 * m.mu);
                 out.g.mu = -rbar * radius / m.mu;
+            }
+        }
+        case 4u: {
+            // Drucker–Prager (see `plastic_projection`): e = eps (inside the cone),
+            // e = (tr/3)·1 − cα·tr·n̂ (projected to the cone), or e = 0 (tension);
+            // F_out = U exp(e + shift) Vᵀ, aux_out = tr − Σe.
+            let svd = svd3(f);
+            let sc = max(svd.s, vec3r(1e-6));
+            let eps0 = vec3r(real_log(sc.x), real_log(sc.y), real_log(sc.z));
+            let shift = m.b / 3.0;
+            let eps = eps0 + vec3r(aux / 3.0 - shift);
+            let tr = eps.x + eps.y + eps.z;
+            let dev = eps - vec3r(tr / 3.0);
+            let n = length(dev);
+            let cc = (3.0 * m.lambda + 2.0 * m.mu) / (2.0 * m.mu);
+            // J[k][i] = ∂e_i/∂eps_k; daux[k] = ∂aux_out/∂eps_k.
+            var jac = identity3();
+            var daux = vec3r(0.0);
+            var e = eps;
+            var projected = false;
+            var nh = vec3r(0.0);
+            if (tr >= 0.0) {
+                jac = mat3r();
+                daux = vec3r(1.0);
+                e = vec3r(0.0);
+            } else {
+                let dg = n + cc * tr * m.a;
+                if (dg > 0.0) {
+                    projected = true;
+                    nh = dev / max(n, 1e-30);
+                    e = vec3r(tr / 3.0) - cc * m.a * tr * nh;
+                    for (var k = 0u; k < 3u; k = k + 1u) {
+                        for (var i = 0u; i < 3u; i = i + 1u) {
+                            let pdev = select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0;
+                            jac[k][i] = 1.0 / 3.0 - cc * m.a * (nh[i] + tr * (pdev - nh[i] * nh[k]) / max(n, 1e-30));
+                        }
+                    }
+                }
+            }
+            let h = vec3r(real_exp(e.x + shift), real_exp(e.y + shift), real_exp(e.z + shift));
+            let de = vec3r(select(Real(0.0), 1.0 / sc.x, svd.s.x > 1e-6),
+                           select(Real(0.0), 1.0 / sc.y, svd.s.y > 1e-6),
+                           select(Real(0.0), 1.0 / sc.z, svd.s.z > 1e-6));
+            var dh = mat3r();
+            for (var k = 0u; k < 3u; k = k + 1u) {
+                for (var i = 0u; i < 3u; i = i + 1u) {
+                    dh[k][i] = h[i] * jac[k][i] * de[k];
+                }
+            }
+            let sbar = auxbar * daux * de;
+            out.f = spectral_vjp(svd, h, dh, fbar, sbar);
+            // ∂L/∂e_i = Ā_ii h_i; eps depends on aux_in through (aux/3)·1.
+            let a = transpose(svd.u) * fbar * svd.v;
+            let ebar = vec3r(a[0][0] * h.x, a[1][1] * h.y, a[2][2] * h.z);
+            let epsbar = transpose(jac) * ebar + auxbar * daux;
+            out.aux = (epsbar.x + epsbar.y + epsbar.z) / 3.0;
+            if (projected) {
+                // ∂e/∂α = −c·tr·n̂, ∂e/∂c = −α·tr·n̂, c = (3λ + 2μ)/(2μ).
+                let en = dot(ebar, nh);
+                out.g.a = -cc * tr * en;
+                let cbar = -m.a * tr * en;
+                out.g.lambda = cbar * 3.0 / (2.0 * m.mu);
+                out.g.mu = -cbar * 3.0 * m.lambda / (2.0 * m.mu * m.mu);
             }
         }
         case 5u: {

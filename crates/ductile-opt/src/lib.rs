@@ -52,6 +52,19 @@ pub fn set_material_param(
             Some(poisson_ratio)
         }
         (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress) => Some(yield_stress),
+        (Material::DruckerPrager { density, .. }, MaterialParam::Density) => Some(density),
+        (Material::DruckerPrager { youngs_modulus, .. }, MaterialParam::YoungsModulus) => {
+            Some(youngs_modulus)
+        }
+        (Material::DruckerPrager { poisson_ratio, .. }, MaterialParam::PoissonRatio) => {
+            Some(poisson_ratio)
+        }
+        (
+            Material::DruckerPrager {
+                friction_angle_deg, ..
+            },
+            MaterialParam::FrictionAngle,
+        ) => Some(friction_angle_deg),
         _ => None,
     };
     match slot {
@@ -331,6 +344,7 @@ impl Params {
                         MaterialParam::YoungsModulus => b.youngs_modulus,
                         MaterialParam::PoissonRatio => b.poisson_ratio,
                         MaterialParam::YieldStress => b.a,
+                        MaterialParam::FrictionAngle => b.friction_angle_deg,
                         MaterialParam::Viscosity => b.mu,
                         MaterialParam::Density => b.density,
                     });

@@ -48,6 +48,8 @@ pub enum MaterialParam {
     PoissonRatio,
     /// von Mises yield stress σ_Y [Pa].
     YieldStress,
+    /// Drucker–Prager friction angle [degrees].
+    FrictionAngle,
     /// Fluid viscosity [Pa·s].
     Viscosity,
     /// Density [kg/m³].

@@ -18,8 +18,8 @@ pub enum ParamGroup {
     InitialDeformation,
     /// Per-substep tool positions, orientations (raw quaternions), linear and angular velocities.
     Control,
-    /// Material parameters of one body (E, ν, yield stress or viscosity and
-    /// bulk modulus, density), perturbed relative to their values.
+    /// Material parameters of one body (E, ν, yield stress, friction angle or
+    /// viscosity and bulk modulus, density), perturbed relative to their values.
     Material(usize),
     /// Tool friction coefficients and softness, relative to their values.
     ToolContact,
@@ -120,6 +120,13 @@ fn material_params(m: &Material) -> Vec<f64> {
             poisson_ratio,
             yield_stress,
         } => vec![density, youngs_modulus, poisson_ratio, yield_stress],
+        Material::DruckerPrager {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            friction_angle_deg,
+            ..
+        } => vec![density, youngs_modulus, poisson_ratio, friction_angle_deg],
         _ => {
             let (e, nu) = elastic_constants(m).unwrap_or((0.0, 0.0));
             vec![crate::material::density(m), e, nu]
@@ -175,6 +182,18 @@ fn with_material_params(m: &Material, p: &[f64]) -> Material {
             *youngs_modulus = p[1];
             *poisson_ratio = p[2];
         }
+        Material::DruckerPrager {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            friction_angle_deg,
+            ..
+        } => {
+            *density = p[0];
+            *youngs_modulus = p[1];
+            *poisson_ratio = p[2];
+            *friction_angle_deg = p[3];
+        }
         _ => {}
     }
     m
@@ -184,6 +203,12 @@ fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
     match m {
         Material::Fluid { .. } => vec![g.density, g.lambda, g.mu],
         Material::VonMises { .. } => vec![g.density, g.youngs_modulus, g.poisson_ratio, g.a],
+        Material::DruckerPrager { .. } => vec![
+            g.density,
+            g.youngs_modulus,
+            g.poisson_ratio,
+            g.friction_angle_deg,
+        ],
         _ => vec![g.density, g.youngs_modulus, g.poisson_ratio],
     }
 }

@@ -275,8 +275,10 @@ pub struct BodyGradients {
     pub mu: f64,
     /// ∂L/∂λ (Lamé λ; fluids: bulk modulus K).
     pub lambda: f64,
-    /// ∂L/∂(model parameter a): von Mises yield stress σ_Y [Pa].
+    /// ∂L/∂(model parameter a): von Mises yield stress σ_Y [Pa]; Drucker–Prager α.
     pub a: f64,
+    /// ∂L/∂(friction angle) [1/degree] (Drucker–Prager).
+    pub friction_angle_deg: f64,
     /// ∂L/∂(particle mass) [1/kg].
     pub particle_mass: f64,
     /// ∂L/∂(particle volume) [1/m³].
@@ -369,18 +371,23 @@ impl Rollout {
     ) -> Result<Self, SimError> {
         let scene = &loaded.scene;
         for (i, b) in scene.bodies.iter().enumerate() {
-            if matches!(
-                b.material,
-                Material::DruckerPrager { .. } | Material::HerschelBulkley { .. }
-            ) {
-                return Err(scene_error(
-                    loaded,
+            let refuse = match b.material {
+                Material::HerschelBulkley { .. } => Some((
                     format!("bodies[{i}].material"),
-                    crate::material::model_name(&b.material).into(),
-                    "a material with an adjoint (Fluid, FixedCorotated, NeoHookean, VonMises, Snow); \
-                     DruckerPrager and HerschelBulkley have none yet"
-                        .into(),
-                ));
+                    "HerschelBulkley".to_string(),
+                    "a material with an adjoint (Fluid, FixedCorotated, NeoHookean, VonMises, \
+                     DruckerPrager, Snow); HerschelBulkley has none yet"
+                        .to_string(),
+                )),
+                Material::DruckerPrager { cohesion, .. } if cohesion != 0.0 => Some((
+                    format!("bodies[{i}].material.cohesion"),
+                    format!("{cohesion}"),
+                    "0 for gradients (the cohesion shift has no adjoint yet)".to_string(),
+                )),
+                _ => None,
+            };
+            if let Some((path, value, allowed)) = refuse {
+                return Err(scene_error(loaded, path, value, allowed));
             }
         }
         let steps = steps
@@ -958,6 +965,15 @@ impl Rollout {
                 g.youngs_modulus = g.mu * dmu_de + g.lambda * dla_de;
                 g.poisson_ratio = g.mu * dmu_dnu + g.lambda * dla_dnu;
             }
+            if let Material::DruckerPrager {
+                friction_angle_deg, ..
+            } = *m
+            {
+                // α = √(2/3)·2 sin φ / (3 − sin φ): dα/dφ = √(2/3)·6 cos φ / (3 − sin φ)².
+                let phi = friction_angle_deg.to_radians();
+                let da = (2.0f64 / 3.0).sqrt() * 6.0 * phi.cos() / (3.0 - phi.sin()).powi(2);
+                g.friction_angle_deg = g.a * da * std::f64::consts::PI / 180.0;
+            }
             bodies.push(g);
         }
         Ok(Gradients {
@@ -995,6 +1011,11 @@ pub fn elastic_constants(m: &Material) -> Option<(f64, f64)> {
             ..
         }
         | Material::Snow {
+            youngs_modulus,
+            poisson_ratio,
+            ..
+        }
+        | Material::DruckerPrager {
             youngs_modulus,
             poisson_ratio,
             ..
