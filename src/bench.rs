@@ -239,18 +239,9 @@ pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
         "material", "size", "particles", "p-steps/s", "ms/step", "GPU MiB", "RSS MiB"
     );
     let mut results = Vec::new();
-    for size in args
-        .sizes
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        for material in args
-            .materials
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+    for (material, size) in cases(args) {
         {
+            let (material, size) = (material.as_str(), size.as_str());
             let r = bench_case(ctx, material, size, args)?;
             let passes = r["gpu_ms_per_substep_by_pass"]
                 .as_object()

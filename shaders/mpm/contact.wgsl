@@ -39,16 +39,26 @@ const WALL_OPS: u32 = 6u;
 
 // Wall operation k (axis k/2; lower wall for even k, upper for odd k) on a
 // node's velocity; returns v unchanged where the node is not in that wall layer.
-fn wall_op(node: vec3<u32>, k: u32, v: vec3r) -> vec3r {
+// Inward normal of wall operation k (axis k/2; lower wall for even k, upper
+// for odd k) in w = 1, or w = 0 where the node is not in that wall layer.
+fn wall_normal(node: vec3<u32>, k: u32) -> vec4r {
     let axis = k / 2u;
     let upper = (k & 1u) == 1u;
     let b = p_boundary_cells();
     let inside = select(node[axis] < b, node[axis] > p_cells()[axis] - b, upper);
-    if (!inside) {
+    var n = vec4r(0.0);
+    n[axis] = select(Real(1.0), Real(-1.0), upper);
+    n.w = select(Real(0.0), Real(1.0), inside);
+    return n;
+}
+
+// Wall operation k on a node's velocity; v unchanged outside the wall layer.
+fn wall_op(node: vec3<u32>, k: u32, v: vec3r) -> vec3r {
+    let wn = wall_normal(node, k);
+    if (wn.w == 0.0) {
         return v;
     }
-    var n = vec3r(0.0);
-    n[axis] = select(Real(1.0), Real(-1.0), upper);
+    let n = wn.xyz;
     let kind = p_boundary_kind();
     if (kind == 2u) {
         return vec3r(0.0);

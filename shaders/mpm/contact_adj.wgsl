@@ -44,15 +44,11 @@ fn coulomb_vjp(rel: vec3r, n: vec3r, mu: Real, gbar: vec3r) -> CoulombAdj {
 
 // Adjoint of `wall_op(node, k, v)`.
 fn wall_op_vjp(node: vec3<u32>, k: u32, v: vec3r, gbar: vec3r) -> vec3r {
-    let axis = k / 2u;
-    let upper = (k & 1u) == 1u;
-    let b = p_boundary_cells();
-    let inside = select(node[axis] < b, node[axis] > p_cells()[axis] - b, upper);
-    if (!inside) {
+    let wn = wall_normal(node, k);
+    if (wn.w == 0.0) {
         return gbar;
     }
-    var n = vec3r(0.0);
-    n[axis] = select(Real(1.0), Real(-1.0), upper);
+    let n = wn.xyz;
     let kind = p_boundary_kind();
     if (kind == 2u) {
         return vec3r(0.0);

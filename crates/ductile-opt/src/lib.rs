@@ -143,12 +143,19 @@ impl Params {
                         r.initial_state().v[3 * p + 2],
                     ];
                     let v = v0.unwrap_or(scene_v);
+                    if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
+                        return Err(bad(
+                            "min",
+                            format!("{min:?} .. {max:?}"),
+                            format!("bounds that hold the scene's initial velocity {v:?} (or give `init`)"),
+                        ));
+                    }
                     for k in 0..3 {
                         lo.push(min[k]);
                         hi.push(max[k]);
                         log.push(false);
                         names.push(format!("body{body}.v0.{}", ["x", "y", "z"][k]));
-                        init.push(v[k].clamp(min[k], max[k]));
+                        init.push(v[k]);
                     }
                 }
                 ControlSpec::Material {
@@ -177,7 +184,15 @@ impl Params {
                     hi.push(*max);
                     log.push(true);
                     names.push(format!("body{body}.{param:?}"));
-                    init.push(v0.unwrap_or(scene_value).clamp(*min, *max));
+                    let v = v0.unwrap_or(scene_value);
+                    if !(v >= *min && v <= *max) {
+                        return Err(bad(
+                            "min",
+                            format!("{min} .. {max}"),
+                            format!("bounds that hold the scene's value {v} (or give `init`)"),
+                        ));
+                    }
+                    init.push(v);
                 }
                 ControlSpec::ToolVelocity {
                     tool,
@@ -201,13 +216,20 @@ impl Params {
                         ));
                     }
                     let v = v0.unwrap_or([0.0; 3]);
+                    if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
+                        return Err(bad(
+                            "init",
+                            format!("{v:?}"),
+                            format!("inside [min, max] = [{min:?}, {max:?}] (the default is zero)"),
+                        ));
+                    }
                     for s in 0..*segments {
                         for k in 0..3 {
                             lo.push(min[k]);
                             hi.push(max[k]);
                             log.push(false);
                             names.push(format!("tool{tool}.v[{s}].{}", ["x", "y", "z"][k]));
-                            init.push(v[k].clamp(min[k], max[k]));
+                            init.push(v[k]);
                         }
                     }
                 }

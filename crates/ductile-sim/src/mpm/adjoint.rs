@@ -273,31 +273,13 @@ impl MpmAdjoint {
     /// Records the adjoint of one substep: reads `adj[cur]` (∂L/∂state_{t+1}),
     /// writes `adj[1 − cur]` (∂L/∂state_t) and adds to the parameter adjoints.
     pub fn encode_step(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("substep adjoint"),
-            timestamp_writes: None,
-        });
-        self.g2p_adj
-            .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles);
-        self.grid_adj.dispatch(
-            &mut pass,
-            &[&self.bg_grid],
-            ductile_gpu::groups_1d(self.node_blocks * 64),
-        );
-        if self.tool_slots > 0 {
-            self.tool_blocks.dispatch(
-                &mut pass,
-                &[&self.bg_blocks],
-                ductile_gpu::groups_1d(self.node_blocks * 64),
-            );
-            self.tool_reduce
-                .dispatch(&mut pass, &[&self.bg_reduce], [self.tool_slots, 1, 1]);
+        for part in 0..3 {
+            self.encode_part(enc, cur, part);
         }
-        self.p2g_adj
-            .dispatch_1d(&mut pass, &[&self.bg_p2g[1 - cur]], self.particles);
     }
 
-    /// Records one of the three stages of [`MpmAdjoint::encode_step`] (for profiling).
+    /// Records stage `part` of [`MpmAdjoint::encode_step`]: 0 `g2p_adj`, 1 `grid_adj`
+    /// with the tool reductions, 2 `p2g_adj` (separately for profiling).
     pub fn encode_part(&self, enc: &mut wgpu::CommandEncoder, cur: usize, part: usize) {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("substep adjoint part"),
