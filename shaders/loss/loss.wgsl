@@ -32,7 +32,7 @@
 #import common/bspline
 #import mpm/params
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> terms: array<Real>;
 @group(0) @binding(2) var<storage, read> factors: array<Real>;
 @group(0) @binding(3) var<storage, read> clock: array<u32>;

@@ -7,7 +7,7 @@
 #import mpm/params
 #import mpm/material
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> materials: array<Real>;
 @group(0) @binding(2) var<storage, read> body_of: array<u32>;
 @group(0) @binding(3) var<storage, read> x: array<Real>;

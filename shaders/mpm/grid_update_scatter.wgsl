@@ -7,7 +7,7 @@
 #import mpm/params
 #import mpm/grid_update
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> node_block_active: array<u32>;
 @group(0) @binding(2) var<storage, read> grid_sum: array<f32>;
 @group(0) @binding(3) var<storage, read> tools: array<Real>;

@@ -6,7 +6,7 @@
 #import common/index
 #import mpm/params
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> block_active: array<u32>;
 @group(0) @binding(2) var<storage, read_write> node_block_active: array<u32>;
 

@@ -12,7 +12,7 @@
 #import mpm/gather
 #import mpm/grid_update
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> cell_start: array<u32>;
 @group(0) @binding(2) var<storage, read> block_active: array<u32>;
 @group(0) @binding(3) var<storage, read> payload: array<Real>;

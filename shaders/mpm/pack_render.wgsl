@@ -5,7 +5,7 @@
 #import common/index
 #import mpm/params
 
-@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> body_of: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<Real>;
 @group(0) @binding(3) var<storage, read> v: array<Real>;
