@@ -5,6 +5,7 @@ pub mod bench;
 pub mod gradcheck;
 pub mod memory;
 pub mod optimize;
+pub mod optimize_render;
 pub mod output;
 pub mod run;
 pub mod scene_render;

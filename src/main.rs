@@ -54,9 +54,9 @@ enum Command {
     Optimize(ductile::optimize::OptimizeArgs),
     /// Compare the adjoint gradients of the scene's loss with finite differences.
     Gradcheck(ductile::gradcheck::GradcheckArgs),
-    /// Check scene files and report the first error in each.
+    /// Check scene and task files and report the first error in each (a task's scene is checked too).
     Validate {
-        /// Scene files.
+        /// Scene or task files.
         scenes: Vec<PathBuf>,
     },
     /// Print the adapters found and the one chosen.
@@ -163,8 +163,20 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
         Command::Validate { scenes } => {
             let mut bad = 0;
             for s in &scenes {
-                match ductile_scene::load_scene(s) {
-                    Ok(_) => println!("{}: ok", s.display()),
+                let is_task = std::fs::read_to_string(s).is_ok_and(|t| {
+                    t.lines()
+                        .map(str::trim)
+                        .find(|l| !l.is_empty() && !l.starts_with("//"))
+                        .is_some_and(|l| l.starts_with("Task"))
+                });
+                let checked = if is_task {
+                    ductile_opt::load_task(s)
+                        .and_then(|t| ductile_scene::load_scene(&t.scene_path()).map(|_| ()))
+                } else {
+                    ductile_scene::load_scene(s).map(|_| ())
+                };
+                match checked {
+                    Ok(()) => println!("{}: ok", s.display()),
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");

@@ -1,10 +1,13 @@
 //! `ductile optimize TASK.ron --out DIR`: runs a task's optimiser and writes
 //! the loss curve (CSV and PNG), the best controls (RON and NPY) and a JSON
-//! summary. Ctrl-C stops after the current iteration and keeps the best so far.
+//! summary, then renders the initial and best rollouts (see
+//! [`crate::optimize_render`]). Ctrl-C stops after the current iteration and
+//! keeps the best so far.
 
+use crate::optimize_render::render_rollouts;
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
-use ductile_opt::{load_task, run_task, Iteration, RunOptions};
+use ductile_opt::{load_task, run_task, Outcome, Progress, RunOptions};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::io::Write;
@@ -30,6 +33,15 @@ pub struct OptimizeArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Continue the run saved in `--out` (its progress.json) instead of starting afresh.
+    #[arg(long)]
+    pub resume: bool,
+    /// Do not render the initial and best rollouts.
+    #[arg(long)]
+    pub no_render: bool,
+    /// Frames of each render, evenly spaced over the rollout, after the initial state.
+    #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..))]
+    pub render_frames: u32,
 }
 
 /// A loss curve as a PNG (log-scaled loss against iteration).
@@ -74,29 +86,36 @@ pub fn plot_loss(path: &Path, losses: &[f64]) -> Result<()> {
 
 fn write_outputs(
     out: &Path,
-    names: &[String],
-    history: &[Iteration],
-    best: usize,
+    outcome: &Outcome,
     wall: f64,
-    stopped: bool,
     task: &Path,
+    optimizer: &ductile_opt::Optimizer,
 ) -> Result<()> {
+    let (names, history) = (&outcome.names, &outcome.history);
     let mut csv = std::fs::File::create(out.join("loss.csv"))?;
-    writeln!(csv, "iteration,loss,grad_norm,{}", names.join(","))?;
+    writeln!(
+        csv,
+        "iteration,stage,loss,grad_norm,window_end,rollouts,{}",
+        names.join(",")
+    )?;
     for it in history {
         let vals: Vec<String> = it.theta.iter().map(|v| format!("{v:.9e}")).collect();
+        let opt = |v: Option<String>| v.unwrap_or_default();
         writeln!(
             csv,
-            "{},{:.9e},{:.6e},{}",
+            "{},{:?},{:.9e},{},{},{},{}",
             it.index,
+            it.stage,
             it.loss,
-            it.grad_norm,
+            opt(it.grad_norm.map(|g| format!("{g:.6e}"))),
+            opt(it.window.map(|w| w.to_string())),
+            it.rollouts,
             vals.join(",")
         )?;
     }
     let losses: Vec<f64> = history.iter().map(|i| i.loss).collect();
     plot_loss(&out.join("loss.png"), &losses)?;
-    let b = &history[best];
+    let b = &history[outcome.best];
     let mut ron_text =
         String::from("// Best controls found by `ductile optimize` (name: value).\n{\n");
     for (n, v) in names.iter().zip(&b.theta) {
@@ -110,16 +129,39 @@ fn write_outputs(
         &b.theta,
     )
     .map_err(anyhow::Error::msg)?;
+    // Gradient norms per control group: at the best iteration when it has
+    // a gradient, else at the last iteration that has one.
+    let with_grad = if b.grad_norm.is_some() {
+        Some(b)
+    } else {
+        history.iter().rev().find(|h| h.grad_norm.is_some())
+    };
+    let group_norms: serde_json::Map<_, _> = with_grad
+        .map(|h| {
+            outcome
+                .groups
+                .iter()
+                .zip(&h.group_grad_norms)
+                .map(|((n, _), g)| (n.clone(), json!(g)))
+                .collect()
+        })
+        .unwrap_or_default();
     let summary = json!({
         "task": task.display().to_string(),
+        "optimizer": format!("{optimizer:?}"),
         "iterations": history.len().saturating_sub(1),
-        "stopped_early": stopped,
+        "rollouts": history.last().map(|h| h.rollouts).unwrap_or(0),
+        "stopped_early": outcome.stopped,
+        "error": outcome.error,
         "wall_time_s": wall,
         "initial_loss": history[0].loss,
         "best_loss": b.loss,
         "best_iteration": b.index,
+        "improvement_factor": history[0].loss / b.loss,
         "best_controls": names.iter().zip(&b.theta).map(|(n, v)| (n.clone(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "gradient_norm_at_best": b.grad_norm,
+        "gradient_norm_per_group": group_norms,
+        "gradient_norm_per_group_iteration": with_grad.map(|h| h.index),
     });
     std::fs::write(
         out.join("summary.json"),
@@ -128,12 +170,44 @@ fn write_outputs(
     Ok(())
 }
 
+/// Saves the run's progress (for `--resume`): written to a temporary file
+/// and renamed, so an interrupted write never leaves a broken file.
+fn save_progress(out: &Path, p: &Progress) -> Result<()> {
+    let path = out.join(PROGRESS_FILE);
+    let tmp = out.join(format!("{PROGRESS_FILE}.tmp"));
+    std::fs::write(&tmp, serde_json::to_vec(p)?)
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
+/// The progress file in the run directory.
+pub const PROGRESS_FILE: &str = "progress.json";
+
 /// Runs `ductile optimize`.
 pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>) -> Result<()> {
     let task = load_task(&args.task)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-    let iterations = args.iterations.unwrap_or(task.task.optimizer.iterations());
+    let optimizer = match args.iterations {
+        Some(n) => task.task.optimizer.with_iterations(n),
+        None => task.task.optimizer.clone(),
+    };
+    let resume = if args.resume {
+        let path = args.out.join(PROGRESS_FILE);
+        let text = std::fs::read(&path).with_context(|| {
+            format!(
+                "--resume: no saved progress at {} (run without --resume first)",
+                path.display()
+            )
+        })?;
+        let p: Progress = serde_json::from_slice(&text)
+            .with_context(|| format!("--resume: {} is not a progress file", path.display()))?;
+        Some(p)
+    } else {
+        None
+    };
+    let iterations = optimizer.iterations();
     let bar = if args.quiet {
         ProgressBar::hidden()
     } else {
@@ -147,26 +221,30 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
     let opts = RunOptions {
         iterations: args.iterations,
         precision: args.f64.then_some(ductile_gpu::Precision::F64),
+        resume,
         ..Default::default()
     };
+    if let Some(p) = &opts.resume {
+        bar.set_position(p.history.len() as u64);
+    }
     let mut best = f64::INFINITY;
-    let outcome = run_task(ctx, &task, &opts, |it| {
+    let mut save_error = None;
+    let outcome = run_task(ctx, &task, &opts, |it, progress| {
         best = best.min(it.loss);
         bar.set_message(format!("loss {:.4e} (best {:.4e})", it.loss, best));
         bar.inc(1);
+        if let Err(e) = save_progress(&args.out, progress) {
+            save_error = Some(e);
+            return false;
+        }
         !stop.load(Ordering::Relaxed)
     })?;
+    if let Some(e) = save_error {
+        return Err(e);
+    }
     bar.finish();
     let wall = t0.elapsed().as_secs_f64();
-    write_outputs(
-        &args.out,
-        &outcome.names,
-        &outcome.history,
-        outcome.best,
-        wall,
-        outcome.stopped,
-        &args.task,
-    )?;
+    write_outputs(&args.out, &outcome, wall, &args.task, &optimizer)?;
     let b = &outcome.history[outcome.best];
     eprintln!(
         "loss {:.4e} -> {:.4e} (iteration {}) in {:.1} s; results in {}",
@@ -179,11 +257,30 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
     for (n, v) in outcome.names.iter().zip(&b.theta) {
         eprintln!("  {n} = {v:.6e}");
     }
+    let rendered = if args.no_render || outcome.history.is_empty() {
+        Ok(())
+    } else {
+        let t = Instant::now();
+        let runs = [
+            ("initial", outcome.history[0].theta.as_slice()),
+            ("best", b.theta.as_slice()),
+        ];
+        let frames = args.render_frames as usize;
+        render_rollouts(ctx, &task, &opts, &runs, &args.out, frames).map(|n| {
+            eprintln!(
+                "rendered the initial and best rollouts ({n} frames each) in {:.1} s",
+                t.elapsed().as_secs_f64()
+            )
+        })
+    };
     if let Some(e) = outcome.error {
+        if let Err(r) = rendered {
+            eprintln!("error: {r:#}");
+        }
         anyhow::bail!(
             "the optimisation stopped early ({e}); the iterations before it are in {}",
             args.out.display()
         );
     }
-    Ok(())
+    rendered
 }

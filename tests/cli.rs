@@ -272,8 +272,18 @@ fn gradcheck_refuses_what_it_cannot_do() {
     );
 }
 
+/// Whether the PNG at `path` shows something (not every pixel alike).
+fn png_has_content(path: &Path) -> bool {
+    let img = image::open(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .to_rgba8();
+    let first = *img.get_pixel(0, 0);
+    img.pixels().any(|p| *p != first)
+}
+
 /// `ductile optimize` on a short throw task writes the loss curve, the best
-/// controls and a summary, and lowers the loss.
+/// controls, a summary and renders of the initial and best rollouts, and
+/// lowers the loss; `--no-render` writes no renders.
 #[test]
 fn optimize_command_writes_its_outputs() {
     let dir = tempfile::tempdir().unwrap();
@@ -295,6 +305,8 @@ fn optimize_command_writes_its_outputs() {
         "--out",
         out.to_str().unwrap(),
         "-q",
+        "--render-frames",
+        "2",
     ]);
     assert_eq!(code, 0, "{err}");
     for f in [
@@ -306,14 +318,39 @@ fn optimize_command_writes_its_outputs() {
     ] {
         assert!(out.join(f).exists(), "missing {f}");
     }
+    // The initial state and 2 frames of each rollout.
+    for dir in ["render_initial", "render_best"] {
+        for i in 0..3 {
+            let png = out.join(dir).join(format!("frame_{i:04}.png"));
+            assert!(png_has_content(&png), "{} is blank", png.display());
+        }
+        assert!(!out.join(dir).join("frame_0003.png").exists());
+    }
     let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
     let losses: Vec<f64> = csv
         .lines()
         .skip(1)
-        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
         .collect();
     assert_eq!(losses.len(), 3);
     assert!(losses[2] < losses[0], "{losses:?}");
+
+    let bare = dir.path().join("bare");
+    let (code, _, err) = cmd(&[
+        "optimize",
+        task.to_str().unwrap(),
+        "--out",
+        bare.to_str().unwrap(),
+        "-q",
+        "--iterations",
+        "0",
+        "--no-render",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(bare.join("summary.json").exists());
+    for f in ["render_initial", "render_best", "initial.mp4", "best.mp4"] {
+        assert!(!bare.join(f).exists(), "--no-render wrote {f}");
+    }
 }
 
 /// Every shipped task file parses; a bad one is reported with its location.

@@ -17,7 +17,7 @@ use common::{gpu, scene};
 use ductile::gpu::Precision;
 use ductile::sim::gradcheck::{check_group, groups, ParamGroup};
 use ductile::sim::tape::Schedule;
-use ductile::sim::{Gradients, Rollout, StateHost, TapeOptions};
+use ductile::sim::{Gradients, Rollout, SimError, StateHost, TapeOptions};
 
 /// Relative tolerance for smooth f64 rollouts.
 const TOL: f64 = 1e-4;
@@ -334,6 +334,53 @@ fn schedules_agree() {
         assert_eq!(g.control, reference.control, "{opts:?}");
         assert_eq!(g.bodies, reference.bodies, "{opts:?}");
     }
+}
+
+/// `Rollout::replay` visits the states the forward pass computes: the
+/// initial state, then the state after each requested substep (the last
+/// bitwise the forward's final state), and leaves the gradients unchanged.
+#[test]
+fn replay_visits_the_forward_states() {
+    let (ctx, _g) = gpu();
+    let text = contact_scene(
+        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
+        20,
+        0.40,
+        "Separate",
+    );
+    let loaded = scene(&text);
+    let mut r = Rollout::new(
+        ctx,
+        &loaded,
+        Some(Precision::F64),
+        Some(20),
+        &TapeOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    r.forward(ctx).unwrap();
+    let end = r.sim.state(ctx).unwrap();
+    let g0 = r.backward(ctx).unwrap();
+    let mut seen = Vec::new();
+    r.replay(ctx, &[0, 7, 20], |sim, step| -> Result<(), SimError> {
+        assert_eq!(sim.step as usize, step);
+        seen.push(sim.state(ctx)?);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0].x, r.initial_state().x);
+    assert_ne!(seen[1].x, seen[0].x);
+    assert_eq!(
+        (&seen[2].x, &seen[2].v, &seen[2].f),
+        (&end.x, &end.v, &end.f)
+    );
+    let g1 = r.backward(ctx).unwrap();
+    assert_eq!(
+        (g1.loss, &g1.x0, &g1.control),
+        (g0.loss, &g0.x0, &g0.control)
+    );
+    let past_the_end = r.replay(ctx, &[21], |_, _| -> Result<(), SimError> { Ok(()) });
+    assert!(past_the_end.is_err());
 }
 
 /// In f32, the backward pass through a plasticine block hitting a sticky

@@ -84,7 +84,9 @@ pub fn uniform_buffer(ctx: &GpuContext, label: &str, data: &[u8]) -> wgpu::Buffe
         .create_buffer_init(&wgpu::util::BufferInitDescriptor {
             label: Some(label),
             contents: data,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::UNIFORM
+                | wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST,
         })
 }
 

@@ -1,15 +1,26 @@
-//! Ductile's optimisation layer: task files ([`task`]), the mapping between
-//! a task's controls and a rollout ([`Params`]), Adam and gradient descent
-//! on bounded, scaled coordinates, and the task runner ([`run_task`]) that
-//! `ductile optimize` and library users call.
+//! Ductile's optimisation layer: task files ([`task`]), the map between a
+//! task's controls and a rollout ([`Params`]), the optimisers (Adam and
+//! gradient descent in [`gradient`], CMA-ES in [`cmaes`], and the hybrid of
+//! both), and the driver [`run_task`] that `ductile optimize` and library
+//! users call. A run's [`Progress`] is serialisable, so a run can resume.
 
+pub mod cmaes;
+pub mod gradient;
+pub mod params;
 pub mod task;
 
+use cmaes::CmaEs;
 use ductile_gpu::{GpuContext, Precision};
-use ductile_scene::{LoadedScene, Material, SceneError};
+use ductile_scene::{LoadedScene, SceneError};
 use ductile_sim::loss::write_npy_f64;
-use ductile_sim::{Gradients, Rollout, SimError, Simulation, SimulationOptions, TapeOptions};
-pub use task::{load_task, ControlSpec, LoadedTask, MaterialParam, Optimizer, Task};
+use ductile_sim::{Rollout, SimError, Simulation, SimulationOptions, TapeOptions};
+use gradient::GradientState;
+pub use params::{set_material_param, CoarseMap, Params};
+use serde::{Deserialize, Serialize};
+pub use task::{
+    load_task, parse_task, ControlSpec, GradientSettings, LoadedTask, MaterialParam, Optimizer,
+    SearchSettings, Task,
+};
 
 /// Errors of the optimisation layer.
 #[derive(Debug, thiserror::Error)]
@@ -25,385 +36,91 @@ pub enum OptError {
     Other(String),
 }
 
-/// Sets `param` of material `m` to `value`, or says why it has none.
-pub fn set_material_param(
-    m: &Material,
-    param: MaterialParam,
-    value: f64,
-) -> Result<Material, String> {
-    let mut m = m.clone();
-    let slot: Option<&mut f64> = match (&mut m, param) {
-        (Material::Fluid { density, .. }, MaterialParam::Density)
-        | (Material::FixedCorotated { density, .. }, MaterialParam::Density)
-        | (Material::NeoHookean { density, .. }, MaterialParam::Density)
-        | (Material::VonMises { density, .. }, MaterialParam::Density)
-        | (Material::Snow { density, .. }, MaterialParam::Density) => Some(density),
-        (Material::Fluid { viscosity, .. }, MaterialParam::Viscosity) => Some(viscosity),
-        (Material::FixedCorotated { youngs_modulus, .. }, MaterialParam::YoungsModulus)
-        | (Material::NeoHookean { youngs_modulus, .. }, MaterialParam::YoungsModulus)
-        | (Material::VonMises { youngs_modulus, .. }, MaterialParam::YoungsModulus)
-        | (Material::Snow { youngs_modulus, .. }, MaterialParam::YoungsModulus) => {
-            Some(youngs_modulus)
-        }
-        (Material::FixedCorotated { poisson_ratio, .. }, MaterialParam::PoissonRatio)
-        | (Material::NeoHookean { poisson_ratio, .. }, MaterialParam::PoissonRatio)
-        | (Material::VonMises { poisson_ratio, .. }, MaterialParam::PoissonRatio)
-        | (Material::Snow { poisson_ratio, .. }, MaterialParam::PoissonRatio) => {
-            Some(poisson_ratio)
-        }
-        (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress) => Some(yield_stress),
-        (Material::DruckerPrager { density, .. }, MaterialParam::Density) => Some(density),
-        (Material::DruckerPrager { youngs_modulus, .. }, MaterialParam::YoungsModulus) => {
-            Some(youngs_modulus)
-        }
-        (Material::DruckerPrager { poisson_ratio, .. }, MaterialParam::PoissonRatio) => {
-            Some(poisson_ratio)
-        }
-        (
-            Material::DruckerPrager {
-                friction_angle_deg, ..
-            },
-            MaterialParam::FrictionAngle,
-        ) => Some(friction_angle_deg),
-        _ => None,
-    };
-    match slot {
-        Some(s) => {
-            *s = value;
-            Ok(m)
-        }
-        None => Err(format!(
-            "{} has no {param:?} with a gradient",
-            ductile_sim::material::model_name(&m)
-        )),
-    }
-}
-
-/// The current value of `param` in `m`, if the model has it.
-fn material_param(m: &Material, param: MaterialParam) -> Option<f64> {
-    match (m, param) {
-        (_, MaterialParam::Density) => Some(ductile_sim::material::density(m)),
-        (Material::Fluid { viscosity, .. }, MaterialParam::Viscosity) => Some(*viscosity),
-        (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress) => {
-            Some(*yield_stress)
-        }
-        (_, MaterialParam::YoungsModulus) => ductile_sim::tape::elastic_constants(m).map(|e| e.0),
-        (_, MaterialParam::PoissonRatio) => ductile_sim::tape::elastic_constants(m).map(|e| e.1),
-        _ => None,
-    }
-}
-
-/// The task's controls as one vector θ, with bounds, and the maps between
-/// θ, the scaled coordinates u ∈ [0, 1] and the rollout.
-pub struct Params {
-    specs: Vec<ControlSpec>,
-    /// Lower bounds of θ.
-    pub lo: Vec<f64>,
-    /// Upper bounds of θ.
-    pub hi: Vec<f64>,
-    /// Logarithmic scaling per entry.
-    pub log: Vec<bool>,
-    /// A name per entry, for logs.
-    pub names: Vec<String>,
-    base_state: ductile_sim::StateHost,
-    base_control: Vec<f64>,
-    base_materials: Vec<Material>,
-}
-
-impl Params {
-    /// Lays out the controls of `task` for rollout `r` (whose current values are the base).
-    pub fn new(task: &LoadedTask, r: &Rollout) -> Result<(Self, Vec<f64>), OptError> {
-        let (mut lo, mut hi, mut log, mut names, mut init) =
-            (vec![], vec![], vec![], vec![], vec![]);
-        let bodies = r.sim.info().bodies.len();
-        let tools = r.tool_params().len();
-        for (i, c) in task.task.controls.iter().enumerate() {
-            let bad = |path: &str, v: String, allowed: String| {
-                OptError::Scene(task.invalid(format!("controls[{i}].{path}"), v, allowed))
-            };
-            match c {
-                ControlSpec::InitialVelocity {
-                    body,
-                    init: v0,
-                    min,
-                    max,
-                } => {
-                    if *body >= bodies {
-                        return Err(bad(
-                            "body",
-                            body.to_string(),
-                            format!("a body index (0..{bodies})"),
-                        ));
-                    }
-                    let range = r.sim.info().bodies[*body].1.clone();
-                    let p = range.start as usize;
-                    let scene_v = [
-                        r.initial_state().v[3 * p],
-                        r.initial_state().v[3 * p + 1],
-                        r.initial_state().v[3 * p + 2],
-                    ];
-                    let v = v0.unwrap_or(scene_v);
-                    if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
-                        return Err(bad(
-                            "min",
-                            format!("{min:?} .. {max:?}"),
-                            format!("bounds that hold the scene's initial velocity {v:?} (or give `init`)"),
-                        ));
-                    }
-                    for k in 0..3 {
-                        lo.push(min[k]);
-                        hi.push(max[k]);
-                        log.push(false);
-                        names.push(format!("body{body}.v0.{}", ["x", "y", "z"][k]));
-                        init.push(v[k]);
-                    }
-                }
-                ControlSpec::Material {
-                    body,
-                    param,
-                    init: v0,
-                    min,
-                    max,
-                } => {
-                    if *body >= bodies {
-                        return Err(bad(
-                            "body",
-                            body.to_string(),
-                            format!("a body index (0..{bodies})"),
-                        ));
-                    }
-                    let m = &r.materials()[*body];
-                    let scene_value = material_param(m, *param).ok_or_else(|| {
-                        bad(
-                            "param",
-                            format!("{param:?}"),
-                            format!("a parameter of {}", ductile_sim::material::model_name(m)),
-                        )
-                    })?;
-                    lo.push(*min);
-                    hi.push(*max);
-                    log.push(true);
-                    names.push(format!("body{body}.{param:?}"));
-                    let v = v0.unwrap_or(scene_value);
-                    if !(v >= *min && v <= *max) {
-                        return Err(bad(
-                            "min",
-                            format!("{min} .. {max}"),
-                            format!("bounds that hold the scene's value {v} (or give `init`)"),
-                        ));
-                    }
-                    init.push(v);
-                }
-                ControlSpec::ToolVelocity {
-                    tool,
-                    segments,
-                    init: v0,
-                    min,
-                    max,
-                } => {
-                    if *tool >= tools {
-                        return Err(bad(
-                            "tool",
-                            tool.to_string(),
-                            format!("a tool index (0..{tools})"),
-                        ));
-                    }
-                    if *segments > r.steps() {
-                        return Err(bad(
-                            "segments",
-                            segments.to_string(),
-                            format!("at most the rollout's {} substeps", r.steps()),
-                        ));
-                    }
-                    let v = v0.unwrap_or([0.0; 3]);
-                    if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
-                        return Err(bad(
-                            "init",
-                            format!("{v:?}"),
-                            format!("inside [min, max] = [{min:?}, {max:?}] (the default is zero)"),
-                        ));
-                    }
-                    for s in 0..*segments {
-                        for k in 0..3 {
-                            lo.push(min[k]);
-                            hi.push(max[k]);
-                            log.push(false);
-                            names.push(format!("tool{tool}.v[{s}].{}", ["x", "y", "z"][k]));
-                            init.push(v[k]);
-                        }
-                    }
-                }
-            }
-        }
-        Ok((
-            Params {
-                specs: task.task.controls.clone(),
-                lo,
-                hi,
-                log,
-                names,
-                base_state: r.initial_state().clone(),
-                base_control: r.control_values().to_vec(),
-                base_materials: r.materials().to_vec(),
-            },
-            init,
-        ))
-    }
-
-    /// Scaled coordinates of θ.
-    pub fn to_unit(&self, theta: &[f64]) -> Vec<f64> {
-        (0..theta.len())
-            .map(|i| {
-                if self.log[i] {
-                    (theta[i].ln() - self.lo[i].ln()) / (self.hi[i].ln() - self.lo[i].ln())
-                } else {
-                    (theta[i] - self.lo[i]) / (self.hi[i] - self.lo[i])
-                }
-            })
-            .collect()
-    }
-
-    /// θ of scaled coordinates u.
-    pub fn from_unit(&self, u: &[f64]) -> Vec<f64> {
-        (0..u.len())
-            .map(|i| {
-                if self.log[i] {
-                    (self.lo[i].ln() + u[i] * (self.hi[i].ln() - self.lo[i].ln())).exp()
-                } else {
-                    self.lo[i] + u[i] * (self.hi[i] - self.lo[i])
-                }
-            })
-            .collect()
-    }
-
-    /// dθ/du per entry.
-    fn scale(&self, theta: &[f64]) -> Vec<f64> {
-        (0..theta.len())
-            .map(|i| {
-                if self.log[i] {
-                    theta[i] * (self.hi[i].ln() - self.lo[i].ln())
-                } else {
-                    self.hi[i] - self.lo[i]
-                }
-            })
-            .collect()
-    }
-
-    /// Writes θ into the rollout.
-    pub fn apply(&self, ctx: &GpuContext, r: &mut Rollout, theta: &[f64]) -> Result<(), OptError> {
-        let mut state = self.base_state.clone();
-        let mut control = self.base_control.clone();
-        let mut materials = self.base_materials.clone();
-        let nt = r.tool_params().len();
-        let dt = r.sim.info().dt;
-        let steps = r.steps();
-        let mut k = 0;
-        for c in &self.specs {
-            match c {
-                ControlSpec::InitialVelocity { body, .. } => {
-                    let range = r.sim.info().bodies[*body].1.clone();
-                    for p in range {
-                        for a in 0..3 {
-                            state.v[3 * p as usize + a] = theta[k + a];
-                        }
-                    }
-                    k += 3;
-                }
-                ControlSpec::Material { body, param, .. } => {
-                    materials[*body] = set_material_param(&materials[*body], *param, theta[k])
-                        .map_err(OptError::Other)?;
-                    k += 1;
-                }
-                ControlSpec::ToolVelocity { tool, segments, .. } => {
-                    let seg_len = steps.div_ceil(*segments);
-                    let o0 = 16 * *tool;
-                    let mut pos = [control[o0], control[o0 + 1], control[o0 + 2]];
-                    let n_ctrl = control.len() / (16 * nt.max(1));
-                    for n in 0..n_ctrl {
-                        let s = (n / seg_len).min(segments - 1);
-                        let o = 16 * (n * nt + tool);
-                        for a in 0..3 {
-                            let v = theta[k + 3 * s + a];
-                            control[o + a] = pos[a];
-                            control[o + 8 + a] = v;
-                            pos[a] += dt * v;
-                        }
-                    }
-                    k += 3 * segments;
-                }
-            }
-        }
-        r.set_initial_state(ctx, &state)?;
-        r.set_control_values(ctx, &control)?;
-        for (b, m) in materials.iter().enumerate() {
-            if *m != r.materials()[b] {
-                r.set_material(ctx, b, m)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// dL/dθ from a backward pass.
-    pub fn gradient(&self, r: &Rollout, g: &Gradients) -> Vec<f64> {
-        let mut out = Vec::with_capacity(self.lo.len());
-        let nt = r.tool_params().len();
-        let dt = r.sim.info().dt;
-        let steps = r.steps();
-        for c in &self.specs {
-            match c {
-                ControlSpec::InitialVelocity { body, .. } => {
-                    let mut s = [0.0; 3];
-                    for p in r.sim.info().bodies[*body].1.clone() {
-                        for (a, sa) in s.iter_mut().enumerate() {
-                            *sa += g.v0[3 * p as usize + a];
-                        }
-                    }
-                    out.extend_from_slice(&s);
-                }
-                ControlSpec::Material { body, param, .. } => {
-                    let b = &g.bodies[*body];
-                    out.push(match param {
-                        MaterialParam::YoungsModulus => b.youngs_modulus,
-                        MaterialParam::PoissonRatio => b.poisson_ratio,
-                        MaterialParam::YieldStress => b.a,
-                        MaterialParam::FrictionAngle => b.friction_angle_deg,
-                        MaterialParam::Viscosity => b.mu,
-                        MaterialParam::Density => b.density,
-                    });
-                }
-                ControlSpec::ToolVelocity { tool, segments, .. } => {
-                    let seg_len = steps.div_ceil(*segments);
-                    let n_ctrl = g.control.len() / (16 * nt.max(1));
-                    let mut seg = vec![0.0; 3 * segments];
-                    // dL/dv_n = dL/dlin_n + dt Σ_{m > n} dL/dpos_m.
-                    let mut later_pos = [0.0; 3];
-                    for n in (0..n_ctrl).rev() {
-                        let o = 16 * (n * nt + tool);
-                        let s = (n / seg_len).min(segments - 1);
-                        for a in 0..3 {
-                            seg[3 * s + a] += g.control[o + 8 + a] + dt * later_pos[a];
-                            later_pos[a] += g.control[o + a];
-                        }
-                    }
-                    out.extend(seg);
-                }
-            }
-        }
-        out
-    }
+/// Which stage produced an iteration.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum StageKind {
+    /// The initial guess, evaluated before a search.
+    Initial,
+    /// A CMA-ES generation (its best sample).
+    Search,
+    /// A gradient iteration (Adam or gradient descent).
+    Gradient,
 }
 
 /// One optimisation iteration's record.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Iteration {
-    /// Index (0 = the initial guess).
+    /// Index in the history (0 = the initial guess).
     pub index: usize,
-    /// Loss at θ.
+    /// Stage.
+    pub stage: StageKind,
+    /// Loss at θ (over the loss window when `window` is set).
     pub loss: f64,
-    /// Norm of dL/du (scaled coordinates).
-    pub grad_norm: f64,
-    /// θ.
+    /// Norm of dL/du over the free entries (scaled coordinates), before
+    /// clipping; gradient iterations only.
+    pub grad_norm: Option<f64>,
+    /// The same per control group (as [`Params::groups`]).
+    pub group_grad_norms: Vec<f64>,
+    /// θ (for a search generation: its best sample).
     pub theta: Vec<f64>,
+    /// End of the loss window [substeps] when it is shorter than the rollout.
+    pub window: Option<usize>,
+    /// Rollouts so far (forward passes, with or without backward).
+    pub rollouts: usize,
+    /// Samples of this generation that blew up (scored +∞).
+    pub failed_samples: usize,
+}
+
+/// Where the driver is, in a form that can be saved and resumed.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Stage {
+    /// CMA-ES on the coarse map (`knots` per segmented control; `usize::MAX`
+    /// for the full parameterisation).
+    Search {
+        /// The search distribution.
+        es: CmaEs,
+        /// Knots per segmented control.
+        knots: usize,
+        /// Best sample so far (loss, coarse coordinates).
+        best: Option<(f64, Vec<f64>)>,
+    },
+    /// Adam or gradient descent.
+    Gradient {
+        /// Current scaled coordinates.
+        u: Vec<f64>,
+        /// Optimiser state.
+        state: GradientState,
+        /// Iterations recorded in this stage.
+        done: usize,
+        /// Expanding loss window, if any.
+        window: Option<WindowState>,
+    },
+    /// Finished.
+    Done,
+}
+
+/// State of an expanding loss window.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WindowState {
+    /// Current end [substeps].
+    pub end: usize,
+    /// Lowest loss since the window last grew.
+    pub reference: f64,
+    /// Iterations since it last improved by the tolerance.
+    pub stalled: usize,
+}
+
+/// A run's history and the optimiser's state: everything `--resume` needs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Progress {
+    /// The task file's text (a resumed run must use the same task).
+    pub task_source: String,
+    /// Every iteration so far.
+    pub history: Vec<Iteration>,
+    /// Index of the lowest loss over the whole rollout.
+    pub best: Option<usize>,
+    /// The stage to continue with.
+    pub stage: Stage,
 }
 
 /// Result of a task.
@@ -411,6 +128,8 @@ pub struct Iteration {
 pub struct Outcome {
     /// Control names.
     pub names: Vec<String>,
+    /// Control groups (name, entries).
+    pub groups: Vec<(String, std::ops::Range<usize>)>,
     /// Every iteration.
     pub history: Vec<Iteration>,
     /// Index into `history` of the lowest loss.
@@ -424,12 +143,14 @@ pub struct Outcome {
 /// Options of [`run_task`].
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Override the task's iteration count.
+    /// Override the task's iteration count (see [`Optimizer::with_iterations`]).
     pub iterations: Option<usize>,
     /// Kernel precision (default: the scene's).
     pub precision: Option<Precision>,
     /// Tape options of the backward pass.
     pub tape: TapeOptions,
+    /// Continue from this saved progress instead of starting afresh.
+    pub resume: Option<Progress>,
 }
 
 /// Runs the scene as written and records body `rec.body`'s particle
@@ -476,7 +197,8 @@ pub fn record_reference(
     Ok(path)
 }
 
-/// Builds the rollout of a task (recording the reference first if asked).
+/// Builds the rollout of a task (recording the reference first if asked)
+/// and returns it with the control map and the initial θ.
 pub fn prepare(
     ctx: &GpuContext,
     task: &LoadedTask,
@@ -506,105 +228,308 @@ pub fn prepare(
     Ok((r, params, theta0))
 }
 
-/// Runs the task's optimiser. `on_iteration` sees every iteration and
-/// returns false to stop (the best result so far is kept).
+/// The stage a fresh run starts with.
+fn first_stage(optimizer: &Optimizer, params: &Params, u0: &[f64]) -> Stage {
+    match optimizer {
+        Optimizer::Adam(_) | Optimizer::GradientDescent(_) => Stage::Gradient {
+            u: u0.to_vec(),
+            state: GradientState::new(u0.len()),
+            done: 0,
+            window: None,
+        },
+        Optimizer::CmaEs(s) => search_stage(s, params.coarse_map(usize::MAX, u0), usize::MAX),
+        Optimizer::Hybrid {
+            coarse_keys,
+            search,
+            ..
+        } => search_stage(search, params.coarse_map(*coarse_keys, u0), *coarse_keys),
+    }
+}
+
+fn search_stage(s: &SearchSettings, map: CoarseMap, knots: usize) -> Stage {
+    Stage::Search {
+        es: CmaEs::new(map.c0, s.sigma, s.population, s.seed),
+        knots,
+        best: None,
+    }
+}
+
+/// Runs the task's optimiser. `on_iteration` sees every iteration and the
+/// progress after it (save that to resume later) and returns false to stop
+/// (the best result so far is kept).
 pub fn run_task(
     ctx: &GpuContext,
     task: &LoadedTask,
     opts: &RunOptions,
-    mut on_iteration: impl FnMut(&Iteration) -> bool,
+    mut on_iteration: impl FnMut(&Iteration, &Progress) -> bool,
 ) -> Result<Outcome, OptError> {
     let (mut r, params, theta0) = prepare(ctx, task, opts)?;
-    let iterations = opts.iterations.unwrap_or(task.task.optimizer.iterations());
-    let mut u = params.to_unit(&theta0);
-    let n = u.len();
-    let (mut m1, mut m2) = (vec![0.0; n], vec![0.0; n]);
-    let mut history = Vec::new();
-    let mut best = 0;
+    let optimizer = match opts.iterations {
+        Some(n) => task.task.optimizer.with_iterations(n),
+        None => task.task.optimizer.clone(),
+    };
+    let u0 = params.to_unit(&theta0);
+    let mut p = match &opts.resume {
+        Some(saved) => {
+            if saved.task_source != task.source {
+                return Err(OptError::Other(format!(
+                    "the saved progress belongs to a different version of {}; \
+                     start afresh without --resume",
+                    task.path.display()
+                )));
+            }
+            saved.clone()
+        }
+        None => Progress {
+            task_source: task.source.clone(),
+            history: vec![],
+            best: None,
+            stage: first_stage(&optimizer, &params, &u0),
+        },
+    };
+    let steps = r.steps();
+    let mut rollouts = p.history.last().map(|h| h.rollouts).unwrap_or(0);
     let mut stopped = false;
     let mut error = None;
-    for it in 0..=iterations {
-        let theta = params.from_unit(&u);
-        params.apply(ctx, &mut r, &theta)?;
-        let g = match r.forward(ctx).and_then(|_| r.backward(ctx)) {
-            Ok(g) => g,
-            Err(e) if !history.is_empty() => {
-                error = Some(format!("iteration {it} (controls {theta:?}): {e}"));
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let dtheta = params.gradient(&r, &g);
-        let scale = params.scale(&theta);
-        let mut gu: Vec<f64> = (0..n).map(|i| dtheta[i] * scale[i]).collect();
-        let norm = gu.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let rec = Iteration {
-            index: it,
-            loss: g.loss,
-            grad_norm: norm,
-            theta,
-        };
-        if !rec.loss.is_finite() {
-            return Err(OptError::Other(format!(
-                "the loss became {} at iteration {it}",
-                rec.loss
-            )));
-        }
-        if rec.loss
-            < history
-                .get(best)
-                .map(|b: &Iteration| b.loss)
-                .unwrap_or(f64::INFINITY)
+    // Records an iteration, updates "best", calls back; false: stop.
+    let mut record = |p: &mut Progress, mut it: Iteration| -> bool {
+        it.index = p.history.len();
+        if it.window.is_none()
+            && it.loss < p.best.map(|b| p.history[b].loss).unwrap_or(f64::INFINITY)
         {
-            best = history.len();
+            p.best = Some(it.index);
         }
-        let go_on = on_iteration(&rec);
-        history.push(rec);
-        if !go_on {
-            stopped = true;
-            break;
-        }
-        if it == iterations {
-            break;
-        }
-        let (lr, decay, clip, adam) = match &task.task.optimizer {
-            Optimizer::Adam {
-                learning_rate,
-                decay,
-                clip_norm,
-                ..
-            } => (*learning_rate, *decay, *clip_norm, true),
-            Optimizer::GradientDescent {
-                learning_rate,
-                decay,
-                clip_norm,
-                ..
-            } => (*learning_rate, *decay, *clip_norm, false),
-        };
-        if let Some(c) = clip {
-            if norm > c {
-                gu.iter_mut().for_each(|x| *x *= c / norm);
+        p.history.push(it);
+        on_iteration(p.history.last().expect("just pushed"), p)
+    };
+    loop {
+        match &mut p.stage {
+            Stage::Done => break,
+            Stage::Search { es, knots, best } => {
+                let settings = match &optimizer {
+                    Optimizer::CmaEs(s) => s,
+                    Optimizer::Hybrid { search, .. } => search,
+                    _ => return Err(OptError::Other("search stage without a search".into())),
+                };
+                let map = params.coarse_map(*knots, &u0);
+                if p.history.is_empty() {
+                    // The initial guess, for comparison.
+                    r.set_loss_window(ctx, None);
+                    let theta = params.from_unit(&u0);
+                    params.apply(ctx, &mut r, &theta)?;
+                    let loss = r.forward(ctx)?;
+                    rollouts += 1;
+                    let it = Iteration {
+                        index: 0,
+                        stage: StageKind::Initial,
+                        loss,
+                        grad_norm: None,
+                        group_grad_norms: vec![],
+                        theta,
+                        window: None,
+                        rollouts,
+                        failed_samples: 0,
+                    };
+                    if !record(&mut p, it) {
+                        stopped = true;
+                        break;
+                    }
+                    continue;
+                }
+                if es.generation >= settings.generations {
+                    p.stage = match &optimizer {
+                        Optimizer::Hybrid { .. } => {
+                            let c = best.as_ref().map(|b| b.1.clone()).unwrap_or(map.c0.clone());
+                            let u = map.apply(&c);
+                            Stage::Gradient {
+                                state: GradientState::new(u.len()),
+                                u,
+                                done: 0,
+                                window: None,
+                            }
+                        }
+                        _ => Stage::Done,
+                    };
+                    continue;
+                }
+                let samples = es.ask();
+                let mut losses = Vec::with_capacity(samples.len());
+                let mut failed = 0;
+                for c in &samples {
+                    let theta = params.from_unit(&map.apply(c));
+                    params.apply(ctx, &mut r, &theta)?;
+                    rollouts += 1;
+                    match r.forward(ctx) {
+                        Ok(l) if l.is_finite() => losses.push(l),
+                        Ok(_) | Err(SimError::Unstable(_)) => {
+                            failed += 1;
+                            losses.push(f64::INFINITY);
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
+                }
+                es.tell(&samples, &losses);
+                let (i_best, &l_best) = losses
+                    .iter()
+                    .enumerate()
+                    .min_by(|a, b| a.1.total_cmp(b.1))
+                    .expect("population >= 2");
+                if l_best < best.as_ref().map(|b| b.0).unwrap_or(f64::INFINITY) {
+                    *best = Some((l_best, samples[i_best].clone()));
+                }
+                let it = Iteration {
+                    index: 0,
+                    stage: StageKind::Search,
+                    loss: l_best,
+                    grad_norm: None,
+                    group_grad_norms: vec![],
+                    theta: params.from_unit(&map.apply(&samples[i_best])),
+                    window: None,
+                    rollouts,
+                    failed_samples: failed,
+                };
+                if !record(&mut p, it) {
+                    stopped = true;
+                    break;
+                }
             }
-        }
-        let lr = lr * decay.powi(it as i32);
-        for i in 0..n {
-            let step = if adam {
-                let (b1, b2, eps) = (0.9, 0.999, 1e-12);
-                m1[i] = b1 * m1[i] + (1.0 - b1) * gu[i];
-                m2[i] = b2 * m2[i] + (1.0 - b2) * gu[i] * gu[i];
-                let mh = m1[i] / (1.0 - b1.powi(it as i32 + 1));
-                let vh = m2[i] / (1.0 - b2.powi(it as i32 + 1));
-                lr * mh / (vh.sqrt() + eps)
-            } else {
-                lr * gu[i]
-            };
-            // Projection onto the bounds.
-            u[i] = (u[i] - step).clamp(0.0, 1.0);
+            Stage::Gradient {
+                u,
+                state,
+                done,
+                window,
+            } => {
+                let (settings, adam) = match &optimizer {
+                    Optimizer::Adam(g) => (g, true),
+                    Optimizer::GradientDescent(g) => (g, false),
+                    Optimizer::Hybrid { refine, .. } => match refine.as_ref() {
+                        Optimizer::Adam(g) => (g, true),
+                        Optimizer::GradientDescent(g) => (g, false),
+                        _ => {
+                            return Err(OptError::Other("refine must be a gradient method".into()))
+                        }
+                    },
+                    Optimizer::CmaEs(_) => {
+                        return Err(OptError::Other("gradient stage under CMA-ES".into()))
+                    }
+                };
+                if *done == 0 && window.is_none() {
+                    if let Some(w) = &task.task.window {
+                        if w.start < steps {
+                            *window = Some(WindowState {
+                                end: w.start,
+                                reference: f64::INFINITY,
+                                stalled: 0,
+                            });
+                        }
+                    }
+                }
+                let win_end = window.as_ref().map(|w| w.end);
+                r.set_loss_window(ctx, win_end);
+                let theta = params.from_unit(u);
+                params.apply(ctx, &mut r, &theta)?;
+                rollouts += 1;
+                let g = match r.forward(ctx).and_then(|_| r.backward(ctx)) {
+                    Ok(g) => g,
+                    Err(e) if !p.history.is_empty() => {
+                        error = Some(format!(
+                            "iteration {} (controls {theta:?}): {e}",
+                            p.history.len()
+                        ));
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                if !g.loss.is_finite() {
+                    error = Some(format!(
+                        "the loss became {} at iteration {}",
+                        g.loss,
+                        p.history.len()
+                    ));
+                    break;
+                }
+                let dtheta = params.gradient(&r, &g);
+                let scale = params.scale(&theta);
+                let mut gu: Vec<f64> = (0..u.len())
+                    .map(|i| {
+                        if params.free[i] {
+                            dtheta[i] * scale[i]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                let norm = gradient::norm(&gu);
+                let group_grad_norms = params
+                    .groups
+                    .iter()
+                    .map(|(_, range)| gradient::norm(&gu[range.clone()]))
+                    .collect();
+                let last = *done >= settings.iterations;
+                let it = Iteration {
+                    index: 0,
+                    stage: StageKind::Gradient,
+                    loss: g.loss,
+                    grad_norm: Some(norm),
+                    group_grad_norms,
+                    theta,
+                    window: win_end,
+                    rollouts,
+                    failed_samples: 0,
+                };
+                // The expanding window: grow on a plateau.
+                if let (Some(w), Some(spec)) = (window.as_mut(), &task.task.window) {
+                    if g.loss < w.reference * (1.0 - spec.tolerance) {
+                        w.reference = g.loss;
+                        w.stalled = 0;
+                    } else {
+                        w.stalled += 1;
+                    }
+                    if w.stalled >= spec.patience {
+                        w.end += spec.grow;
+                        w.reference = f64::INFINITY;
+                        w.stalled = 0;
+                    }
+                }
+                if window.as_ref().is_some_and(|w| w.end >= steps) {
+                    *window = None;
+                }
+                if last {
+                    p.stage = if win_end.is_some() {
+                        // Finish with the whole loss so that "best" is comparable.
+                        Stage::Gradient {
+                            u: u.clone(),
+                            state: state.clone(),
+                            done: *done + 1,
+                            window: None,
+                        }
+                    } else {
+                        Stage::Done
+                    };
+                } else {
+                    gradient::clip(&mut gu, settings.clip_value, settings.clip_norm);
+                    let lr = settings.learning_rate
+                        * settings.schedule.factor(*done, settings.iterations);
+                    state.step(u, &gu, lr, adam);
+                    *done += 1;
+                }
+                if !record(&mut p, it) {
+                    stopped = true;
+                    break;
+                }
+            }
         }
     }
+    if p.history.is_empty() {
+        return Err(OptError::Other(
+            error.unwrap_or_else(|| "stopped before the first iteration".into()),
+        ));
+    }
+    let best = p.best.unwrap_or(p.history.len() - 1);
     Ok(Outcome {
         names: params.names.clone(),
-        history,
+        groups: params.groups.clone(),
+        history: p.history,
         best,
         stopped,
         error,

@@ -1,7 +1,8 @@
 //! The task file (RON, in `scenes/tasks/`): a scene, the controls to
-//! optimise with their bounds and initial guesses, an optional reference
-//! recording, and the optimiser. Parsed with `deny_unknown_fields` and
-//! validated with located errors, as scenes are.
+//! optimise with their bounds, masks and initial guesses, an optional
+//! reference recording, an optional expanding loss window, and the
+//! optimiser. Parsed with `deny_unknown_fields` and validated with located
+//! errors, as scenes are.
 
 use ductile_scene::{SceneError, Vec3};
 use serde::{Deserialize, Serialize};
@@ -24,6 +25,10 @@ pub struct Task {
     pub controls: Vec<ControlSpec>,
     /// How.
     pub optimizer: Optimizer,
+    /// A loss window that starts short and expands when the loss plateaus
+    /// (FluidLab's temporally expanding optimisation; gradient phases only).
+    #[serde(default)]
+    pub window: Option<ExpandingWindow>,
 }
 
 /// A recording of particle positions made before optimising.
@@ -37,6 +42,33 @@ pub struct Record {
     pub path: String,
     /// Substeps between records (>= 1).
     pub every: u64,
+}
+
+/// The loss is first evaluated over substeps `0..=start` only (running
+/// terms clipped to the window, final terms evaluated at its end); each time
+/// the loss fails to improve by `tolerance` (relative) for `patience`
+/// iterations, the window grows by `grow` substeps, until it covers the
+/// rollout. Only iterations over the whole rollout compete for "best".
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExpandingWindow {
+    /// First window end [substeps] (>= 1).
+    pub start: usize,
+    /// Growth per plateau [substeps] (>= 1).
+    pub grow: usize,
+    /// Iterations without relative improvement > `tolerance` that make a plateau (default 3).
+    #[serde(default = "three")]
+    pub patience: usize,
+    /// Relative improvement counted as progress (default 0.01).
+    #[serde(default = "one_percent")]
+    pub tolerance: f64,
+}
+
+fn three() -> usize {
+    3
+}
+fn one_percent() -> f64 {
+    0.01
 }
 
 /// Material parameters that can be optimised.
@@ -56,9 +88,21 @@ pub enum MaterialParam {
     Density,
 }
 
+/// How key-framed poses are interpolated in time.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Interpolation {
+    /// Piecewise linear (velocity piecewise constant).
+    #[default]
+    Linear,
+    /// Uniform Catmull–Rom spline through the keys (velocity continuous).
+    CatmullRom,
+}
+
 /// One optimised quantity, with bounds and an initial guess. The optimiser
 /// works in coordinates scaled to [0, 1] between the bounds (logarithmic for
 /// material parameters), and projects back into them after every step.
+/// `mask` (per axis, default all true) leaves the axes marked false at their
+/// initial guess; `freeze` leaves the first segments or keys at theirs.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub enum ControlSpec {
@@ -73,6 +117,9 @@ pub enum ControlSpec {
         min: Vec3,
         /// Upper bound per axis [m/s].
         max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
     },
     /// A material parameter of a body.
     Material {
@@ -89,7 +136,8 @@ pub enum ControlSpec {
         max: f64,
     },
     /// A tool's linear velocity [m/s], piecewise constant over `segments`
-    /// equal runs of substeps; its position follows by integration from the
+    /// equal runs of substeps (`segments` = the rollout's substeps gives one
+    /// velocity per substep); its position follows by integration from the
     /// scene's initial pose (orientation and angular velocity as in the scene).
     ToolVelocity {
         /// Tool index.
@@ -103,53 +151,176 @@ pub enum ControlSpec {
         min: Vec3,
         /// Upper bound per axis [m/s].
         max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading segments kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
+    /// A tool's position [m] at `keys` key frames evenly spaced over the
+    /// rollout (the first at substep 0, the last at the end), interpolated
+    /// in time; the tool's velocity each substep is the interpolated
+    /// position's change over that substep divided by dt (orientation and
+    /// angular velocity as in the scene).
+    ToolKeyframes {
+        /// Tool index.
+        tool: usize,
+        /// Number of key frames (>= 1; `steps + 1` gives one pose per substep).
+        keys: usize,
+        /// Interpolation between keys (default `Linear`).
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Initial guess for every key [m] (default: the tool's scene position).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [m].
+        min: Vec3,
+        /// Upper bound per axis [m].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading keys kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
     },
 }
 
-/// The optimiser and its schedule.
+/// A learning-rate schedule: the rate at iteration k (from 0) of K.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum Schedule {
+    /// The same rate throughout.
+    #[default]
+    Constant,
+    /// rate · decay^k, with 0 < decay <= 1.
+    Exponential {
+        /// Factor per iteration.
+        decay: f64,
+    },
+    /// Cosine from rate down to rate · final_fraction at the last iteration.
+    Cosine {
+        /// Fraction of the rate left at the end, in [0, 1].
+        final_fraction: f64,
+    },
+    /// rate · factor^⌊k / every⌋.
+    Step {
+        /// Iterations between drops (>= 1).
+        every: usize,
+        /// Factor per drop, in (0, 1].
+        factor: f64,
+    },
+}
+
+impl Schedule {
+    /// The multiplier of the base rate at iteration `k` of `total`.
+    pub fn factor(&self, k: usize, total: usize) -> f64 {
+        match self {
+            Schedule::Constant => 1.0,
+            Schedule::Exponential { decay } => decay.powi(k as i32),
+            Schedule::Cosine { final_fraction } => {
+                let x = k as f64 / (total.max(2) - 1) as f64;
+                final_fraction
+                    + (1.0 - final_fraction)
+                        * 0.5
+                        * (1.0 + (std::f64::consts::PI * x.min(1.0)).cos())
+            }
+            Schedule::Step { every, factor } => factor.powi((k / every.max(&1)) as i32),
+        }
+    }
+}
+
+/// Settings of a gradient optimiser (Adam or gradient descent).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub enum Optimizer {
-    /// Adam (Kingma & Ba) on the scaled coordinates.
-    Adam {
-        /// Step size in scaled coordinates (fraction of each control's range).
-        learning_rate: f64,
-        /// Iterations (one forward and one backward rollout each).
-        iterations: usize,
-        /// Learning-rate decay per iteration (default 1: constant).
-        #[serde(default = "one")]
-        decay: f64,
-        /// Clip the scaled gradient to this norm (default: no clipping).
-        #[serde(default)]
-        clip_norm: Option<f64>,
-    },
-    /// Plain gradient descent on the scaled coordinates.
-    GradientDescent {
-        /// Step size in scaled coordinates per unit gradient.
-        learning_rate: f64,
-        /// Iterations.
-        iterations: usize,
-        /// Learning-rate decay per iteration (default 1).
-        #[serde(default = "one")]
-        decay: f64,
-        /// Clip the scaled gradient to this norm (default: no clipping).
-        #[serde(default)]
-        clip_norm: Option<f64>,
-    },
+pub struct GradientSettings {
+    /// Step size in scaled coordinates (Adam: fraction of each control's
+    /// range per step; gradient descent: per unit gradient).
+    pub learning_rate: f64,
+    /// Iterations (one forward and one backward rollout each).
+    pub iterations: usize,
+    /// Learning-rate schedule (default constant).
+    #[serde(default)]
+    pub schedule: Schedule,
+    /// Clip every scaled gradient component to [-c, c] (default: none).
+    #[serde(default)]
+    pub clip_value: Option<f64>,
+    /// Then scale the scaled gradient down to this norm if longer (default: none).
+    #[serde(default)]
+    pub clip_norm: Option<f64>,
 }
 
-fn one() -> f64 {
-    1.0
+/// Settings of the CMA-ES sampling search (Hansen's (μ/μ_w, λ)-CMA-ES on
+/// the scaled coordinates; samples outside [0, 1] are projected onto it).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SearchSettings {
+    /// Generations (each evaluates `population` forward rollouts, no backward).
+    pub generations: usize,
+    /// Samples per generation (default 4 + ⌊3 ln n⌋ for n free coordinates).
+    #[serde(default)]
+    pub population: Option<usize>,
+    /// Initial step size in scaled coordinates (default 0.2).
+    #[serde(default = "default_sigma")]
+    pub sigma: f64,
+    /// Random seed (default 0).
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_sigma() -> f64 {
+    0.2
+}
+
+/// The optimiser.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub enum Optimizer {
+    /// Adam (Kingma & Ba) on the scaled coordinates.
+    Adam(GradientSettings),
+    /// Plain gradient descent on the scaled coordinates.
+    GradientDescent(GradientSettings),
+    /// CMA-ES, for non-smooth landscapes (no gradients).
+    CmaEs(SearchSettings),
+    /// CMA-ES on a coarse key-frame parameterisation (`coarse_keys` knots
+    /// per segmented control, linearly interpolated onto its segments or
+    /// keys), then `refine` (Adam or gradient descent) from the best sample
+    /// on the full parameterisation (ThinShellLab's recipe).
+    Hybrid {
+        /// Knots per segmented control in the search (>= 1).
+        coarse_keys: usize,
+        /// The sampling stage.
+        search: SearchSettings,
+        /// The gradient stage: `Adam(..)` or `GradientDescent(..)`.
+        refine: Box<Optimizer>,
+    },
 }
 
 impl Optimizer {
-    /// Iterations requested.
+    /// Iterations recorded in the history: generations plus gradient iterations.
     pub fn iterations(&self) -> usize {
         match self {
-            Optimizer::Adam { iterations, .. } | Optimizer::GradientDescent { iterations, .. } => {
-                *iterations
+            Optimizer::Adam(g) | Optimizer::GradientDescent(g) => g.iterations,
+            Optimizer::CmaEs(s) => s.generations,
+            Optimizer::Hybrid { search, refine, .. } => search.generations + refine.iterations(),
+        }
+    }
+}
+
+impl Optimizer {
+    /// The same optimiser with `n` iterations in all (for CMA-ES, `n`
+    /// generations; for the hybrid, ⌈n/2⌉ generations and ⌊n/2⌋ gradient iterations).
+    pub fn with_iterations(&self, n: usize) -> Optimizer {
+        let mut o = self.clone();
+        match &mut o {
+            Optimizer::Adam(g) | Optimizer::GradientDescent(g) => g.iterations = n,
+            Optimizer::CmaEs(s) => s.generations = n,
+            Optimizer::Hybrid { search, refine, .. } => {
+                search.generations = n.div_ceil(2);
+                **refine = refine.with_iterations(n / 2);
             }
         }
+        o
     }
 }
 
@@ -185,25 +356,117 @@ impl LoadedTask {
     }
 }
 
-/// Reads and checks a task file (bounds, counts, rates).
-pub fn load_task(path: &Path) -> Result<LoadedTask, SceneError> {
+/// Parses a task from RON text (`label` names it in errors) and checks it.
+pub fn parse_task(source: &str, path: &Path) -> Result<LoadedTask, SceneError> {
     let label = path.display().to_string();
-    let source = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
-        file: label.clone(),
-        source,
-    })?;
-    // `Some(..)` may be left out around optional values.
+    // `Some(..)` may be left out around optional values, and `Adam(..)`
+    // holds its settings directly.
     let task: Task = ron::Options::default()
-        .with_default_extension(ron::extensions::Extensions::IMPLICIT_SOME)
-        .from_str(&source)
-        .map_err(|e| SceneError::from_ron(&source, &label, &e))?;
+        .with_default_extension(
+            ron::extensions::Extensions::IMPLICIT_SOME
+                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        )
+        .from_str(source)
+        .map_err(|e| SceneError::from_ron(source, &label, &e))?;
     let t = LoadedTask {
         task,
         path: path.to_path_buf(),
-        source,
+        source: source.to_string(),
     };
     check(&t)?;
     Ok(t)
+}
+
+/// Reads and checks a task file (bounds, counts, rates).
+pub fn load_task(path: &Path) -> Result<LoadedTask, SceneError> {
+    let source = std::fs::read_to_string(path).map_err(|source| SceneError::Io {
+        file: path.display().to_string(),
+        source,
+    })?;
+    parse_task(&source, path)
+}
+
+fn check_box(
+    p: &str,
+    min: &Vec3,
+    max: &Vec3,
+    init: &Option<Vec3>,
+    t: &LoadedTask,
+) -> Result<(), SceneError> {
+    if (0..3).any(|k| !(min[k].is_finite() && max[k].is_finite() && min[k] < max[k])) {
+        return Err(t.invalid(
+            format!("{p}.max"),
+            format!("{max:?}"),
+            "finite and greater than min on every axis".into(),
+        ));
+    }
+    if let Some(v) = init {
+        if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
+            return Err(t.invalid(
+                format!("{p}.init"),
+                format!("{v:?}"),
+                "inside [min, max] on every axis".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_gradient(p: &str, g: &GradientSettings, t: &LoadedTask) -> Result<(), SceneError> {
+    let bad = |f: &str, v: String, a: &str| Err(t.invalid(format!("{p}.{f}"), v, a.into()));
+    if !(g.learning_rate.is_finite() && g.learning_rate > 0.0) {
+        return bad("learning_rate", format!("{}", g.learning_rate), "> 0");
+    }
+    match &g.schedule {
+        Schedule::Constant => {}
+        Schedule::Exponential { decay } => {
+            if !(decay.is_finite() && *decay > 0.0 && *decay <= 1.0) {
+                return bad("schedule.decay", format!("{decay}"), "in (0, 1]");
+            }
+        }
+        Schedule::Cosine { final_fraction } => {
+            if !(0.0..=1.0).contains(final_fraction) {
+                return bad(
+                    "schedule.final_fraction",
+                    format!("{final_fraction}"),
+                    "in [0, 1]",
+                );
+            }
+        }
+        Schedule::Step { every, factor } => {
+            if *every == 0 {
+                return bad("schedule.every", "0".into(), ">= 1");
+            }
+            if !(factor.is_finite() && *factor > 0.0 && *factor <= 1.0) {
+                return bad("schedule.factor", format!("{factor}"), "in (0, 1]");
+            }
+        }
+    }
+    for (f, c) in [("clip_value", g.clip_value), ("clip_norm", g.clip_norm)] {
+        if let Some(c) = c {
+            if !(c.is_finite() && c > 0.0) {
+                return bad(f, format!("{c}"), "> 0");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_search(p: &str, s: &SearchSettings, t: &LoadedTask) -> Result<(), SceneError> {
+    let bad = |f: &str, v: String, a: &str| Err(t.invalid(format!("{p}.{f}"), v, a.into()));
+    if let Some(n) = s.population {
+        if n < 2 {
+            return bad("population", n.to_string(), ">= 2");
+        }
+    }
+    if !(s.sigma.is_finite() && s.sigma > 0.0 && s.sigma <= 1.0) {
+        return bad(
+            "sigma",
+            format!("{}", s.sigma),
+            "in (0, 1] (scaled coordinates)",
+        );
+    }
+    Ok(())
 }
 
 fn check(t: &LoadedTask) -> Result<(), SceneError> {
@@ -214,28 +477,47 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
     for (i, c) in t.task.controls.iter().enumerate() {
         let p = format!("controls[{i}]");
         match c {
-            ControlSpec::InitialVelocity { min, max, init, .. }
-            | ControlSpec::ToolVelocity { min, max, init, .. } => {
-                if (0..3).any(|k| !(min[k].is_finite() && max[k].is_finite() && min[k] < max[k])) {
+            ControlSpec::InitialVelocity { min, max, init, .. } => {
+                check_box(&p, min, max, init, t)?
+            }
+            ControlSpec::ToolVelocity {
+                min,
+                max,
+                init,
+                segments,
+                freeze,
+                ..
+            } => {
+                check_box(&p, min, max, init, t)?;
+                if *segments == 0 {
+                    return bad(format!("{p}.segments"), "0".into(), ">= 1");
+                }
+                if freeze >= segments {
                     return bad(
-                        format!("{p}.max"),
-                        format!("{max:?}"),
-                        "finite and greater than min on every axis",
+                        format!("{p}.freeze"),
+                        freeze.to_string(),
+                        "fewer than `segments`",
                     );
                 }
-                if let Some(v) = init {
-                    if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
-                        return bad(
-                            format!("{p}.init"),
-                            format!("{v:?}"),
-                            "inside [min, max] on every axis",
-                        );
-                    }
+            }
+            ControlSpec::ToolKeyframes {
+                min,
+                max,
+                init,
+                keys,
+                freeze,
+                ..
+            } => {
+                check_box(&p, min, max, init, t)?;
+                if *keys == 0 {
+                    return bad(format!("{p}.keys"), "0".into(), ">= 1");
                 }
-                if let ControlSpec::ToolVelocity { segments, .. } = c {
-                    if *segments == 0 {
-                        return bad(format!("{p}.segments"), "0".into(), ">= 1");
-                    }
+                if freeze >= keys {
+                    return bad(
+                        format!("{p}.freeze"),
+                        freeze.to_string(),
+                        "fewer than `keys`",
+                    );
                 }
             }
             ControlSpec::Material { min, max, init, .. } => {
@@ -253,33 +535,67 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 }
             }
         }
-    }
-    let (lr, iters, decay, clip) = match &t.task.optimizer {
-        Optimizer::Adam {
-            learning_rate,
-            iterations,
-            decay,
-            clip_norm,
+        let mask = match c {
+            ControlSpec::InitialVelocity { mask, .. }
+            | ControlSpec::ToolVelocity { mask, .. }
+            | ControlSpec::ToolKeyframes { mask, .. } => *mask,
+            ControlSpec::Material { .. } => None,
+        };
+        if mask == Some([false; 3]) {
+            return bad(
+                format!("{p}.mask"),
+                "(false, false, false)".into(),
+                "at least one axis true (or remove the control)",
+            );
         }
-        | Optimizer::GradientDescent {
-            learning_rate,
-            iterations,
-            decay,
-            clip_norm,
-        } => (*learning_rate, *iterations, *decay, *clip_norm),
-    };
-    if !(lr.is_finite() && lr > 0.0) {
-        return bad("optimizer.learning_rate".into(), format!("{lr}"), "> 0");
     }
-    if iters == 0 {
-        return bad("optimizer.iterations".into(), "0".into(), ">= 1");
+    match &t.task.optimizer {
+        Optimizer::Adam(g) | Optimizer::GradientDescent(g) => check_gradient("optimizer", g, t)?,
+        Optimizer::CmaEs(s) => check_search("optimizer", s, t)?,
+        Optimizer::Hybrid {
+            coarse_keys,
+            search,
+            refine,
+        } => {
+            if *coarse_keys == 0 {
+                return bad("optimizer.coarse_keys".into(), "0".into(), ">= 1");
+            }
+            check_search("optimizer.search", search, t)?;
+            match refine.as_ref() {
+                Optimizer::Adam(g) | Optimizer::GradientDescent(g) => {
+                    check_gradient("optimizer.refine", g, t)?
+                }
+                other => {
+                    return bad(
+                        "optimizer.refine".into(),
+                        format!("{other:?}"),
+                        "Adam(..) or GradientDescent(..)",
+                    )
+                }
+            }
+        }
     }
-    if !(decay.is_finite() && decay > 0.0 && decay <= 1.0) {
-        return bad("optimizer.decay".into(), format!("{decay}"), "in (0, 1]");
+    if t.task.optimizer.iterations() == 0 {
+        return bad(
+            "optimizer.iterations".into(),
+            "0".into(),
+            ">= 1 iteration or generation",
+        );
     }
-    if let Some(c) = clip {
-        if !(c.is_finite() && c > 0.0) {
-            return bad("optimizer.clip_norm".into(), format!("{c}"), "> 0");
+    if let Some(w) = &t.task.window {
+        if w.start == 0 || w.grow == 0 || w.patience == 0 {
+            return bad(
+                "window".into(),
+                format!("{w:?}"),
+                "start, grow and patience >= 1",
+            );
+        }
+        if !(w.tolerance.is_finite() && w.tolerance >= 0.0) {
+            return bad(
+                "window.tolerance".into(),
+                format!("{}", w.tolerance),
+                ">= 0",
+            );
         }
     }
     if let Some(r) = &t.task.record {

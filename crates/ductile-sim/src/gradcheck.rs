@@ -81,6 +81,10 @@ impl Rng {
     pub fn new(seed: u64) -> Self {
         Rng(seed)
     }
+    /// The generator's state: `Rng::new(r.state())` continues the same sequence.
+    pub fn state(&self) -> u64 {
+        self.0
+    }
     /// Uniform in [0, 1).
     pub fn uniform(&mut self) -> f64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);

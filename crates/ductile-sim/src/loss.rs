@@ -114,7 +114,12 @@ pub fn write_npy_f64(path: &std::path::Path, shape: &[u64], data: &[f64]) -> Res
 pub struct LossSet {
     /// The terms, as given in the scene.
     pub terms: Vec<LossTerm>,
+    /// Current weight factors, `[step][term]` (see [`step_factors`]).
     factors: Vec<f64>,
+    /// The factors over the whole rollout.
+    full_factors: Vec<f64>,
+    factors_buf: wgpu::Buffer,
+    precision: ductile_gpu::Precision,
     value: wgpu::Buffer,
     eval: Kernel,
     stats_k: Kernel,
@@ -348,7 +353,10 @@ impl LossSet {
         let bg_density = st.map(|s| bind(&density, s, 0));
         Ok(LossSet {
             terms: terms.to_vec(),
+            full_factors: factors.clone(),
             factors,
+            factors_buf,
+            precision: p,
             value: value.clone(),
             bg_eval,
             bg_stats,
@@ -368,6 +376,41 @@ impl LossSet {
             has_chamfer,
             has_density,
         })
+    }
+
+    /// Restricts the loss to substeps `0..=end` (None: the whole rollout).
+    /// Running and recorded terms keep their factors inside the window,
+    /// rescaled to the same total weight; final terms are evaluated at `end`.
+    pub fn set_window(&mut self, ctx: &GpuContext, end: Option<usize>) {
+        let nt = self.terms.len();
+        if nt == 0 {
+            return;
+        }
+        let steps = self.full_factors.len() / nt - 1;
+        let mut f = self.full_factors.clone();
+        if let Some(end) = end.filter(|&e| e < steps) {
+            for i in 0..nt {
+                let col = |s: usize| s * nt + i;
+                let total: f64 = (0..=steps).map(|s| f[col(s)]).sum();
+                let final_only = (0..steps).all(|s| f[col(s)] == 0.0);
+                for s in end + 1..=steps {
+                    f[col(s)] = 0.0;
+                }
+                if final_only {
+                    f[col(end)] = total;
+                    continue;
+                }
+                let inside: f64 = (0..=end).map(|s| f[col(s)]).sum();
+                if inside > 0.0 {
+                    for s in 0..=end {
+                        f[col(s)] *= total / inside;
+                    }
+                }
+            }
+        }
+        ctx.queue
+            .write_buffer(&self.factors_buf, 0, &reals_to_bytes(&f, self.precision));
+        self.factors = f;
     }
 
     /// True when some term is evaluated on the state after `step` substeps.

@@ -566,6 +566,25 @@ impl Rollout {
             &reals_to_bytes(values, self.sim.config.precision),
         );
         self.sim.control.values = values.to_vec();
+        // Keep the host poses (used to draw the tools) in step with the values.
+        let tools = self.sim.control.tools;
+        for (n, row) in self.sim.control.poses.iter_mut().enumerate() {
+            for (t, pose) in row.iter_mut().enumerate() {
+                let o = 16 * (n * tools + t);
+                let v = |a: usize| {
+                    glam::DVec3::new(values[o + a], values[o + a + 1], values[o + a + 2])
+                };
+                pose.position = v(0);
+                pose.rotation = glam::DQuat::from_xyzw(
+                    values[o + 4],
+                    values[o + 5],
+                    values[o + 6],
+                    values[o + 7],
+                );
+                pose.linear = v(8);
+                pose.angular = v(12);
+            }
+        }
         self.forward_done = false;
         Ok(())
     }
@@ -601,6 +620,14 @@ impl Rollout {
         self.materials[body] = m.clone();
         self.forward_done = false;
         Ok(())
+    }
+
+    /// Restricts the loss to substeps `0..=end` (None: the whole rollout);
+    /// see [`crate::loss::LossSet::set_window`]. The rollout still runs all
+    /// its substeps.
+    pub fn set_loss_window(&mut self, ctx: &GpuContext, end: Option<usize>) {
+        self.loss.set_window(ctx, end);
+        self.forward_done = false;
     }
 
     /// Friction and softness [m] of each tool.
@@ -721,6 +748,59 @@ impl Rollout {
         self.forward_done = true;
         let values = self.loss.values(ctx, self.sim.config.precision)?;
         Ok(values.iter().sum())
+    }
+
+    /// Replays the rollout for pictures: resets the simulation to the initial
+    /// state at substep 0 (as [`Rollout::forward`] does), runs the same
+    /// substeps, and calls `visit(sim, step)` with the state after substep
+    /// `step` for each entry of `at` (ascending, in `0..=steps()`; 0 is the
+    /// initial state), stopping after the last. Nothing is read back between
+    /// visits; before each visit the simulation's health is checked, so a
+    /// blow-up is returned as [`SimError::Unstable`] instead of visited.
+    /// Keeps no checkpoints and evaluates no loss (a later
+    /// [`Rollout::backward`] runs the forward pass again).
+    pub fn replay<E: From<SimError>>(
+        &mut self,
+        ctx: &GpuContext,
+        at: &[usize],
+        mut visit: impl FnMut(&Simulation, usize) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if let Some(&s) = at.iter().find(|&&s| s > self.steps) {
+            return Err(SimError::Other(format!(
+                "replay: substep {s} is beyond the rollout's {} substeps",
+                self.steps
+            ))
+            .into());
+        }
+        if at.windows(2).any(|w| w[1] <= w[0]) {
+            return Err(SimError::Other("replay: the substeps to visit must ascend".into()).into());
+        }
+        self.forward_done = false;
+        self.sim.reset_status(ctx);
+        let mut enc = ctx.device.create_command_encoder(&Default::default());
+        self.restore(&mut enc, &self.initial, 0);
+        self.set_clock(&mut enc, 0);
+        let mut parity = 0;
+        let mut t = 0;
+        for &stop in at {
+            while t < stop {
+                self.encode_substep(&mut enc, parity);
+                parity = 1 - parity;
+                t += 1;
+                if t % 64 == 0 {
+                    ctx.queue.submit([enc.finish()]);
+                    enc = ctx.device.create_command_encoder(&Default::default());
+                }
+            }
+            ctx.queue.submit([enc.finish()]);
+            enc = ctx.device.create_command_encoder(&Default::default());
+            self.sim.parity = parity;
+            self.sim.step = t as u64;
+            self.sim.check(ctx)?;
+            visit(&self.sim, t)?;
+        }
+        ctx.queue.submit([enc.finish()]);
+        Ok(())
     }
 
     /// Runs the backward pass after [`Rollout::forward`] and returns every gradient.

@@ -1,0 +1,264 @@
+//! The optimisation driver through the library API: the control maps'
+//! gradients (key frames, velocity segments) against central differences,
+//! masks and frozen controls, CMA-ES and the hybrid, the expanding loss
+//! window, and resuming a run bit for bit.
+
+mod common;
+
+use common::gpu;
+use ductile::gpu::Precision;
+use ductile::opt::{parse_task, prepare, run_task, LoadedTask, Progress, RunOptions, StageKind};
+use std::path::Path;
+
+/// A task from text, as if it were a file in `scenes/tasks/`.
+fn task(text: &str) -> LoadedTask {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/tasks/test_task.ron");
+    parse_task(text, &path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn f64_opts() -> RunOptions {
+    RunOptions {
+        precision: Some(Precision::F64),
+        ..Default::default()
+    }
+}
+
+/// dL/dθ·d from the adjoint against the best central difference over a
+/// step sweep, at θ, for a task whose controls move the pusher into the block.
+fn check_control_gradient(t: &LoadedTask, theta: &[f64]) -> (f64, f64) {
+    let (ctx, _g) = gpu();
+    let (mut r, params, _) = prepare(ctx, t, &f64_opts()).unwrap_or_else(|e| panic!("{e}"));
+    params.apply(ctx, &mut r, theta).unwrap();
+    r.forward(ctx).unwrap();
+    let g = r.backward(ctx).unwrap();
+    let grad = params.gradient(&r, &g);
+    let mut rng = ductile::sim::gradcheck::Rng::new(5);
+    let d = rng.direction(theta.len());
+    let adj: f64 = grad.iter().zip(&d).map(|(a, b)| a * b).sum();
+    let mut loss_at = |s: f64| {
+        let th: Vec<f64> = theta.iter().zip(&d).map(|(t, di)| t + s * di).collect();
+        params.apply(ctx, &mut r, &th).unwrap();
+        r.forward(ctx).unwrap()
+    };
+    let best = [1e-3, 1e-4, 1e-5]
+        .iter()
+        .map(|&h| {
+            let fd = (loss_at(h) - loss_at(-h)) / (2.0 * h);
+            (fd - adj).abs() / adj.abs().max(1e-300)
+        })
+        .fold(f64::INFINITY, f64::min);
+    (adj, best)
+}
+
+/// Key-framed tool positions (Catmull–Rom) and per-segment tool velocities
+/// map their gradients correctly: the pusher is driven into the block, so
+/// the loss depends on the tool through contact.
+#[test]
+fn tool_control_maps_match_central_differences() {
+    let keys = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [ToolKeyframes(tool: 0, keys: 3, interpolation: CatmullRom,
+                                       min: (0.0, 0.0, 0.0), max: (1.0, 1.0, 1.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 1))",
+    );
+    let theta = [0.24, 0.21, 0.5, 0.30, 0.205, 0.49, 0.36, 0.2, 0.5];
+    let (adj, err) = check_control_gradient(&keys, &theta);
+    eprintln!("key frames: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(
+        adj.abs() > 1e-6,
+        "no contact: the loss does not depend on the tool"
+    );
+    assert!(err < 1e-4, "key-frame gradient off by {err:.2e}");
+
+    let vel = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [ToolVelocity(tool: 0, segments: 3, min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 1))",
+    );
+    let theta = [1.5, 0.0, 0.0, 2.0, -0.1, 0.05, 1.0, 0.1, 0.0];
+    let (adj, err) = check_control_gradient(&vel, &theta);
+    eprintln!("velocity segments: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(
+        adj.abs() > 1e-6,
+        "no contact: the loss does not depend on the tool"
+    );
+    assert!(err < 1e-4, "velocity-segment gradient off by {err:.2e}");
+}
+
+/// Masked axes and frozen segments stay at their initial guess, every value
+/// stays inside its bounds, and clipping by value bounds the step.
+#[test]
+fn masks_freezing_and_bounds_hold() {
+    let (ctx, _g) = gpu();
+    let t = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [ToolVelocity(tool: 0, segments: 3, init: (1.0, 0.1, 0.0),
+                                      min: (0.0, -0.2, -0.2), max: (1.2, 0.2, 0.2),
+                                      mask: (true, false, true), freeze: 1)],
+              optimizer: GradientDescent(learning_rate: 50.0, iterations: 2, clip_value: 0.05))",
+    );
+    let out = run_task(ctx, &t, &RunOptions::default(), |_, _| true).unwrap();
+    assert_eq!(out.history.len(), 3);
+    let th0 = &out.history[0].theta;
+    for it in &out.history {
+        let th = &it.theta;
+        for s in 0..3 {
+            assert_eq!(th[3 * s + 1], 0.1, "masked y moved: {th:?}");
+        }
+        assert_eq!(&th[0..3], &th0[0..3], "frozen segment moved: {th:?}");
+        for (i, v) in th.iter().enumerate() {
+            let (lo, hi) = ([0.0, -0.2, -0.2][i % 3], [1.2, 0.2, 0.2][i % 3]);
+            assert!(*v >= lo && *v <= hi, "entry {i} = {v} outside [{lo}, {hi}]");
+        }
+    }
+    // Gradient descent with clip_value c moves each scaled coordinate by at
+    // most lr·c = 2.5 → the whole range: projection must have held it.
+    let moved = out.history[1].theta[3] != th0[3] || out.history[1].theta[5] != th0[5];
+    assert!(moved, "free entries did not move");
+}
+
+/// CMA-ES lowers the throw loss without gradients; the hybrid (coarse
+/// search, then Adam) lowers the push loss, its gradient stage starting
+/// from the best sample.
+#[test]
+fn cma_es_and_hybrid_lower_the_loss() {
+    let (ctx, _g) = gpu();
+    let cma = task(
+        "Task(scene: \"../throw.ron\", steps: 24,
+              controls: [InitialVelocity(body: 0, init: (0.0, 0.0, 0.0), min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0))],
+              optimizer: CmaEs(generations: 3, population: 5, sigma: 0.3, seed: 1))",
+    );
+    let out = run_task(ctx, &cma, &RunOptions::default(), |_, _| true).unwrap();
+    assert_eq!(out.history[0].stage, StageKind::Initial);
+    assert_eq!(out.history.len(), 4);
+    assert_eq!(out.history.last().unwrap().rollouts, 1 + 3 * 5);
+    let (l0, lb) = (out.history[0].loss, out.history[out.best].loss);
+    eprintln!("CMA-ES: {l0:.4e} -> {lb:.4e}");
+    assert!(lb < 0.5 * l0, "CMA-ES: {l0} -> {lb}");
+
+    let hybrid = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 24,
+              controls: [ToolVelocity(tool: 0, segments: 4, init: (0.3, 0.0, 0.0), min: (-1.5, -0.3, -0.3), max: (1.5, 0.3, 0.3))],
+              optimizer: Hybrid(coarse_keys: 2, search: (generations: 2, population: 4, sigma: 0.2, seed: 3),
+                                refine: Adam(learning_rate: 0.05, iterations: 2)))",
+    );
+    let out = run_task(ctx, &hybrid, &RunOptions::default(), |_, _| true).unwrap();
+    let stages: Vec<StageKind> = out.history.iter().map(|h| h.stage).collect();
+    use StageKind::*;
+    assert_eq!(
+        stages,
+        [Initial, Search, Search, Gradient, Gradient, Gradient]
+    );
+    // A 2-knot coarse map: the 4 segments of each axis lie on a line.
+    for h in &out.history[1..3] {
+        for a in 0..3 {
+            let v: Vec<f64> = (0..4).map(|s| h.theta[3 * s + a]).collect();
+            let lin = (v[1] - v[0]) - (v[3] - v[2]);
+            assert!(
+                lin.abs() < 1e-9,
+                "search sample not on the coarse map: {v:?}"
+            );
+        }
+    }
+    let best_search = out.history[1..3]
+        .iter()
+        .map(|h| h.loss)
+        .fold(f64::INFINITY, f64::min);
+    assert_eq!(
+        out.history[3].loss, best_search,
+        "refinement starts from the best sample"
+    );
+    let (l0, lb) = (out.history[0].loss, out.history[out.best].loss);
+    eprintln!("hybrid: {l0:.4e} -> {lb:.4e}");
+    assert!(lb < l0 && out.history[5].loss < out.history[3].loss);
+}
+
+/// The expanding window starts at `start` substeps, grows by `grow` on every
+/// plateau, and a final term is evaluated at the window's end: the first
+/// loss equals the loss of the same task cut at that substep.
+#[test]
+fn expanding_window_grows_and_evaluates_final_terms_at_its_end() {
+    let (ctx, _g) = gpu();
+    let text = |steps: usize, window: &str| {
+        format!(
+            "Task(scene: \"../push_plasticine.ron\", steps: {steps}, {window}
+                  controls: [ToolVelocity(tool: 0, segments: 2, init: (1.0, 0.0, 0.0), min: (-1.5, -0.3, -0.3), max: (1.5, 0.3, 0.3))],
+                  optimizer: Adam(learning_rate: 0.05, iterations: 3))"
+        )
+    };
+    let t = task(&text(
+        24,
+        "window: (start: 8, grow: 8, patience: 1, tolerance: 1.0),",
+    ));
+    let out = run_task(ctx, &t, &RunOptions::default(), |_, _| true).unwrap();
+    let windows: Vec<Option<usize>> = out.history.iter().map(|h| h.window).collect();
+    assert_eq!(windows, [Some(8), Some(16), None, None]);
+    assert!(out.history[out.best].window.is_none());
+    let cut = task(&text(8, ""));
+    let short = run_task(
+        ctx,
+        &cut,
+        &RunOptions {
+            iterations: Some(0),
+            ..Default::default()
+        },
+        |_, _| true,
+    )
+    .unwrap();
+    let (a, b) = (out.history[0].loss, short.history[0].loss);
+    assert!(
+        (a - b).abs() <= 1e-6 * b.abs(),
+        "window loss {a} vs 8-substep loss {b}"
+    );
+}
+
+/// Stopping after two iterations and resuming from the saved progress gives
+/// the same history, bit for bit, as an uninterrupted run (Adam and CMA-ES).
+#[test]
+fn resumed_runs_match_uninterrupted_runs() {
+    let (ctx, _g) = gpu();
+    for optimizer in [
+        "Adam(learning_rate: 0.1, iterations: 3, schedule: Cosine(final_fraction: 0.1))",
+        "CmaEs(generations: 2, population: 3, seed: 9)",
+    ] {
+        let t = task(&format!(
+            "Task(scene: \"../throw.ron\", steps: 16,
+                  controls: [InitialVelocity(body: 0, init: (1.0, 1.0, 0.0), min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0))],
+                  optimizer: {optimizer})"
+        ));
+        let whole = run_task(ctx, &t, &RunOptions::default(), |_, _| true).unwrap();
+        let mut saved: Option<Progress> = None;
+        let first = run_task(ctx, &t, &RunOptions::default(), |it, p| {
+            saved = Some(p.clone());
+            it.index < 1
+        })
+        .unwrap();
+        assert!(first.stopped);
+        // Through JSON, as `--resume` reads it.
+        let json = serde_json::to_string(&saved.unwrap()).unwrap();
+        let resume: Progress = serde_json::from_str(&json).unwrap();
+        let rest = run_task(
+            ctx,
+            &t,
+            &RunOptions {
+                resume: Some(resume),
+                ..Default::default()
+            },
+            |_, _| true,
+        )
+        .unwrap();
+        let key = |o: &ductile::opt::Outcome| {
+            o.history
+                .iter()
+                .map(|h| {
+                    (
+                        h.loss.to_bits(),
+                        h.theta.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(key(&rest), key(&whole), "{optimizer}");
+        assert_eq!(rest.best, whole.best);
+    }
+}
