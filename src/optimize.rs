@@ -27,6 +27,10 @@ pub struct OptimizeArgs {
     /// Override the task's iteration count.
     #[arg(long)]
     pub iterations: Option<usize>,
+    /// Override the rollout's substeps (default: the task's `steps`, else the
+    /// scene's frames × substeps), e.g. for a quick check of a task.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
     /// Run in f64 (needs SHADER_F64).
     #[arg(long)]
     pub f64: bool,
@@ -220,6 +224,7 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
     let t0 = Instant::now();
     let opts = RunOptions {
         iterations: args.iterations,
+        steps: args.steps.map(|s| s as usize),
         precision: args.f64.then_some(ductile_gpu::Precision::F64),
         resume,
         ..Default::default()

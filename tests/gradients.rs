@@ -15,9 +15,10 @@ mod common;
 
 use common::{gpu, scene};
 use ductile::gpu::Precision;
+use ductile::scene::Material;
 use ductile::sim::gradcheck::{check_group, groups, ParamGroup};
 use ductile::sim::tape::Schedule;
-use ductile::sim::{Gradients, Rollout, SimError, StateHost, TapeOptions};
+use ductile::sim::{BodyGradients, Gradients, Rollout, SimError, StateHost, TapeOptions};
 
 /// Relative tolerance for smooth f64 rollouts.
 const TOL: f64 = 1e-4;
@@ -223,6 +224,206 @@ fn drucker_prager_gradients() {
             continue;
         }
         assert!(best.rel_error < TOL, "{}: {:?}", group.name(), c);
+    }
+}
+
+/// Checks body 0's adjoint of each named material parameter on its own:
+/// the best central difference of the loss under `set(material, value)`
+/// over relative steps 1e-3, 1e-4 and 1e-5 against `adjoint(gradients)`.
+#[allow(clippy::type_complexity)]
+fn check_params(
+    text: &str,
+    steps: u32,
+    params: &[(
+        &str,
+        fn(&Material) -> f64,
+        fn(&Material, f64) -> Material,
+        fn(&BodyGradients) -> f64,
+    )],
+) {
+    let (ctx, _g) = gpu();
+    if !ctx.has_f64 {
+        return;
+    }
+    let loaded = scene(text);
+    let mut r = Rollout::new(
+        ctx,
+        &loaded,
+        Some(Precision::F64),
+        Some(steps as usize),
+        &TapeOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let g = r.backward(ctx).unwrap();
+    let m0 = r.materials()[0].clone();
+    for (name, get, set, adjoint) in params {
+        let v = get(&m0);
+        let adj = adjoint(&g.bodies[0]);
+        let mut loss_at = |x: f64| {
+            r.set_material(ctx, 0, &set(&m0, x)).unwrap();
+            r.forward(ctx).unwrap()
+        };
+        let (mut fd, mut rel) = (f64::NAN, f64::INFINITY);
+        for step in [1e-3, 1e-4, 1e-5] {
+            let h = step * v.abs();
+            let d = (loss_at(v + h) - loss_at(v - h)) / (2.0 * h);
+            let e = (d - adj).abs() / adj.abs().max(1e-300);
+            if e < rel {
+                (fd, rel) = (d, e);
+            }
+        }
+        eprintln!("{name:<14} adjoint {adj:+.6e}  fd {fd:+.6e}  rel {rel:.1e}");
+        assert!(adj != 0.0 && rel < TOL, "{name}: adjoint {adj}, fd {fd}");
+        r.set_material(ctx, 0, &m0).unwrap();
+    }
+}
+
+/// Herschel–Bulkley (shear-thinning, n = 0.7) while flowing: the implicit
+/// flow increment's derivatives (yield stress, consistency, flow index,
+/// moduli) through the impact.
+#[test]
+fn herschel_bulkley_gradients_while_flowing() {
+    let text = contact_scene(
+        "HerschelBulkley(density: 1000.0, bulk_modulus: 5.0e3, shear_modulus: 2.0e3, yield_stress: 40.0, consistency: 2.0, flow_index: 0.7)",
+        24,
+        0.40,
+        "Slip",
+    );
+    let out = check_all(&text, 24);
+    if out.is_none() {
+        return;
+    }
+    fn hb(m: &Material) -> (f64, f64, f64) {
+        match *m {
+            Material::HerschelBulkley {
+                yield_stress,
+                consistency,
+                flow_index,
+                ..
+            } => (yield_stress, consistency, flow_index),
+            _ => unreachable!(),
+        }
+    }
+    fn with(m: &Material, k: usize, x: f64) -> Material {
+        let mut m = m.clone();
+        if let Material::HerschelBulkley {
+            yield_stress,
+            consistency,
+            flow_index,
+            ..
+        } = &mut m
+        {
+            *[yield_stress, consistency, flow_index][k] = x;
+        }
+        m
+    }
+    check_params(
+        &text,
+        24,
+        &[
+            ("yield stress", |m| hb(m).0, |m, x| with(m, 0, x), |g| g.a),
+            ("consistency", |m| hb(m).1, |m, x| with(m, 1, x), |g| g.b),
+            ("flow index", |m| hb(m).2, |m, x| with(m, 2, x), |g| g.c),
+        ],
+    );
+}
+
+/// Cohesive Drucker–Prager sand: the cohesion shifts resting sand off the
+/// cone's apex, so every group (initial state included) must match, and the
+/// cohesion gets a gradient.
+#[test]
+fn cohesive_drucker_prager_gradients() {
+    let text = contact_scene(
+        "DruckerPrager(density: 1600.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3, friction_angle_deg: 30.0, cohesion: 5.0)",
+        18,
+        0.15,
+        "Separate",
+    );
+    if check_all(&text, 18).is_none() {
+        return;
+    }
+    fn cohesion(m: &Material) -> f64 {
+        match *m {
+            Material::DruckerPrager { cohesion, .. } => cohesion,
+            _ => unreachable!(),
+        }
+    }
+    fn with(m: &Material, x: f64) -> Material {
+        let mut m = m.clone();
+        if let Material::DruckerPrager { cohesion, .. } = &mut m {
+            *cohesion = x;
+        }
+        m
+    }
+    check_params(&text, 18, &[("cohesion", cohesion, with, |g| g.cohesion)]);
+}
+
+/// Two substeps from a random state, for each material: F = I + 0.15·R
+/// (distinct singular values), random C and velocities, and a random J or
+/// plastic J for models that carry one, with the sphere tool already inside
+/// its softness band. Every kernel's adjoint (stress from the initial F,
+/// P2G, grid update with contact, G2P with the return mapping) sees
+/// arbitrary inputs rather than a cube at rest.
+#[test]
+fn random_state_gradients_for_every_material() {
+    let (ctx, _g) = gpu();
+    if !ctx.has_f64 {
+        return;
+    }
+    for (k, material) in [
+        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
+        "FixedCorotated(density: 800.0, youngs_modulus: 8.0e3, poisson_ratio: 0.35)",
+        "VonMises(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3, yield_stress: 150.0)",
+        "DruckerPrager(density: 1600.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3, friction_angle_deg: 30.0, cohesion: 5.0)",
+        "Snow(density: 400.0, youngs_modulus: 1.4e4, poisson_ratio: 0.2, critical_compression: 0.025, critical_stretch: 0.0075, hardening: 10.0)",
+        "Fluid(density: 1000.0, bulk_modulus: 2.0e3, gamma: 7.0, viscosity: 0.5)",
+        "HerschelBulkley(density: 1000.0, bulk_modulus: 5.0e3, shear_modulus: 2.0e3, yield_stress: 40.0, consistency: 2.0, flow_index: 0.7)",
+    ]
+    .iter()
+    .enumerate()
+    {
+        // The ball's top 1 cm below the cube: contact from the first substep.
+        let text = contact_scene(material, 2, 0.40, "Separate")
+            .replace("position: (0.47, 0.2", "position: (0.47, 0.24")
+            .replace("Running(from: 10, to: 2)", "Running(from: 1, to: 2)");
+        assert!(text.contains("(0.47, 0.24"));
+        let loaded = scene(&text);
+        let mut r = Rollout::new(ctx, &loaded, Some(Precision::F64), Some(2), &TapeOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut rng = ductile::sim::gradcheck::Rng::new(100 + k as u64);
+        let mut s = r.initial_state().clone();
+        let fluid = material.starts_with("Fluid");
+        for p in 0..s.aux.len() {
+            for j in 0..9 {
+                let eye = if j % 4 == 0 { 1.0 } else { 0.0 };
+                s.f[9 * p + j] = eye + 0.15 * (2.0 * rng.uniform() - 1.0);
+                s.c[9 * p + j] = 2.0 * (2.0 * rng.uniform() - 1.0);
+            }
+            for a in 0..3 {
+                s.v[3 * p + a] += 0.5 * (2.0 * rng.uniform() - 1.0);
+            }
+            if fluid || material.starts_with("Snow") {
+                // J (fluid) or plastic J (snow).
+                s.aux[p] = 1.0 + 0.05 * (2.0 * rng.uniform() - 1.0);
+            }
+        }
+        r.set_initial_state(ctx, &s).unwrap();
+        let g = r.backward(ctx).unwrap_or_else(|e| panic!("{material}: {e}"));
+        assert!(g.tool_friction[0] != 0.0, "{material}: no contact");
+        for (i, group) in groups(&r).into_iter().enumerate() {
+            let c = check_group(ctx, &mut r, &g, group, &[step_for(group)], 51 + i as u64).unwrap();
+            let best = c.best();
+            eprintln!(
+                "{:<16} {:<28} adjoint {:+.6e}  fd {:+.6e}  rel {:.1e}",
+                material.split('(').next().unwrap(),
+                group.name(),
+                c.adjoint,
+                best.fd,
+                best.rel_error
+            );
+            assert!(c.adjoint.abs() > 1e-12, "{material} {}: zero gradient", group.name());
+            assert!(best.rel_error < TOL, "{material} {}: {c:?}", group.name());
+        }
     }
 }
 

@@ -78,6 +78,8 @@ fn add_param_grads(p: u32, g: MatGrad) {
     pgrad[8u * p] = pgrad[8u * p] + g.mu;
     pgrad[8u * p + 1u] = pgrad[8u * p + 1u] + g.lambda;
     pgrad[8u * p + 2u] = pgrad[8u * p + 2u] + g.a;
+    pgrad[8u * p + 5u] = pgrad[8u * p + 5u] + g.b;
+    pgrad[8u * p + 6u] = pgrad[8u * p + 6u] + g.c;
 }
 
 @compute @workgroup_size(64)
@@ -142,8 +144,8 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         let pl = plastic_projection(m, f1, aux0, dt);
         let sa = kirchhoff_stress_vjp(m, pl.f, cmat, pl.aux, taubar1);
         cbar = cbar + sa.c;
-        let pa = plastic_projection_vjp(m, f1, aux0, fbar1 + sa.f, auxbar1 + sa.aux);
-        g = MatGrad(sa.g.mu + pa.g.mu, sa.g.lambda + pa.g.lambda, sa.g.a + pa.g.a);
+        let pa = plastic_projection_vjp(m, f1, aux0, dt, fbar1 + sa.f, auxbar1 + sa.aux);
+        g = mat_grad_add(sa.g, pa.g);
         auxbar0 = pa.aux;
         cbar = cbar + dt * pa.f * transpose(f0);
         fbar0 = transpose(identity3() + dt * cmat) * pa.f;

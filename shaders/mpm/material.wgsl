@@ -130,7 +130,8 @@ struct Plastic {
 //   (q − 2GΔ)/√2 = τ_y + k (√2 Δ / dt)ⁿ,   q = ‖dev τ_trial‖,
 // i.e. the simple-shear stress left after the step equals the HB stress at the
 // step's plastic shear rate. Closed form for n = 1; otherwise safeguarded
-// Newton iterations inside the bracket [0, (q − √2 τ_y)/(2G)].
+// Newton iterations inside the bracket [0, (q − √2 τ_y)/(2G)], run until
+// the iterate stops changing (at most 48).
 fn hb_increment(m: Material, q: Real, dt: Real) -> Real {
     let s2: Real = 1.4142135623730951;
     let g2 = 2.0 * m.mu;
@@ -144,7 +145,7 @@ fn hb_increment(m: Material, q: Real, dt: Real) -> Real {
     var lo: Real = 0.0;
     var hi = hi0;
     var x = 0.5 * hi0;
-    for (var it = 0; it < 16; it = it + 1) {
+    for (var it = 0; it < 48; it = it + 1) {
         let rate = max(s2 * x / dt, 1e-30);
         let pw = real_pow(rate, m.c);
         let f = (q - g2 * x) / s2 - m.a - m.b * pw;
@@ -155,8 +156,12 @@ fn hb_increment(m: Material, q: Real, dt: Real) -> Real {
         }
         let df = -g2 / s2 - m.b * m.c * pw / max(x, 1e-30);
         var xn = x - f / df;
-        if (!(xn > lo && xn < hi)) {
+        if (!(xn >= lo && xn <= hi)) {
             xn = 0.5 * (lo + hi);
+        }
+        // Converged to the last bit: the adjoint's implicit derivatives need the root itself.
+        if (xn == x) {
+            break;
         }
         x = xn;
     }

@@ -3,12 +3,12 @@
 // Each takes the forward inputs (recomputed from saved state, never read from
 // what the forward pass overwrote) and the adjoint of the outputs, and
 // returns the adjoint of the inputs plus the adjoints of the material
-// parameters μ, λ and the model parameter `a` (yield stress σ_Y for von Mises).
+// parameters μ, λ and the model parameters a, b, c (von Mises: a = σ_Y;
+// Drucker–Prager: a = α, b = the cohesion's volumetric shift ε_c;
+// Herschel–Bulkley: a = τ_y, b = consistency k, c = flow index n).
 //
-// Models with an adjoint: Fluid, FixedCorotated, NeoHookean, VonMises,
-// Drucker–Prager (parameter adjoint of α = `a`, not of the cohesion shift),
-// Snow. Herschel–Bulkley has none yet (`has_adjoint`); the host refuses to
-// differentiate scenes that use it.
+// Every model has an adjoint: Fluid, FixedCorotated, NeoHookean, VonMises,
+// Drucker–Prager, Snow, Herschel–Bulkley.
 //
 // Isotropic maps of F are written as spectral maps P(F) = U diag(h(σ)) Vᵀ,
 // whose adjoint (`spectral_vjp`) needs the divided differences
@@ -22,14 +22,16 @@ struct MatGrad {
     mu: Real,
     lambda: Real,
     a: Real,
+    b: Real,
+    c: Real,
 }
 
 fn mat_grad_zero() -> MatGrad {
-    return MatGrad(0.0, 0.0, 0.0);
+    return MatGrad(0.0, 0.0, 0.0, 0.0, 0.0);
 }
 
-fn has_adjoint(kind: u32) -> bool {
-    return kind != MAT_HERSCHEL_BULKLEY;
+fn mat_grad_add(x: MatGrad, y: MatGrad) -> MatGrad {
+    return MatGrad(x.mu + y.mu, x.lambda + y.lambda, x.a + y.a, x.b + y.b, x.c + y.c);
 }
 
 #if REAL_F64
@@ -252,7 +254,7 @@ struct PlasticAdj {
 }
 
 // Adjoint of `plastic_projection(m, f, aux, dt)` for ∂L/∂F_out = fbar and ∂L/∂aux_out = auxbar.
-fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, fbar: mat3r, auxbar: Real) -> PlasticAdj {
+fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, dt: Real, fbar: mat3r, auxbar: Real) -> PlasticAdj {
     var out: PlasticAdj;
     out.f = fbar;
     out.aux = auxbar;
@@ -340,6 +342,8 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, fbar: mat3r, auxbar:
             let ebar = vec3r(a[0][0] * h.x, a[1][1] * h.y, a[2][2] * h.z);
             let epsbar = transpose(jac) * ebar + auxbar * daux;
             out.aux = (epsbar.x + epsbar.y + epsbar.z) / 3.0;
+            // The shift ε_c enters as eps = eps0 + (aux − ε_c)/3 and h = exp(e + ε_c/3).
+            out.g.b = (ebar.x + ebar.y + ebar.z) / 3.0 - out.aux;
             if (projected) {
                 // ∂e/∂α = −c·tr·n̂, ∂e/∂c = −α·tr·n̂, c = (3λ + 2μ)/(2μ).
                 let en = dot(ebar, nh);
@@ -347,6 +351,46 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, fbar: mat3r, auxbar:
                 let cbar = -m.a * tr * en;
                 out.g.lambda = cbar * 3.0 / (2.0 * m.mu);
                 out.g.mu = -cbar * 3.0 * m.lambda / (2.0 * m.mu * m.mu);
+            }
+        }
+        case 6u: {
+            // Herschel–Bulkley: e = mean + r·n̂ with r = n − Δ(q), q = 2μn, where Δ solves
+            // F(Δ) = (q − 2μΔ)/√2 − τ_y − k (√2Δ/dt)ⁿ = 0 (`hb_increment`); its derivatives
+            // follow from the implicit function theorem with D = −∂F/∂Δ = 2μ/√2 + k n rateⁿ/Δ.
+            let svd = svd3(f);
+            let s = max(svd.s, vec3r(1e-6));
+            let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
+            let mean = (eps.x + eps.y + eps.z) / 3.0;
+            let dev = eps - vec3r(mean);
+            let n = length(dev);
+            let delta = hb_increment(m, 2.0 * m.mu * n, dt);
+            if (delta > 0.0) {
+                let s2: Real = 1.4142135623730951;
+                let rate = max(s2 * delta / dt, 1e-30);
+                let pw = real_pow(rate, m.c);
+                let dd = 2.0 * m.mu / s2 + m.b * m.c * pw / delta;
+                let ddelta_dq = 1.0 / (s2 * dd);
+                let r = n - delta;
+                let rp = 1.0 - 2.0 * m.mu * ddelta_dq;
+                let nh = dev / n;
+                let e = vec3r(mean) + r * nh;
+                let h = vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z));
+                var dh = mat3r();
+                for (var k = 0u; k < 3u; k = k + 1u) {
+                    for (var i = 0u; i < 3u; i = i + 1u) {
+                        let de = 1.0 / 3.0 + r / n * (select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0 - nh[i] * nh[k])
+                            + rp * nh[i] * nh[k];
+                        dh[k][i] = select(Real(0.0), h[i] * de / s[k], svd.s[k] > 1e-6);
+                    }
+                }
+                out.f = spectral_vjp(svd, h, dh, fbar, vec3r(0.0));
+                let a = transpose(svd.u) * fbar * svd.v;
+                let rbar = a[0][0] * h.x * nh.x + a[1][1] * h.y * nh.y + a[2][2] * h.z * nh.z;
+                // r̄ times −∂Δ/∂(μ through q and directly), −∂Δ/∂τ_y, −∂Δ/∂k, −∂Δ/∂n.
+                out.g.mu = -rbar * (2.0 * n * ddelta_dq - s2 * delta / dd);
+                out.g.a = rbar / dd;
+                out.g.b = rbar * pw / dd;
+                out.g.c = rbar * m.b * pw * real_log(rate) / dd;
             }
         }
         case 5u: {

@@ -145,6 +145,9 @@ pub struct Outcome {
 pub struct RunOptions {
     /// Override the task's iteration count (see [`Optimizer::with_iterations`]).
     pub iterations: Option<usize>,
+    /// Override the rollout's substeps (the task's `steps`, else the scene's
+    /// frames × substeps), e.g. for quick checks.
+    pub steps: Option<usize>,
     /// Kernel precision (default: the scene's).
     pub precision: Option<Precision>,
     /// Tape options of the backward pass.
@@ -206,9 +209,9 @@ pub fn prepare(
 ) -> Result<(Rollout, Params, Vec<f64>), OptError> {
     let scene_path = task.scene_path();
     let loaded = ductile_scene::load_scene(&scene_path)?;
-    let steps = task
-        .task
+    let steps = opts
         .steps
+        .or(task.task.steps)
         .unwrap_or(loaded.scene.time.frames as usize * loaded.scene.time.substeps as usize)
         .max(1);
     if let Some(rec) = &task.task.record {

@@ -40,7 +40,18 @@ pub fn set_material_param(
         | (Material::DruckerPrager { poisson_ratio, .. }, MaterialParam::PoissonRatio) => {
             Some(poisson_ratio)
         }
-        (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress) => Some(yield_stress),
+        (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress)
+        | (Material::HerschelBulkley { yield_stress, .. }, MaterialParam::YieldStress) => {
+            Some(yield_stress)
+        }
+        (Material::HerschelBulkley { density, .. }, MaterialParam::Density) => Some(density),
+        (Material::HerschelBulkley { consistency, .. }, MaterialParam::Consistency) => {
+            Some(consistency)
+        }
+        (Material::HerschelBulkley { flow_index, .. }, MaterialParam::FlowIndex) => {
+            Some(flow_index)
+        }
+        (Material::DruckerPrager { cohesion, .. }, MaterialParam::Cohesion) => Some(cohesion),
         (
             Material::DruckerPrager {
                 friction_angle_deg, ..
@@ -66,9 +77,17 @@ fn material_param(m: &Material, param: MaterialParam) -> Option<f64> {
     match (m, param) {
         (_, MaterialParam::Density) => Some(ductile_sim::material::density(m)),
         (Material::Fluid { viscosity, .. }, MaterialParam::Viscosity) => Some(*viscosity),
-        (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress) => {
+        (Material::VonMises { yield_stress, .. }, MaterialParam::YieldStress)
+        | (Material::HerschelBulkley { yield_stress, .. }, MaterialParam::YieldStress) => {
             Some(*yield_stress)
         }
+        (Material::HerschelBulkley { consistency, .. }, MaterialParam::Consistency) => {
+            Some(*consistency)
+        }
+        (Material::HerschelBulkley { flow_index, .. }, MaterialParam::FlowIndex) => {
+            Some(*flow_index)
+        }
+        (Material::DruckerPrager { cohesion, .. }, MaterialParam::Cohesion) => Some(*cohesion),
         (
             Material::DruckerPrager {
                 friction_angle_deg, ..
@@ -541,6 +560,9 @@ impl Params {
                         MaterialParam::FrictionAngle => b.friction_angle_deg,
                         MaterialParam::Viscosity => b.mu,
                         MaterialParam::Density => b.density,
+                        MaterialParam::Consistency => b.b,
+                        MaterialParam::FlowIndex => b.c,
+                        MaterialParam::Cohesion => b.cohesion,
                     };
                 }
                 ControlSpec::ToolVelocity { tool, segments, .. } => {

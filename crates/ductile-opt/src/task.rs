@@ -78,8 +78,14 @@ pub enum MaterialParam {
     YoungsModulus,
     /// Poisson ratio ν.
     PoissonRatio,
-    /// von Mises yield stress σ_Y [Pa].
+    /// Yield stress [Pa]: von Mises σ_Y, Herschel–Bulkley τ_y.
     YieldStress,
+    /// Herschel–Bulkley consistency k [Pa·sⁿ].
+    Consistency,
+    /// Herschel–Bulkley flow index n.
+    FlowIndex,
+    /// Drucker–Prager cohesion [Pa].
+    Cohesion,
     /// Drucker–Prager friction angle [degrees].
     FrictionAngle,
     /// Fluid viscosity [Pa·s].

@@ -129,8 +129,29 @@ fn material_params(m: &Material) -> Vec<f64> {
             youngs_modulus,
             poisson_ratio,
             friction_angle_deg,
-            ..
-        } => vec![density, youngs_modulus, poisson_ratio, friction_angle_deg],
+            cohesion,
+        } => vec![
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            friction_angle_deg,
+            cohesion,
+        ],
+        Material::HerschelBulkley {
+            density,
+            bulk_modulus,
+            shear_modulus,
+            yield_stress,
+            consistency,
+            flow_index,
+        } => vec![
+            density,
+            bulk_modulus,
+            shear_modulus,
+            yield_stress,
+            consistency,
+            flow_index,
+        ],
         _ => {
             let (e, nu) = elastic_constants(m).unwrap_or((0.0, 0.0));
             vec![crate::material::density(m), e, nu]
@@ -191,14 +212,29 @@ fn with_material_params(m: &Material, p: &[f64]) -> Material {
             youngs_modulus,
             poisson_ratio,
             friction_angle_deg,
-            ..
+            cohesion,
         } => {
             *density = p[0];
             *youngs_modulus = p[1];
             *poisson_ratio = p[2];
             *friction_angle_deg = p[3];
+            *cohesion = p[4];
         }
-        _ => {}
+        Material::HerschelBulkley {
+            density,
+            bulk_modulus,
+            shear_modulus,
+            yield_stress,
+            consistency,
+            flow_index,
+        } => {
+            *density = p[0];
+            *bulk_modulus = p[1];
+            *shear_modulus = p[2];
+            *yield_stress = p[3];
+            *consistency = p[4];
+            *flow_index = p[5];
+        }
     }
     m
 }
@@ -212,7 +248,11 @@ fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
             g.youngs_modulus,
             g.poisson_ratio,
             g.friction_angle_deg,
+            g.cohesion,
         ],
+        Material::HerschelBulkley { .. } => {
+            vec![g.density, g.bulk_modulus, g.shear_modulus, g.a, g.b, g.c]
+        }
         _ => vec![g.density, g.youngs_modulus, g.poisson_ratio],
     }
 }

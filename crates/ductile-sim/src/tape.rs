@@ -20,7 +20,7 @@ use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
     GpuTimer, Precision,
 };
-use ductile_scene::{LoadedScene, Material, SceneError};
+use ductile_scene::{LoadedScene, Material};
 
 /// Reals per particle in a stored state: x 3, v 3, C 9, F 9, aux 1 (τ is recomputed).
 pub const STORED_REALS: u64 = 25;
@@ -275,8 +275,19 @@ pub struct BodyGradients {
     pub mu: f64,
     /// ∂L/∂λ (Lamé λ; fluids: bulk modulus K).
     pub lambda: f64,
-    /// ∂L/∂(model parameter a): von Mises yield stress σ_Y [Pa]; Drucker–Prager α.
+    /// ∂L/∂(model parameter a): von Mises and Herschel–Bulkley yield stress [Pa]; Drucker–Prager α.
     pub a: f64,
+    /// ∂L/∂(model parameter b): Herschel–Bulkley consistency k [Pa·sⁿ];
+    /// Drucker–Prager volumetric shift ε_c of the cohesion.
+    pub b: f64,
+    /// ∂L/∂(model parameter c): Herschel–Bulkley flow index n.
+    pub c: f64,
+    /// ∂L/∂(cohesion) [1/Pa] (Drucker–Prager).
+    pub cohesion: f64,
+    /// ∂L/∂K [1/Pa] (Herschel–Bulkley bulk modulus).
+    pub bulk_modulus: f64,
+    /// ∂L/∂G [1/Pa] (Herschel–Bulkley shear modulus).
+    pub shear_modulus: f64,
     /// ∂L/∂(friction angle) [1/degree] (Drucker–Prager).
     pub friction_angle_deg: f64,
     /// ∂L/∂(particle mass) [1/kg].
@@ -348,20 +359,10 @@ pub struct Rollout {
     forward_done: bool,
 }
 
-fn scene_error(loaded: &LoadedScene, path: String, value: String, allowed: String) -> SimError {
-    SimError::Scene(SceneError::invalid(
-        &loaded.source,
-        &loaded.file_label(),
-        path,
-        value,
-        allowed,
-    ))
-}
-
 impl Rollout {
     /// Builds a differentiable rollout of the scene's `frames × substeps`
-    /// substeps (or `steps` when given). Refuses materials without an adjoint
-    /// and budgets too small, before allocating the tape.
+    /// substeps (or `steps` when given). Refuses budgets too small before
+    /// allocating the tape.
     pub fn new(
         ctx: &GpuContext,
         loaded: &LoadedScene,
@@ -370,26 +371,6 @@ impl Rollout {
         tape: &TapeOptions,
     ) -> Result<Self, SimError> {
         let scene = &loaded.scene;
-        for (i, b) in scene.bodies.iter().enumerate() {
-            let refuse = match b.material {
-                Material::HerschelBulkley { .. } => Some((
-                    format!("bodies[{i}].material"),
-                    "HerschelBulkley".to_string(),
-                    "a material with an adjoint (Fluid, FixedCorotated, NeoHookean, VonMises, \
-                     DruckerPrager, Snow); HerschelBulkley has none yet"
-                        .to_string(),
-                )),
-                Material::DruckerPrager { cohesion, .. } if cohesion != 0.0 => Some((
-                    format!("bodies[{i}].material.cohesion"),
-                    format!("{cohesion}"),
-                    "0 for gradients (the cohesion shift has no adjoint yet)".to_string(),
-                )),
-                _ => None,
-            };
-            if let Some((path, value, allowed)) = refuse {
-                return Err(scene_error(loaded, path, value, allowed));
-            }
-        }
         let steps = steps
             .unwrap_or(scene.time.frames as usize * scene.time.substeps as usize)
             .max(1);
@@ -1033,9 +1014,30 @@ impl Rollout {
                 g.a += pg[o + 2];
                 g.particle_mass += pg[o + 3];
                 g.particle_volume += pg[o + 4];
+                g.b += pg[o + 5];
+                g.c += pg[o + 6];
             }
             let m = &self.materials[b];
             g.density = g.particle_mass * self.volumes[b];
+            if let Material::DruckerPrager {
+                youngs_modulus,
+                poisson_ratio,
+                cohesion,
+                ..
+            } = *m
+            {
+                // ε_c = cohesion / K with K = λ + 2μ/3: the shift also depends on μ and λ.
+                let (mu, la) = crate::material::lame(youngs_modulus, poisson_ratio);
+                let k = la + 2.0 * mu / 3.0;
+                g.cohesion = g.b / k;
+                g.lambda -= g.b * cohesion / (k * k);
+                g.mu -= g.b * cohesion * 2.0 / (3.0 * k * k);
+            }
+            if let Material::HerschelBulkley { .. } = m {
+                // μ = G, λ = K − 2G/3.
+                g.bulk_modulus = g.lambda;
+                g.shear_modulus = g.mu - 2.0 * g.lambda / 3.0;
+            }
             if let Some((e, nu)) = elastic_constants(m) {
                 let d = (1.0 + nu) * (1.0 - 2.0 * nu);
                 let dmu_de = 1.0 / (2.0 * (1.0 + nu));
