@@ -190,18 +190,21 @@ pub fn bench_gradient_case(
     let plan_1k = ductile_sim::MemoryPlan::new(
         1000,
         r.plan.state_bytes,
+        r.plan.grid_bytes,
         r.plan.fixed_bytes,
         &Default::default(),
     )?;
     let plan_10k = ductile_sim::MemoryPlan::new(
         10_000,
         r.plan.state_bytes,
+        r.plan.grid_bytes,
         r.plan.fixed_bytes,
         &Default::default(),
     )?;
     let plan_10x = ductile_sim::MemoryPlan::new(
         10 * steps,
         r.plan.state_bytes,
+        r.plan.grid_bytes,
         r.plan.fixed_bytes,
         &Default::default(),
     )?;

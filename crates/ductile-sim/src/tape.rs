@@ -116,6 +116,12 @@ pub struct MemoryPlan {
     pub segment_states: usize,
     /// Bytes of one stored state.
     pub state_bytes: u64,
+    /// P2G results (binning and grids) stored while a segment is replayed,
+    /// so that the backward pass needs no P2G recomputation: K with the
+    /// uniform schedule unless a memory budget leaves no room, else 0.
+    pub stored_grids: usize,
+    /// Bytes of one stored P2G result.
+    pub grid_bytes: u64,
     /// Bytes of the adjoint buffers (independent of T).
     pub fixed_bytes: u64,
     /// GPU bytes of the tape: fixed + GPU checkpoints + segment states.
@@ -125,11 +131,17 @@ pub struct MemoryPlan {
 }
 
 impl MemoryPlan {
-    /// Chooses K for `steps` substeps. Errors when a budget cannot hold the
-    /// smallest schedule, naming the minimum.
+    /// Chooses K for `steps` substeps, states of `state_bytes` and P2G
+    /// results of `grid_bytes`. The uniform schedule stores, for each
+    /// substep of the segment being reversed, its state and its P2G result
+    /// (no P2G recomputation), with K minimising the memory; under a memory
+    /// budget it takes the smallest K that fits, and drops the stored P2G
+    /// results (recomputing P2G instead) when nothing else fits. Errors when
+    /// a budget cannot hold the smallest schedule, naming the minimum.
     pub fn new(
         steps: usize,
         state_bytes: u64,
+        grid_bytes: u64,
         fixed_bytes: u64,
         opts: &TapeOptions,
     ) -> Result<Self, SimError> {
@@ -137,34 +149,47 @@ impl MemoryPlan {
         if opts.schedule == Schedule::Binomial {
             return Self::binomial(t, state_bytes, fixed_bytes, opts);
         }
-        let mem = |k: usize| fixed_bytes + (t.div_ceil(k) + k) as u64 * state_bytes;
-        let sqrt_k = ((t as f64).sqrt().ceil() as usize).clamp(1, t);
-        let best = (sqrt_k.saturating_sub(2).max(1)..=(sqrt_k + 2).min(t))
-            .min_by_key(|&k| mem(k))
-            .unwrap_or(1);
-        let k = if let Some(k) = opts.checkpoint_every {
+        // Memory with interval k, storing P2G results or not.
+        let mem = |k: usize, grids: bool| {
+            let per = state_bytes + if grids { grid_bytes } else { 0 };
+            fixed_bytes + t.div_ceil(k) as u64 * state_bytes + k as u64 * per
+        };
+        // Least memory; among equals, the interval nearest √T.
+        let sqrt_t = (t as f64).sqrt().round() as usize;
+        let best = |grids: bool| {
+            (1..=t)
+                .min_by_key(|&k| (mem(k, grids), k.abs_diff(sqrt_t)))
+                .unwrap_or(1)
+        };
+        let (k, grids) = if let Some(k) = opts.checkpoint_every {
             if k == 0 {
                 return Err(SimError::Other(
                     "checkpoint interval K must be at least 1".into(),
                 ));
             }
-            k.min(t)
+            (k.min(t), true)
         } else if let Some(budget) = opts.memory_budget_bytes {
-            if mem(best) > budget {
-                return Err(SimError::Other(format!(
-                    "memory budget {} cannot hold the backward pass of {t} substeps: the smallest \
-                     schedule (checkpoint every {best} substeps) needs {} ({} per state, {} fixed)",
-                    human_bytes(budget),
-                    human_bytes(mem(best)),
-                    human_bytes(state_bytes),
-                    human_bytes(fixed_bytes)
-                )));
+            // Smallest K that fits (fewest replayed substeps), storing P2G results if possible.
+            let fit = |grids: bool| (1..=best(grids)).find(|&k| mem(k, grids) <= budget);
+            match (fit(true), fit(false)) {
+                (Some(k), _) => (k, true),
+                (None, Some(k)) => (k, false),
+                (None, None) => {
+                    let b = best(false);
+                    return Err(SimError::Other(format!(
+                        "memory budget {} cannot hold the backward pass of {t} substeps: the smallest \
+                         schedule (checkpoint every {b} substeps) needs {} ({} per state, {} fixed)",
+                        human_bytes(budget),
+                        human_bytes(mem(b, false)),
+                        human_bytes(state_bytes),
+                        human_bytes(fixed_bytes)
+                    )));
+                }
             }
-            // Smallest K that fits: fewest replayed substeps.
-            (1..=best).find(|&k| mem(k) <= budget).unwrap_or(best)
         } else {
-            best
+            (best(true), true)
         };
+        let stored_grids = if grids && grid_bytes > 0 { k } else { 0 };
         let checkpoints = t.div_ceil(k);
         let gpu_limit = opts.gpu_checkpoint_bytes.unwrap_or(2 << 30);
         let on_gpu = ((gpu_limit / state_bytes.max(1)) as usize).min(checkpoints);
@@ -178,8 +203,12 @@ impl MemoryPlan {
             host_checkpoints,
             segment_states: k,
             state_bytes,
+            stored_grids,
+            grid_bytes,
             fixed_bytes,
-            gpu_bytes: fixed_bytes + (on_gpu + k) as u64 * state_bytes,
+            gpu_bytes: fixed_bytes
+                + (on_gpu + k) as u64 * state_bytes
+                + stored_grids as u64 * grid_bytes,
             host_bytes: host_checkpoints as u64 * state_bytes,
         })
     }
@@ -223,6 +252,8 @@ impl MemoryPlan {
             host_checkpoints: 0,
             segment_states: slots,
             state_bytes,
+            stored_grids: 0,
+            grid_bytes: 0,
             fixed_bytes,
             gpu_bytes: fixed_bytes + slots as u64 * state_bytes,
             host_bytes: 0,
@@ -241,8 +272,17 @@ impl MemoryPlan {
                 human_bytes(self.gpu_bytes)
             );
         }
+        let grids = if self.stored_grids > 0 {
+            format!(
+                ", {} P2G results of {} kept",
+                self.stored_grids,
+                human_bytes(self.grid_bytes)
+            )
+        } else {
+            ", P2G recomputed".to_string()
+        };
         format!(
-            "{} substeps, checkpoint every {} ({} checkpoints, {} on the host, {} replayed substeps), \
+            "{} substeps, checkpoint every {} ({} checkpoints, {} on the host, {} replayed substeps{grids}), \
              {} per state: {} on the GPU, {} on the host",
             self.steps,
             self.checkpoint_every,
@@ -350,6 +390,8 @@ pub struct Rollout {
     initial_host: StateHost,
     checkpoints: Vec<Slot>,
     segment: Vec<wgpu::Buffer>,
+    /// The P2G result of each stored segment state (empty when recomputed).
+    grids: Vec<wgpu::Buffer>,
     transfer: wgpu::Buffer,
     step_table: wgpu::Buffer,
     timer: GpuTimer,
@@ -391,7 +433,8 @@ impl Rollout {
         let fixed = (2 * ADJ_STRIDE + 16 + PGRAD_STRIDE) * n * p.bytes()
             + 8 * nodes * p.bytes()
             + sim.control.buffer.size();
-        let plan = MemoryPlan::new(steps, state_bytes, fixed, tape)?;
+        let grid_bytes: u64 = sim.p2g.adjoint_inputs().iter().map(|b| b.size()).sum();
+        let plan = MemoryPlan::new(steps, state_bytes, grid_bytes, fixed, tape)?;
         ctx.check_buffer("stored state", state_bytes)?;
 
         let adjoint = MpmAdjoint::new(
@@ -447,6 +490,11 @@ impl Rollout {
         let segment = (0..plan.segment_states)
             .map(|_| storage_buffer_zeroed(ctx, "segment state", state_bytes, BufferUse::Storage))
             .collect::<Result<Vec<_>, _>>()?;
+        let grids = (0..plan.stored_grids)
+            .map(|_| {
+                storage_buffer_zeroed(ctx, "segment P2G result", grid_bytes, BufferUse::Storage)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let transfer =
             storage_buffer_zeroed(ctx, "checkpoint transfer", state_bytes, BufferUse::Storage)?;
         let table: Vec<u32> = (0..=steps as u32).collect();
@@ -483,6 +531,7 @@ impl Rollout {
             initial_host,
             checkpoints,
             segment,
+            grids,
             transfer,
             step_table,
             volumes,
@@ -653,6 +702,24 @@ impl Rollout {
         }
     }
 
+    /// Copies the P2G result the adjoint reads (binning and grids) into `dst`.
+    fn save_grid(&self, enc: &mut wgpu::CommandEncoder, dst: &wgpu::Buffer) {
+        let mut off = 0;
+        for b in self.sim.p2g.adjoint_inputs() {
+            enc.copy_buffer_to_buffer(b, 0, dst, off, b.size());
+            off += b.size();
+        }
+    }
+
+    /// Copies a P2G result saved by [`Self::save_grid`] back.
+    fn restore_grid(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer) {
+        let mut off = 0;
+        for b in self.sim.p2g.adjoint_inputs() {
+            enc.copy_buffer_to_buffer(src, off, b, 0, b.size());
+            off += b.size();
+        }
+    }
+
     /// Copies a stored state into state `parity` and recomputes its τ.
     fn restore(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, parity: usize) {
         let s = &self.sim.states[parity];
@@ -820,19 +887,30 @@ impl Rollout {
                 }
             }
             self.set_clock(&mut enc, s0);
+            let keep_grids = !self.grids.is_empty();
             let mut parity = 0;
             for t in s0..s1 {
                 self.save(&mut enc, parity, &self.segment[t - s0]);
                 if t + 1 < s1 {
                     self.encode_substep(&mut enc, parity);
                     parity = 1 - parity;
+                } else if keep_grids {
+                    self.sim.p2g.encode(&mut enc, parity, &mut self.timer);
+                }
+                if keep_grids {
+                    // (G2P leaves the P2G result in place)
+                    self.save_grid(&mut enc, &self.grids[t - s0]);
                 }
             }
             // Adjoints in reverse.
             for t in (s0..s1).rev() {
                 self.restore(&mut enc, &self.segment[t - s0], 0);
                 self.set_clock(&mut enc, t);
-                self.sim.p2g.encode(&mut enc, 0, &mut self.timer);
+                if keep_grids {
+                    self.restore_grid(&mut enc, &self.grids[t - s0]);
+                } else {
+                    self.sim.p2g.encode(&mut enc, 0, &mut self.timer);
+                }
                 self.adjoint.encode_step(&mut enc, cur);
                 cur = 1 - cur;
                 if self.loss.active_at(t) {
@@ -944,9 +1022,17 @@ impl Rollout {
         ctx: &GpuContext,
         reps: u32,
     ) -> Result<Vec<(&'static str, f64)>, SimError> {
+        let keep_grids = !self.grids.is_empty();
         let mut out = vec![
             ("restore", 0.0),
-            ("p2g recompute", 0.0),
+            (
+                if keep_grids {
+                    "p2g result restore"
+                } else {
+                    "p2g recompute"
+                },
+                0.0,
+            ),
             ("g2p_adj", 0.0),
             ("grid_adj", 0.0),
             ("p2g_adj", 0.0),
@@ -958,6 +1044,7 @@ impl Rollout {
                 let t0 = std::time::Instant::now();
                 match i {
                     0 => self.restore(&mut enc, &self.segment[0], 0),
+                    1 if keep_grids => self.restore_grid(&mut enc, &self.grids[0]),
                     1 => self.sim.p2g.encode(&mut enc, 0, &mut self.timer),
                     2 => self.adjoint.encode_part(&mut enc, 0, 0),
                     3 => self.adjoint.encode_part(&mut enc, 0, 1),
@@ -1121,11 +1208,11 @@ mod tests {
 
     #[test]
     fn default_interval_is_about_sqrt_t() {
-        let p = MemoryPlan::new(10_000, 1000, 0, &TapeOptions::default()).unwrap();
+        let p = MemoryPlan::new(10_000, 1000, 0, 0, &TapeOptions::default()).unwrap();
         assert_eq!(p.checkpoint_every, 100);
         assert_eq!(p.checkpoints, 100);
         // (T/K + K is flat near √1000 ≈ 31.6: any K in 30..=34 needs 64 states.)
-        let p = MemoryPlan::new(1000, 1000, 0, &TapeOptions::default()).unwrap();
+        let p = MemoryPlan::new(1000, 1000, 0, 0, &TapeOptions::default()).unwrap();
         assert!(
             (30..=34).contains(&p.checkpoint_every),
             "{}",
@@ -1141,16 +1228,33 @@ mod tests {
             ..Default::default()
         };
         // 100 substeps of 1 kB states: storing every state needs 101 kB.
-        let p = MemoryPlan::new(100, 1000, 0, &opts).unwrap();
+        let p = MemoryPlan::new(100, 1000, 0, 0, &opts).unwrap();
         assert_eq!(p.checkpoint_every, 1);
         let opts = TapeOptions {
             memory_budget_bytes: Some(15_000),
             ..Default::default()
         };
-        let e = MemoryPlan::new(100, 1000, 0, &opts)
+        let e = MemoryPlan::new(100, 1000, 0, 0, &opts)
             .unwrap_err()
             .to_string();
         assert!(e.contains("needs 19.5 KiB"), "{e}");
+    }
+
+    #[test]
+    fn p2g_results_are_kept_unless_the_budget_has_no_room() {
+        // States of 1 kB, P2G results of 3 kB: K = √(T·1/(1 + 3)) = 50.
+        let p = MemoryPlan::new(10_000, 1000, 3000, 0, &TapeOptions::default()).unwrap();
+        assert_eq!(p.checkpoint_every, 50);
+        assert_eq!(p.stored_grids, 50);
+        assert_eq!(p.gpu_bytes, (200 + 50) * 1000 + 50 * 3000);
+        // That plan needs 400 kB; 300 kB fits only without the P2G results.
+        let opts = TapeOptions {
+            memory_budget_bytes: Some(300_000),
+            ..Default::default()
+        };
+        let p = MemoryPlan::new(10_000, 1000, 3000, 0, &opts).unwrap();
+        assert_eq!(p.stored_grids, 0);
+        assert!(p.gpu_bytes <= 300_000);
     }
 
     #[test]
@@ -1160,7 +1264,7 @@ mod tests {
             snapshots: Some(4),
             ..Default::default()
         };
-        let p = MemoryPlan::new(1000, 1000, 0, &opts).unwrap();
+        let p = MemoryPlan::new(1000, 1000, 0, 0, &opts).unwrap();
         assert_eq!(p.segment_states, 4);
         // C(4 + r, 4) >= 1000 needs r = 10 (C(14, 4) = 1001): at most r·T replayed substeps.
         assert!(binomial_capacity(4, 10) >= 1000 && binomial_capacity(4, 9) < 1000);
@@ -1177,7 +1281,7 @@ mod tests {
             gpu_checkpoint_bytes: Some(5000),
             ..Default::default()
         };
-        let p = MemoryPlan::new(100, 1000, 0, &opts).unwrap();
+        let p = MemoryPlan::new(100, 1000, 0, 0, &opts).unwrap();
         assert_eq!(p.checkpoints, 10);
         assert_eq!(p.host_checkpoints, 5);
         assert_eq!(p.host_bytes, 5000);

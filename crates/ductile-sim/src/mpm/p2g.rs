@@ -278,6 +278,23 @@ impl P2g {
         self.gather.as_ref().map(|g| (&g.bins, &g.grid_raw))
     }
 
+    /// Gather mode only: every buffer this P2G writes that the adjoint kernels
+    /// read (the binning's sorted particles, cell starts and block flags, the
+    /// gathered and the updated grid). Saving and restoring these replaces a
+    /// P2G recomputation in the backward pass.
+    pub fn adjoint_inputs(&self) -> Vec<&wgpu::Buffer> {
+        match &self.gather {
+            Some(g) => vec![
+                &g.bins.sorted,
+                &g.bins.cell_start,
+                &g.bins.block_active,
+                &g.grid_raw,
+                &self.grid,
+            ],
+            None => vec![],
+        }
+    }
+
     /// Bytes of the payload buffer (gather mode), for memory reports.
     pub fn payload_bytes(&self) -> u64 {
         self.gather.as_ref().map(|g| g.payload.size()).unwrap_or(0)
