@@ -83,6 +83,21 @@ fn tool_control_maps_match_central_differences() {
         "no contact: the loss does not depend on the tool"
     );
     assert!(err < 1e-4, "velocity-segment gradient off by {err:.2e}");
+
+    // A body's initial offset and velocity, with the pusher moving into it.
+    let body = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [InitialOffset(body: 0, min: (-0.05, -0.05, -0.05), max: (0.05, 0.05, 0.05)),
+                         InitialVelocity(body: 0, min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0)),
+                         ToolVelocity(tool: 0, segments: 1, init: (1.5, 0.0, 0.0), min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 1))",
+    );
+    let theta = [-0.02, 0.01, 0.005, -0.3, -0.2, 0.1, 1.5, 0.0, 0.0];
+    let (adj, err) = check_control_gradient(&body, &theta);
+    eprintln!(
+        "body offset and velocity: directional derivative {adj:.6e}, relative error {err:.2e}"
+    );
+    assert!(err < 1e-4, "initial-offset gradient off by {err:.2e}");
 }
 
 /// Masked axes and frozen segments stay at their initial guess, every value

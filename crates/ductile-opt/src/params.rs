@@ -260,6 +260,18 @@ impl Params {
                     in_box(v, min, max, "the scene's initial velocity")?;
                     (format!("body{body}.v0"), None, v, *min, *max, *mask, 0)
                 }
+                ControlSpec::InitialOffset {
+                    body,
+                    init: d0,
+                    min,
+                    max,
+                    mask,
+                } => {
+                    body_ok(*body)?;
+                    let d = d0.unwrap_or([0.0; 3]);
+                    in_box(d, min, max, "the initial offset (default zero)")?;
+                    (format!("body{body}.offset"), None, d, *min, *max, *mask, 0)
+                }
                 ControlSpec::ToolVelocity {
                     tool,
                     segments,
@@ -485,6 +497,13 @@ impl Params {
                         state.v[3 * q as usize..3 * q as usize + 3].copy_from_slice(th);
                     }
                 }
+                ControlSpec::InitialOffset { body, .. } => {
+                    for q in r.sim.info().bodies[*body].1.clone() {
+                        for (a, d) in th.iter().enumerate() {
+                            state.x[3 * q as usize + a] += d;
+                        }
+                    }
+                }
                 ControlSpec::Material { body, param, .. } => {
                     materials[*body] = set_material_param(&materials[*body], *param, th[0])
                         .map_err(OptError::Other)?;
@@ -548,6 +567,13 @@ impl Params {
                     for q in r.sim.info().bodies[*body].1.clone() {
                         for (a, o) in out.iter_mut().enumerate() {
                             *o += g.v0[3 * q as usize + a];
+                        }
+                    }
+                }
+                ControlSpec::InitialOffset { body, .. } => {
+                    for q in r.sim.info().bodies[*body].1.clone() {
+                        for (a, o) in out.iter_mut().enumerate() {
+                            *o += g.x0[3 * q as usize + a];
                         }
                     }
                 }

@@ -127,6 +127,22 @@ pub enum ControlSpec {
         #[serde(default)]
         mask: Option<[bool; 3]>,
     },
+    /// A rigid translation [m] of a body's initial particle positions from
+    /// where the scene places them (initial guess zero unless given).
+    InitialOffset {
+        /// Body index.
+        body: usize,
+        /// Initial guess [m] (default zero).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [m].
+        min: Vec3,
+        /// Upper bound per axis [m].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+    },
     /// A material parameter of a body.
     Material {
         /// Body index.
@@ -483,7 +499,8 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
     for (i, c) in t.task.controls.iter().enumerate() {
         let p = format!("controls[{i}]");
         match c {
-            ControlSpec::InitialVelocity { min, max, init, .. } => {
+            ControlSpec::InitialVelocity { min, max, init, .. }
+            | ControlSpec::InitialOffset { min, max, init, .. } => {
                 check_box(&p, min, max, init, t)?
             }
             ControlSpec::ToolVelocity {
@@ -543,6 +560,7 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
         }
         let mask = match c {
             ControlSpec::InitialVelocity { mask, .. }
+            | ControlSpec::InitialOffset { mask, .. }
             | ControlSpec::ToolVelocity { mask, .. }
             | ControlSpec::ToolKeyframes { mask, .. } => *mask,
             ControlSpec::Material { .. } => None,
