@@ -253,6 +253,55 @@ struct PlasticAdj {
     g: MatGrad,
 }
 
+// The Hencky strain of F (singular values clamped at 1e-6, as the forward
+// return mappings do), split into its mean and deviator of norm n.
+struct HenckyDev {
+    svd: Svd3,
+    s: vec3r,
+    mean: Real,
+    dev: vec3r,
+    n: Real,
+}
+
+fn hencky_dev(f: mat3r) -> HenckyDev {
+    var h: HenckyDev;
+    h.svd = svd3(f);
+    h.s = max(h.svd.s, vec3r(1e-6));
+    let eps = vec3r(real_log(h.s.x), real_log(h.s.y), real_log(h.s.z));
+    h.mean = (eps.x + eps.y + eps.z) / 3.0;
+    h.dev = eps - vec3r(h.mean);
+    h.n = length(h.dev);
+    return h;
+}
+
+struct RadialAdj {
+    f: mat3r,
+    rbar: Real,
+}
+
+// Adjoint of a radial return F_out = U exp(mean + r·n̂) Vᵀ, n̂ = dev/n, whose
+// radius r depends on n with dr/dn = rp (von Mises: r constant; Herschel–
+// Bulkley: r = n − Δ(n)), for ∂L/∂F_out = fbar: ∂L/∂F_in and ∂L/∂r.
+fn radial_return_vjp(hd: HenckyDev, r: Real, rp: Real, fbar: mat3r) -> RadialAdj {
+    let nh = hd.dev / hd.n;
+    let e = vec3r(hd.mean) + r * nh;
+    let h = vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z));
+    var dh = mat3r();
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        for (var i = 0u; i < 3u; i = i + 1u) {
+            let de = 1.0 / 3.0 + r / hd.n * (select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0 - nh[i] * nh[k])
+                + rp * nh[i] * nh[k];
+            // dε_k/dσ_k = 1/σ_k, and 0 where the forward clamps σ_k.
+            dh[k][i] = select(Real(0.0), h[i] * de / hd.s[k], hd.svd.s[k] > 1e-6);
+        }
+    }
+    var out: RadialAdj;
+    out.f = spectral_vjp(hd.svd, h, dh, fbar, vec3r(0.0));
+    let a = transpose(hd.svd.u) * fbar * hd.svd.v;
+    out.rbar = a[0][0] * h.x * nh.x + a[1][1] * h.y * nh.y + a[2][2] * h.z * nh.z;
+    return out;
+}
+
 // Adjoint of `plastic_projection(m, f, aux, dt)` for ∂L/∂F_out = fbar and ∂L/∂aux_out = auxbar.
 fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, dt: Real, fbar: mat3r, auxbar: Real) -> PlasticAdj {
     var out: PlasticAdj;
@@ -261,31 +310,14 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, dt: Real, fbar: mat3
     out.g = mat_grad_zero();
     switch m.kind {
         case 3u: {
-            let svd = svd3(f);
-            let s = max(svd.s, vec3r(1e-6));
-            let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
-            let mean = (eps.x + eps.y + eps.z) / 3.0;
-            let dev = eps - vec3r(mean);
-            let n = length(dev);
+            let hd = hencky_dev(f);
             let radius = 0.816496580927726 * m.a / (2.0 * m.mu);
-            if (n - radius > 0.0) {
-                // e = mean + radius·n̂, h = exp(e).
-                let nh = dev / n;
-                let e = vec3r(mean) + radius * nh;
-                let h = vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z));
-                var dh = mat3r();
-                for (var k = 0u; k < 3u; k = k + 1u) {
-                    for (var i = 0u; i < 3u; i = i + 1u) {
-                        let de = 1.0 / 3.0 + radius / n * (select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0 - nh[i] * nh[k]);
-                        // dε_k/dσ_k = 1/σ_k, and 0 where the forward clamps σ_k.
-                        dh[k][i] = select(Real(0.0), h[i] * de / s[k], svd.s[k] > 1e-6);
-                    }
-                }
-                out.f = spectral_vjp(svd, h, dh, fbar, vec3r(0.0));
-                let a = transpose(svd.u) * fbar * svd.v;
-                let rbar = a[0][0] * h.x * nh.x + a[1][1] * h.y * nh.y + a[2][2] * h.z * nh.z;
-                out.g.a = rbar * 0.816496580927726 / (2.0 * m.mu);
-                out.g.mu = -rbar * radius / m.mu;
+            if (hd.n - radius > 0.0) {
+                // e = mean + radius·n̂ with a constant radius.
+                let ra = radial_return_vjp(hd, radius, 0.0, fbar);
+                out.f = ra.f;
+                out.g.a = ra.rbar * 0.816496580927726 / (2.0 * m.mu);
+                out.g.mu = -ra.rbar * radius / m.mu;
             }
         }
         case 4u: {
@@ -357,12 +389,8 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, dt: Real, fbar: mat3
             // Herschel–Bulkley: e = mean + r·n̂ with r = n − Δ(q), q = 2μn, where Δ solves
             // F(Δ) = (q − 2μΔ)/√2 − τ_y − k (√2Δ/dt)ⁿ = 0 (`hb_increment`); its derivatives
             // follow from the implicit function theorem with D = −∂F/∂Δ = 2μ/√2 + k n rateⁿ/Δ.
-            let svd = svd3(f);
-            let s = max(svd.s, vec3r(1e-6));
-            let eps = vec3r(real_log(s.x), real_log(s.y), real_log(s.z));
-            let mean = (eps.x + eps.y + eps.z) / 3.0;
-            let dev = eps - vec3r(mean);
-            let n = length(dev);
+            let hd = hencky_dev(f);
+            let n = hd.n;
             let delta = hb_increment(m, 2.0 * m.mu * n, dt);
             if (delta > 0.0) {
                 let s2: Real = 1.4142135623730951;
@@ -370,22 +398,9 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, dt: Real, fbar: mat3
                 let pw = real_pow(rate, m.c);
                 let dd = 2.0 * m.mu / s2 + m.b * m.c * pw / delta;
                 let ddelta_dq = 1.0 / (s2 * dd);
-                let r = n - delta;
-                let rp = 1.0 - 2.0 * m.mu * ddelta_dq;
-                let nh = dev / n;
-                let e = vec3r(mean) + r * nh;
-                let h = vec3r(real_exp(e.x), real_exp(e.y), real_exp(e.z));
-                var dh = mat3r();
-                for (var k = 0u; k < 3u; k = k + 1u) {
-                    for (var i = 0u; i < 3u; i = i + 1u) {
-                        let de = 1.0 / 3.0 + r / n * (select(Real(0.0), Real(1.0), i == k) - 1.0 / 3.0 - nh[i] * nh[k])
-                            + rp * nh[i] * nh[k];
-                        dh[k][i] = select(Real(0.0), h[i] * de / s[k], svd.s[k] > 1e-6);
-                    }
-                }
-                out.f = spectral_vjp(svd, h, dh, fbar, vec3r(0.0));
-                let a = transpose(svd.u) * fbar * svd.v;
-                let rbar = a[0][0] * h.x * nh.x + a[1][1] * h.y * nh.y + a[2][2] * h.z * nh.z;
+                let ra = radial_return_vjp(hd, n - delta, 1.0 - 2.0 * m.mu * ddelta_dq, fbar);
+                out.f = ra.f;
+                let rbar = ra.rbar;
                 // r̄ times −∂Δ/∂(μ through q and directly), −∂Δ/∂τ_y, −∂Δ/∂k, −∂Δ/∂n.
                 out.g.mu = -rbar * (2.0 * n * ddelta_dq - s2 * delta / dd);
                 out.g.a = rbar / dd;
