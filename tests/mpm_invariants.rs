@@ -158,6 +158,54 @@ fn deterministic_runs_are_bitwise_identical() {
     }
 }
 
+/// The deterministic binning orders every cell's particles by index, also
+/// in cells crowded past the insertion-sort limit (64 particles per cell,
+/// sorted by heapsort), and the order is a permutation of all particles.
+#[test]
+fn binning_sorts_crowded_cells() {
+    let (ctx, _g) = gpu();
+    let loaded = scene(
+        "Scene(domain: (cells: (12, 12, 12), dx: 0.1, boundary_cells: 2),
+          time: (dt: 1e-4, substeps: 1, frames: 1),
+          bodies: [(name: \"dense\", shape: Box(min: (0.35, 0.35, 0.35), max: (0.85, 0.75, 0.65)),
+                    particles_per_cell: 64,
+                    material: NeoHookean(density: 1000.0, youngs_modulus: 1e4, poisson_ratio: 0.3),
+                    velocity: (0.3, -0.2, 0.1))],
+          output: (ply: false, npy: false, png: false))",
+    );
+    let mut s = sim(
+        ctx,
+        &loaded,
+        SimulationOptions {
+            deterministic: true,
+            ..Default::default()
+        },
+    );
+    advance(ctx, &mut s, 1);
+    let bins = s.binned_particles(ctx).unwrap().expect("gather mode");
+    let (start, sorted) = (&bins.cell_start, &bins.sorted);
+    let n = s.particle_count() as usize;
+    let mut seen = vec![false; n];
+    let mut crowded = 0;
+    for c in 0..start.len() - 1 {
+        let seg = &sorted[start[c] as usize..start[c + 1] as usize];
+        crowded += (seg.len() > 32) as usize;
+        assert!(
+            seg.windows(2).all(|w| w[0] < w[1]),
+            "cell {c} not sorted: {seg:?}"
+        );
+        for &p in seg {
+            assert!(!seen[p as usize], "particle {p} binned twice");
+            seen[p as usize] = true;
+        }
+    }
+    assert!(seen.iter().all(|&b| b), "some particle not binned");
+    assert!(
+        crowded > 10,
+        "only {crowded} cells past the insertion-sort limit"
+    );
+}
+
 /// The native `atomic<f32>` and compare-and-swap accumulation paths agree
 /// (to f32 round-off from summation order) with each other and with the
 /// deterministic gather, over a run with tool contact.

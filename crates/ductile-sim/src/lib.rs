@@ -20,5 +20,5 @@ pub use control::{Control, ToolPose};
 pub use error::{SimError, Unstable};
 pub use mpm::p2g::P2gMode;
 pub use mpm::state::StateHost;
-pub use simulation::{Diagnostics, ParticlesHost, Simulation, SimulationOptions};
+pub use simulation::{BinnedParticles, Diagnostics, ParticlesHost, Simulation, SimulationOptions};
 pub use tape::{BodyGradients, Gradients, MemoryPlan, Rollout, TapeOptions};

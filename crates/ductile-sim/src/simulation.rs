@@ -86,6 +86,15 @@ fn located(scene: &LoadedScene, path: String, value: String, allowed: String) ->
     ))
 }
 
+/// The particle binning of the gather P2G, read back.
+#[derive(Clone, Debug)]
+pub struct BinnedParticles {
+    /// Per cell, the start of its particles in `sorted` (cells + 1 values).
+    pub cell_start: Vec<u32>,
+    /// Particle indices in binned order (cell by cell, ascending within a cell).
+    pub sorted: Vec<u32>,
+}
+
 impl Simulation {
     /// Samples the bodies, uploads Model, State and Control, and builds the kernels.
     /// Every buffer is checked against the adapter's limits before any is allocated.
@@ -333,6 +342,22 @@ impl Simulation {
     /// Full current state (blocking readback).
     pub fn state(&self, ctx: &GpuContext) -> Result<StateHost, SimError> {
         Ok(self.states[self.parity].download(ctx, self.particle_count(), self.config.precision)?)
+    }
+
+    /// Gather mode: the binning the last P2G made (blocking readback, for
+    /// checks). `None` with the atomic scatter.
+    pub fn binned_particles(&self, ctx: &GpuContext) -> Result<Option<BinnedParticles>, SimError> {
+        let Some((bins, _)) = self.p2g.gather_buffers() else {
+            return Ok(None);
+        };
+        let cells = self.model.info.num_cells() as u64;
+        let n = self.particle_count() as u64;
+        let start = read_buffer(ctx, &bins.cell_start, 4 * (cells + 1))?;
+        let sorted = read_buffer(ctx, &bins.sorted, 4 * n)?;
+        Ok(Some(BinnedParticles {
+            cell_start: bytemuck::cast_slice(&start)[..cells as usize + 1].to_vec(),
+            sorted: bytemuck::cast_slice(&sorted)[..n as usize].to_vec(),
+        }))
     }
 
     /// Sums over particles, and mean tool forces since the last call (blocking readback).
