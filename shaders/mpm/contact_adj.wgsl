@@ -1,7 +1,7 @@
 // Adjoints of the boundary conditions in `mpm/contact.wgsl`: Coulomb
 // projection, walls and tools. Each recomputes its forward locals from its
-// inputs. Tool adjoints cover the tool's position, linear and angular
-// velocity, friction and softness; the orientation (quaternion) gets none yet.
+// inputs. Tool adjoints cover the tool's position, orientation (raw
+// quaternion components), linear and angular velocity, friction and softness.
 
 #import mpm/contact
 

@@ -9,6 +9,7 @@ use crate::OptError;
 use ductile_gpu::GpuContext;
 use ductile_scene::Material;
 use ductile_sim::{Gradients, Rollout};
+use glam::{DQuat, DVec3};
 use std::ops::Range;
 
 /// Sets `param` of material `m` to `value`, or says why it has none.
@@ -294,6 +295,28 @@ impl Params {
                     let name = format!("tool{tool}.v");
                     (name, Some(*segments), v, *min, *max, *mask, *freeze)
                 }
+                ControlSpec::ToolAngularVelocity {
+                    tool,
+                    segments,
+                    init: w0,
+                    min,
+                    max,
+                    mask,
+                    freeze,
+                } => {
+                    tool_ok(*tool)?;
+                    if *segments > r.steps() {
+                        return Err(bad(
+                            "segments",
+                            segments.to_string(),
+                            format!("at most the rollout's {} substeps", r.steps()),
+                        ));
+                    }
+                    let w = w0.unwrap_or([0.0; 3]);
+                    in_box(w, min, max, "the initial angular velocity (default zero)")?;
+                    let name = format!("tool{tool}.w");
+                    (name, Some(*segments), w, *min, *max, *mask, *freeze)
+                }
                 ControlSpec::ToolKeyframes {
                     tool,
                     keys,
@@ -523,6 +546,24 @@ impl Params {
                         }
                     }
                 }
+                ControlSpec::ToolAngularVelocity { tool, segments, .. } => {
+                    let seg_len = steps.div_ceil(*segments);
+                    let o0 = 16 * tool;
+                    let mut q = DQuat::from_xyzw(
+                        control[o0 + 4],
+                        control[o0 + 5],
+                        control[o0 + 6],
+                        control[o0 + 7],
+                    );
+                    for n in 0..n_ctrl {
+                        let s = (n / seg_len).min(segments - 1);
+                        let o = 16 * (n * nt + tool);
+                        let w = DVec3::from_slice(&th[3 * s..3 * s + 3]);
+                        control[o + 4..o + 8].copy_from_slice(&q.to_array());
+                        control[o + 12..o + 15].copy_from_slice(&w.to_array());
+                        q = quat_exp(dt * w) * q;
+                    }
+                }
                 ControlSpec::ToolKeyframes {
                     tool,
                     keys,
@@ -604,6 +645,26 @@ impl Params {
                         }
                     }
                 }
+                ControlSpec::ToolAngularVelocity { tool, segments, .. } => {
+                    let seg_len = steps.div_ceil(*segments);
+                    let c = r.control_values();
+                    // Reverse sweep of q(n + 1) = e(n) q(n), e(n) = exp(dt ω(n)):
+                    // q̄(n) = ∂L/∂q(n) + L(e(n))ᵀ q̄(n + 1),
+                    // ω̄(n) = ∂L/∂ω(n) + dt · J_exp(dt ω(n))ᵀ R(q(n))ᵀ q̄(n + 1).
+                    let mut qbar_next = DQuat::from_xyzw(0.0, 0.0, 0.0, 0.0);
+                    for n in (0..n_ctrl).rev() {
+                        let o = 16 * (n * nt + tool);
+                        let s = (n / seg_len).min(segments - 1);
+                        let q = DQuat::from_slice(&c[o + 4..o + 8]);
+                        let w = DVec3::from_slice(&c[o + 12..o + 15]);
+                        let (e_bar, q_bar) = quat_mul_vjp(quat_exp(dt * w), q, qbar_next);
+                        let w_bar = dt * quat_exp_vjp(dt * w, e_bar);
+                        for a in 0..3 {
+                            out[3 * s + a] += g.control[o + 12 + a] + w_bar[a];
+                        }
+                        qbar_next = DQuat::from_slice(&g.control[o + 4..o + 8]) + q_bar;
+                    }
+                }
                 ControlSpec::ToolKeyframes {
                     tool,
                     keys,
@@ -630,9 +691,79 @@ impl Params {
     }
 }
 
+/// exp(v) for a rotation vector v [rad]: the unit quaternion
+/// (sin(θ/2) v/θ, cos(θ/2)), θ = |v| (a series near θ = 0).
+pub fn quat_exp(v: DVec3) -> DQuat {
+    let t = v.length();
+    let s = if t < 1e-4 {
+        0.5 - t * t / 48.0
+    } else {
+        (0.5 * t).sin() / t
+    };
+    let xyz = s * v;
+    DQuat::from_xyzw(xyz.x, xyz.y, xyz.z, (0.5 * t).cos())
+}
+
+/// Vector–Jacobian product of [`quat_exp`]: ∂/∂v of ⟨ē, exp(v)⟩.
+pub fn quat_exp_vjp(v: DVec3, ebar: DQuat) -> DVec3 {
+    let t = v.length();
+    // xyz = s(θ) v, w = cos(θ/2); ds/dθ / θ and (dw/dθ) / θ = −s/2.
+    let (s, ds_over_t) = if t < 1e-4 {
+        (0.5 - t * t / 48.0, -1.0 / 24.0 + t * t / 960.0)
+    } else {
+        let s = (0.5 * t).sin() / t;
+        (s, (0.5 * (0.5 * t).cos() - s) / (t * t))
+    };
+    let exyz = DVec3::new(ebar.x, ebar.y, ebar.z);
+    s * exyz + ds_over_t * exyz.dot(v) * v - 0.5 * s * ebar.w * v
+}
+
+/// Vector–Jacobian product of the Hamilton product p = a b: returns
+/// (ā, b̄) for p̄ (all as raw 4-vectors).
+pub fn quat_mul_vjp(a: DQuat, b: DQuat, pbar: DQuat) -> (DQuat, DQuat) {
+    // p = a b is bilinear: ⟨p̄, a b⟩ = ⟨p̄ b*, a⟩ = ⟨a* p̄, b⟩ for unit-free
+    // raw components (b* the conjugate), since right/left multiplication by
+    // a quaternion has the conjugate's matrix as its transpose.
+    (pbar * b.conjugate(), a.conjugate() * pbar)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quaternion_vjps_match_central_differences() {
+        let q = |x: f64, y: f64, z: f64, w: f64| DQuat::from_xyzw(x, y, z, w);
+        let dot = |a: DQuat, b: DQuat| a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+        let (a, b, pbar) = (
+            q(0.3, -0.2, 0.5, 0.7),
+            q(-0.1, 0.6, 0.2, 0.4),
+            q(0.9, -0.4, 0.1, 0.3),
+        );
+        let (abar, bbar) = quat_mul_vjp(a, b, pbar);
+        let h = 1e-6;
+        for k in 0..4 {
+            let mut e = [0.0; 4];
+            e[k] = h;
+            let de = DQuat::from_array(e);
+            let fa = (dot(pbar, (a + de) * b) - dot(pbar, (a - de) * b)) / (2.0 * h);
+            let fb = (dot(pbar, a * (b + de)) - dot(pbar, a * (b - de))) / (2.0 * h);
+            assert!((fa - abar.to_array()[k]).abs() < 1e-8, "ā[{k}]");
+            assert!((fb - bbar.to_array()[k]).abs() < 1e-8, "b̄[{k}]");
+        }
+        for v in [DVec3::new(0.3, -0.7, 0.2), DVec3::new(2e-5, 1e-5, -3e-5)] {
+            let vbar = quat_exp_vjp(v, pbar);
+            for k in 0..3 {
+                let mut e = DVec3::ZERO;
+                e[k] = 1e-7;
+                let fd = (dot(pbar, quat_exp(v + e)) - dot(pbar, quat_exp(v - e))) / 2e-7;
+                assert!((fd - vbar[k]).abs() < 1e-7, "v̄[{k}] {fd} vs {}", vbar[k]);
+            }
+        }
+        // exp agrees with glam's axis-angle rotation.
+        let v = DVec3::new(0.3, -0.7, 0.2);
+        assert!(quat_exp(v).abs_diff_eq(DQuat::from_scaled_axis(v), 1e-14));
+    }
 
     #[test]
     fn key_weights_interpolate_keys_and_sum_to_one() {

@@ -180,6 +180,30 @@ pub enum ControlSpec {
         #[serde(default)]
         freeze: usize,
     },
+    /// A tool's angular velocity [rad/s] about world axes through the tool's
+    /// origin, piecewise constant over `segments` equal runs of substeps;
+    /// its orientation follows by integration from the scene's pose,
+    /// q(n + 1) = exp(dt · ω(n)) q(n) (position and linear velocity as in
+    /// the scene, or from a `ToolVelocity` control of the same tool).
+    ToolAngularVelocity {
+        /// Tool index.
+        tool: usize,
+        /// Number of constant-velocity segments over the rollout (>= 1).
+        segments: usize,
+        /// Initial guess for every segment [rad/s] (default zero).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [rad/s].
+        min: Vec3,
+        /// Upper bound per axis [rad/s].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading segments kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
     /// A tool's position [m] at `keys` key frames evenly spaced over the
     /// rollout (the first at substep 0, the last at the end), interpolated
     /// in time; the tool's velocity each substep is the interpolated
@@ -510,6 +534,14 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 segments,
                 freeze,
                 ..
+            }
+            | ControlSpec::ToolAngularVelocity {
+                min,
+                max,
+                init,
+                segments,
+                freeze,
+                ..
             } => {
                 check_box(&p, min, max, init, t)?;
                 if *segments == 0 {
@@ -562,6 +594,7 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             ControlSpec::InitialVelocity { mask, .. }
             | ControlSpec::InitialOffset { mask, .. }
             | ControlSpec::ToolVelocity { mask, .. }
+            | ControlSpec::ToolAngularVelocity { mask, .. }
             | ControlSpec::ToolKeyframes { mask, .. } => *mask,
             ControlSpec::Material { .. } => None,
         };
