@@ -271,7 +271,7 @@ fn density_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
                     let ci = u32(c.x + cells.x * (c.y + cells.y * c.z));
                     for (var s = cell_start[ci]; s < cell_start[ci + 1u]; s = s + 1u) {
                         let p = sorted[s];
-                        if (body_of[p] == body) {
+                        if (tag_body(body_of[p]) == body) {
                             let xg = (particle_x(p) - p_origin()) * p_inv_dx();
                             m = m + bspline_node_weight(xg, nf);
                         }

@@ -27,7 +27,7 @@ fn diagnostics(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         vals[k] = 0.0;
     }
     if (p < p_num_particles()) {
-        let m = load_material(body_of[p]);
+        let m = load_material(tag_body(body_of[p]));
         let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
         let vp = vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]);
         let o = 9u * p;

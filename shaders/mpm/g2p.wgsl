@@ -6,6 +6,7 @@
 //
 // A non-finite value or a particle leaving the safe band of the domain is
 // recorded in `status` (first step, lowest particle index, kind bits).
+// A particle still waiting in its emitter is carried over unchanged (τ = 0).
 
 #import common/index
 #import common/bspline
@@ -27,6 +28,8 @@
 @group(0) @binding(12) var<storage, read_write> aux_out: array<Real>;
 @group(0) @binding(13) var<storage, read_write> tau_out: array<Real>;
 @group(0) @binding(14) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(15) var<storage, read> v_in: array<Real>;
+@group(0) @binding(16) var<storage, read> c_in: array<Real>;
 
 const STATUS_NONFINITE: u32 = 1u;
 const STATUS_LEFT_DOMAIN: u32 = 2u;
@@ -44,6 +47,20 @@ fn report(p: u32, kind: u32) {
 fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let p = flat_index(gid, nwg);
     if (p >= p_num_particles()) {
+        return;
+    }
+    let tag = body_of[p];
+    if (tag_waiting(tag, clock[0])) {
+        for (var i = 0u; i < 3u; i = i + 1u) {
+            x_out[3u * p + i] = x_in[3u * p + i];
+            v_out[3u * p + i] = v_in[3u * p + i];
+        }
+        for (var i = 0u; i < 9u; i = i + 1u) {
+            c_out[9u * p + i] = c_in[9u * p + i];
+            f_out[9u * p + i] = f_in[9u * p + i];
+            tau_out[9u * p + i] = 0.0;
+        }
+        aux_out[p] = aux_in[p];
         return;
     }
     let dt = p_dt();
@@ -75,7 +92,7 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     }
     let cmat = 4.0 * inv_dx * inv_dx * bmat;
     let xnew = xp + dt * vel;
-    let m = load_material(body_of[p]);
+    let m = load_material(tag_body(tag));
     var f = mat3r(f_in[9u * p], f_in[9u * p + 1u], f_in[9u * p + 2u],
                   f_in[9u * p + 3u], f_in[9u * p + 4u], f_in[9u * p + 5u],
                   f_in[9u * p + 6u], f_in[9u * p + 7u], f_in[9u * p + 8u]);

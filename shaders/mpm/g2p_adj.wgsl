@@ -11,6 +11,10 @@
 // Adjoint state layout (34 Reals per particle): x 0..3, v 3..6, C 6..15,
 // F 15..24, aux 24, τ 25..34 (matrices column-major).
 //
+// A particle still waiting in its emitter was carried over unchanged (and
+// P2G gave it no mass): its adjoint is carried back unchanged, τ̄ = 0, and it
+// sends nothing to the grid; `p2g_adj` skips it.
+//
 // `stress_init_adj` is the adjoint of `mpm/stress_init.wgsl`: it folds ∂L/∂τ_0
 // into F̄_0, C̄_0, aux̄_0 and the parameter adjoints.
 
@@ -32,6 +36,7 @@
 @group(0) @binding(10) var<storage, read_write> adj_out: array<Real>;
 @group(0) @binding(11) var<storage, read_write> payload: array<Real>;
 @group(0) @binding(12) var<storage, read_write> pgrad: array<Real>;
+@group(0) @binding(13) var<storage, read> clock: array<u32>;
 
 const ADJ_STRIDE: u32 = 34u;
 
@@ -89,6 +94,23 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         return;
     }
     let p = sorted[s];
+    if (tag_waiting(body_of[p], clock[0])) {
+        let o = ADJ_STRIDE * p;
+        for (var i = 0u; i < 25u; i = i + 1u) {
+            adj_out[o + i] = adj_next[o + i];
+        }
+        for (var i = 25u; i < 34u; i = i + 1u) {
+            adj_out[o + i] = 0.0;
+        }
+        // Its own position (the gather weighs by it) with nothing to carry.
+        for (var i = 0u; i < 3u; i = i + 1u) {
+            payload[16u * s + i] = x_in[3u * p + i];
+        }
+        for (var i = 3u; i < 16u; i = i + 1u) {
+            payload[16u * s + i] = 0.0;
+        }
+        return;
+    }
     let dt = p_dt();
     let dx = p_dx();
     let inv_dx = p_inv_dx();
@@ -115,7 +137,7 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         }
     }
     let cmat = 4.0 * inv_dx * inv_dx * bmat;
-    let m = load_material(body_of[p]);
+    let m = load_material(tag_body(body_of[p]));
     let f0 = load_mat(9u * p, 0u);
     let aux0 = aux_in[p];
 
@@ -205,7 +227,7 @@ fn stress_init_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     if (p >= p_num_particles()) {
         return;
     }
-    let m = load_material(body_of[p]);
+    let m = load_material(tag_body(body_of[p]));
     let o = ADJ_STRIDE * p;
     let taubar = adj_out_mat(o + 25u);
     let sa = kirchhoff_stress_vjp(m, load_mat(9u * p, 0u), load_mat(9u * p, 1u), aux_in[p], taubar);

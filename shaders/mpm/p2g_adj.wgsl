@@ -21,6 +21,7 @@
 @group(0) @binding(7) var<storage, read> grid_bar: array<vec4r>;
 @group(0) @binding(8) var<storage, read_write> adj_out: array<Real>;
 @group(0) @binding(9) var<storage, read_write> pgrad: array<Real>;
+@group(0) @binding(10) var<storage, read> clock: array<u32>;
 
 const ADJ_STRIDE: u32 = 34u;
 
@@ -40,7 +41,12 @@ fn p2g_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     if (p >= p_num_particles()) {
         return;
     }
-    let b = body_of[p];
+    let tag = body_of[p];
+    // A particle waiting in its emitter: `g2p_adj` wrote its whole adjoint.
+    if (tag_waiting(tag, clock[0])) {
+        return;
+    }
+    let b = tag_body(tag);
     let mass = materials[16u * b + 1u];
     let vol = materials[16u * b + 2u];
     let dx = p_dx();

@@ -2,6 +2,7 @@
 // per-node gather needs: position [m], mass [kg], momentum m·v [kg·m/s] and
 // the APIC/MLS affine matrix A = m·C − dt·V·(4/dx²)·τ [kg/s].
 // Reading particles once in cell order here keeps the gather's reads contiguous.
+// A particle still waiting in its emitter gets an all-zero payload.
 
 #import common/index
 #import mpm/params
@@ -15,6 +16,7 @@
 @group(0) @binding(6) var<storage, read> c: array<Real>;
 @group(0) @binding(7) var<storage, read> tau: array<Real>;
 @group(0) @binding(8) var<storage, read_write> payload: array<Real>;
+@group(0) @binding(9) var<storage, read> clock: array<u32>;
 
 @compute @workgroup_size(64)
 fn p2g_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -23,10 +25,12 @@ fn p2g_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         return;
     }
     let p = sorted[s];
-    let b = body_of[p];
-    let mass = materials[16u * b + 1u];
+    let tag = body_of[p];
+    let b = tag_body(tag);
+    // A particle waiting in its emitter puts nothing on the grid.
+    let mass = select(materials[16u * b + 1u], 0.0, tag_waiting(tag, clock[0]));
     let vol = materials[16u * b + 2u];
-    let k = -p_dt() * vol * 4.0 * p_inv_dx() * p_inv_dx();
+    let k = select(-p_dt() * vol * 4.0 * p_inv_dx() * p_inv_dx(), 0.0, mass == 0.0);
     let o = 16u * s;
     payload[o] = x[3u * p];
     payload[o + 1u] = x[3u * p + 1u];

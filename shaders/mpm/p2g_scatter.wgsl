@@ -24,6 +24,7 @@
 #else
 @group(0) @binding(8) var<storage, read_write> accum_buf: array<atomic<u32>>;
 #endif
+@group(0) @binding(9) var<storage, read> clock: array<u32>;
 
 @compute @workgroup_size(64)
 fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -31,7 +32,11 @@ fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (p >= p_num_particles()) {
         return;
     }
-    let b = body_of[p];
+    let tag = body_of[p];
+    if (tag_waiting(tag, clock[0])) {
+        return;
+    }
+    let b = tag_body(tag);
     let mass = materials[16u * b + 1u];
     let vol = materials[16u * b + 2u];
     let dx = p_dx();

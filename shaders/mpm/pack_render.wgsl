@@ -19,7 +19,7 @@ fn pack_render(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         return;
     }
     let xp = vec3<f32>(f32(x[3u * p]), f32(x[3u * p + 1u]), f32(x[3u * p + 2u]));
-    var c = f32(body_of[p]);
+    var c = f32(tag_body(body_of[p]));
     if (pack_opts[0] > 0.5) {
         let vp = vec3<f32>(f32(v[3u * p]), f32(v[3u * p + 1u]), f32(v[3u * p + 2u]));
         c = clamp(length(vp) / max(pack_opts[1], 1e-12), 0.0, 1.0);

@@ -68,3 +68,16 @@ fn node_block_coords(blk: u32) -> vec3<u32> {
 fn block_node(blk: u32, li: u32) -> vec3<u32> {
     return 4u * node_block_coords(blk) + vec3<u32>(li & 3u, (li >> 2u) & 3u, li >> 4u);
 }
+
+// A particle's tag (`body_of[p]`): its body index in the low 8 bits, the
+// substep at which an emitter releases it in the high 24 bits (0 for
+// particles present from the start).
+fn tag_body(tag: u32) -> u32 {
+    return tag & 0xFFu;
+}
+
+// True while particle tag `tag` is still waiting in its emitter at substep
+// `step`: it is frozen (its state carried unchanged) and has no mass on the grid.
+fn tag_waiting(tag: u32, step: u32) -> bool {
+    return step < (tag >> 8u);
+}

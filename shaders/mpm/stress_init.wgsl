@@ -29,7 +29,7 @@ fn stress_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     if (p >= p_num_particles()) {
         return;
     }
-    let m = load_material(body_of[p]);
+    let m = load_material(tag_body(body_of[p]));
     let tau = kirchhoff_stress(m, load_f(p), load_c(p), aux_in[p]);
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {

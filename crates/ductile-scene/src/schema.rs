@@ -231,6 +231,25 @@ pub struct Body {
     /// Initial velocity [m/s]. Default 0.
     #[serde(default)]
     pub velocity: Vec3,
+    /// Emit the body as a stream instead of placing it at t = 0 (default none).
+    #[serde(default)]
+    pub emitter: Option<Emitter>,
+}
+
+/// A particle emitter (injector). The body's `shape` is the volume to be
+/// emitted, laid out upstream of the nozzle; its `velocity` (non-zero) is
+/// the stream's velocity. The nozzle exit is the plane normal to the
+/// velocity through the body's most downstream particle. Each particle
+/// waits on that plane, frozen and without mass on the grid, until the
+/// column moving at `velocity` would have carried it there: a particle at
+/// distance d upstream of the exit is released at `start` + d / |velocity|.
+/// The flow rate is density × (cross-section normal to the velocity) × |velocity|.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Emitter {
+    /// Time the first particles leave the nozzle [s] (>= 0, default 0).
+    #[serde(default)]
+    pub start: f64,
 }
 
 fn default_ppc() -> u32 {

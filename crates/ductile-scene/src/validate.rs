@@ -21,6 +21,13 @@ use crate::Vec3;
 /// Largest number of particles one body may have.
 pub const MAX_PARTICLES_PER_BODY: u64 = 1 << 26;
 
+/// Most bodies in one scene: the GPU stores each particle's body in 8 bits
+/// of a tag word whose other 24 bits hold its emitter release substep.
+pub const MAX_BODIES: usize = 256;
+
+/// Latest substep at which an emitter may release a particle (24 bits).
+pub const MAX_RELEASE_STEP: u64 = (1 << 24) - 1;
+
 /// One broken rule: which field, what it holds, and what would be allowed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Violation {
@@ -247,6 +254,14 @@ impl Checker {
         for (i, b) in s.bodies.iter().enumerate() {
             self.body(&format!("bodies[{i}]"), b, &s.domain, domain_ok, &mut names);
         }
+        // The GPU tags each particle with its body in 8 bits.
+        if s.bodies.len() > MAX_BODIES {
+            self.push(
+                "bodies",
+                format!("{} bodies", s.bodies.len()),
+                format!("at most {MAX_BODIES} bodies"),
+            );
+        }
         let mut names = HashMap::new();
         for (i, t) in s.tools.iter().enumerate() {
             self.tool(&format!("tools[{i}]"), t, &mut names);
@@ -411,7 +426,10 @@ impl Checker {
                 "1, 8, 27 or 64 (a perfect cube: particles sit on a lattice of n×n×n sub-cells per cell)",
             );
         }
-        let shape_ok = self.body_shape(&format!("{p}.shape"), &b.shape, domain, domain_ok);
+        // An emitter's shape is the stream still to come and may lie outside
+        // the domain; its nozzle exit is checked when the stream is laid out.
+        let inside = domain_ok && b.emitter.is_none();
+        let shape_ok = self.body_shape(&format!("{p}.shape"), &b.shape, domain, inside);
         if let (Some(_), true, true) = (n, shape_ok, domain_ok) {
             if let Some(volume) = shape_volume(&b.shape) {
                 let count = volume * f64::from(b.particles_per_cell) / domain.dx.powi(3);
@@ -419,7 +437,17 @@ impl Checker {
             }
         }
         self.material(&format!("{p}.material"), &b.material);
-        self.vec3_finite(&format!("{p}.velocity"), b.velocity, "m/s");
+        let v_ok = self.vec3_finite(&format!("{p}.velocity"), b.velocity, "m/s");
+        if let Some(e) = &b.emitter {
+            self.non_negative(&format!("{p}.emitter.start"), e.start, "s");
+            if v_ok && b.velocity.iter().all(|x| *x == 0.0) {
+                self.push(
+                    format!("{p}.velocity"),
+                    fmt_vec3(b.velocity),
+                    "a non-zero stream velocity [m/s] for a body with an emitter",
+                );
+            }
+        }
     }
 
     /// Checks a body shape; returns whether it is well-formed (finite, positive sizes).

@@ -150,6 +150,7 @@ impl Simulation {
         let mut body_counts = Vec::new();
         let mut volumes = Vec::new();
         let mut body_index = Vec::new();
+        let mut release_steps = Vec::new();
         for (i, b) in scene.bodies.iter().enumerate() {
             let pts = loaded.sample_body(i)?;
             if pts.is_empty() {
@@ -163,6 +164,38 @@ impl Simulation {
             let ppc = b.particles_per_cell;
             volumes.push(ductile_scene::sampling::body_volume_per_particle(dx, ppc));
             body_counts.push(pts.len() as u32);
+            let (pts, release) = match &b.emitter {
+                None => (pts.clone(), vec![0; pts.len()]),
+                Some(e) => emitter_schedule(&pts, b.velocity, e.start, dt).ok_or_else(|| {
+                    located(
+                        loaded,
+                        format!("bodies[{i}].emitter.start"),
+                        format!("{}", e.start),
+                        format!(
+                            "a stream that has left the nozzle by substep {} (start + length / |velocity| <= {:.4e} s)",
+                            ductile_scene::validate::MAX_RELEASE_STEP,
+                            ductile_scene::validate::MAX_RELEASE_STEP as f64 * dt
+                        ),
+                    )
+                })?,
+            };
+            if b.emitter.is_some() {
+                let (lo, hi) = ductile_scene::validate::domain_bounds(&scene.domain);
+                if let Some(p) = pts
+                    .iter()
+                    .find(|p| (0..3).any(|k| p[k] < lo[k] || p[k] > hi[k]))
+                {
+                    return Err(located(
+                        loaded,
+                        format!("bodies[{i}].shape"),
+                        format!("a nozzle exit reaching ({:.4}, {:.4}, {:.4}) m", p[0], p[1], p[2]),
+                        format!(
+                            "an emitter whose downstream face (the nozzle exit) lies inside the domain [{lo:?}, {hi:?}] m"
+                        ),
+                    ));
+                }
+            }
+            release_steps.extend_from_slice(&release);
             for p in &pts {
                 host.x.extend_from_slice(p);
                 host.v.extend_from_slice(&b.velocity);
@@ -194,6 +227,7 @@ impl Simulation {
             &ModelDesc {
                 scene,
                 body_counts: &body_counts,
+                release_steps: &release_steps,
                 particle_volumes: &volumes,
                 tool_sdfs: &tool_sdfs,
                 control_steps: control_steps as u32,
@@ -459,4 +493,34 @@ impl Simulation {
         let i = (self.step as usize).min(self.control.steps - 1);
         self.control.poses.get(i).cloned().unwrap_or_default()
     }
+}
+
+/// The release schedule of an emitter body sampled at `pts` with stream
+/// velocity `v` [m/s]: each particle moved downstream onto the nozzle exit
+/// plane (the plane normal to v through the most downstream particle), and
+/// the substep at which it leaves, start + d/|v| for a particle d upstream
+/// of the exit, rounded to the nearest substep of length `dt` [s]. `None`
+/// when a release falls beyond the 24-bit substep range.
+pub fn emitter_schedule(
+    pts: &[[f64; 3]],
+    v: [f64; 3],
+    start: f64,
+    dt: f64,
+) -> Option<(Vec<[f64; 3]>, Vec<u32>)> {
+    let speed = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+    let dir = [v[0] / speed, v[1] / speed, v[2] / speed];
+    let along = |p: &[f64; 3]| p[0] * dir[0] + p[1] * dir[1] + p[2] * dir[2];
+    let exit = pts.iter().map(along).fold(f64::NEG_INFINITY, f64::max);
+    let mut out = Vec::with_capacity(pts.len());
+    let mut steps = Vec::with_capacity(pts.len());
+    for p in pts {
+        let d = exit - along(p);
+        out.push([p[0] + d * dir[0], p[1] + d * dir[1], p[2] + d * dir[2]]);
+        let step = ((start + d / speed) / dt).round();
+        if !(step <= ductile_scene::validate::MAX_RELEASE_STEP as f64) {
+            return None;
+        }
+        steps.push(step as u32);
+    }
+    Some((out, steps))
 }

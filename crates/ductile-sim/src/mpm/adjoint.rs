@@ -148,6 +148,7 @@ impl MpmAdjoint {
                     &adj[1 - cur],
                     &payload,
                     &pgrad,
+                    clock,
                 ],
             )
         });
@@ -225,6 +226,7 @@ impl MpmAdjoint {
                     &grid_bar,
                     &adj[out],
                     &pgrad,
+                    clock,
                 ],
             )
         });

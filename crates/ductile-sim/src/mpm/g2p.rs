@@ -51,6 +51,8 @@ impl G2p {
                     &b.aux,
                     &b.tau,
                     status,
+                    &a.v,
+                    &a.c,
                 ],
             )
         };

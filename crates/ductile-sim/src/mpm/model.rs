@@ -12,7 +12,10 @@ pub struct MpmModel {
     pub params: wgpu::Buffer,
     /// 16 Reals per body (see `shaders/mpm/material.wgsl`).
     pub materials: wgpu::Buffer,
-    /// Body index of each particle (u32).
+    /// Tag of each particle (u32): body index in the low 8 bits, the
+    /// substep at which an emitter releases it in the high 24 (0 for
+    /// particles present from the start). See `tag_body` and
+    /// `tag_release` in `shaders/mpm/params.wgsl`.
     pub body_of: wgpu::Buffer,
     /// 16 Reals per tool (shape, friction, softness, SDF grid placement).
     pub tools: wgpu::Buffer,
@@ -84,6 +87,8 @@ pub struct ModelDesc<'a> {
     pub scene: &'a Scene,
     /// Per body: particle count.
     pub body_counts: &'a [u32],
+    /// Per particle: the substep an emitter releases it at (0: present from the start).
+    pub release_steps: &'a [u32],
     /// Per body: particle volume [m³].
     pub particle_volumes: &'a [f64],
     /// Per tool: its SDF grid if it is a mesh.
@@ -193,6 +198,9 @@ impl MpmModel {
         let mut body_of = Vec::with_capacity(start as usize);
         for (i, n) in desc.body_counts.iter().enumerate() {
             body_of.extend(std::iter::repeat_n(i as u32, *n as usize));
+        }
+        for (tag, release) in body_of.iter_mut().zip(desc.release_steps) {
+            *tag |= release << 8;
         }
         // Tools and their SDF grids.
         let mut tool_recs = Vec::new();

@@ -131,6 +131,7 @@ impl P2g {
                             &s.tau,
                             &block_active,
                             &grid_sum,
+                            clock,
                         ],
                     )
                 });
@@ -190,6 +191,7 @@ impl P2g {
                             &s.c,
                             &s.tau,
                             &payload,
+                            clock,
                         ],
                     )
                 });
