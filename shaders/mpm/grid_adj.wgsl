@@ -127,41 +127,38 @@ fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     grid_bar[i] = node_adjoint(node, raw, vbar, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
 }
 
-// Per node block, the sums of each tool's adjoints over its nodes, from the
-// ∂L/∂v_i that `grid_adj` stored (a separate kernel: workgroup barriers slow
-// down every kernel that holds one on some drivers, so the gather has none).
+// Per (node block, tool), the sum of the tool's adjoints over the block's
+// nodes, from the ∂L/∂v_i that `grid_adj` stored. One invocation per pair
+// adds its 64 nodes in a fixed order: no workgroup barriers (they turn every
+// invocation into a coroutine on CPU drivers such as lavapipe, where a
+// barrier-based tree reduction here cost twice the rest of the grid adjoint).
 @compute @workgroup_size(64)
-fn tool_grad_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let blk = flat_workgroup(wid, nwg);
-    if (blk >= p_num_node_blocks()) {
+fn tool_grad_blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let id = flat_index(gid, nwg);
+    let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
+    if (id >= p_num_node_blocks() * nt) {
         return;
     }
-    let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
-    let node = block_node(blk, li);
-    let valid = node_block_reached(blk) && all(node < p_nodes());
-    for (var t = 0u; t < nt; t = t + 1u) {
-        var cap: array<Real, 16>;
-        for (var i = 0u; i < 16u; i = i + 1u) {
-            cap[i] = 0.0;
-        }
-        if (valid) {
-            let i = node_index(node);
-            cap = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], nt, t).captured;
-        }
-        for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
-            red[li] = cap[c];
-            workgroupBarrier();
-            for (var w = 32u; w > 0u; w = w >> 1u) {
-                if (li < w) {
-                    red[li] = red[li] + red[li + w];
+    let blk = id / nt;
+    let t = id - blk * nt;
+    var sum: array<Real, 16>;
+    for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
+        sum[c] = 0.0;
+    }
+    if (node_block_reached(blk)) {
+        for (var li = 0u; li < 64u; li = li + 1u) {
+            let node = block_node(blk, li);
+            if (all(node < p_nodes())) {
+                let i = node_index(node);
+                let cap = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], nt, t).captured;
+                for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
+                    sum[c] = sum[c] + cap[c];
                 }
-                workgroupBarrier();
             }
-            if (li == 0u) {
-                tool_partial[(blk * nt + t) * TOOL_GRAD + c] = red[0];
-            }
-            workgroupBarrier();
         }
+    }
+    for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
+        tool_partial[id * TOOL_GRAD + c] = sum[c];
     }
 }
 

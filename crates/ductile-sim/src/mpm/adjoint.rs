@@ -298,10 +298,10 @@ impl MpmAdjoint {
                     ductile_gpu::groups_1d(self.node_blocks * 64),
                 );
                 if self.tool_slots > 0 {
-                    self.tool_blocks.dispatch(
+                    self.tool_blocks.dispatch_1d(
                         &mut pass,
                         &[&self.bg_blocks],
-                        ductile_gpu::groups_1d(self.node_blocks * 64),
+                        self.node_blocks * (self.tool_slots / TOOL_GRAD as u32),
                     );
                     self.tool_reduce.dispatch(
                         &mut pass,
