@@ -174,8 +174,10 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     add_param_grads(p, g);
 
-    // x_{t+1} = x_t + dt·v_{t+1};  C = 4/dx²·B.
-    let velbar = vbar1 + dt * xbar1;
+    // x_{t+1} = x_t + dt·v_{t+1};  C = 4/dx²·B. For a rigid body,
+    // `rigid_project_adj` already turned x̄_{t+1} into the projection's
+    // direct ∂L/∂x_t, which must not reach v.
+    let velbar = vbar1 + select(dt, 0.0, m.kind == MAT_RIGID) * xbar1;
     let bbar = 4.0 * inv_dx * inv_dx * cbar;
     var xbar = xbar1;
     for (var k = 0u; k < 3u; k = k + 1u) {

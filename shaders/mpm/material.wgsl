@@ -22,6 +22,7 @@ const MAT_VON_MISES: u32 = 3u;
 const MAT_DRUCKER_PRAGER: u32 = 4u;
 const MAT_SNOW: u32 = 5u;
 const MAT_HERSCHEL_BULKLEY: u32 = 6u;
+const MAT_RIGID: u32 = 7u;
 
 struct Material {
     kind: u32,

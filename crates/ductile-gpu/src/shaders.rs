@@ -262,7 +262,11 @@ impl ShaderLibrary {
         }
         let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
             .validate(&module)
-            .map_err(|e| naga_err("validate", e.emit_to_string(&src)))?;
+            .map_err(|e| {
+                // The emitted text names only the outermost error; the cause follows.
+                let cause = format!("{:?}", e.as_inner());
+                naga_err("validate", format!("{}\ncause: {cause}", e.emit_to_string(&src)))
+            })?;
         Ok((module, info))
     }
 

@@ -408,6 +408,14 @@ pub enum Material {
         #[serde(default = "one")]
         flow_index: f64,
     },
+    /// A rigid body: its particles move as one rigid motion, projected each
+    /// substep from the velocities the grid gives them (the momentum-
+    /// preserving projection: linear and angular momentum about the centre
+    /// of mass are kept), so it couples two-way with everything on the grid.
+    Rigid {
+        /// Density [kg/m³].
+        density: f64,
+    },
 }
 
 fn tait_gamma() -> f64 {

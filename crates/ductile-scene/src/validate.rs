@@ -440,6 +440,13 @@ impl Checker {
         let v_ok = self.vec3_finite(&format!("{p}.velocity"), b.velocity, "m/s");
         if let Some(e) = &b.emitter {
             self.non_negative(&format!("{p}.emitter.start"), e.start, "s");
+            if matches!(b.material, Material::Rigid { .. }) {
+                self.push(
+                    format!("{p}.emitter"),
+                    "Some(..)".to_string(),
+                    "none for a Rigid body (emit a fluid or a deformable solid)",
+                );
+            }
             if v_ok && b.velocity.iter().all(|x| *x == 0.0) {
                 self.push(
                     format!("{p}.velocity"),
@@ -597,6 +604,9 @@ impl Checker {
     fn material(&mut self, p: &str, m: &Material) {
         let f = |name: &str| format!("{p}.{name}");
         match m {
+            Material::Rigid { density } => {
+                self.positive(&f("density"), *density, "kg/m³");
+            }
             Material::Fluid {
                 density,
                 bulk_modulus,

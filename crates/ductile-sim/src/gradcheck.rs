@@ -162,6 +162,7 @@ fn material_params(m: &Material) -> Vec<f64> {
 fn with_material_params(m: &Material, p: &[f64]) -> Material {
     let mut m = m.clone();
     match &mut m {
+        Material::Rigid { density } => *density = p[0],
         Material::Fluid {
             density,
             bulk_modulus,

@@ -22,7 +22,8 @@ pub fn density(m: &Material) -> f64 {
         | Material::VonMises { density, .. }
         | Material::DruckerPrager { density, .. }
         | Material::Snow { density, .. }
-        | Material::HerschelBulkley { density, .. } => *density,
+        | Material::HerschelBulkley { density, .. }
+        | Material::Rigid { density } => *density,
     }
 }
 
@@ -36,6 +37,7 @@ pub fn model_name(m: &Material) -> &'static str {
         Material::DruckerPrager { .. } => "DruckerPrager",
         Material::Snow { .. } => "Snow",
         Material::HerschelBulkley { .. } => "HerschelBulkley",
+        Material::Rigid { .. } => "Rigid",
     }
 }
 
@@ -144,6 +146,8 @@ pub fn pack_material(m: &Material, particle_volume: f64) -> [f64; 16] {
             r[6] = consistency;
             r[7] = flow_index;
         }
+        // Stress-free: `mpm/rigid.wgsl` projects its particles to a rigid motion.
+        Material::Rigid { .. } => r[0] = 7.0,
     }
     r
 }

@@ -5,6 +5,7 @@
 //!
 //! | stage | shader |
 //! |---|---|
+//! | rigid projection adjoint (rigid bodies only; rewrites ∂L/∂state_{t+1} in place) | `mpm/rigid_adj.wgsl` (`rigid_project_adj`) |
 //! | G2P adjoint, particle side: stress, plasticity, F and x updates | `mpm/g2p_adj.wgsl` (`g2p_adj`) |
 //! | G2P adjoint, grid side (per-node gather) and grid-update adjoint: walls, tools | `mpm/grid_adj.wgsl` (`grid_adj`) |
 //! | tool adjoints summed per node block, then per tool | `mpm/grid_adj.wgsl` (`tool_grad_blocks`, `tool_grad_reduce`) |
@@ -58,6 +59,9 @@ pub struct MpmAdjoint {
     bg_blocks: wgpu::BindGroup,
     bg_reduce: wgpu::BindGroup,
     bg_p2g: [wgpu::BindGroup; 2],
+    /// Adjoint of the rigid projection and `bg[cur]` (rewrites `adj[cur]`), when a body is rigid.
+    rigid: Option<(Kernel, [wgpu::BindGroup; 2])>,
+    rigid_bodies: u32,
     particles: u32,
     node_blocks: u32,
     tool_slots: u32,
@@ -230,6 +234,25 @@ impl MpmAdjoint {
                 ],
             )
         });
+        let rigid = if info.rigid_bodies.is_empty() {
+            None
+        } else {
+            let k = Kernel::new(ctx, "mpm/rigid_adj", "rigid_project_adj", config)?;
+            let bg = [0usize, 1].map(|cur| {
+                k.bind(
+                    ctx,
+                    0,
+                    &[
+                        &model.params,
+                        &model.rigid_table,
+                        &p2g.grid,
+                        &state.x,
+                        &adj[cur],
+                    ],
+                )
+            });
+            Some((k, bg))
+        };
         Ok(MpmAdjoint {
             g2p_adj,
             stress_init_adj,
@@ -251,6 +274,8 @@ impl MpmAdjoint {
             bg_blocks,
             bg_reduce,
             bg_p2g,
+            rigid,
+            rigid_bodies: info.rigid_bodies.len() as u32,
             particles: info.particles,
             node_blocks: info.num_node_blocks(),
             tool_slots: info.tools * TOOL_GRAD as u32,
@@ -280,7 +305,8 @@ impl MpmAdjoint {
         }
     }
 
-    /// Records stage `part` of [`MpmAdjoint::encode_step`]: 0 `g2p_adj`, 1 `grid_adj`
+    /// Records stage `part` of [`MpmAdjoint::encode_step`]: 0 the rigid
+    /// projection's adjoint and `g2p_adj`, 1 `grid_adj`
     /// with the tool reductions, 2 `p2g_adj` (separately for profiling).
     pub fn encode_part(&self, enc: &mut wgpu::CommandEncoder, cur: usize, part: usize) {
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -288,9 +314,13 @@ impl MpmAdjoint {
             timestamp_writes: None,
         });
         match part {
-            0 => self
-                .g2p_adj
-                .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles),
+            0 => {
+                if let Some((k, bg)) = &self.rigid {
+                    k.dispatch(&mut pass, &[&bg[cur]], [self.rigid_bodies, 1, 1]);
+                }
+                self.g2p_adj
+                    .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles)
+            }
             1 => {
                 self.grid_adj.dispatch(
                     &mut pass,

@@ -1,4 +1,5 @@
-//! G2P (`shaders/mpm/g2p.wgsl`) and the substep clock (`shaders/mpm/clock.wgsl`):
+//! G2P (`shaders/mpm/g2p.wgsl`), the rigid-body projection that follows it
+//! (`shaders/mpm/rigid.wgsl`) and the substep clock (`shaders/mpm/clock.wgsl`):
 //! reads state_t and the grid, writes state_{t+1}; also the initial stress
 //! (`shaders/mpm/stress_init.wgsl`).
 
@@ -14,6 +15,9 @@ pub struct G2p {
     bg_g2p: [wgpu::BindGroup; 2],
     bg_clock: wgpu::BindGroup,
     bg_stress: [wgpu::BindGroup; 2],
+    /// Rigid projection: kernel and `bg[k]` (state k → state 1 − k), when a body is rigid.
+    rigid: Option<(Kernel, [wgpu::BindGroup; 2])>,
+    rigid_bodies: u32,
     particles: u32,
 }
 
@@ -58,6 +62,29 @@ impl G2p {
         };
         let bg_g2p = [bind(states[0], states[1]), bind(states[1], states[0])];
         let bg_clock = clock_kernel.bind(ctx, 0, &[clock]);
+        let rigid = if model.info.rigid_bodies.is_empty() {
+            None
+        } else {
+            let k = Kernel::new(ctx, "mpm/rigid", "rigid_project", config)?;
+            let bind = |a: &MpmState, b: &MpmState| {
+                k.bind(
+                    ctx,
+                    0,
+                    &[
+                        &model.params,
+                        &model.rigid_table,
+                        &a.x,
+                        &b.x,
+                        &b.v,
+                        &b.c,
+                        &b.f,
+                        &b.tau,
+                    ],
+                )
+            };
+            let bg = [bind(states[0], states[1]), bind(states[1], states[0])];
+            Some((k, bg))
+        };
         let bg_stress = states.map(|s| {
             stress.bind(
                 ctx,
@@ -80,11 +107,14 @@ impl G2p {
             bg_g2p,
             bg_clock,
             bg_stress,
+            rigid,
+            rigid_bodies: model.info.rigid_bodies.len() as u32,
             particles: model.info.particles,
         })
     }
 
-    /// Records G2P from state `parity` into state `1 − parity`, then advances the clock.
+    /// Records G2P from state `parity` into state `1 − parity`, projects
+    /// rigid bodies, then advances the clock.
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, parity: usize, timer: &mut GpuTimer) {
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -93,6 +123,13 @@ impl G2p {
             });
             self.g2p
                 .dispatch_1d(&mut pass, &[&self.bg_g2p[parity]], self.particles);
+        }
+        if let Some((k, bg)) = &self.rigid {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("rigid"),
+                timestamp_writes: timer.pass("rigid"),
+            });
+            k.dispatch(&mut pass, &[&bg[parity]], [self.rigid_bodies, 1, 1]);
         }
         let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("clock"),

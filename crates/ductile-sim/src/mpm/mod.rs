@@ -9,6 +9,7 @@
 //! | or, deterministic: P2G payload in binned order | [`p2g::P2g`] | `mpm/p2g_prepare.wgsl` |
 //! | or, deterministic: P2G gather fused with the grid update | [`p2g::P2g`] | `mpm/p2g.wgsl`, `mpm/grid_update.wgsl` |
 //! | G2P, deformation update, plasticity, stress | [`g2p::G2p`] | `mpm/g2p.wgsl`, `mpm/material.wgsl` |
+//! | rigid bodies only: project each onto a rigid motion | [`g2p::G2p`] | `mpm/rigid.wgsl`, `mpm/rigid_common.wgsl` |
 //! | advance the substep clock | [`g2p::G2p`] | `mpm/clock.wgsl` |
 //!
 //! Adjoints of these stages are listed in [`adjoint`].

@@ -21,6 +21,9 @@ pub struct MpmModel {
     pub tools: wgpu::Buffer,
     /// All mesh tools' signed-distance values [m], f32.
     pub sdf_values: wgpu::Buffer,
+    /// Per rigid body (u32 × 4): first particle, particle count, body index, 0
+    /// (`shaders/mpm/rigid.wgsl`; one dummy row when there is none).
+    pub rigid_table: wgpu::Buffer,
     /// Host copies of what the host needs.
     pub info: ModelInfo,
 }
@@ -52,6 +55,8 @@ pub struct ModelInfo {
     pub cell_blocks: [u32; 3],
     /// Control substeps uploaded.
     pub control_steps: u32,
+    /// Indices of the bodies made of `Rigid` material.
+    pub rigid_bodies: Vec<u32>,
 }
 
 impl ModelInfo {
@@ -194,7 +199,25 @@ impl MpmModel {
             node_blocks,
             cell_blocks,
             control_steps: desc.control_steps.max(1),
+            rigid_bodies: scene
+                .bodies
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| matches!(b.material, ductile_scene::Material::Rigid { .. }))
+                .map(|(i, _)| i as u32)
+                .collect(),
         };
+        let mut rigid_table: Vec<u32> = info
+            .rigid_bodies
+            .iter()
+            .flat_map(|&b| {
+                let r = &info.bodies[b as usize].1;
+                [r.start, r.end - r.start, b, 0]
+            })
+            .collect();
+        if rigid_table.is_empty() {
+            rigid_table.resize(4, 0);
+        }
         let mut body_of = Vec::with_capacity(start as usize);
         for (i, n) in desc.body_counts.iter().enumerate() {
             body_of.extend(std::iter::repeat_n(i as u32, *n as usize));
@@ -280,6 +303,12 @@ impl MpmModel {
                 ctx,
                 "tool SDF values",
                 bytemuck::cast_slice(&sdf_values),
+                BufferUse::Storage,
+            )?,
+            rigid_table: storage_buffer(
+                ctx,
+                "rigid bodies",
+                bytemuck::cast_slice(&rigid_table),
                 BufferUse::Storage,
             )?,
             info,
