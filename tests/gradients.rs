@@ -173,7 +173,10 @@ fn rigid_body_gradients() {
     let n = x0.len();
     let mut worst: f64 = 0.0;
     for (a, b) in [(0, n - 1), (0, n / 2), (n / 3, 2 * n / 3)] {
-        let d0 = (0..3).map(|k| (x0[a][k] - x0[b][k]).powi(2)).sum::<f64>().sqrt();
+        let d0 = (0..3)
+            .map(|k| (x0[a][k] - x0[b][k]).powi(2))
+            .sum::<f64>()
+            .sqrt();
         let d1 = (0..3)
             .map(|k| (state.x[3 * a + k] - state.x[3 * b + k]).powi(2))
             .sum::<f64>()

@@ -288,9 +288,16 @@ fn emitter_releases_its_stream_on_schedule() {
     let mut s = sim(ctx, &loaded, f64_opts());
     let before = s.state(ctx).unwrap();
     let n = before.aux.len();
-    let exit = before.x.chunks_exact(3).map(|p| p[1]).fold(f64::INFINITY, f64::min);
+    let exit = before
+        .x
+        .chunks_exact(3)
+        .map(|p| p[1])
+        .fold(f64::INFINITY, f64::min);
     // Every particle starts on the exit plane (the cylinder's lower face).
-    assert!(before.x.chunks_exact(3).all(|p| (p[1] - exit).abs() < 1e-12));
+    assert!(before
+        .x
+        .chunks_exact(3)
+        .all(|p| (p[1] - exit).abs() < 1e-12));
     let steps = 60;
     advance(ctx, &mut s, steps);
     let after = s.state(ctx).unwrap();
@@ -313,7 +320,11 @@ fn emitter_releases_its_stream_on_schedule() {
             max_err = max_err.max((r - r.round()).abs() * dt * 0.5);
             max_v_err = max_v_err.max((after.v[3 * p + 1] + 0.5).abs());
         } else {
-            assert_eq!(after.v[3 * p + 1], -0.5, "a waiting particle lost its velocity");
+            assert_eq!(
+                after.v[3 * p + 1],
+                -0.5,
+                "a waiting particle lost its velocity"
+            );
         }
     }
     eprintln!(

@@ -108,9 +108,13 @@ fn tool_control_maps_match_central_differences() {
                          ToolAngularVelocity(tool: 0, segments: 3, min: (-9.0, -9.0, -9.0), max: (9.0, 9.0, 9.0))],
               optimizer: Adam(learning_rate: 0.1, iterations: 1))",
     );
-    let theta = [1.5, 0.0, 0.0, 1.0, -2.0, 3.0, -4.0, 2.0, 5.0, 0.5, 6.0, -3.0];
+    let theta = [
+        1.5, 0.0, 0.0, 1.0, -2.0, 3.0, -4.0, 2.0, 5.0, 0.5, 6.0, -3.0,
+    ];
     let (adj, err) = check_control_gradient_in(&spin, &theta, 3..12);
-    eprintln!("angular velocity segments: directional derivative {adj:.6e}, relative error {err:.2e}");
+    eprintln!(
+        "angular velocity segments: directional derivative {adj:.6e}, relative error {err:.2e}"
+    );
     assert!(
         adj.abs() > 1e-6,
         "no contact: the loss does not depend on the tool"

@@ -265,7 +265,10 @@ impl ShaderLibrary {
             .map_err(|e| {
                 // The emitted text names only the outermost error; the cause follows.
                 let cause = format!("{:?}", e.as_inner());
-                naga_err("validate", format!("{}\ncause: {cause}", e.emit_to_string(&src)))
+                naga_err(
+                    "validate",
+                    format!("{}\ncause: {cause}", e.emit_to_string(&src)),
+                )
             })?;
         Ok((module, info))
     }

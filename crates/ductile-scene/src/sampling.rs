@@ -297,6 +297,7 @@ mod tests {
                 viscosity: 0.0,
             },
             velocity: [0.0; 3],
+            emitter: None,
         }
     }
 

@@ -517,7 +517,7 @@ pub fn emitter_schedule(
         let d = exit - along(p);
         out.push([p[0] + d * dir[0], p[1] + d * dir[1], p[2] + d * dir[2]]);
         let step = ((start + d / speed) / dt).round();
-        if !(step <= ductile_scene::validate::MAX_RELEASE_STEP as f64) {
+        if step.is_nan() || step > ductile_scene::validate::MAX_RELEASE_STEP as f64 {
             return None;
         }
         steps.push(step as u32);
