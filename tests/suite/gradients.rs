@@ -11,9 +11,7 @@
 //! rollouts smooth; a wrong sign, factor or missing term in any adjoint
 //! moves the directional derivative by far more than 1e-4.
 
-mod common;
-
-use common::{gpu, scene};
+use crate::common::{gpu, scene};
 use ductile::gpu::Precision;
 use ductile::scene::Material;
 use ductile::sim::gradcheck::{check_group, groups, ParamGroup};

@@ -3,8 +3,7 @@
 //! and the measured error are stated on each test; the tests print their
 //! measurements (run with `--nocapture`).
 
-mod common;
-use common::*;
+use crate::common::*;
 use ductile::sim::SimulationOptions;
 
 fn f32_opts() -> SimulationOptions {

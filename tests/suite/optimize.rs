@@ -3,9 +3,7 @@
 //! masks and frozen controls, CMA-ES and the hybrid, the expanding loss
 //! window, and resuming a run bit for bit.
 
-mod common;
-
-use common::gpu;
+use crate::common::gpu;
 use ductile::gpu::Precision;
 use ductile::opt::{parse_task, prepare, run_task, LoadedTask, Progress, RunOptions, StageKind};
 use std::path::Path;

@@ -3,8 +3,7 @@
 //! every material's stress, determinism, and agreement of the float-atomic
 //! and compare-and-swap accumulation paths.
 
-mod common;
-use common::*;
+use crate::common::*;
 use ductile::gpu::Precision;
 use ductile::sim::{P2gMode, SimulationOptions, StateHost};
 use glam::{DMat3, DQuat, DVec3};

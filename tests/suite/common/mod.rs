@@ -1,7 +1,6 @@
-//! Shared helpers of the integration tests: one GPU context per test binary
-//! (tests of a binary share it from several threads; wgpu devices are
+//! Shared helpers of the integration tests: one GPU context for the test
+//! binary (its tests share it from several threads; wgpu devices are
 //! thread-safe) and scene construction from RON text.
-#![allow(dead_code)]
 
 use ductile::gpu::GpuContext;
 use ductile::scene::LoadedScene;

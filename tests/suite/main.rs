@@ -1,0 +1,18 @@
+//! The integration tests, in one binary so that its test threads keep both
+//! cores busy to the end (cargo runs test binaries one after another) and
+//! the workspace links one test executable instead of five:
+//!
+//! | module | what it checks |
+//! |---|---|
+//! | `cli` | the `ductile` command as a user meets it: every scene and task, errors, limits |
+//! | `gradients` | adjoints against central differences, per parameter group and material |
+//! | `mpm_invariants` | exact invariants: mass, momentum, rotation invariance, determinism, emitters |
+//! | `optimize` | the optimisation driver: control maps, masks, clipping, windows, resume |
+//! | `physics` | solvers against closed-form solutions and measurements |
+
+mod cli;
+mod common;
+mod gradients;
+mod mpm_invariants;
+mod optimize;
+mod physics;
