@@ -384,12 +384,14 @@ fn tasks_improve_in_two_iterations(group: &[&str]) {
         let task = root().join("scenes/tasks").join(format!("{name}.ron"));
         let out = dir.path().join(name);
         // Long enough for the controls to act on the measured body: 40
-        // substeps for the solver tasks, 20 for the fluid ones (10–20 ms),
-        // and 160 for the cream, which needs 0.08 s to fall onto the cone.
+        // substeps for the solver tasks, 10 or 20 for the fluid ones
+        // (10–20 ms), and 100 for the cream, which needs 0.05 s to fall
+        // onto the cone.
         let steps = match *name {
-            "ice_cream" => "160",
+            "ice_cream" => "100",
             "push" | "push_hybrid" | "sysid" | "throw" => "40",
-            _ => "20",
+            "mixing" => "20",
+            _ => "10",
         };
         let (code, _, err) = cmd(&[
             "optimize",
