@@ -25,7 +25,9 @@ pub fn set_material_param(
         | (Material::NeoHookean { density, .. }, MaterialParam::Density)
         | (Material::VonMises { density, .. }, MaterialParam::Density)
         | (Material::Snow { density, .. }, MaterialParam::Density)
-        | (Material::DruckerPrager { density, .. }, MaterialParam::Density) => Some(density),
+        | (Material::DruckerPrager { density, .. }, MaterialParam::Density)
+        | (Material::HerschelBulkley { density, .. }, MaterialParam::Density)
+        | (Material::Rigid { density }, MaterialParam::Density) => Some(density),
         (Material::Fluid { viscosity, .. }, MaterialParam::Viscosity) => Some(viscosity),
         (Material::FixedCorotated { youngs_modulus, .. }, MaterialParam::YoungsModulus)
         | (Material::NeoHookean { youngs_modulus, .. }, MaterialParam::YoungsModulus)
@@ -45,7 +47,6 @@ pub fn set_material_param(
         | (Material::HerschelBulkley { yield_stress, .. }, MaterialParam::YieldStress) => {
             Some(yield_stress)
         }
-        (Material::HerschelBulkley { density, .. }, MaterialParam::Density) => Some(density),
         (Material::HerschelBulkley { consistency, .. }, MaterialParam::Consistency) => {
             Some(consistency)
         }
@@ -281,24 +282,11 @@ impl Params {
                     max,
                     mask,
                     freeze,
-                } => {
-                    tool_ok(*tool)?;
-                    if *segments > r.steps() {
-                        return Err(bad(
-                            "segments",
-                            segments.to_string(),
-                            format!("at most the rollout's {} substeps", r.steps()),
-                        ));
-                    }
-                    let v = v0.unwrap_or([0.0; 3]);
-                    in_box(v, min, max, "the initial velocity (default zero)")?;
-                    let name = format!("tool{tool}.v");
-                    (name, Some(*segments), v, *min, *max, *mask, *freeze)
                 }
-                ControlSpec::ToolAngularVelocity {
+                | ControlSpec::ToolAngularVelocity {
                     tool,
                     segments,
-                    init: w0,
+                    init: v0,
                     min,
                     max,
                     mask,
@@ -312,10 +300,13 @@ impl Params {
                             format!("at most the rollout's {} substeps", r.steps()),
                         ));
                     }
-                    let w = w0.unwrap_or([0.0; 3]);
-                    in_box(w, min, max, "the initial angular velocity (default zero)")?;
-                    let name = format!("tool{tool}.w");
-                    (name, Some(*segments), w, *min, *max, *mask, *freeze)
+                    let v = v0.unwrap_or([0.0; 3]);
+                    let (what, name) = match c {
+                        ControlSpec::ToolVelocity { .. } => ("velocity", format!("tool{tool}.v")),
+                        _ => ("angular velocity", format!("tool{tool}.w")),
+                    };
+                    in_box(v, min, max, &format!("the initial {what} (default zero)"))?;
+                    (name, Some(*segments), v, *min, *max, *mask, *freeze)
                 }
                 ControlSpec::ToolKeyframes {
                     tool,
