@@ -329,6 +329,36 @@ fn mesh_body_outside_domain_is_rejected() {
 }
 
 #[test]
+fn emitter_rules() {
+    // An emitter's shape may lie outside the domain (the stream still to come).
+    let src = MINIMAL
+        .replace("max: (0.5, 0.5, 0.5)", "max: (0.5, 1.25, 0.5)")
+        .replace(
+            "            ),\n        ),\n    ],\n    tools",
+            "            ),\n            velocity: (0.0, -1.0, 0.0),\n            emitter: Some((start: 0.1)),\n        ),\n    ],\n    tools",
+        );
+    assert!(src.contains("emitter"), "{src}");
+    parse_scene_str(&src, "test.ron").unwrap();
+    // It needs a stream velocity and a start >= 0.
+    let still = src.replace("velocity: (0.0, -1.0, 0.0)", "velocity: (0.0, 0.0, 0.0)");
+    let msg = assert_invalid(&still, "bodies[0].velocity", "(0.0, 0.0, 0.0)");
+    assert!(msg.contains("non-zero stream velocity"), "{msg}");
+    let early = src.replace("start: 0.1", "start: -0.1");
+    assert_invalid(&early, "bodies[0].emitter.start", "-0.1");
+    // A rigid body cannot be one.
+    let rigid = src.replace(
+        "VonMises(\n                density: 1000,\n                youngs_modulus: 2e5,\n                poisson_ratio: 0.3,\n                yield_stress: 1e3,\n            )",
+        "Rigid(density: 500)",
+    );
+    assert!(rigid.contains("Rigid"), "{rigid}");
+    let e = err(&rigid).to_string();
+    assert!(
+        e.contains("bodies[0].emitter") && e.contains("Rigid"),
+        "{e}"
+    );
+}
+
+#[test]
 fn assets_are_closed_outward_meshes() {
     let assets = repo_root().join("assets");
     let cup = TriMesh::load_obj(&assets.join("cup.obj")).unwrap();
@@ -348,6 +378,21 @@ fn assets_are_closed_outward_meshes() {
     assert!(cup.contains([0.0, 0.01, 0.0]));
     assert!(!cup.contains([0.0, 0.1, 0.0]));
     assert!(!cup.contains([0.2, 0.1, 0.0]));
+
+    // The task meshes (scripts/make_assets.py): a glass and a solid cone.
+    let glass = TriMesh::load_obj(&assets.join("glass.obj")).unwrap();
+    assert!(glass.is_watertight() && glass.signed_volume() > 0.0);
+    assert!(glass.contains([0.07, 0.05, 0.0]) && glass.contains([0.0, 0.01, 0.0]));
+    assert!(!glass.contains([0.0, 0.05, 0.0]));
+    let cone = TriMesh::load_obj(&assets.join("cone.obj")).unwrap();
+    assert!(cone.is_watertight());
+    let expected = std::f64::consts::PI * 0.04f64.powi(2) * 0.1 / 3.0;
+    assert!(
+        (cone.signed_volume() / expected - 1.0).abs() < 0.01,
+        "{}",
+        cone.signed_volume()
+    );
+    assert!(cone.contains([0.0, 0.09, 0.0]) && !cone.contains([0.03, 0.02, 0.0]));
 
     let blob = TriMesh::load_obj(&assets.join("blob.obj")).unwrap();
     assert!(blob.is_watertight());
