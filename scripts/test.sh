@@ -5,10 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
-# On Mesa's software driver, one worker thread per device: the tests already
-# run two at a time, and two lavapipe pools on two cores only contend
-# (measured: the gradient tests take 8 % less time and 13 % less CPU).
-export LP_NUM_THREADS="${LP_NUM_THREADS:-1}"
 cargo build --locked --bin ductile
 bash scripts/ensure-vulkan.sh target/debug/ductile
 log="$(mktemp)"
