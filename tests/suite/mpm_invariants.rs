@@ -253,7 +253,7 @@ fn atomic_paths_agree() {
         diff(&native, &cas),
         diff(&native, &gather)
     );
-    // Particles move ~1 cm; disagreement must stay at round-off level (< 1 µm).
+    // Particles under the tool move several mm; disagreement must stay at round-off level (< 1 µm).
     assert!(
         diff(&native, &cas) < 1e-6,
         "native vs CAS: {:e}",
