@@ -4,28 +4,9 @@
 // particle in binned order: x [m], m, q (3), A (9, column-major). P2G gathers
 // mass and momentum with it (`mpm/p2g.wgsl`); the G2P adjoint gathers
 // ∂L/∂v_i from ∂L/∂v_p and ∂L/∂B_p (`mpm/grid_adj.wgsl`).
-// The importer binds `params`, `cell_start`, `block_active` and `payload`.
+// The importer binds `params`, `cell_start` and `payload`.
 
 #import common/bspline
-
-fn cell_block_has_particles(b: vec3<i32>) -> bool {
-    let nb = vec3<i32>(p_cell_blocks());
-    if (any(b < vec3<i32>(0)) || any(b >= nb)) {
-        return false;
-    }
-    return block_active[u32(b.x + nb.x * (b.y + nb.y * b.z))] != 0u;
-}
-
-// True when particles can reach node block `blk`: their base cells lie in cell blocks b−1 or b.
-fn node_block_reached(blk: u32) -> bool {
-    let b = vec3<i32>(node_block_coords(blk));
-    var any_active = false;
-    for (var k = 0; k < 8; k = k + 1) {
-        let o = vec3<i32>(k & 1, (k >> 1u) & 1, (k >> 2u) & 1);
-        any_active = any_active || cell_block_has_particles(b - o);
-    }
-    return any_active;
-}
 
 // (Σ w (q + A·dpos), Σ w m) at `node`.
 fn gather_node(node: vec3<u32>) -> vec4r {

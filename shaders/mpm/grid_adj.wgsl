@@ -1,12 +1,12 @@
 // Adjoint of the grid side of a substep. `grid_adj`, one invocation per node
-// (4³ node blocks, as `mpm/p2g.wgsl`):
+// (4³ node blocks, dispatched indirectly over the reached blocks, as `mpm/p2g.wgsl`):
 //   1. gathers ∂L/∂v_i = Σ_p w_ip (∂L/∂v_p + ∂L/∂B_p·dpos) from the payload
 //      written by `mpm/g2p_adj.wgsl` (the adjoint of G2P's gather);
 //   2. pulls it back through the grid update (tools in reverse, then walls,
 //      gravity and v = P/m), recomputed from `grid_raw` (momentum, mass);
 //   3. writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`, and
 //      ∂L/∂v_i to `grid_vbar`.
-// `tool_grad_blocks` sums each tool's adjoints over each node block (16
+// `tool_grad_blocks` sums each tool's adjoints over each reached node block (16
 // Reals per tool, laid out as a Control record: position 0..3, friction 3,
 // quaternion 4..8, linear velocity 8..11, softness 11, angular velocity
 // 12..15) into `tool_partial`, and `tool_grad_reduce` adds the block sums of substep `clock[0]` into
@@ -17,10 +17,10 @@
 #import mpm/params
 #import mpm/gather
 #import mpm/contact_adj
+#import mpm/active_blocks
 
 @group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> cell_start: array<u32>;
-@group(0) @binding(2) var<storage, read> block_active: array<u32>;
 @group(0) @binding(3) var<storage, read> payload: array<Real>;
 @group(0) @binding(4) var<storage, read> tools: array<Real>;
 @group(0) @binding(5) var<storage, read> control: array<Real>;
@@ -32,6 +32,7 @@
 @group(0) @binding(11) var<storage, read_write> control_grad: array<Real>;
 @group(0) @binding(12) var<storage, read_write> tool_param_grad: array<Real>;
 @group(0) @binding(13) var<storage, read_write> grid_vbar: array<vec4r>;
+@group(0) @binding(14) var<storage, read> active_blocks: array<u32>;
 
 // Tools a differentiable scene may hold (the host refuses more).
 const MAX_ADJ_TOOLS: u32 = 8u;
@@ -112,8 +113,8 @@ fn node_adjoint(node: vec3<u32>, raw: vec4r, vbar: vec3r, step: u32, nt: u32, ca
 
 @compute @workgroup_size(64)
 fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let blk = flat_workgroup(wid, nwg);
-    if (blk >= p_num_node_blocks() || !node_block_reached(blk)) {
+    let blk = listed_block(wid, nwg);
+    if (blk == NO_BLOCK) {
         return;
     }
     let node = block_node(blk, li);
@@ -127,42 +128,41 @@ fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     grid_bar[i] = node_adjoint(node, raw, vbar, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
 }
 
-// Per (node block, tool), the sum of the tool's adjoints over the block's
-// nodes, from the ∂L/∂v_i that `grid_adj` stored. One invocation per pair
-// adds its 64 nodes in a fixed order: no workgroup barriers (they turn every
-// invocation into a coroutine on CPU drivers such as lavapipe, where a
+// Per (reached node block, tool), the sum of the tool's adjoints over the
+// block's nodes, from the ∂L/∂v_i that `grid_adj` stored. Dispatched
+// indirectly, one workgroup per listed block and one invocation per tool,
+// each adding its 64 nodes in a fixed order: no workgroup barriers (they turn
+// every invocation into a coroutine on CPU drivers such as lavapipe, where a
 // barrier-based tree reduction here cost twice the rest of the grid adjoint).
-@compute @workgroup_size(64)
-fn tool_grad_blocks(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let id = flat_index(gid, nwg);
+@compute @workgroup_size(8)
+fn tool_grad_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
-    if (id >= p_num_node_blocks() * nt) {
+    let blk = listed_block(wid, nwg);
+    if (blk == NO_BLOCK || t >= nt) {
         return;
     }
-    let blk = id / nt;
-    let t = id - blk * nt;
     var sum: array<Real, 16>;
     for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
         sum[c] = 0.0;
     }
-    if (node_block_reached(blk)) {
-        for (var li = 0u; li < 64u; li = li + 1u) {
-            let node = block_node(blk, li);
-            if (all(node < p_nodes())) {
-                let i = node_index(node);
-                let cap = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], nt, t).captured;
-                for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
-                    sum[c] = sum[c] + cap[c];
-                }
+    for (var li = 0u; li < 64u; li = li + 1u) {
+        let node = block_node(blk, li);
+        if (all(node < p_nodes())) {
+            let i = node_index(node);
+            let cap = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], nt, t).captured;
+            for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
+                sum[c] = sum[c] + cap[c];
             }
         }
     }
+    let id = blk * nt + t;
     for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
         tool_partial[id * TOOL_GRAD + c] = sum[c];
     }
 }
 
-// One workgroup per (tool, component): sums the block partials in a fixed order.
+// One workgroup per (tool, component): sums the partials of the reached
+// blocks in block order (fixed, whatever order the list was built in).
 @compute @workgroup_size(64)
 fn tool_grad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let nt = min(p_num_tools(), MAX_ADJ_TOOLS);
@@ -173,7 +173,9 @@ fn tool_grad_reduce(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoca
     let nb = p_num_node_blocks();
     var sum: Real = 0.0;
     for (var b = li; b < nb; b = b + 64u) {
-        sum = sum + tool_partial[b * nt * TOOL_GRAD + c];
+        if (block_listed(b)) {
+            sum = sum + tool_partial[b * nt * TOOL_GRAD + c];
+        }
     }
     red[li] = sum;
     workgroupBarrier();

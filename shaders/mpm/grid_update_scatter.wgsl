@@ -1,14 +1,16 @@
-// Grid update after the scatter P2G (`mpm/p2g_scatter.wgsl`): per node of an
-// active 4³ node block (marked by `mpm/mark_blocks.wgsl`), momentum and mass from the f32 accumulators, then
+// Grid update after the scatter P2G (`mpm/p2g_scatter.wgsl`): per node of a
+// reached 4³ node block (listed by `mpm/mark_blocks.wgsl`, dispatched
+// indirectly, one workgroup per block), momentum and mass from the f32 accumulators, then
 // gravity, walls and tools (`mpm/grid_update.wgsl`); writes velocity [m/s]
 // and mass [kg] per node, as the gather P2G does.
 
 #import common/index
 #import mpm/params
 #import mpm/grid_update
+#import mpm/active_blocks
 
 @group(0) @binding(0) var<storage, read> params: Params;
-@group(0) @binding(1) var<storage, read> node_block_active: array<u32>;
+@group(0) @binding(1) var<storage, read> active_blocks: array<u32>;
 @group(0) @binding(2) var<storage, read> grid_sum: array<f32>;
 @group(0) @binding(3) var<storage, read> tools: array<Real>;
 @group(0) @binding(4) var<storage, read> control: array<Real>;
@@ -23,8 +25,8 @@
 
 @compute @workgroup_size(64)
 fn grid_update_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let blk = flat_workgroup(wid, nwg);
-    if (blk >= p_num_node_blocks() || node_block_active[blk] == 0u) {
+    let blk = listed_block(wid, nwg);
+    if (blk == NO_BLOCK) {
         return;
     }
     let node = block_node(blk, li);

@@ -5,16 +5,17 @@
 // node's updated velocity and mass to `grid`, and the gathered momentum and
 // mass (before the update) to `grid_raw`, which the adjoint pass reads.
 //
-// Workgroups are 4×4×4 node blocks; blocks with no particles nearby exit at once.
+// Workgroups are 4×4×4 node blocks, dispatched indirectly over the blocks
+// that particles reach (listed by `mpm/mark_blocks.wgsl`).
 
 #import common/index
 #import mpm/params
 #import mpm/gather
 #import mpm/grid_update
+#import mpm/active_blocks
 
 @group(0) @binding(0) var<storage, read> params: Params;
 @group(0) @binding(1) var<storage, read> cell_start: array<u32>;
-@group(0) @binding(2) var<storage, read> block_active: array<u32>;
 @group(0) @binding(3) var<storage, read> payload: array<Real>;
 @group(0) @binding(4) var<storage, read> tools: array<Real>;
 @group(0) @binding(5) var<storage, read> control: array<Real>;
@@ -27,11 +28,12 @@
 @group(0) @binding(9) var<storage, read_write> accum_buf: array<atomic<u32>>;
 #endif
 @group(0) @binding(10) var<storage, read_write> grid_raw: array<vec4r>;
+@group(0) @binding(11) var<storage, read> active_blocks: array<u32>;
 
 @compute @workgroup_size(64)
 fn p2g(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-    let blk = flat_workgroup(wid, nwg);
-    if (blk >= p_num_node_blocks() || !node_block_reached(blk)) {
+    let blk = listed_block(wid, nwg);
+    if (blk == NO_BLOCK) {
         return;
     }
     let node = block_node(blk, li);

@@ -18,8 +18,10 @@ use wgpu::util::DeviceExt;
 pub enum BufferUse {
     /// Read and written by kernels, copied from and to.
     Storage,
-    /// Storage that may also be read by vertex shaders / indirect dispatch.
+    /// Storage that may also be read by vertex shaders.
     StorageVertex,
+    /// Storage that also holds the workgroup counts of indirect dispatches.
+    Indirect,
 }
 
 fn usage(u: BufferUse) -> wgpu::BufferUsages {
@@ -28,6 +30,7 @@ fn usage(u: BufferUse) -> wgpu::BufferUsages {
     match u {
         BufferUse::Storage => base,
         BufferUse::StorageVertex => base | wgpu::BufferUsages::VERTEX,
+        BufferUse::Indirect => base | wgpu::BufferUsages::INDIRECT,
     }
 }
 

@@ -116,6 +116,22 @@ impl Kernel {
         pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
     }
 
+    /// Records a dispatch whose workgroup counts the GPU reads from `args`
+    /// at byte `offset` (three u32, written by an earlier kernel).
+    pub fn dispatch_indirect(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        bind_groups: &[&wgpu::BindGroup],
+        args: &wgpu::Buffer,
+        offset: u64,
+    ) {
+        pass.set_pipeline(&self.pipeline);
+        for (i, bg) in bind_groups.iter().enumerate() {
+            pass.set_bind_group(i as u32, *bg, &[]);
+        }
+        pass.dispatch_workgroups_indirect(args, offset);
+    }
+
     /// Records a dispatch covering `threads` invocations of a 64-wide 1-D kernel,
     /// folded into two dimensions when one is not enough. Shaders recover the
     /// flat index with `flat_index` from `common/index.wgsl`.

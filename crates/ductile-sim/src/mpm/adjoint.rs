@@ -63,7 +63,9 @@ pub struct MpmAdjoint {
     rigid: Option<(Kernel, [wgpu::BindGroup; 2])>,
     rigid_bodies: u32,
     particles: u32,
-    node_blocks: u32,
+    /// The indirect workgroup counts over the binning's reached-block list
+    /// (`mpm/active_blocks.wgsl`), for the grid adjoint.
+    active_args: wgpu::Buffer,
     tool_slots: u32,
     /// Bytes allocated by this struct.
     pub bytes: u64,
@@ -178,7 +180,6 @@ impl MpmAdjoint {
             &[
                 (0, &model.params),
                 (1, &bins.cell_start),
-                (2, &bins.block_active),
                 (3, &payload),
                 (4, &model.tools),
                 (5, &control.buffer),
@@ -187,6 +188,7 @@ impl MpmAdjoint {
                 (8, grid_raw),
                 (9, &grid_bar),
                 (13, &grid_vbar),
+                (14, &bins.active.buffer),
             ],
         );
         let bg_blocks = tool_blocks.bind_at(
@@ -194,7 +196,6 @@ impl MpmAdjoint {
             0,
             &[
                 (0, &model.params),
-                (2, &bins.block_active),
                 (4, &model.tools),
                 (5, &control.buffer),
                 (6, &model.sdf_values),
@@ -202,6 +203,7 @@ impl MpmAdjoint {
                 (8, grid_raw),
                 (10, &tool_partial),
                 (13, &grid_vbar),
+                (14, &bins.active.buffer),
             ],
         );
         let bg_reduce = tool_reduce.bind_at(
@@ -213,6 +215,7 @@ impl MpmAdjoint {
                 (10, &tool_partial),
                 (11, &control_grad),
                 (12, &tool_param_grad),
+                (14, &bins.active.buffer),
             ],
         );
         let bg_p2g = [0usize, 1].map(|out| {
@@ -277,7 +280,7 @@ impl MpmAdjoint {
             rigid,
             rigid_bodies: info.rigid_bodies.len() as u32,
             particles: info.particles,
-            node_blocks: info.num_node_blocks(),
+            active_args: bins.active.args.clone(),
             tool_slots: info.tools * TOOL_GRAD as u32,
             bytes,
         })
@@ -322,16 +325,14 @@ impl MpmAdjoint {
                     .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles)
             }
             1 => {
-                self.grid_adj.dispatch(
-                    &mut pass,
-                    &[&self.bg_grid],
-                    ductile_gpu::groups_1d(self.node_blocks * 64),
-                );
+                self.grid_adj
+                    .dispatch_indirect(&mut pass, &[&self.bg_grid], &self.active_args, 0);
                 if self.tool_slots > 0 {
-                    self.tool_blocks.dispatch_1d(
+                    self.tool_blocks.dispatch_indirect(
                         &mut pass,
                         &[&self.bg_blocks],
-                        self.node_blocks * (self.tool_slots / TOOL_GRAD as u32),
+                        &self.active_args,
+                        0,
                     );
                     self.tool_reduce.dispatch(
                         &mut pass,

@@ -4,6 +4,7 @@
 //! cell_start[c + 1]` is cell c's segment, and `block_active` marks 4³ cell
 //! blocks holding particles.
 
+use super::active::ActiveBlocks;
 use super::model::MpmModel;
 use super::state::MpmState;
 use ductile_gpu::{
@@ -29,6 +30,8 @@ pub struct Binning {
     pub sorted: wgpu::Buffer,
     /// Non-zero for cell blocks holding particles (u32).
     pub block_active: wgpu::Buffer,
+    /// The node blocks these particles reach, for the gather and its adjoint.
+    pub active: ActiveBlocks,
     bg_count: [wgpu::BindGroup; 2],
     bg_scan: [wgpu::BindGroup; 3],
     bg_place: wgpu::BindGroup,
@@ -115,7 +118,9 @@ impl Binning {
                 (4, &block_active),
             ],
         );
+        let active = ActiveBlocks::new(ctx, model, &block_active, config)?;
         Ok(Binning {
+            active,
             count,
             scan_local,
             scan_tiles,
@@ -171,5 +176,6 @@ impl Binning {
             self.sort_cells
                 .dispatch_1d(&mut pass, &[&self.bg_sort], self.cells);
         }
+        self.active.encode(enc);
     }
 }

@@ -5,7 +5,8 @@
 //! |---|---|---|
 //! | deterministic mode only: bin particles by cell (count, scan, place, sort) | [`bin::Binning`] | `mpm/bin.wgsl`, `common/scan.wgsl`, `mpm/bin_place.wgsl` |
 //! | P2G scatter with float atomics (default) | [`p2g::P2g`] | `mpm/p2g_scatter.wgsl`, `common/atomics.wgsl` |
-//! | mark node blocks that particles reach, grid update (gravity, walls, tools) | [`p2g::P2g`] | `mpm/mark_blocks.wgsl`, `mpm/grid_update_scatter.wgsl`, `mpm/grid_update.wgsl` |
+//! | list the node blocks that particles reach (for indirect dispatches over them) | [`active::ActiveBlocks`] | `mpm/mark_blocks.wgsl`, `mpm/active_blocks.wgsl` |
+//! | grid update (gravity, walls, tools) | [`p2g::P2g`] | `mpm/grid_update_scatter.wgsl`, `mpm/grid_update.wgsl` |
 //! | or, deterministic: P2G payload in binned order | [`p2g::P2g`] | `mpm/p2g_prepare.wgsl` |
 //! | or, deterministic: P2G gather fused with the grid update | [`p2g::P2g`] | `mpm/p2g.wgsl`, `mpm/grid_update.wgsl` |
 //! | G2P, deformation update, plasticity, stress | [`g2p::G2p`] | `mpm/g2p.wgsl`, `mpm/material.wgsl` |
@@ -19,6 +20,7 @@
 //! per node from particles binned by cell instead: sums have a fixed order
 //! (bitwise reproducible runs) and f64 needs no 64-bit atomics.
 
+pub mod active;
 pub mod adjoint;
 pub mod bin;
 pub mod diagnostics;

@@ -10,6 +10,7 @@
 //!   payloads in binned order, and `shaders/mpm/p2g.wgsl` gathers per node in
 //!   a fixed order, fused with the grid update.
 
+use super::active::ActiveBlocks;
 use super::bin::Binning;
 use super::model::MpmModel;
 use super::state::MpmState;
@@ -29,12 +30,11 @@ pub enum P2gMode {
 /// Kernels and buffers of the scatter mode.
 struct ScatterPath {
     scatter: Kernel,
-    mark: Kernel,
+    active: ActiveBlocks,
     update: Kernel,
     grid_sum: wgpu::Buffer,
     block_active: wgpu::Buffer,
     bg_scatter: [wgpu::BindGroup; 2],
-    bg_mark: wgpu::BindGroup,
     bg_update: wgpu::BindGroup,
 }
 
@@ -60,7 +60,6 @@ pub struct P2g {
     /// Per tool: contact force [N] summed over substeps since the last clear (4 f32).
     pub tool_force: wgpu::Buffer,
     particles: u32,
-    node_blocks: u32,
 }
 
 impl P2g {
@@ -108,15 +107,7 @@ impl P2g {
                     "grid_update_scatter",
                     config,
                 )?;
-                let k_mark = Kernel::new(ctx, "mpm/mark_blocks", "mark_node_blocks", config)?;
-                let node_block_active = storage_buffer_zeroed(
-                    ctx,
-                    "node_block_active",
-                    4 * info.num_node_blocks() as u64,
-                    BufferUse::Storage,
-                )?;
-                let bg_mark =
-                    k_mark.bind(ctx, 0, &[&model.params, &block_active, &node_block_active]);
+                let active = ActiveBlocks::new(ctx, model, &block_active, config)?;
                 let bg_scatter = states.map(|s| {
                     k_scatter.bind(
                         ctx,
@@ -140,7 +131,7 @@ impl P2g {
                     0,
                     &[
                         &model.params,
-                        &node_block_active,
+                        &active.buffer,
                         &grid_sum,
                         &model.tools,
                         &control.buffer,
@@ -152,12 +143,11 @@ impl P2g {
                 );
                 scatter = Some(ScatterPath {
                     scatter: k_scatter,
-                    mark: k_mark,
+                    active,
                     update: k_update,
                     grid_sum,
                     block_active,
                     bg_scatter,
-                    bg_mark,
                     bg_update,
                 });
             }
@@ -195,21 +185,21 @@ impl P2g {
                         ],
                     )
                 });
-                let bg_gather = k_gather.bind(
+                let bg_gather = k_gather.bind_at(
                     ctx,
                     0,
                     &[
-                        &model.params,
-                        &bins.cell_start,
-                        &bins.block_active,
-                        &payload,
-                        &model.tools,
-                        &control.buffer,
-                        &model.sdf_values,
-                        clock,
-                        &grid,
-                        &tool_force,
-                        &grid_raw,
+                        (0, &model.params),
+                        (1, &bins.cell_start),
+                        (3, &payload),
+                        (4, &model.tools),
+                        (5, &control.buffer),
+                        (6, &model.sdf_values),
+                        (7, clock),
+                        (8, &grid),
+                        (9, &tool_force),
+                        (10, &grid_raw),
+                        (11, &bins.active.buffer),
                     ],
                 );
                 gather = Some(GatherPath {
@@ -230,13 +220,11 @@ impl P2g {
             grid,
             tool_force,
             particles: info.particles,
-            node_blocks: info.num_node_blocks(),
         })
     }
 
     /// Records P2G and the grid update for state `parity`.
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, parity: usize, timer: &mut GpuTimer) {
-        let node_groups = ductile_gpu::groups_1d(self.node_blocks * 64);
         if let Some(sp) = &self.scatter {
             enc.clear_buffer(&sp.grid_sum, 0, None);
             enc.clear_buffer(&sp.block_active, 0, None);
@@ -248,13 +236,12 @@ impl P2g {
                 sp.scatter
                     .dispatch_1d(&mut pass, &[&sp.bg_scatter[parity]], self.particles);
             }
+            sp.active.encode(enc);
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("grid_update"),
                 timestamp_writes: timer.pass("grid_update"),
             });
-            sp.mark
-                .dispatch_1d(&mut pass, &[&sp.bg_mark], self.node_blocks);
-            sp.update.dispatch(&mut pass, &[&sp.bg_update], node_groups);
+            sp.active.dispatch(&sp.update, &mut pass, &[&sp.bg_update]);
         }
         if let Some(gp) = &self.gather {
             gp.bins.encode(enc, parity, timer);
@@ -270,7 +257,9 @@ impl P2g {
                 label: Some("p2g_gather_grid"),
                 timestamp_writes: timer.pass("p2g_gather_grid"),
             });
-            gp.gather.dispatch(&mut pass, &[&gp.bg_gather], node_groups);
+            gp.bins
+                .active
+                .dispatch(&gp.gather, &mut pass, &[&gp.bg_gather]);
         }
     }
 
@@ -281,8 +270,8 @@ impl P2g {
     }
 
     /// Gather mode only: every buffer this P2G writes that the adjoint kernels
-    /// read (the binning's sorted particles, cell starts and block flags, the
-    /// gathered and the updated grid). Saving and restoring these replaces a
+    /// read (the binning's sorted particles, cell starts, block flags and
+    /// reached-block list, the gathered and the updated grid). Saving and restoring these replaces a
     /// P2G recomputation in the backward pass.
     pub fn adjoint_inputs(&self) -> Vec<&wgpu::Buffer> {
         match &self.gather {
@@ -290,6 +279,8 @@ impl P2g {
                 &g.bins.sorted,
                 &g.bins.cell_start,
                 &g.bins.block_active,
+                &g.bins.active.buffer,
+                &g.bins.active.args,
                 &g.grid_raw,
                 &self.grid,
             ],
