@@ -116,6 +116,9 @@ pub struct GpuContext {
     pub float_atomics: bool,
     /// Per-pass timestamp queries are available.
     pub timestamps: bool,
+    /// Compute pipelines built so far, by (module, entry point, config), so
+    /// that every simulation on this device reuses them (see [`crate::Kernel::new`]).
+    pub(crate) pipelines: std::sync::Mutex<crate::kernel::PipelineCache>,
 }
 
 fn rank(t: wgpu::DeviceType) -> u32 {
@@ -227,6 +230,7 @@ impl GpuContext {
             has_f64,
             float_atomics,
             timestamps,
+            pipelines: Default::default(),
         })
     }
 

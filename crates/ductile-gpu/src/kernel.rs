@@ -1,8 +1,17 @@
 //! A compiled compute kernel: one entry point of one shader module, its
 //! pipeline and bind-group layouts, and helpers to bind buffers and dispatch.
+//! Pipelines are cached per device: a shader's source depends only on its
+//! module, entry point and [`ShaderConfig`] (scene sizes are runtime
+//! parameters), and building one is the slowest part of setting up a
+//! simulation on lavapipe, where a gradient scene's kernels took seconds.
 
 use crate::context::GpuContext;
 use crate::shaders::{ShaderConfig, ShaderError, ShaderLibrary};
+use std::collections::HashMap;
+
+/// Built pipelines and their used bindings, by (module, entry point, config).
+pub(crate) type PipelineCache =
+    HashMap<(String, String, ShaderConfig), (wgpu::ComputePipeline, Vec<u32>)>;
 
 /// Threads per workgroup used by every 1-D kernel in `shaders/` (`@workgroup_size(64)`).
 pub const WORKGROUP_SIZE: u32 = 64;
@@ -18,20 +27,34 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Composes the module for `config` and builds the pipeline with an automatic layout.
+    /// Composes the module for `config` and builds the pipeline with an
+    /// automatic layout, or takes it from the device's cache when built before.
     pub fn new(
         ctx: &GpuContext,
         module: &str,
         entry: &str,
         config: ShaderConfig,
     ) -> Result<Self, ShaderError> {
+        let name = format!("{module}::{entry}");
+        let key = (module.to_string(), entry.to_string(), config);
+        if let Some((pipeline, used)) = ctx
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Kernel {
+                name,
+                pipeline: pipeline.clone(),
+                used: used.clone(),
+            });
+        }
         let shader = ShaderLibrary::create_module(&ctx.device, module, config)?;
         let used = ShaderLibrary::used_bindings(module, config, entry)?
             .into_iter()
             .filter(|(g, _)| *g == 0)
             .map(|(_, b)| b)
-            .collect();
-        let name = format!("{module}::{entry}");
+            .collect::<Vec<u32>>();
         let pipeline = ctx
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -42,6 +65,10 @@ impl Kernel {
                 compilation_options: Default::default(),
                 cache: None,
             });
+        ctx.pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, (pipeline.clone(), used.clone()));
         Ok(Kernel {
             name,
             pipeline,
