@@ -10,6 +10,14 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 # wgpu, naga and image twice in a cold build: 113 s of extra build time.)
 cargo test --locked --workspace --no-run
 bash scripts/ensure-vulkan.sh target/debug/ductile
+# The viewer's test opens a real window under Xvfb.
+if ! command -v xvfb-run >/dev/null 2>&1; then
+    echo "test.sh: installing xvfb and xauth for the viewer's test" >&2
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq xvfb xauth >/dev/null
+fi
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --locked --workspace "$@" 2>&1 | tee "$log"

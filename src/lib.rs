@@ -8,7 +8,6 @@ pub mod optimize;
 pub mod optimize_render;
 pub mod output;
 pub mod run;
-pub mod scene_render;
 
 pub use ductile_gpu as gpu;
 pub use ductile_opt as opt;

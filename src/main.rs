@@ -1,4 +1,4 @@
-//! The `ductile` command line: `run`, `optimize`, `gradcheck`, `validate`, `info` and `bench`.
+//! The `ductile` command line: `run`, `optimize`, `view`, `gradcheck`, `validate`, `info` and `bench`.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -58,6 +58,22 @@ enum Command {
     Validate {
         /// Scene or task files.
         scenes: Vec<PathBuf>,
+    },
+    /// Open the desktop viewer on a scene (simulated live, reloaded when the
+    /// file changes) or on a run directory written by `ductile run` (replayed).
+    View {
+        /// Scene files (RON) or run directories; the first is shown, the
+        /// others are picked in the side panel.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Take a screenshot after `--frames` scene frames to this PNG (to
+        /// DIR/<name>.png for each path when several are given), write the
+        /// view's camera and the bodies' centroids beside it (.json), and close.
+        #[arg(long)]
+        screenshot: Option<PathBuf>,
+        /// Scene frames to run before `--screenshot`.
+        #[arg(long, default_value_t = 3)]
+        frames: u32,
     },
     /// Print the adapters found and the one chosen.
     Info,
@@ -188,6 +204,39 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::View {
+            paths,
+            screenshot,
+            frames,
+        } => {
+            let ctx = context(&cli.adapter, false)?;
+            let shot = screenshot.map(|out| {
+                let paths = if paths.len() == 1 {
+                    vec![out]
+                } else {
+                    paths
+                        .iter()
+                        .map(|p| {
+                            let stem = p.file_stem().unwrap_or(p.as_os_str());
+                            out.join(stem).with_extension("png")
+                        })
+                        .collect()
+                };
+                ductile_viewer::AutoShot { paths, frames }
+            });
+            let sources = paths
+                .into_iter()
+                .map(|p| {
+                    if p.is_dir() {
+                        ductile_viewer::Source::Run(p)
+                    } else {
+                        ductile_viewer::Source::Scene(p)
+                    }
+                })
+                .collect();
+            ductile_viewer::run(ctx, sources, shot)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Info => {
             let ctx = context(&cli.adapter, false)?;

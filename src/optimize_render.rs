@@ -3,12 +3,12 @@
 //! PNG frames (`render_LABEL/frame_NNNN.png`) and, when an `ffmpeg`
 //! executable is on PATH, as a video (`LABEL.mp4`). This module owns the
 //! frame schedule, the frame files and the call to ffmpeg; the pictures
-//! themselves come from [`crate::scene_render::render_frame`].
+//! themselves come from [`ductile_render::scene::render_frame`].
 
-use crate::scene_render::render_frame;
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
 use ductile_opt::{prepare, LoadedTask, RunOptions};
+use ductile_render::scene::render_frame;
 use ductile_render::Renderer;
 use ductile_sim::tape::{Schedule, TapeOptions};
 use std::path::Path;

@@ -3,9 +3,9 @@
 //! every frame already written and still writes its summary, with the error.
 
 use crate::output::{write_npy_u32, write_npy_vec3, write_ply};
-use crate::scene_render::render_frame;
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
+use ductile_render::scene::render_frame;
 use ductile_render::Renderer;
 use ductile_scene::LoadedScene;
 use ductile_sim::{Simulation, SimulationOptions};

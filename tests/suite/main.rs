@@ -9,6 +9,7 @@
 //! | `mpm_invariants` | exact invariants: mass, momentum, rotation invariance, determinism, emitters |
 //! | `optimize` | the optimisation driver: control maps, masks, clipping, windows, resume |
 //! | `physics` | solvers against closed-form solutions and measurements |
+//! | `viewer` | `ductile view` in a real window under Xvfb: every scene drawn where its bodies are |
 
 mod cli;
 mod common;
@@ -16,3 +17,4 @@ mod gradients;
 mod mpm_invariants;
 mod optimize;
 mod physics;
+mod viewer;

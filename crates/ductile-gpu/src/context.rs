@@ -100,6 +100,10 @@ pub struct ContextOptions {
 
 /// A device and queue with what we learned about the adapter.
 pub struct GpuContext {
+    /// The instance the adapter came from (a viewer creates its window surface with it).
+    pub instance: wgpu::Instance,
+    /// The adapter in use.
+    pub adapter: wgpu::Adapter,
     /// The logical device.
     pub device: wgpu::Device,
     /// Its queue.
@@ -222,6 +226,8 @@ impl GpuContext {
                 source,
             })?;
         Ok(GpuContext {
+            instance,
+            adapter,
             device,
             queue,
             info,

@@ -3,10 +3,12 @@
 //! floor) over a gradient background, into an RGBA8 image or a caller's texture.
 //!
 //! The same [`Renderer`] serves PNG output ([`Renderer::render`]) and an
-//! interactive viewer ([`Renderer::encode`] into the viewer's own texture).
+//! interactive viewer ([`Renderer::encode`] into the viewer's own texture);
+//! [`scene`] turns a running simulation into what it draws, for both.
 
 pub mod camera;
 pub mod renderer;
+pub mod scene;
 pub mod shapes;
 
 pub use camera::Camera;

@@ -74,6 +74,10 @@ pub struct Simulation {
     pub config: ShaderConfig,
     body_index: Vec<u32>,
     substeps_since_force_clear: u64,
+    /// Each body's material, as last set.
+    materials: Vec<ductile_scene::Material>,
+    /// Each body's particle volume [m³].
+    particle_volumes: Vec<f64>,
 }
 
 fn located(scene: &LoadedScene, path: String, value: String, allowed: String) -> SimError {
@@ -276,11 +280,46 @@ impl Simulation {
             config,
             body_index,
             substeps_since_force_clear: 0,
+            materials: scene.bodies.iter().map(|b| b.material.clone()).collect(),
+            particle_volumes: volumes,
         };
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         sim.g2p.encode_stress_init(&mut enc, 0);
         ctx.queue.submit([enc.finish()]);
         Ok(sim)
+    }
+
+    /// Each body's material (the scene's, or as last set by [`Self::set_material`]).
+    pub fn materials(&self) -> &[ductile_scene::Material] {
+        &self.materials
+    }
+
+    /// Replaces body `body`'s material parameters (same model kind) from the
+    /// next substep on; the particles' state is kept.
+    pub fn set_material(
+        &mut self,
+        ctx: &GpuContext,
+        body: usize,
+        m: &ductile_scene::Material,
+    ) -> Result<(), SimError> {
+        let old = self
+            .materials
+            .get(body)
+            .ok_or_else(|| SimError::Other(format!("no body {body}")))?;
+        if std::mem::discriminant(old) != std::mem::discriminant(m) {
+            return Err(SimError::Other(
+                "set_material cannot change the model kind".into(),
+            ));
+        }
+        let rec = crate::material::pack_material(m, self.particle_volumes[body]);
+        let p = self.config.precision;
+        ctx.queue.write_buffer(
+            &self.model.materials,
+            16 * body as u64 * p.bytes(),
+            &ductile_gpu::reals_to_bytes(&rec, p),
+        );
+        self.materials[body] = m.clone();
+        Ok(())
     }
 
     /// Host description of the model.

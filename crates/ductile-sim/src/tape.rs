@@ -12,7 +12,6 @@
 
 use crate::error::SimError;
 use crate::loss::{LossBindings, LossSet};
-use crate::material::pack_material;
 use crate::mpm::adjoint::{MpmAdjoint, ADJ_STRIDE, PGRAD_STRIDE};
 use crate::mpm::state::StateHost;
 use crate::simulation::{Simulation, SimulationOptions};
@@ -631,22 +630,7 @@ impl Rollout {
         body: usize,
         m: &Material,
     ) -> Result<(), SimError> {
-        let old = self
-            .materials
-            .get(body)
-            .ok_or_else(|| SimError::Other(format!("no body {body}")))?;
-        if std::mem::discriminant(old) != std::mem::discriminant(m) {
-            return Err(SimError::Other(
-                "set_material cannot change the model kind".into(),
-            ));
-        }
-        let rec = pack_material(m, self.volumes[body]);
-        let p = self.sim.config.precision;
-        ctx.queue.write_buffer(
-            &self.sim.model.materials,
-            16 * body as u64 * p.bytes(),
-            &reals_to_bytes(&rec, p),
-        );
+        self.sim.set_material(ctx, body, m)?;
         self.materials[body] = m.clone();
         self.forward_done = false;
         Ok(())

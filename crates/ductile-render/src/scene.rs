@@ -2,10 +2,10 @@
 //! at their current poses, the domain outline, and the particles packed on
 //! the GPU (no host copy of particle data).
 
-use anyhow::Result;
+use crate::{shapes, Camera, ColorMode, MeshInstance, ParticleView, RenderError, Renderer};
 use ductile_gpu::GpuContext;
-use ductile_render::{shapes, Camera, ColorMode, MeshInstance, ParticleView, Renderer};
 use ductile_scene::{ColorBy, LoadedScene, ToolShape};
+use ductile_sim::control::ToolPose;
 use ductile_sim::Simulation;
 use glam::{Mat4, Quat, Vec3};
 
@@ -30,11 +30,16 @@ pub fn scene_camera(loaded: &LoadedScene) -> Camera {
 
 /// Tool meshes at the simulation's current poses, plus the domain outline.
 pub fn scene_meshes(loaded: &LoadedScene, sim: &Simulation) -> Vec<MeshInstance> {
+    scene_meshes_at(loaded, &sim.tool_poses())
+}
+
+/// Tool meshes at `poses` (one per tool; tools without one are drawn in
+/// their own frame), plus the domain outline.
+pub fn scene_meshes_at(loaded: &LoadedScene, poses: &[ToolPose]) -> Vec<MeshInstance> {
     let s = &loaded.scene;
     let d = &s.domain;
     let extent = d.cells.iter().map(|&c| c as f64 * d.dx).fold(0.0, f64::max) as f32;
     let mut out = Vec::new();
-    let poses = sim.tool_poses();
     for (i, tool) in s.tools.iter().enumerate() {
         let (mut positions, indices) = match &tool.shape {
             ToolShape::Box { half_extents } => shapes::box_mesh(half_extents.map(|v| v as f32)),
@@ -91,30 +96,45 @@ pub fn render_frame(
     renderer: &mut Renderer,
     loaded: &LoadedScene,
     sim: &Simulation,
-) -> Result<image::RgbaImage> {
-    let s = &loaded.scene;
-    let (mode, scale) = match s.output.color_by {
+) -> Result<image::RgbaImage, RenderError> {
+    let view = particle_view(ctx, loaded, sim, loaded.scene.output.color_by);
+    let cam = scene_camera(loaded);
+    let meshes = scene_meshes(loaded, sim);
+    renderer.render(&ctx.device, &ctx.queue, &[view], &meshes, &cam)
+}
+
+/// Packs the simulation's particles on the GPU and describes them for the
+/// renderer, coloured by body or by speed.
+pub fn particle_view<'a>(
+    ctx: &GpuContext,
+    loaded: &LoadedScene,
+    sim: &'a Simulation,
+    color_by: ColorBy,
+) -> ParticleView<'a> {
+    let (mode, scale) = match color_by {
         ColorBy::Body => (ColorMode::Categorical, None),
         ColorBy::Speed => (ColorMode::Scalar, Some(speed_scale(loaded))),
     };
     let buffer = sim.pack_for_render(ctx, scale);
-    let ppc_min = s
+    ParticleView {
+        buffer,
+        count: sim.particle_count(),
+        radius: particle_radius(loaded),
+        color_mode: mode,
+        palette: Vec::new(),
+    }
+}
+
+/// Drawn particle radius [m]: 0.6 of the spacing at the densest seeding.
+pub fn particle_radius(loaded: &LoadedScene) -> f32 {
+    let s = &loaded.scene;
+    let ppc_max = s
         .bodies
         .iter()
         .map(|b| b.particles_per_cell)
         .max()
         .unwrap_or(8);
-    let spacing = s.domain.dx / (ppc_min as f64).cbrt();
-    let view = ParticleView {
-        buffer,
-        count: sim.particle_count(),
-        radius: (0.6 * spacing) as f32,
-        color_mode: mode,
-        palette: Vec::new(),
-    };
-    let cam = scene_camera(loaded);
-    let meshes = scene_meshes(loaded, sim);
-    Ok(renderer.render(&ctx.device, &ctx.queue, &[view], &meshes, &cam)?)
+    (0.6 * s.domain.dx / (ppc_max as f64).cbrt()) as f32
 }
 
 /// Speed that maps to the top of the colour scale [m/s]: the free-fall speed

@@ -1,0 +1,911 @@
+//! The egui application: loads a scene (or a run directory), steps the
+//! simulation on the shared device, draws it with `ductile-render` into a
+//! texture that egui shows, and lays out the panels around it.
+//!
+//! Per displayed frame the simulation is stepped and drawn on the GPU; the
+//! host reads back only the status word that catches a blow-up, and, once
+//! per scene frame, the energy sums for the plots.
+
+use crate::orbit::OrbitCamera;
+use crate::replay::{load_run, RunRecording};
+use crate::state::{FileWatch, History, MaterialEdit, Playback, Sample, Timeline};
+use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
+use ductile_render::scene::{particle_radius, particle_view, scene_camera, scene_meshes_at};
+use ductile_render::{ColorMode, ParticleView, Renderer, COLOR_FORMAT};
+use ductile_scene::{load_scene, ColorBy, LoadedScene};
+use ductile_sim::control::ToolPose;
+use ductile_sim::{Simulation, SimulationOptions};
+use eframe::egui;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// What the viewer shows.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A scene file, simulated live (reloaded when it changes on disk).
+    Scene(PathBuf),
+    /// A run directory written by `ductile run`, replayed.
+    Run(PathBuf),
+}
+
+/// Automatic screenshots: for each source in turn, after `frames` scene
+/// frames, save the window to its PNG (plus the same path with `.json`: the
+/// view's rectangle, the camera and each body's centroid), then go on to the
+/// next source, and close after the last. Used by tests and for README pictures.
+#[derive(Clone, Debug)]
+pub struct AutoShot {
+    /// PNG to write, one per source.
+    pub paths: Vec<PathBuf>,
+    /// Scene frames to run first.
+    pub frames: u32,
+}
+
+/// GPU memory the timeline may use for recorded frames [bytes].
+const TIMELINE_BUDGET: u64 = 256 << 20;
+
+/// A recorded frame: particles on the GPU and the tool poses.
+struct Recorded {
+    buffer: wgpu::Buffer,
+    poses: Vec<ToolPose>,
+}
+
+/// A loaded scene and its running simulation.
+struct Session {
+    loaded: LoadedScene,
+    sim: Option<Simulation>,
+    edits: Vec<MaterialEdit>,
+    edit_error: Option<String>,
+}
+
+struct Target {
+    /// Owned here so that the texture lives as long as its egui registration.
+    _texture: wgpu::Texture,
+    view: wgpu::TextureView,
+    id: egui::TextureId,
+    size: (u32, u32),
+}
+
+/// The viewer application.
+pub struct ViewerApp {
+    ctx: Arc<GpuContext>,
+    sources: Vec<Source>,
+    current: usize,
+    source: Source,
+    session: Option<Session>,
+    /// Shown in place of the view when the scene cannot be loaded or blew up.
+    error: Option<String>,
+    watch: Option<FileWatch>,
+    playback: Playback,
+    orbit: Option<OrbitCamera>,
+    renderer: Renderer,
+    target: Option<Target>,
+    timeline: Timeline<Recorded>,
+    history: History,
+    color_by: ColorBy,
+    radius: f32,
+    show_plots: bool,
+    last_frame: Instant,
+    fps: f32,
+    steps_per_s: f32,
+    view_rect: egui::Rect,
+    shot: Option<AutoShot>,
+    shot_pending: Arc<Mutex<Option<Arc<egui::ColorImage>>>>,
+    shot_requested: bool,
+    frames_run: u32,
+    status: String,
+}
+
+impl ViewerApp {
+    /// Builds the app and loads the first of `sources` (at least one);
+    /// problems are shown in the window.
+    pub fn new(ctx: Arc<GpuContext>, sources: Vec<Source>, shot: Option<AutoShot>) -> ViewerApp {
+        let renderer = Renderer::new(&ctx.device, 64, 64);
+        let source = sources
+            .first()
+            .cloned()
+            .unwrap_or_else(|| Source::Scene(PathBuf::from("(no scene given)")));
+        let mut app = ViewerApp {
+            ctx,
+            sources,
+            current: 0,
+            source,
+            session: None,
+            error: None,
+            watch: None,
+            playback: Playback::new(1, 0),
+            orbit: None,
+            renderer,
+            target: None,
+            timeline: Timeline::new(1, TIMELINE_BUDGET),
+            history: History::new(2000),
+            color_by: ColorBy::Body,
+            radius: 0.005,
+            show_plots: true,
+            last_frame: Instant::now(),
+            fps: 0.0,
+            steps_per_s: 0.0,
+            view_rect: egui::Rect::NOTHING,
+            shot,
+            shot_pending: Arc::new(Mutex::new(None)),
+            shot_requested: false,
+            frames_run: 0,
+            status: String::new(),
+        };
+        app.load();
+        app
+    }
+
+    /// Shows source `i` (camera re-framed for it).
+    fn switch_to(&mut self, i: usize) {
+        if let Some(src) = self.sources.get(i).cloned() {
+            self.current = i;
+            self.source = src;
+            self.orbit = None;
+            self.session = None;
+            self.frames_run = 0;
+            self.load();
+        }
+    }
+
+    /// (Re)loads the source: a scene is parsed and a fresh simulation built.
+    fn load(&mut self) {
+        self.error = None;
+        self.timeline.clear();
+        self.history = History::new(2000);
+        match self.source.clone() {
+            Source::Scene(path) => {
+                self.watch = Some(FileWatch::new(&path));
+                match load_scene(&path) {
+                    Ok(loaded) => self.start(loaded),
+                    Err(e) => self.error = Some(e.to_string()),
+                }
+            }
+            Source::Run(dir) => match load_run(&dir) {
+                Ok(run) => self.start_replay(&dir, run),
+                Err(e) => self.error = Some(format!("{e:#}")),
+            },
+        }
+    }
+
+    fn start(&mut self, loaded: LoadedScene) {
+        let t = &loaded.scene.time;
+        self.playback = Playback::new(t.substeps, t.frames as u64 * t.substeps as u64);
+        self.color_by = loaded.scene.output.color_by;
+        self.radius = particle_radius(&loaded);
+        if self.orbit.is_none() {
+            self.orbit = Some(OrbitCamera::from_camera(&scene_camera(&loaded)));
+        }
+        let edits = loaded
+            .scene
+            .bodies
+            .iter()
+            .map(|b| MaterialEdit::new(&b.material))
+            .collect();
+        match Simulation::new(&self.ctx, &loaded, &SimulationOptions::default()) {
+            Ok(sim) => {
+                self.timeline = Timeline::new(16 * sim.particle_count() as u64, TIMELINE_BUDGET);
+                self.session = Some(Session {
+                    loaded,
+                    sim: Some(sim),
+                    edits,
+                    edit_error: None,
+                });
+                self.record();
+            }
+            Err(e) => {
+                self.error = Some(format!("{}: {e}", loaded.path.display()));
+                self.session = None;
+            }
+        }
+    }
+
+    fn start_replay(&mut self, dir: &Path, run: RunRecording) {
+        let loaded = run
+            .scene_file
+            .as_ref()
+            .and_then(|p| load_scene(p).ok().or_else(|| load_scene(&dir.join(p)).ok()));
+        let Some(loaded) = loaded else {
+            self.error = Some(format!(
+                "{}: the scene it was run from ({}) cannot be loaded; the viewer needs it for the domain and camera",
+                dir.display(),
+                run.scene_file.as_deref().map(|p| p.display().to_string()).unwrap_or_else(|| "not named".into())
+            ));
+            return;
+        };
+        let n = run.frames[0].1.len() as u64;
+        self.timeline = Timeline::new(16 * n.max(1), u64::MAX);
+        for (frame, packed) in &run.frames {
+            match storage_buffer(
+                &self.ctx,
+                "replayed frame",
+                bytemuck::cast_slice(packed),
+                BufferUse::Storage,
+            ) {
+                Ok(buffer) => {
+                    self.timeline.push(
+                        frame * run.frame_substeps,
+                        Recorded {
+                            buffer,
+                            poses: Vec::new(),
+                        },
+                    );
+                }
+                Err(e) => {
+                    self.error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        self.timeline.scrub(Some(0));
+        self.playback = Playback::new(1, run.frames.len() as u64);
+        self.playback.playing = false;
+        self.radius = particle_radius(&loaded);
+        self.orbit = Some(OrbitCamera::from_camera(&scene_camera(&loaded)));
+        self.status = format!("replaying {} frames of {}", run.frames.len(), dir.display());
+        self.session = Some(Session {
+            loaded,
+            sim: None,
+            edits: Vec::new(),
+            edit_error: None,
+        });
+    }
+
+    /// Copies the current particles into the timeline (GPU to GPU) and adds a plot sample.
+    fn record(&mut self) {
+        let Some(sim) = self.session.as_mut().and_then(|s| s.sim.as_mut()) else {
+            return;
+        };
+        let step = sim.step;
+        if self.timeline.has_room() {
+            let packed = sim.pack_for_render(&self.ctx, None);
+            let copy = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("timeline frame"),
+                size: packed.size(),
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+            enc.copy_buffer_to_buffer(packed, 0, &copy, 0, packed.size());
+            self.ctx.queue.submit([enc.finish()]);
+            self.timeline.push(
+                step,
+                Recorded {
+                    buffer: copy,
+                    poses: sim.tool_poses(),
+                },
+            );
+        }
+        if self.show_plots {
+            if let Ok(d) = sim.diagnostics(&self.ctx) {
+                let dt = self
+                    .session
+                    .as_ref()
+                    .map(|s| s.loaded.scene.time.dt)
+                    .unwrap_or(0.0);
+                self.history.push(Sample {
+                    time_s: step as f64 * dt,
+                    kinetic_j: d.sums.kinetic,
+                    elastic_j: d.sums.elastic,
+                    gravitational_j: d.sums.gravitational,
+                    tool_force_n: d
+                        .tool_forces
+                        .iter()
+                        .map(|f| (f[0] * f[0] + f[1] * f[1] + f[2] * f[2]).sqrt())
+                        .sum(),
+                });
+            }
+        }
+    }
+
+    /// Runs what playback asks for; a blow-up stops the run with its message.
+    fn advance(&mut self) {
+        if matches!(self.source, Source::Run(_)) {
+            if self.playback.playing && !self.timeline.is_empty() {
+                let next = self.timeline.cursor.map_or(0, |i| i + 1);
+                if next >= self.timeline.len() {
+                    self.playback.playing = false;
+                } else {
+                    self.timeline.scrub(Some(next));
+                }
+            }
+            return;
+        }
+        if self.timeline.cursor.is_some() {
+            return; // scrubbing: the live run waits
+        }
+        let Some(step0) = self
+            .session
+            .as_ref()
+            .and_then(|s| s.sim.as_ref())
+            .map(|s| s.step)
+        else {
+            return;
+        };
+        let fs = self.playback.frame_substeps as u64;
+        let mut n = self.playback.take(step0);
+        let t0 = Instant::now();
+        let ran = n;
+        while n > 0 {
+            let Some(sim) = self.session.as_mut().and_then(|s| s.sim.as_mut()) else {
+                break;
+            };
+            // Stop at each scene frame boundary to check and record it.
+            let k = n.min((fs - sim.step % fs) as u32);
+            sim.step(&self.ctx, k);
+            n -= k;
+            if sim.step % fs == 0 {
+                self.frames_run += 1;
+                if let Err(e) = sim.check(&self.ctx) {
+                    self.error = Some(e.to_string());
+                    self.playback.playing = false;
+                    return;
+                }
+                self.record();
+            }
+        }
+        if ran > 0 {
+            let secs = t0.elapsed().as_secs_f32().max(1e-6);
+            self.steps_per_s = 0.8 * self.steps_per_s + 0.2 * ran as f32 / secs;
+        }
+    }
+
+    fn ensure_target(&mut self, frame: &eframe::Frame, w: u32, h: u32) -> Option<()> {
+        let rs = frame.wgpu_render_state()?;
+        if self.target.as_ref().is_some_and(|t| t.size == (w, h)) {
+            return Some(());
+        }
+        let texture = self.ctx.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some("viewer view"),
+            size: wgpu::Extent3d {
+                width: w,
+                height: h,
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: COLOR_FORMAT,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        });
+        let view = texture.create_view(&Default::default());
+        let mut r = rs.renderer.write();
+        let id = match &self.target {
+            Some(t) => {
+                r.update_egui_texture_from_wgpu_texture(
+                    &self.ctx.device,
+                    &view,
+                    wgpu::FilterMode::Linear,
+                    t.id,
+                );
+                t.id
+            }
+            None => r.register_native_texture(&self.ctx.device, &view, wgpu::FilterMode::Linear),
+        };
+        self.target = Some(Target {
+            _texture: texture,
+            view,
+            id,
+            size: (w, h),
+        });
+        Some(())
+    }
+
+    /// Draws the scene into the view texture.
+    fn draw(&mut self, w: u32, h: u32) -> Result<(), String> {
+        let (Some(session), Some(orbit), Some(target)) = (&self.session, &self.orbit, &self.target)
+        else {
+            return Ok(());
+        };
+        let cam = orbit.camera(w, h);
+        let (view, poses) = match self.timeline.shown() {
+            Some((_, rec)) => (
+                ParticleView {
+                    buffer: &rec.buffer,
+                    count: (rec.buffer.size() / 16) as u32,
+                    radius: self.radius,
+                    color_mode: ColorMode::Categorical,
+                    palette: Vec::new(),
+                },
+                rec.poses.clone(),
+            ),
+            None => match &session.sim {
+                Some(sim) => (
+                    particle_view(&self.ctx, &session.loaded, sim, self.color_by),
+                    sim.tool_poses(),
+                ),
+                None => return Ok(()),
+            },
+        };
+        let meshes = scene_meshes_at(&session.loaded, &poses);
+        let mut enc = self.ctx.device.create_command_encoder(&Default::default());
+        self.renderer
+            .encode(
+                &self.ctx.device,
+                &self.ctx.queue,
+                &mut enc,
+                &target.view,
+                &[view],
+                &meshes,
+                &cam,
+            )
+            .map_err(|e| e.to_string())?;
+        self.ctx.queue.submit([enc.finish()]);
+        Ok(())
+    }
+
+    fn reset(&mut self) {
+        if let Some(s) = self.session.take() {
+            if matches!(self.source, Source::Scene(_)) {
+                self.timeline.clear();
+                self.history = History::new(2000);
+                let edits = s.edits.clone();
+                self.start(s.loaded);
+                // Keep the user's material edits across a reset.
+                if let Some(sess) = self.session.as_mut() {
+                    for (b, e) in edits.iter().enumerate() {
+                        if let (Ok(m), Some(sim)) =
+                            (e.material(&sess.loaded.scene, b), sess.sim.as_mut())
+                        {
+                            let _ = sim.set_material(&self.ctx, b, &m);
+                        }
+                    }
+                    sess.edits = edits;
+                }
+            } else {
+                self.session = Some(s);
+                self.timeline.scrub(Some(0));
+            }
+        }
+    }
+
+    fn top_bar(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let label = if self.playback.playing {
+                "Pause"
+            } else {
+                "Play"
+            };
+            if ui.button(label).on_hover_text("Space").clicked() {
+                self.playback.toggle();
+            }
+            if ui
+                .button("Step")
+                .on_hover_text("S: one scene frame")
+                .clicked()
+            {
+                self.playback.single_step();
+            }
+            if ui
+                .button("Reset")
+                .on_hover_text("Restart the scene")
+                .clicked()
+            {
+                self.reset();
+            }
+            let mut speed = self.playback.speed();
+            ui.label("speed");
+            if ui
+                .add(
+                    egui::Slider::new(&mut speed, 1.0 / 16.0..=16.0)
+                        .logarithmic(true)
+                        .suffix("×"),
+                )
+                .changed()
+            {
+                self.playback.set_speed(speed);
+            }
+            ui.separator();
+            ui.label("colour");
+            egui::ComboBox::from_id_salt("color_by")
+                .selected_text(match self.color_by {
+                    ColorBy::Body => "body",
+                    ColorBy::Speed => "speed",
+                })
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.color_by, ColorBy::Body, "body");
+                    ui.selectable_value(&mut self.color_by, ColorBy::Speed, "speed");
+                });
+            if ui.button("Reset camera").on_hover_text("R").clicked() {
+                if let Some(o) = self.orbit.as_mut() {
+                    o.reset();
+                }
+            }
+            if ui.button("Screenshot").on_hover_text("F12").clicked() {
+                self.request_shot(ui.ctx());
+            }
+            ui.checkbox(&mut self.show_plots, "plots");
+            ui.separator();
+            ui.label(format!(
+                "{:.0} fps · {:.0} substeps/s",
+                self.fps, self.steps_per_s
+            ));
+        });
+    }
+
+    fn side_panel(&mut self, ui: &mut egui::Ui) {
+        if self.sources.len() > 1 {
+            let name = |src: &Source| match src {
+                Source::Scene(p) | Source::Run(p) => p.display().to_string(),
+            };
+            let mut pick = self.current;
+            egui::ComboBox::from_id_salt("source")
+                .selected_text(name(&self.source))
+                .show_ui(ui, |ui| {
+                    for (i, src) in self.sources.iter().enumerate() {
+                        ui.selectable_value(&mut pick, i, name(src));
+                    }
+                });
+            if pick != self.current {
+                self.switch_to(pick);
+                return;
+            }
+        }
+        let Some(session) = self.session.as_mut() else {
+            ui.label("no scene");
+            return;
+        };
+        let s = &session.loaded.scene;
+        ui.heading(&s.name);
+        ui.label(format!(
+            "grid {}×{}×{} · dx {} m",
+            s.domain.cells[0], s.domain.cells[1], s.domain.cells[2], s.domain.dx
+        ));
+        ui.label(format!(
+            "dt {:e} s · {} substeps/frame · {} frames",
+            s.time.dt, s.time.substeps, s.time.frames
+        ));
+        if let Some(sim) = &session.sim {
+            ui.label(format!(
+                "{} particles · substep {} · t = {:.4} s",
+                sim.particle_count(),
+                sim.step,
+                sim.step as f64 * s.time.dt
+            ));
+        }
+        ui.separator();
+        ui.strong("Materials");
+        ui.small("Material parameters apply at once, to the running state. Grid, time step, gravity, tools and shapes: edit the scene file; it reloads (and restarts) when saved.");
+        let mut changed = None;
+        for (b, e) in session.edits.iter_mut().enumerate() {
+            let name = s.bodies.get(b).map(|x| x.name.as_str()).unwrap_or("?");
+            egui::CollapsingHeader::new(format!("{name}: {}", e.kind))
+                .id_salt(("body", b))
+                .show(ui, |ui| {
+                    for (k, v) in e.fields.iter_mut() {
+                        ui.horizontal(|ui| {
+                            ui.label(k.as_str());
+                            let speed = (v.abs() * 0.01).max(1e-6);
+                            if ui.add(egui::DragValue::new(v).speed(speed)).changed() {
+                                changed = Some(b);
+                            }
+                        });
+                    }
+                });
+        }
+        if let Some(b) = changed {
+            let result = session.edits[b].material(&session.loaded.scene, b);
+            session.edit_error = match (result, session.sim.as_mut()) {
+                (Ok(m), Some(sim)) => sim
+                    .set_material(&self.ctx, b, &m)
+                    .err()
+                    .map(|e| e.to_string()),
+                (Ok(_), None) => None,
+                (Err(e), _) => Some(format!("not applied: {e}")),
+            };
+        }
+        if let Some(e) = &session.edit_error {
+            ui.colored_label(egui::Color32::LIGHT_RED, e);
+        }
+        ui.separator();
+        if !self.status.is_empty() {
+            ui.small(&self.status);
+        }
+        ui.small("Drag: orbit · right or shift-drag: pan · wheel: zoom · R: reset camera · Space: play/pause · S: step · F12: screenshot");
+    }
+
+    fn bottom_panel(&mut self, ui: &mut egui::Ui) {
+        ui.horizontal(|ui| {
+            let n = self.timeline.len();
+            let live = matches!(self.source, Source::Scene(_));
+            if live {
+                let mut following = self.timeline.cursor.is_none();
+                if ui.checkbox(&mut following, "live").changed() {
+                    self.timeline.scrub(if following {
+                        None
+                    } else {
+                        Some(n.saturating_sub(1))
+                    });
+                }
+            }
+            if n > 0 {
+                let mut i = self.timeline.cursor.unwrap_or(n - 1);
+                let resp = ui.add(egui::Slider::new(&mut i, 0..=n - 1).text("recorded frame"));
+                if resp.changed() {
+                    self.timeline.scrub(Some(i));
+                }
+                if let Some((step, _)) = self.timeline.get(i) {
+                    ui.label(format!("substep {step}"));
+                }
+            }
+            if live && !self.timeline.has_room() {
+                ui.small(format!(
+                    "timeline full ({} frames)",
+                    self.timeline.capacity()
+                ));
+            }
+        });
+        if self.show_plots && !self.history.samples.is_empty() {
+            ui.columns(2, |cols| {
+                egui_plot::Plot::new("energy")
+                    .height(140.0)
+                    .legend(egui_plot::Legend::default())
+                    .show(&mut cols[0], |p| {
+                        p.line(egui_plot::Line::new(
+                            "kinetic [J]",
+                            self.history.series(|s| s.kinetic_j),
+                        ));
+                        p.line(egui_plot::Line::new(
+                            "elastic [J]",
+                            self.history.series(|s| s.elastic_j),
+                        ));
+                        p.line(egui_plot::Line::new("total − initial [J]", {
+                            let e0 = self.history.samples[0].total_j();
+                            self.history.series(|s| s.total_j() - e0)
+                        }));
+                    });
+                egui_plot::Plot::new("force")
+                    .height(140.0)
+                    .legend(egui_plot::Legend::default())
+                    .show(&mut cols[1], |p| {
+                        p.line(egui_plot::Line::new(
+                            "tool contact force [N]",
+                            self.history.series(|s| s.tool_force_n),
+                        ));
+                    });
+            });
+        }
+    }
+
+    fn central(&mut self, ui: &mut egui::Ui, frame: &eframe::Frame) {
+        if let Some(e) = &self.error {
+            ui.vertical_centered(|ui| {
+                ui.add_space(20.0);
+                ui.colored_label(egui::Color32::LIGHT_RED, "The scene could not be shown:");
+                ui.add(egui::Label::new(egui::RichText::new(e).monospace()).wrap());
+                ui.small("Fix the file and save it: the viewer reloads it.");
+            });
+            return;
+        }
+        let avail = ui.available_size();
+        let ppp = ui.ctx().pixels_per_point();
+        let (w, h) = (
+            ((avail.x * ppp) as u32).clamp(16, 4096),
+            ((avail.y * ppp) as u32).clamp(16, 4096),
+        );
+        if self.ensure_target(frame, w, h).is_none() {
+            ui.label("no wgpu renderer");
+            return;
+        }
+        if let Err(e) = self.draw(w, h) {
+            self.error = Some(e);
+            return;
+        }
+        let id = self.target.as_ref().map(|t| t.id).unwrap();
+        let resp = ui.add(
+            egui::Image::new(egui::load::SizedTexture::new(id, avail))
+                .sense(egui::Sense::click_and_drag()),
+        );
+        self.view_rect = resp.rect;
+        if let Some(o) = self.orbit.as_mut() {
+            let d = resp.drag_delta() * ppp;
+            let shift = ui.input(|i| i.modifiers.shift);
+            if resp.dragged_by(egui::PointerButton::Secondary)
+                || resp.dragged_by(egui::PointerButton::Middle)
+                || (shift && resp.dragged_by(egui::PointerButton::Primary))
+            {
+                o.pan(d.x, d.y, h as f32);
+            } else if resp.dragged_by(egui::PointerButton::Primary) {
+                o.orbit(d.x, d.y);
+            }
+            if resp.hovered() {
+                let scroll = ui.input(|i| i.smooth_scroll_delta.y);
+                if scroll != 0.0 {
+                    o.zoom(scroll / 50.0);
+                }
+            }
+        }
+    }
+
+    fn keys(&mut self, ctx: &egui::Context) {
+        if ctx.egui_wants_keyboard_input() {
+            return;
+        }
+        let (space, s, r, f12) = ctx.input(|i| {
+            (
+                i.key_pressed(egui::Key::Space),
+                i.key_pressed(egui::Key::S),
+                i.key_pressed(egui::Key::R),
+                i.key_pressed(egui::Key::F12),
+            )
+        });
+        if space {
+            self.playback.toggle();
+        }
+        if s {
+            self.playback.single_step();
+        }
+        if r {
+            if let Some(o) = self.orbit.as_mut() {
+                o.reset();
+            }
+        }
+        if f12 {
+            self.request_shot(ctx);
+        }
+    }
+
+    fn request_shot(&mut self, ctx: &egui::Context) {
+        let slot = self.shot_pending.clone();
+        ctx.request_screenshot(move |img| {
+            *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(img);
+        });
+        self.shot_requested = true;
+    }
+
+    /// Saves a finished screenshot; closes the window after an automatic one.
+    fn finish_shot(&mut self, ctx: &egui::Context) {
+        let img = self
+            .shot_pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let Some(img) = img else {
+            return;
+        };
+        self.shot_requested = false;
+        let path = match self.shot.as_ref().and_then(|s| s.paths.get(self.current)) {
+            Some(p) => p.clone(),
+            None => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0);
+                PathBuf::from(format!("ductile_screenshot_{secs}.png"))
+            }
+        };
+        let result = save_color_image(&img, &path).and_then(|_| {
+            if self.shot.is_some() {
+                self.write_shot_info(&path, ctx.pixels_per_point())
+            } else {
+                Ok(())
+            }
+        });
+        match result {
+            Ok(()) => self.status = format!("saved {}", path.display()),
+            Err(ref e) => self.status = format!("screenshot failed: {e}"),
+        }
+        if self.shot.is_some() {
+            if let Err(e) = &result {
+                eprintln!("ductile view: {e}");
+            }
+            if self.current + 1 < self.sources.len() {
+                self.switch_to(self.current + 1);
+            } else {
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+        }
+    }
+
+    /// The JSON beside an automatic screenshot: the view's rectangle in
+    /// screenshot pixels, the camera, and each body's particle centroid [m].
+    fn write_shot_info(&self, png: &Path, ppp: f32) -> Result<(), String> {
+        let mut bodies = Vec::new();
+        if let Some(Session {
+            loaded,
+            sim: Some(sim),
+            ..
+        }) = &self.session
+        {
+            let p = sim.particles(&self.ctx).map_err(|e| e.to_string())?;
+            for (b, body) in loaded.scene.bodies.iter().enumerate() {
+                let (mut c, mut n) = ([0.0f64; 3], 0usize);
+                for (i, &pb) in p.body.iter().enumerate() {
+                    if pb as usize == b {
+                        for (ck, xk) in c.iter_mut().zip(&p.x[3 * i..3 * i + 3]) {
+                            *ck += xk;
+                        }
+                        n += 1;
+                    }
+                }
+                if n > 0 {
+                    bodies.push(serde_json::json!({
+                        "name": body.name, "index": b, "particles": n,
+                        "centroid_m": c.map(|v| v / n as f64),
+                    }));
+                }
+            }
+        }
+        let r = self.view_rect;
+        let cam = self
+            .target
+            .as_ref()
+            .zip(self.orbit.as_ref())
+            .map(|(t, o)| o.camera(t.size.0, t.size.1));
+        let info = serde_json::json!({
+            "view_rect_px": [r.min.x * ppp, r.min.y * ppp, r.max.x * ppp, r.max.y * ppp],
+            "camera": cam.map(|c| serde_json::json!({
+                "eye": c.eye.to_array(), "target": c.target.to_array(), "up": c.up.to_array(),
+                "fov_y_deg": c.fov_y_deg, "width": c.width, "height": c.height,
+            })),
+            "substep": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.step),
+            "bodies": bodies,
+        });
+        let path = png.with_extension("json");
+        std::fs::write(
+            &path,
+            serde_json::to_string_pretty(&info).unwrap_or_default(),
+        )
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+    }
+}
+
+fn save_color_image(img: &egui::ColorImage, path: &Path) -> Result<(), String> {
+    let [w, h] = img.size;
+    let mut rgba = Vec::with_capacity(w * h * 4);
+    for p in &img.pixels {
+        rgba.extend_from_slice(&p.to_array());
+    }
+    let out = image::RgbaImage::from_raw(w as u32, h as u32, rgba).ok_or("bad screenshot size")?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+    }
+    out.save(path)
+        .map_err(|e| format!("writing {}: {e}", path.display()))
+}
+
+impl eframe::App for ViewerApp {
+    fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
+        let ctx = ui.ctx().clone();
+        let now = Instant::now();
+        let dt = now.duration_since(self.last_frame).as_secs_f32().max(1e-6);
+        self.last_frame = now;
+        self.fps = if self.fps == 0.0 {
+            1.0 / dt
+        } else {
+            0.9 * self.fps + 0.1 / dt
+        };
+        if self.watch.as_mut().is_some_and(|w| w.changed()) {
+            self.status = "scene file changed: reloaded".into();
+            self.load();
+        }
+        self.keys(&ctx);
+        // While a screenshot is pending the state stays put, so that the
+        // picture and the centroids written beside it agree.
+        if self.error.is_none() && !self.shot_requested {
+            self.advance();
+        }
+        self.finish_shot(&ctx);
+        if let Some(shot) = &self.shot {
+            let done = self.error.is_some()
+                || self.frames_run >= shot.frames
+                || (!self.playback.playing && self.frames_run > 0);
+            if done && !self.shot_requested {
+                self.request_shot(&ctx);
+            }
+        }
+        egui::Panel::top("controls").show(ui, |ui| self.top_bar(ui));
+        egui::Panel::left("scene")
+            .resizable(true)
+            .default_size(260.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.side_panel(ui));
+            });
+        egui::Panel::bottom("timeline")
+            .resizable(true)
+            .show(ui, |ui| self.bottom_panel(ui));
+        egui::CentralPanel::default().show(ui, |ui| self.central(ui, frame));
+        ctx.request_repaint();
+    }
+}

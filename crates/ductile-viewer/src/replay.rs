@@ -1,0 +1,155 @@
+//! Reading a run directory written by `ductile run` (its `summary.json` and
+//! `npy/` frames) for replay in the viewer.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// The particle frames of a run, packed for the renderer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecording {
+    /// The scene the run came from, as `summary.json` names it (if it does).
+    pub scene_file: Option<PathBuf>,
+    /// Substeps per frame (from `summary.json`; 1 when missing).
+    pub frame_substeps: u64,
+    /// (frame number, particles as (x, y, z, body index) [m]), in frame order.
+    pub frames: Vec<(u64, Vec<[f32; 4]>)>,
+}
+
+fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<(Vec<u64>, Vec<T>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let npy = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{}: not an NPY file", path.display()))?;
+    let shape = npy.shape().to_vec();
+    let data = npy
+        .into_vec::<T>()
+        .with_context(|| format!("{}: unexpected element type", path.display()))?;
+    Ok((shape, data))
+}
+
+/// Reads the run in `dir`. Needs `npy/body.npy` and at least one
+/// `npy/frame_NNNNN_x.npy` (the run's `npy` output on).
+pub fn load_run(dir: &Path) -> Result<RunRecording> {
+    let summary_path = dir.join("summary.json");
+    let (scene_file, frame_substeps) = match std::fs::read_to_string(&summary_path) {
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not JSON", summary_path.display()))?;
+            let scene = v["scene_file"].as_str().map(PathBuf::from);
+            let substeps = v["substeps"].as_u64().unwrap_or(0);
+            let frames = v["frames_completed"].as_u64().unwrap_or(0).max(1);
+            (scene, (substeps / frames).max(1))
+        }
+        Err(_) => (None, 1),
+    };
+    let npy = dir.join("npy");
+    let (_, body) = read_npy::<u32>(&npy.join("body.npy")).with_context(|| {
+        format!(
+            "{} holds no particle frames (run with npy output on)",
+            dir.display()
+        )
+    })?;
+    let mut names: Vec<(u64, PathBuf)> = std::fs::read_dir(&npy)
+        .with_context(|| format!("reading {}", npy.display()))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let n = name
+                .strip_prefix("frame_")?
+                .strip_suffix("_x.npy")?
+                .parse()
+                .ok()?;
+            Some((n, e.path()))
+        })
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("{}: no frame_NNNNN_x.npy files", npy.display());
+    }
+    let mut frames = Vec::with_capacity(names.len());
+    for (n, path) in names {
+        let (shape, x) = read_npy::<f32>(&path)?;
+        if shape != [body.len() as u64, 3] {
+            bail!(
+                "{}: shape {:?}, expected [{}, 3] (one row per particle of body.npy)",
+                path.display(),
+                shape,
+                body.len()
+            );
+        }
+        let packed = x
+            .chunks_exact(3)
+            .zip(&body)
+            .map(|(p, &b)| [p[0], p[1], p[2], b as f32])
+            .collect();
+        frames.push((n, packed));
+    }
+    Ok(RunRecording {
+        scene_file,
+        frame_substeps,
+        frames,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use npyz::WriterBuilder;
+
+    fn write<T: npyz::Serialize + npyz::AutoSerialize + Copy>(
+        path: &Path,
+        shape: &[u64],
+        data: &[T],
+    ) {
+        let mut f = std::fs::File::create(path).unwrap();
+        let mut w = npyz::WriteOptions::<T>::new()
+            .default_dtype()
+            .shape(shape)
+            .writer(&mut f)
+            .begin_nd()
+            .unwrap();
+        w.extend(data.iter().copied()).unwrap();
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn reads_frames_in_order_and_names_bad_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let npy = dir.path().join("npy");
+        std::fs::create_dir(&npy).unwrap();
+        write(&npy.join("body.npy"), &[2], &[0u32, 1]);
+        write(
+            &npy.join("frame_00002_x.npy"),
+            &[2, 3],
+            &[2.0f32, 0., 0., 2., 1., 0.],
+        );
+        write(
+            &npy.join("frame_00000_x.npy"),
+            &[2, 3],
+            &[0.0f32, 0., 0., 0., 1., 0.],
+        );
+        std::fs::write(
+            dir.path().join("summary.json"),
+            r#"{"scene_file": "scenes/x.ron", "substeps": 100, "frames_completed": 2}"#,
+        )
+        .unwrap();
+        let r = load_run(dir.path()).unwrap();
+        assert_eq!(r.scene_file, Some(PathBuf::from("scenes/x.ron")));
+        assert_eq!(r.frame_substeps, 50);
+        assert_eq!(r.frames.len(), 2);
+        assert_eq!(r.frames[0].0, 0);
+        assert_eq!(r.frames[1].1[1], [2.0, 1.0, 0.0, 1.0]);
+        write(&npy.join("frame_00003_x.npy"), &[3, 3], &[0.0f32; 9]);
+        let e = format!("{:#}", load_run(dir.path()).unwrap_err());
+        assert!(
+            e.contains("frame_00003_x.npy") && e.contains("[3, 3]"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_directory_without_frames_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = format!("{:#}", load_run(dir.path()).unwrap_err());
+        assert!(e.contains("npy output"), "{e}");
+    }
+}

@@ -1,0 +1,419 @@
+//! The viewer's state that needs no window, kept here so that it is tested
+//! without one: playback, the timeline of recorded frames, the plotted
+//! history, material edits and the scene file watch.
+
+use ductile_scene::{validate, Material, Scene};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// Play, pause, single step and speed, in substeps per displayed frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Playback {
+    /// Advancing on every displayed frame.
+    pub playing: bool,
+    /// Substeps run per displayed frame while playing (the speed).
+    pub substeps_per_frame: u32,
+    /// Substeps in one scene frame (one single step).
+    pub frame_substeps: u32,
+    /// Substeps the scene holds in all (playback pauses there).
+    pub total_substeps: u64,
+    pending: u32,
+}
+
+impl Playback {
+    /// Playing at one scene frame per displayed frame.
+    pub fn new(frame_substeps: u32, total_substeps: u64) -> Playback {
+        let frame_substeps = frame_substeps.max(1);
+        Playback {
+            playing: true,
+            substeps_per_frame: frame_substeps,
+            frame_substeps,
+            total_substeps,
+            pending: 0,
+        }
+    }
+
+    /// Toggles play and pause.
+    pub fn toggle(&mut self) {
+        self.playing = !self.playing;
+    }
+
+    /// Asks for one scene frame while paused (pauses if playing).
+    pub fn single_step(&mut self) {
+        self.playing = false;
+        self.pending += self.frame_substeps;
+    }
+
+    /// Speed as a multiple of one scene frame per displayed frame, 1/16 to 16.
+    pub fn speed(&self) -> f32 {
+        self.substeps_per_frame as f32 / self.frame_substeps as f32
+    }
+
+    /// Sets the speed (see [`Self::speed`]); at least one substep per displayed frame.
+    pub fn set_speed(&mut self, multiple: f32) {
+        let m = multiple.clamp(1.0 / 16.0, 16.0);
+        self.substeps_per_frame = ((m * self.frame_substeps as f32).round() as u32).max(1);
+    }
+
+    /// Substeps to run now, given the simulation's current substep. Pauses at the scene's end.
+    pub fn take(&mut self, step: u64) -> u32 {
+        let left = self.total_substeps.saturating_sub(step);
+        let want = if self.playing {
+            self.substeps_per_frame
+        } else {
+            std::mem::take(&mut self.pending)
+        };
+        let n = (want as u64).min(left) as u32;
+        if left <= want as u64 {
+            self.playing = false;
+        }
+        n
+    }
+}
+
+/// Recorded frames (any payload, e.g. GPU copies of the particles) within a
+/// byte budget, and the frame on show: `None` follows the live simulation.
+#[derive(Debug)]
+pub struct Timeline<T> {
+    frames: Vec<(u64, T)>,
+    bytes_each: u64,
+    budget_bytes: u64,
+    /// Index of the frame on show, or `None` for the live state.
+    pub cursor: Option<usize>,
+}
+
+impl<T> Timeline<T> {
+    /// An empty timeline whose frames take `bytes_each`, at most `budget_bytes` in all.
+    pub fn new(bytes_each: u64, budget_bytes: u64) -> Timeline<T> {
+        Timeline {
+            frames: Vec::new(),
+            bytes_each: bytes_each.max(1),
+            budget_bytes,
+            cursor: None,
+        }
+    }
+
+    /// True when another frame fits in the budget.
+    pub fn has_room(&self) -> bool {
+        (self.frames.len() as u64 + 1) * self.bytes_each <= self.budget_bytes
+    }
+
+    /// Frames the budget holds.
+    pub fn capacity(&self) -> u64 {
+        self.budget_bytes / self.bytes_each
+    }
+
+    /// Records `frame` taken at substep `step`; false (and nothing kept) when
+    /// the budget is spent or the step is not after the last one recorded.
+    pub fn push(&mut self, step: u64, frame: T) -> bool {
+        if !self.has_room() || self.frames.last().is_some_and(|(s, _)| *s >= step) {
+            return false;
+        }
+        self.frames.push((step, frame));
+        true
+    }
+
+    /// Recorded frames.
+    pub fn len(&self) -> usize {
+        self.frames.len()
+    }
+
+    /// True when nothing is recorded.
+    pub fn is_empty(&self) -> bool {
+        self.frames.is_empty()
+    }
+
+    /// Frame `i`: (substep, payload).
+    pub fn get(&self, i: usize) -> Option<&(u64, T)> {
+        self.frames.get(i)
+    }
+
+    /// The frame on show, when scrubbing.
+    pub fn shown(&self) -> Option<&(u64, T)> {
+        self.cursor.and_then(|i| self.frames.get(i))
+    }
+
+    /// Shows frame `i` (clamped to the last), or the live state for `None`.
+    pub fn scrub(&mut self, i: Option<usize>) {
+        self.cursor = match i {
+            Some(i) if !self.frames.is_empty() => Some(i.min(self.frames.len() - 1)),
+            _ => None,
+        };
+    }
+
+    /// Forgets everything (after a reset).
+    pub fn clear(&mut self) {
+        self.frames.clear();
+        self.cursor = None;
+    }
+}
+
+/// One plotted sample: energies [J] and the summed tool contact force [N].
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Sample {
+    /// Simulated time [s].
+    pub time_s: f64,
+    /// Kinetic energy [J].
+    pub kinetic_j: f64,
+    /// Elastic energy [J].
+    pub elastic_j: f64,
+    /// Gravitational potential energy [J].
+    pub gravitational_j: f64,
+    /// Sum of the magnitudes of the tools' contact forces [N].
+    pub tool_force_n: f64,
+}
+
+impl Sample {
+    /// Kinetic + elastic + gravitational [J].
+    pub fn total_j(&self) -> f64 {
+        self.kinetic_j + self.elastic_j + self.gravitational_j
+    }
+}
+
+/// Plotted samples, thinned by half whenever `max` is reached so that a
+/// long run keeps its whole span.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    /// Samples in time order.
+    pub samples: Vec<Sample>,
+    max: usize,
+}
+
+impl History {
+    /// At most `max` samples (at least 2).
+    pub fn new(max: usize) -> History {
+        History {
+            samples: Vec::new(),
+            max: max.max(2),
+        }
+    }
+
+    /// Adds a sample.
+    pub fn push(&mut self, s: Sample) {
+        if self.samples.len() >= self.max {
+            let kept: Vec<Sample> = self.samples.iter().copied().step_by(2).collect();
+            self.samples = kept;
+        }
+        self.samples.push(s);
+    }
+
+    /// (time, value) points of `f` for a plot.
+    pub fn series(&self, f: impl Fn(&Sample) -> f64) -> Vec<[f64; 2]> {
+        self.samples.iter().map(|s| [s.time_s, f(s)]).collect()
+    }
+}
+
+/// A body's material as editable named numbers; [`MaterialEdit::material`]
+/// turns them back into a material checked by the scene's own validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MaterialEdit {
+    /// The model's name, e.g. `NeoHookean`.
+    pub kind: String,
+    /// (parameter, value) in the scene format's names and SI units.
+    pub fields: Vec<(String, f64)>,
+    /// Fields that are not numbers, kept as they were.
+    other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl MaterialEdit {
+    /// The numbers of `m`.
+    pub fn new(m: &Material) -> MaterialEdit {
+        let v = serde_json::to_value(m).unwrap_or_default();
+        let (kind, body) = match v {
+            serde_json::Value::Object(o) if o.len() == 1 => o.into_iter().next().unwrap(),
+            other => (String::from("?"), other),
+        };
+        let mut fields = Vec::new();
+        let mut rest = serde_json::Map::new();
+        if let serde_json::Value::Object(o) = body {
+            for (k, v) in o {
+                match v.as_f64() {
+                    Some(x) if v.is_number() => fields.push((k, x)),
+                    _ => {
+                        rest.insert(k, v);
+                    }
+                }
+            }
+        }
+        MaterialEdit {
+            kind,
+            fields,
+            other: rest,
+        }
+    }
+
+    /// The edited material, or the scene format's own error for the first
+    /// bad value (checked as body `body` of `scene`).
+    pub fn material(&self, scene: &Scene, body: usize) -> Result<Material, String> {
+        let mut o = self.other.clone();
+        for (k, x) in &self.fields {
+            let n = serde_json::Number::from_f64(*x)
+                .ok_or_else(|| format!("{k} = {x}: must be a finite number"))?;
+            o.insert(k.clone(), serde_json::Value::Number(n));
+        }
+        let mut wrapped = serde_json::Map::new();
+        wrapped.insert(self.kind.clone(), serde_json::Value::Object(o));
+        let m: Material = serde_json::from_value(serde_json::Value::Object(wrapped))
+            .map_err(|e| e.to_string())?;
+        let mut s = scene.clone();
+        let b = s
+            .bodies
+            .get_mut(body)
+            .ok_or_else(|| format!("no body {body}"))?;
+        b.material = m.clone();
+        let prefix = format!("bodies[{body}].material");
+        match validate::violations(&s)
+            .into_iter()
+            .find(|v| v.path.starts_with(&prefix))
+        {
+            Some(v) => Err(format!("{} = {}: must be {}", v.path, v.value, v.allowed)),
+            None => Ok(m),
+        }
+    }
+}
+
+/// A file's modification time, polled to reload the scene when it changes.
+#[derive(Clone, Debug)]
+pub struct FileWatch {
+    /// The watched file.
+    pub path: PathBuf,
+    stamp: Option<SystemTime>,
+}
+
+impl FileWatch {
+    /// Watches `path` from its current state.
+    pub fn new(path: &Path) -> FileWatch {
+        FileWatch {
+            path: path.to_path_buf(),
+            stamp: Self::stamp(path),
+        }
+    }
+
+    fn stamp(path: &Path) -> Option<SystemTime> {
+        std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    }
+
+    /// True once per change of the file's modification time.
+    pub fn changed(&mut self) -> bool {
+        let now = Self::stamp(&self.path);
+        if now != self.stamp && now.is_some() {
+            self.stamp = now;
+            return true;
+        }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn playback_steps_pauses_and_stops_at_the_end() {
+        let mut p = Playback::new(50, 120);
+        assert_eq!(p.take(0), 50);
+        p.toggle();
+        assert_eq!(p.take(50), 0, "paused runs nothing");
+        p.single_step();
+        assert_eq!(p.take(50), 50);
+        assert_eq!(p.take(100), 0, "one step runs one frame");
+        p.set_speed(2.0);
+        assert_eq!(p.substeps_per_frame, 100);
+        p.toggle();
+        assert_eq!(p.take(100), 20, "only what is left of the scene");
+        assert!(!p.playing, "pauses at the end");
+        p.set_speed(1e-6);
+        assert_eq!(p.substeps_per_frame, 3, "1/16 of 50, rounded");
+    }
+
+    #[test]
+    fn timeline_budget_order_and_scrub() {
+        let mut t: Timeline<u32> = Timeline::new(100, 250);
+        assert_eq!(t.capacity(), 2);
+        assert!(t.push(10, 1));
+        assert!(!t.push(10, 2), "same step twice");
+        assert!(t.push(20, 2));
+        assert!(!t.push(30, 3), "over budget");
+        t.scrub(Some(7));
+        assert_eq!(t.shown(), Some(&(20, 2)));
+        t.scrub(None);
+        assert!(t.shown().is_none());
+        t.clear();
+        assert!(t.is_empty());
+        t.scrub(Some(0));
+        assert!(t.cursor.is_none(), "nothing to show");
+    }
+
+    #[test]
+    fn history_thins_but_keeps_its_span() {
+        let mut h = History::new(4);
+        for i in 0..9 {
+            h.push(Sample {
+                time_s: i as f64,
+                kinetic_j: 1.0,
+                ..Default::default()
+            });
+        }
+        assert!(h.samples.len() <= 4);
+        assert_eq!(h.samples[0].time_s, 0.0);
+        assert_eq!(h.samples.last().unwrap().time_s, 8.0);
+        assert_eq!(h.series(|s| s.total_j())[0], [0.0, 1.0]);
+    }
+
+    fn scene() -> Scene {
+        ductile_scene::parse_scene_str(
+            "Scene(domain: (cells: (8, 8, 8), dx: 0.05), time: (dt: 1e-4, substeps: 10, frames: 2),
+              bodies: [(name: \"b\", shape: Box(min: (0.15, 0.15, 0.15), max: (0.25, 0.25, 0.25)),
+                        material: NeoHookean(density: 1000.0, youngs_modulus: 5e4, poisson_ratio: 0.3))])",
+            "test",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn material_edits_round_trip_and_are_validated() {
+        let s = scene();
+        let mut e = MaterialEdit::new(&s.bodies[0].material);
+        assert_eq!(e.kind, "NeoHookean");
+        assert_eq!(e.material(&s, 0).unwrap(), s.bodies[0].material);
+        let ym = e
+            .fields
+            .iter_mut()
+            .find(|(k, _)| k == "youngs_modulus")
+            .unwrap();
+        ym.1 = 8e4;
+        match e.material(&s, 0).unwrap() {
+            Material::NeoHookean { youngs_modulus, .. } => assert_eq!(youngs_modulus, 8e4),
+            m => panic!("{m:?}"),
+        }
+        let nu = e
+            .fields
+            .iter_mut()
+            .find(|(k, _)| k == "poisson_ratio")
+            .unwrap();
+        nu.1 = 0.7;
+        let err = e.material(&s, 0).unwrap_err();
+        assert!(
+            err.contains("poisson_ratio") && err.contains("0.7"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn file_watch_sees_a_change_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.ron");
+        std::fs::write(&p, "1").unwrap();
+        let mut w = FileWatch::new(&p);
+        assert!(!w.changed());
+        let later = SystemTime::now() + std::time::Duration::from_secs(5);
+        std::fs::File::options()
+            .write(true)
+            .open(&p)
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
+        assert!(w.changed());
+        assert!(!w.changed());
+    }
+}

@@ -1,0 +1,136 @@
+//! `ductile view` in a real window: under Xvfb, with the software driver,
+//! the viewer opens every shipped scene, steps it, and screenshots the whole
+//! window. Each picture must show something in the 3-D view, and each body
+//! where its particles are: the body's centroid, projected with the camera
+//! the viewer reports, lands on a pixel that is not background.
+
+use ductile::render::Camera;
+use glam::{Vec3, Vec4};
+use std::path::PathBuf;
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn vec3(v: &serde_json::Value) -> Vec3 {
+    Vec3::new(
+        v[0].as_f64().unwrap() as f32,
+        v[1].as_f64().unwrap() as f32,
+        v[2].as_f64().unwrap() as f32,
+    )
+}
+
+#[test]
+fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
+    // scripts/test.sh installs Xvfb when it is missing.
+    let xvfb = Command::new("xvfb-run").arg("--help").output();
+    assert!(
+        xvfb.is_ok(),
+        "xvfb-run not found: install the Debian packages xvfb and xauth (scripts/test.sh does)"
+    );
+    let mut scenes: Vec<PathBuf> = std::fs::read_dir(root().join("scenes"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "ron"))
+        .collect();
+    scenes.sort();
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(env!("CARGO_BIN_EXE_ductile"))
+        .arg("view")
+        .args(&scenes)
+        .arg("--screenshot")
+        .arg(dir.path())
+        .args(["--frames", "1"])
+        .current_dir(root())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("xvfb-run starts");
+    assert!(
+        out.status.success(),
+        "ductile view failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for scene in &scenes {
+        let name = scene.file_stem().unwrap().to_string_lossy().to_string();
+        let png = dir.path().join(format!("{name}.png"));
+        let info: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(png.with_extension("json"))
+                .unwrap_or_else(|e| panic!("{name}: no screenshot info: {e}")),
+        )
+        .unwrap();
+        let img = image::open(&png)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .to_rgba8();
+        let r: Vec<f32> = info["view_rect_px"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let (x0, y0, x1, y1) = (r[0], r[1], r[2], r[3]);
+        assert!(x1 - x0 > 100.0 && y1 - y0 > 100.0, "{name}: view {r:?}");
+        assert!(x1 <= img.width() as f32 + 1.0 && y1 <= img.height() as f32 + 1.0);
+        let px = |x: f32, y: f32| {
+            let p = img.get_pixel(
+                (x as u32).min(img.width() - 1),
+                (y as u32).min(img.height() - 1),
+            );
+            Vec3::new(p[0] as f32, p[1] as f32, p[2] as f32)
+        };
+        // Not blank: the view holds many distinct colours.
+        let mut colours = std::collections::HashSet::new();
+        for y in (y0 as u32..y1 as u32).step_by(3) {
+            for x in (x0 as u32..x1 as u32).step_by(3) {
+                colours.insert(img.get_pixel(x, y).0);
+            }
+        }
+        assert!(
+            colours.len() > 200,
+            "{name}: view nearly blank ({} colours)",
+            colours.len()
+        );
+        // Background: the renderer's vertical gradient, read off the view's right edge.
+        let top = px(x1 - 3.0, y0 + 2.0);
+        let bottom = px(x1 - 3.0, y1 - 3.0);
+        let background = |y: f32| top + (bottom - top) * ((y - y0) / (y1 - y0));
+        let c = &info["camera"];
+        let cam = Camera {
+            eye: vec3(&c["eye"]),
+            target: vec3(&c["target"]),
+            up: vec3(&c["up"]),
+            fov_y_deg: c["fov_y_deg"].as_f64().unwrap() as f32,
+            width: c["width"].as_u64().unwrap() as u32,
+            height: c["height"].as_u64().unwrap() as u32,
+        };
+        let bodies = info["bodies"].as_array().unwrap();
+        assert!(!bodies.is_empty(), "{name}: no bodies reported");
+        for b in bodies {
+            let p = cam.view_proj() * vec3(&b["centroid_m"]).extend(1.0);
+            let ndc: Vec4 = p / p.w;
+            let sx = x0 + (ndc.x * 0.5 + 0.5) * (x1 - x0);
+            let sy = y0 + (0.5 - ndc.y * 0.5) * (y1 - y0);
+            assert!(
+                sx > x0 && sx < x1 && sy > y0 && sy < y1,
+                "{name}: body {} projects outside the view ({sx}, {sy})",
+                b["name"]
+            );
+            // Some pixel within 3 px of the projected centroid is not background.
+            let mut best = 0.0f32;
+            for dy in -3..=3 {
+                for dx in -3..=3 {
+                    let (x, y) = (sx + dx as f32, sy + dy as f32);
+                    let d = (px(x, y) - background(y)).abs();
+                    best = best.max(d.x + d.y + d.z);
+                }
+            }
+            assert!(
+                best > 60.0,
+                "{name}: nothing drawn at body {}'s centroid ({sx:.0}, {sy:.0}); colour distance to background {best}",
+                b["name"]
+            );
+        }
+    }
+}
