@@ -144,6 +144,7 @@ impl ViewerApp {
             self.orbit = None;
             self.session = None;
             self.frames_run = 0;
+            self.status.clear();
             self.load();
         }
     }
@@ -840,6 +841,9 @@ impl ViewerApp {
                 "fov_y_deg": c.fov_y_deg, "width": c.width, "height": c.height,
             })),
             "substep": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.step),
+            "frames_per_s": self.fps,
+            "substeps_per_s": self.steps_per_s,
+            "particles": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.particle_count()),
             "bodies": bodies,
         });
         let path = png.with_extension("json");
