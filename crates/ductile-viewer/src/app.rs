@@ -43,6 +43,8 @@ pub struct AutoShot {
 
 /// GPU memory the timeline may use for recorded frames [bytes].
 const TIMELINE_BUDGET: u64 = 256 << 20;
+/// GPU memory a replayed run directory may use [bytes]; larger runs are refused, not cut.
+const REPLAY_BUDGET: u64 = 2 << 30;
 
 /// A recorded frame: particles on the GPU and the tool poses.
 struct Recorded {
@@ -215,7 +217,18 @@ impl ViewerApp {
             return;
         };
         let n = run.frames[0].1.len() as u64;
-        self.timeline = Timeline::new(16 * n.max(1), u64::MAX);
+        let total = 16 * n * run.frames.len() as u64;
+        if total > REPLAY_BUDGET {
+            self.error = Some(format!(
+                "{}: {} frames of {n} particles need {} MB of GPU memory; the viewer replays at most {} MB",
+                dir.display(),
+                run.frames.len(),
+                total >> 20,
+                REPLAY_BUDGET >> 20
+            ));
+            return;
+        }
+        self.timeline = Timeline::new(16 * n.max(1), REPLAY_BUDGET);
         for (frame, packed) in &run.frames {
             match storage_buffer(
                 &self.ctx,
@@ -302,13 +315,11 @@ impl ViewerApp {
     /// Runs what playback asks for; a blow-up stops the run with its message.
     fn advance(&mut self) {
         if matches!(self.source, Source::Run(_)) {
-            if self.playback.playing && !self.timeline.is_empty() {
-                let next = self.timeline.cursor.map_or(0, |i| i + 1);
-                if next >= self.timeline.len() {
-                    self.playback.playing = false;
-                } else {
-                    self.timeline.scrub(Some(next));
-                }
+            // Playback counts recorded frames here: one per "substep".
+            let shown = self.timeline.cursor.unwrap_or(0);
+            let n = self.playback.take(shown as u64 + 1) as usize;
+            if n > 0 {
+                self.timeline.scrub(Some(shown + n));
             }
             return;
         }
@@ -893,6 +904,7 @@ impl eframe::App for ViewerApp {
         self.finish_shot(&ctx);
         if let Some(shot) = &self.shot {
             let done = self.error.is_some()
+                || matches!(self.source, Source::Run(_))
                 || self.frames_run >= shot.frames
                 || (!self.playback.playing && self.frames_run > 0);
             if done && !self.shot_requested {
