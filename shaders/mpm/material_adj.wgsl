@@ -3,7 +3,7 @@
 // Each takes the forward inputs (recomputed from saved state, never read from
 // what the forward pass overwrote) and the adjoint of the outputs, and
 // returns the adjoint of the inputs plus the adjoints of the material
-// parameters μ, λ and the model parameters a, b, c (von Mises: a = σ_Y;
+// parameters μ, λ and the model parameters a, b, c (fluids: a = Tait γ; snow: a = θ_c, b = θ_s, c = ξ; von Mises: a = σ_Y;
 // Drucker–Prager: a = α, b = the cohesion's volumetric shift ε_c;
 // Herschel–Bulkley: a = τ_y, b = consistency k, c = flow index n).
 //
@@ -196,14 +196,23 @@ fn kirchhoff_stress_vjp(m: Material, f: mat3r, c: mat3r, aux: Real, tbar: mat3r)
             out.g.mu = 2.0 * j * mat_inner(tbar, dd);
             // ∂p/∂K = p/K.
             out.g.lambda = -j * tr * p / m.lambda;
+            // p = K/γ (J^-γ − 1): ∂p/∂γ = −p/γ − (K/γ) J^-γ ln J.
+            let jj = max(j, 1e-6);
+            let lj = real_log(jj);
+            let dpdg = -p / m.a - m.lambda / m.a * real_exp(-m.a * lj) * lj;
+            out.g.a = -j * tr * dpdg;
         }
         case 1u, 5u: {
             var hs: Real = 1.0;
             var dhs: Real = 0.0;
+            // ∂h/∂ξ of the hardening factor h = exp(ξ (1 − J_p)).
+            var dhxi: Real = 0.0;
             if (m.kind == MAT_SNOW) {
                 let e = real_exp(m.c * (1.0 - aux));
                 hs = clamp(e, 0.1, 5.0);
-                dhs = select(Real(0.0), -m.c * e, e > 0.1 && e < 5.0);
+                let unclamped = e > 0.1 && e < 5.0;
+                dhs = select(Real(0.0), -m.c * e, unclamped);
+                dhxi = select(Real(0.0), (1.0 - aux) * e, unclamped);
             }
             let svd = svd3(f);
             let sp = fixed_corotated_spectral(m.mu, m.lambda, svd.s);
@@ -217,8 +226,10 @@ fn kirchhoff_stress_vjp(m: Material, f: mat3r, c: mat3r, aux: Real, tbar: mat3r)
             let dl = (j - 1.0) * j;
             out.g.mu = mat_inner(tb, dmu);
             out.g.lambda = mat_trace(tb) * dl;
-            // ∂L/∂J_p through the hardening factor.
-            out.aux = dhs * mat_inner(tbar, m.mu * dmu + m.lambda * dl * eye);
+            // ∂L/∂J_p and ∂L/∂ξ through the hardening factor.
+            let unhardened = mat_inner(tbar, m.mu * dmu + m.lambda * dl * eye);
+            out.aux = dhs * unhardened;
+            out.g.c = dhxi * unhardened;
         }
         case 2u: {
             let j = determinant(f);
@@ -424,6 +435,18 @@ fn plastic_projection_vjp(m: Material, f: mat3r, aux: Real, dt: Real, fbar: mat3
             let cnew = vec3r(s.y * s.z, s.x * s.z, s.x * s.y);
             let sbar = auxbar * aux * (cold / jnew - jold / (jnew * jnew) * cnew * inside);
             out.f = spectral_vjp(svd, s, diag3(inside), fbar, sbar);
+            // θ_c and θ_s move the clamped singular values: ∂s_i/∂θ_c = −1 where
+            // σ_i <= 1 − θ_c, ∂s_i/∂θ_s = 1 where σ_i >= 1 + θ_s.
+            let fh = transpose(svd.u) * fbar * svd.v;
+            let clamped_bar = vec3r(fh[0][0], fh[1][1], fh[2][2]) - auxbar * aux * jold / (jnew * jnew) * cnew;
+            let below = vec3r(select(Real(0.0), Real(1.0), svd.s.x <= lo),
+                              select(Real(0.0), Real(1.0), svd.s.y <= lo),
+                              select(Real(0.0), Real(1.0), svd.s.z <= lo));
+            let above = vec3r(select(Real(0.0), Real(1.0), svd.s.x >= hi),
+                              select(Real(0.0), Real(1.0), svd.s.y >= hi),
+                              select(Real(0.0), Real(1.0), svd.s.z >= hi));
+            out.g.a = -dot(below, clamped_bar);
+            out.g.b = dot(above, clamped_bar);
         }
         default: {}
     }

@@ -497,7 +497,12 @@ fn random_state_gradients_for_every_material() {
         let g = r.backward(ctx).unwrap_or_else(|e| panic!("{material}: {e}"));
         assert!(g.tool_friction[0] != 0.0, "{material}: no contact");
         for (i, group) in groups(&r).into_iter().enumerate() {
-            let c = check_group(ctx, &mut r, &g, group, &[step_for(group)], 51 + i as u64).unwrap();
+            // Two substeps barely depend on the material: the fluid's material
+            // derivative along a random direction is about 1e-8 of a loss of
+            // order 0.1, so round-off of the f64 transcendental functions
+            // (1e-15) dominates at the usual step (measured rel. error 2.7e-4 at
+            // 1e-4, 2.5e-5 at 1e-3); the check takes the better of the two steps.
+            let c = check_group(ctx, &mut r, &g, group, &[1e-3, step_for(group)], 51 + i as u64).unwrap();
             let best = c.best();
             eprintln!(
                 "{:<16} {:<28} adjoint {:+.6e}  fd {:+.6e}  rel {:.1e}",

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `cli` | the `ductile` command as a user meets it: every scene and task, errors, limits |
 //! | `gradients` | adjoints against central differences, per parameter group and material |
+//! | `kernel_adjoints` | each device function's adjoint alone, on random inputs (stress, return mappings, contact) |
 //! | `mpm_invariants` | exact invariants: mass, momentum, rotation invariance, determinism, emitters |
 //! | `optimize` | the optimisation driver: control maps, masks, clipping, windows, resume |
 //! | `physics` | solvers against closed-form solutions and measurements |
@@ -14,6 +15,7 @@
 mod cli;
 mod common;
 mod gradients;
+mod kernel_adjoints;
 mod mpm_invariants;
 mod optimize;
 mod physics;

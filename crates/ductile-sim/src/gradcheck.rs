@@ -19,7 +19,8 @@ pub enum ParamGroup {
     /// Per-substep tool positions, orientations (raw quaternions), linear and angular velocities.
     Control,
     /// Material parameters of one body (E, ν, yield stress, friction angle or
-    /// viscosity and bulk modulus, density), perturbed relative to their values.
+    /// viscosity, bulk modulus and Tait exponent, snow's critical compression,
+    /// stretch and hardening, density), perturbed relative to their values.
     Material(usize),
     /// Tool friction coefficients and softness, relative to their values.
     ToolContact,
@@ -116,8 +117,8 @@ fn material_params(m: &Material) -> Vec<f64> {
             density,
             bulk_modulus,
             viscosity,
-            ..
-        } => vec![density, bulk_modulus, viscosity],
+            gamma,
+        } => vec![density, bulk_modulus, viscosity, gamma],
         Material::VonMises {
             density,
             youngs_modulus,
@@ -152,6 +153,21 @@ fn material_params(m: &Material) -> Vec<f64> {
             consistency,
             flow_index,
         ],
+        Material::Snow {
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            critical_compression,
+            critical_stretch,
+            hardening,
+        } => vec![
+            density,
+            youngs_modulus,
+            poisson_ratio,
+            critical_compression,
+            critical_stretch,
+            hardening,
+        ],
         _ => {
             let (e, nu) = elastic_constants(m).unwrap_or((0.0, 0.0));
             vec![crate::material::density(m), e, nu]
@@ -167,11 +183,12 @@ fn with_material_params(m: &Material, p: &[f64]) -> Material {
             density,
             bulk_modulus,
             viscosity,
-            ..
+            gamma,
         } => {
             *density = p[0];
             *bulk_modulus = p[1];
             *viscosity = p[2];
+            *gamma = p[3];
         }
         Material::VonMises {
             density,
@@ -202,11 +219,16 @@ fn with_material_params(m: &Material, p: &[f64]) -> Material {
             density,
             youngs_modulus,
             poisson_ratio,
-            ..
+            critical_compression,
+            critical_stretch,
+            hardening,
         } => {
             *density = p[0];
             *youngs_modulus = p[1];
             *poisson_ratio = p[2];
+            *critical_compression = p[3];
+            *critical_stretch = p[4];
+            *hardening = p[5];
         }
         Material::DruckerPrager {
             density,
@@ -242,7 +264,7 @@ fn with_material_params(m: &Material, p: &[f64]) -> Material {
 
 fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
     match m {
-        Material::Fluid { .. } => vec![g.density, g.lambda, g.mu],
+        Material::Fluid { .. } => vec![g.density, g.lambda, g.mu, g.a],
         Material::VonMises { .. } => vec![g.density, g.youngs_modulus, g.poisson_ratio, g.a],
         Material::DruckerPrager { .. } => vec![
             g.density,
@@ -254,6 +276,7 @@ fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
         Material::HerschelBulkley { .. } => {
             vec![g.density, g.bulk_modulus, g.shear_modulus, g.a, g.b, g.c]
         }
+        Material::Snow { .. } => vec![g.density, g.youngs_modulus, g.poisson_ratio, g.a, g.b, g.c],
         _ => vec![g.density, g.youngs_modulus, g.poisson_ratio],
     }
 }

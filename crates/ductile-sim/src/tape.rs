@@ -314,12 +314,13 @@ pub struct BodyGradients {
     pub mu: f64,
     /// ∂L/∂λ (Lamé λ; fluids: bulk modulus K).
     pub lambda: f64,
-    /// ∂L/∂(model parameter a): von Mises and Herschel–Bulkley yield stress [Pa]; Drucker–Prager α.
+    /// ∂L/∂(model parameter a): von Mises and Herschel–Bulkley yield stress [Pa]; Drucker–Prager α;
+    /// fluids' Tait exponent γ; snow's critical compression θ_c.
     pub a: f64,
     /// ∂L/∂(model parameter b): Herschel–Bulkley consistency k [Pa·sⁿ];
-    /// Drucker–Prager volumetric shift ε_c of the cohesion.
+    /// Drucker–Prager volumetric shift ε_c of the cohesion; snow's critical stretch θ_s.
     pub b: f64,
-    /// ∂L/∂(model parameter c): Herschel–Bulkley flow index n.
+    /// ∂L/∂(model parameter c): Herschel–Bulkley flow index n; snow's hardening ξ.
     pub c: f64,
     /// ∂L/∂(cohesion) [1/Pa] (Drucker–Prager).
     pub cohesion: f64,
