@@ -12,7 +12,7 @@ use ductile_gpu::{
 };
 
 /// Tile size of `common/scan.wgsl`.
-pub const SCAN_TILE: u32 = 1024;
+pub const SCAN_TILE: u32 = 16384;
 
 /// Binning kernels and their buffers.
 pub struct Binning {
