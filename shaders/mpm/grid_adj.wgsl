@@ -1,11 +1,13 @@
-// Adjoint of the grid side of a substep. `grid_adj`, one invocation per node
-// (4³ node blocks, dispatched indirectly over the reached blocks, as `mpm/p2g.wgsl`):
-//   1. gathers ∂L/∂v_i = Σ_p w_ip (∂L/∂v_p + ∂L/∂B_p·dpos) from the payload
-//      written by `mpm/g2p_adj.wgsl` (the adjoint of G2P's gather);
-//   2. pulls it back through the grid update (tools in reverse, then walls,
-//      gravity and v = P/m), recomputed from `grid_raw` (momentum, mass);
-//   3. writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`, and
-//      ∂L/∂v_i to `grid_vbar`.
+// Adjoint of the grid side of a substep, as two node kernels (4³ node blocks,
+// dispatched indirectly over the reached blocks, as `mpm/p2g.wgsl`) and the
+// tool reductions:
+//   `g2p_grid_adj`: the grid side of G2P's adjoint. Gathers
+//     ∂L/∂v_i = Σ_p w_ip (∂L/∂v_p + ∂L/∂B_p·dpos) from the payload written
+//     by `mpm/g2p_adj.wgsl` into `grid_vbar`.
+//   `grid_update_adj`: the adjoint of the grid update (`mpm/grid_update.wgsl`).
+//     Pulls `grid_vbar` back through the update (tools in reverse, then walls,
+//     gravity and v = P/m), recomputed from `grid_raw` (momentum, mass), and
+//     writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`.
 // `tool_grad_blocks` sums each tool's adjoints over each reached node block (16
 // Reals per tool, laid out as a Control record: position 0..3, friction 3,
 // quaternion 4..8, linear velocity 8..11, softness 11, angular velocity
@@ -112,7 +114,7 @@ fn node_adjoint(node: vec3<u32>, raw: vec4r, vbar: vec3r, step: u32, nt: u32, ca
 }
 
 @compute @workgroup_size(64)
-fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+fn g2p_grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
     let blk = listed_block(wid, nwg);
     if (blk == NO_BLOCK) {
         return;
@@ -121,15 +123,25 @@ fn grid_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if (any(node >= p_nodes())) {
         return;
     }
-    let vbar = gather_node(node).xyz;
+    grid_vbar[node_index(node)] = vec4r(gather_node(node).xyz, 0.0);
+}
+
+@compute @workgroup_size(64)
+fn grid_update_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let blk = listed_block(wid, nwg);
+    if (blk == NO_BLOCK) {
+        return;
+    }
+    let node = block_node(blk, li);
+    if (any(node >= p_nodes())) {
+        return;
+    }
     let i = node_index(node);
-    let raw = grid_raw[i];
-    grid_vbar[i] = vec4r(vbar, 0.0);
-    grid_bar[i] = node_adjoint(node, raw, vbar, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
+    grid_bar[i] = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
 }
 
 // Per (reached node block, tool), the sum of the tool's adjoints over the
-// block's nodes, from the ∂L/∂v_i that `grid_adj` stored. Dispatched
+// block's nodes, from the ∂L/∂v_i that `g2p_grid_adj` stored. Dispatched
 // indirectly, one workgroup per listed block and one invocation per tool,
 // each adding its 64 nodes in a fixed order: no workgroup barriers (they turn
 // every invocation into a coroutine on CPU drivers such as lavapipe, where a

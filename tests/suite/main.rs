@@ -10,6 +10,7 @@
 //! | `mpm_invariants` | exact invariants: mass, momentum, rotation invariance, determinism, emitters |
 //! | `optimize` | the optimisation driver: control maps, masks, clipping, windows, resume |
 //! | `physics` | solvers against closed-form solutions and measurements |
+//! | `stage_adjoints` | each transfer kernel's adjoint alone (P2G, grid update with tools and walls, G2P) |
 //! | `viewer` | `ductile view` in a real window under Xvfb: every scene drawn where its bodies are |
 
 mod cli;
@@ -19,4 +20,5 @@ mod kernel_adjoints;
 mod mpm_invariants;
 mod optimize;
 mod physics;
+mod stage_adjoints;
 mod viewer;

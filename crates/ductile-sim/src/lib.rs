@@ -14,6 +14,7 @@ pub mod loss;
 pub mod material;
 pub mod mpm;
 pub mod simulation;
+pub mod stages;
 pub mod tape;
 
 pub use control::{Control, ToolPose};

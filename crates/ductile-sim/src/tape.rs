@@ -1018,8 +1018,8 @@ impl Rollout {
                 },
                 0.0,
             ),
-            ("g2p_adj", 0.0),
-            ("grid_adj", 0.0),
+            ("g2p_adj + g2p_grid_adj", 0.0),
+            ("grid_update_adj", 0.0),
             ("p2g_adj", 0.0),
             ("forward substep", 0.0),
         ];

@@ -7,7 +7,8 @@
 //! |---|---|
 //! | rigid projection adjoint (rigid bodies only; rewrites ∂L/∂state_{t+1} in place) | `mpm/rigid_adj.wgsl` (`rigid_project_adj`) |
 //! | G2P adjoint, particle side: stress, plasticity, F and x updates | `mpm/g2p_adj.wgsl` (`g2p_adj`) |
-//! | G2P adjoint, grid side (per-node gather) and grid-update adjoint: walls, tools | `mpm/grid_adj.wgsl` (`grid_adj`) |
+//! | G2P adjoint, grid side (per-node gather of ∂L/∂v_i) | `mpm/grid_adj.wgsl` (`g2p_grid_adj`) |
+//! | grid-update adjoint: walls, tools, v = P/m | `mpm/grid_adj.wgsl` (`grid_update_adj`) |
 //! | tool adjoints summed per node block, then per tool | `mpm/grid_adj.wgsl` (`tool_grad_blocks`, `tool_grad_reduce`) |
 //! | P2G adjoint, particle side | `mpm/p2g_adj.wgsl` (`p2g_adj`) |
 //! | initial stress τ_0 (once, after the last reversed substep) | `mpm/g2p_adj.wgsl` (`stress_init_adj`) |
@@ -37,7 +38,8 @@ const TOOL_GRAD: u64 = 16;
 pub struct MpmAdjoint {
     g2p_adj: Kernel,
     stress_init_adj: Kernel,
-    grid_adj: Kernel,
+    g2p_grid_adj: Kernel,
+    grid_update_adj: Kernel,
     tool_blocks: Kernel,
     tool_reduce: Kernel,
     p2g_adj: Kernel,
@@ -50,12 +52,15 @@ pub struct MpmAdjoint {
     /// Per-particle parameter adjoints (8 Reals each, see [`PGRAD_STRIDE`]).
     pub pgrad: wgpu::Buffer,
     payload: wgpu::Buffer,
-    grid_bar: wgpu::Buffer,
+    /// ∂L/∂(P_i, m_i) of the gathered grid (4 Reals per node), `grid_update_adj`'s output.
+    pub grid_bar: wgpu::Buffer,
     tool_partial: wgpu::Buffer,
-    grid_vbar: wgpu::Buffer,
+    /// ∂L/∂v_i of the updated grid (4 Reals per node, the last unused), `g2p_grid_adj`'s output.
+    pub grid_vbar: wgpu::Buffer,
     bg_g2p: [wgpu::BindGroup; 2],
     bg_stress: [wgpu::BindGroup; 2],
-    bg_grid: wgpu::BindGroup,
+    bg_g2p_grid: wgpu::BindGroup,
+    bg_grid_update: wgpu::BindGroup,
     bg_blocks: wgpu::BindGroup,
     bg_reduce: wgpu::BindGroup,
     bg_p2g: [wgpu::BindGroup; 2],
@@ -131,7 +136,8 @@ impl MpmAdjoint {
 
         let g2p_adj = Kernel::new(ctx, "mpm/g2p_adj", "g2p_adj", config)?;
         let stress_init_adj = Kernel::new(ctx, "mpm/g2p_adj", "stress_init_adj", config)?;
-        let grid_adj = Kernel::new(ctx, "mpm/grid_adj", "grid_adj", config)?;
+        let g2p_grid_adj = Kernel::new(ctx, "mpm/grid_adj", "g2p_grid_adj", config)?;
+        let grid_update_adj = Kernel::new(ctx, "mpm/grid_adj", "grid_update_adj", config)?;
         let tool_blocks = Kernel::new(ctx, "mpm/grid_adj", "tool_grad_blocks", config)?;
         let tool_reduce = Kernel::new(ctx, "mpm/grid_adj", "tool_grad_reduce", config)?;
         let p2g_adj = Kernel::new(ctx, "mpm/p2g_adj", "p2g_adj", config)?;
@@ -174,23 +180,21 @@ impl MpmAdjoint {
                 ],
             )
         });
-        let bg_grid = grid_adj.bind_at(
-            ctx,
-            0,
-            &[
-                (0, &model.params),
-                (1, &bins.cell_start),
-                (3, &payload),
-                (4, &model.tools),
-                (5, &control.buffer),
-                (6, &model.sdf_values),
-                (7, clock),
-                (8, grid_raw),
-                (9, &grid_bar),
-                (13, &grid_vbar),
-                (14, &bins.active.buffer),
-            ],
-        );
+        let grid_bindings = [
+            (0, &model.params),
+            (1, &bins.cell_start),
+            (3, &payload),
+            (4, &model.tools),
+            (5, &control.buffer),
+            (6, &model.sdf_values),
+            (7, clock),
+            (8, grid_raw),
+            (9, &grid_bar),
+            (13, &grid_vbar),
+            (14, &bins.active.buffer),
+        ];
+        let bg_g2p_grid = g2p_grid_adj.bind_used(ctx, &grid_bindings);
+        let bg_grid_update = grid_update_adj.bind_used(ctx, &grid_bindings);
         let bg_blocks = tool_blocks.bind_at(
             ctx,
             0,
@@ -259,7 +263,8 @@ impl MpmAdjoint {
         Ok(MpmAdjoint {
             g2p_adj,
             stress_init_adj,
-            grid_adj,
+            g2p_grid_adj,
+            grid_update_adj,
             tool_blocks,
             tool_reduce,
             p2g_adj,
@@ -273,7 +278,8 @@ impl MpmAdjoint {
             grid_vbar,
             bg_g2p,
             bg_stress,
-            bg_grid,
+            bg_g2p_grid,
+            bg_grid_update,
             bg_blocks,
             bg_reduce,
             bg_p2g,
@@ -309,42 +315,70 @@ impl MpmAdjoint {
     }
 
     /// Records stage `part` of [`MpmAdjoint::encode_step`]: 0 the rigid
-    /// projection's adjoint and `g2p_adj`, 1 `grid_adj`
-    /// with the tool reductions, 2 `p2g_adj` (separately for profiling).
+    /// projection's adjoint and `g2p_adj`, 1 `g2p_grid_adj`, `grid_update_adj`
+    /// and the tool reductions, 2 `p2g_adj` (separately for profiling).
     pub fn encode_part(&self, enc: &mut wgpu::CommandEncoder, cur: usize, part: usize) {
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("substep adjoint part"),
-            timestamp_writes: None,
-        });
         match part {
             0 => {
-                if let Some((k, bg)) = &self.rigid {
-                    k.dispatch(&mut pass, &[&bg[cur]], [self.rigid_bodies, 1, 1]);
-                }
-                self.g2p_adj
-                    .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles)
+                self.encode_g2p_particles(enc, cur);
+                self.encode_g2p_grid(enc);
             }
-            1 => {
-                self.grid_adj
-                    .dispatch_indirect(&mut pass, &[&self.bg_grid], &self.active_args, 0);
-                if self.tool_slots > 0 {
-                    self.tool_blocks.dispatch_indirect(
-                        &mut pass,
-                        &[&self.bg_blocks],
-                        &self.active_args,
-                        0,
-                    );
-                    self.tool_reduce.dispatch(
-                        &mut pass,
-                        &[&self.bg_reduce],
-                        [self.tool_slots, 1, 1],
-                    );
-                }
-            }
-            _ => self
-                .p2g_adj
-                .dispatch_1d(&mut pass, &[&self.bg_p2g[1 - cur]], self.particles),
+            1 => self.encode_grid_update(enc),
+            _ => self.encode_p2g(enc, 1 - cur),
         }
+    }
+
+    fn pass<'e>(enc: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
+        enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        })
+    }
+
+    /// G2P's adjoint, particle side (after the rigid projection's adjoint):
+    /// reads `adj[cur]`, writes x̄, F̄, aux̄ of `adj[1 − cur]`, the payload and
+    /// the material adjoints.
+    pub fn encode_g2p_particles(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
+        let mut pass = Self::pass(enc, "g2p_adj");
+        if let Some((k, bg)) = &self.rigid {
+            k.dispatch(&mut pass, &[&bg[cur]], [self.rigid_bodies, 1, 1]);
+        }
+        self.g2p_adj
+            .dispatch_1d(&mut pass, &[&self.bg_g2p[cur]], self.particles);
+    }
+
+    /// G2P's adjoint, grid side: gathers the payload into [`MpmAdjoint::grid_vbar`].
+    pub fn encode_g2p_grid(&self, enc: &mut wgpu::CommandEncoder) {
+        let mut pass = Self::pass(enc, "g2p_grid_adj");
+        self.g2p_grid_adj
+            .dispatch_indirect(&mut pass, &[&self.bg_g2p_grid], &self.active_args, 0);
+    }
+
+    /// The grid update's adjoint: [`MpmAdjoint::grid_vbar`] to
+    /// [`MpmAdjoint::grid_bar`], and the tools' adjoints added to
+    /// `control_grad` and `tool_param_grad`.
+    pub fn encode_grid_update(&self, enc: &mut wgpu::CommandEncoder) {
+        let mut pass = Self::pass(enc, "grid_update_adj");
+        self.grid_update_adj.dispatch_indirect(
+            &mut pass,
+            &[&self.bg_grid_update],
+            &self.active_args,
+            0,
+        );
+        if self.tool_slots > 0 {
+            self.tool_blocks
+                .dispatch_indirect(&mut pass, &[&self.bg_blocks], &self.active_args, 0);
+            self.tool_reduce
+                .dispatch(&mut pass, &[&self.bg_reduce], [self.tool_slots, 1, 1]);
+        }
+    }
+
+    /// P2G's adjoint, particle side: reads [`MpmAdjoint::grid_bar`], writes v̄,
+    /// C̄ and τ̄ of `adj[out]`, adds to its x̄ and to the mass and volume adjoints.
+    pub fn encode_p2g(&self, enc: &mut wgpu::CommandEncoder, out: usize) {
+        let mut pass = Self::pass(enc, "p2g_adj");
+        self.p2g_adj
+            .dispatch_1d(&mut pass, &[&self.bg_p2g[out]], self.particles);
     }
 
     /// Records the adjoint of the initial stress on `adj[cur]` (∂L/∂state_0).
