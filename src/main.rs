@@ -25,6 +25,17 @@ struct Cli {
     command: Command,
 }
 
+/// Particle colouring of `ductile view --color`.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum ViewColorArg {
+    /// Each body its own colour.
+    Body,
+    /// Speed.
+    Speed,
+    /// |∂L/∂x₀| of the scene's loss.
+    Gradient,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run a scene headless, writing frames, pictures and a summary.
@@ -74,6 +85,12 @@ enum Command {
         /// Scene frames to run before `--screenshot`.
         #[arg(long, default_value_t = 3)]
         frames: u32,
+        /// Colour particles by body, speed, or the magnitude of the scene
+        /// loss's gradient with respect to each particle's initial position
+        /// (one forward and backward pass when the scene opens); default: the
+        /// scene's `output.color_by`.
+        #[arg(long, value_enum)]
+        color: Option<ViewColorArg>,
     },
     /// Print the adapters found and the one chosen.
     Info,
@@ -209,6 +226,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             paths,
             screenshot,
             frames,
+            color,
         } => {
             let ctx = context(&cli.adapter, false)?;
             let shot = screenshot.map(|out| {
@@ -235,7 +253,12 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                     }
                 })
                 .collect();
-            ductile_viewer::run(ctx, sources, shot)?;
+            let color = color.map(|c| match c {
+                ViewColorArg::Body => ductile_viewer::ViewColor::Body,
+                ViewColorArg::Speed => ductile_viewer::ViewColor::Speed,
+                ViewColorArg::Gradient => ductile_viewer::ViewColor::LossGradient,
+            });
+            ductile_viewer::run(ctx, sources, shot, color)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {

@@ -1,6 +1,8 @@
 // Packs particles for the renderer: (x, y, z, c) as f32, where c is the body
-// index (colour by body) or |v| / speed_scale (colour by speed). Runs only
-// when a picture is rendered; the particle data never leaves the GPU.
+// index (colour by body), |v| / scale (colour by speed) or value / scale for a
+// per-particle value the host uploaded once (colour by value, e.g. the
+// magnitude of a loss gradient). Runs only when a picture is rendered; the
+// particle state never leaves the GPU.
 
 #import common/index
 #import mpm/params
@@ -9,8 +11,9 @@
 @group(0) @binding(1) var<storage, read> body_of: array<u32>;
 @group(0) @binding(2) var<storage, read> x: array<Real>;
 @group(0) @binding(3) var<storage, read> v: array<Real>;
-@group(0) @binding(4) var<storage, read> pack_opts: array<f32>; // [mode (0 body, 1 speed), speed_scale m/s]
+@group(0) @binding(4) var<storage, read> pack_opts: array<f32>; // [mode (0 body, 1 speed, 2 value), scale]
 @group(0) @binding(5) var<storage, read_write> packed: array<vec4<f32>>;
+@group(0) @binding(6) var<storage, read> particle_value: array<f32>;
 
 @compute @workgroup_size(64)
 fn pack_render(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -20,7 +23,9 @@ fn pack_render(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     }
     let xp = vec3<f32>(f32(x[3u * p]), f32(x[3u * p + 1u]), f32(x[3u * p + 2u]));
     var c = f32(tag_body(body_of[p]));
-    if (pack_opts[0] > 0.5) {
+    if (pack_opts[0] > 1.5) {
+        c = clamp(particle_value[p] / max(pack_opts[1], 1e-30), 0.0, 1.0);
+    } else if (pack_opts[0] > 0.5) {
         let vp = vec3<f32>(f32(v[3u * p]), f32(v[3u * p + 1u]), f32(v[3u * p + 2u]));
         c = clamp(length(vp) / max(pack_opts[1], 1e-12), 0.0, 1.0);
     }

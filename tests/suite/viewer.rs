@@ -134,3 +134,94 @@ fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
         }
     }
 }
+
+/// `ductile view --color gradient` colours the throw scene's ball by
+/// |∂L/∂x₀|: the colour scale the viewer reports is the 99th percentile of
+/// the per-particle gradient magnitudes that a rollout computed here gives
+/// (same device and kernels), and the ball is drawn in more than one colour.
+#[test]
+fn viewer_colours_particles_by_the_loss_gradient() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("throw.png");
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(env!("CARGO_BIN_EXE_ductile"))
+        .args([
+            "view",
+            "scenes/throw.ron",
+            "--color",
+            "gradient",
+            "--frames",
+            "1",
+        ])
+        .arg("--screenshot")
+        .arg(&png)
+        .current_dir(root())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("xvfb-run starts");
+    assert!(
+        out.status.success(),
+        "ductile view failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(png.with_extension("json")).unwrap())
+            .unwrap();
+    assert!(
+        info["gradient_error"].is_null(),
+        "{}",
+        info["gradient_error"]
+    );
+    let shown = info["gradient_color_scale"]
+        .as_f64()
+        .expect("a gradient scale");
+
+    let (ctx, _g) = crate::common::gpu();
+    let loaded = ductile::scene::load_scene(&root().join("scenes/throw.ron")).unwrap();
+    let mut r = ductile::sim::Rollout::new(ctx, &loaded, None, None, &Default::default()).unwrap();
+    let g = r.backward(ctx).unwrap();
+    let mut norms: Vec<f64> =
+        g.x0.chunks_exact(3)
+            .map(|c| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
+            .filter(|v| *v > 0.0)
+            .collect();
+    norms.sort_by(f64::total_cmp);
+    let expect = norms[((norms.len() - 1) as f64 * 0.99).round() as usize];
+    assert!(
+        (shown - expect).abs() <= 1e-4 * expect,
+        "viewer scale {shown}, rollout {expect}"
+    );
+
+    // The ball's pixels span several hues of the colour ramp (a body colour,
+    // shaded, keeps one hue).
+    let img = image::open(&png).unwrap().to_rgba8();
+    let r = &info["view_rect_px"];
+    let (x0, y0, x1, y1) = (
+        r[0].as_f64().unwrap() as u32,
+        r[1].as_f64().unwrap() as u32,
+        r[2].as_f64().unwrap() as u32,
+        r[3].as_f64().unwrap() as u32,
+    );
+    let mut hues = std::collections::BTreeSet::new();
+    for y in y0..y1.min(img.height()) {
+        for x in x0..x1.min(img.width()) {
+            let [r, g, b, _] = img.get_pixel(x, y).0.map(|c| c as f64 / 255.0);
+            let (mx, mn) = (r.max(g).max(b), r.min(g).min(b));
+            // Saturated pixels only: the background and the frame are grey-blue.
+            if mx - mn < 0.3 {
+                continue;
+            }
+            let d = mx - mn;
+            let h = if mx == r {
+                ((g - b) / d).rem_euclid(6.0)
+            } else if mx == g {
+                (b - r) / d + 2.0
+            } else {
+                (r - g) / d + 4.0
+            };
+            hues.insert((h * 2.0) as u32); // 30° bins
+        }
+    }
+    assert!(hues.len() >= 3, "the ball shows only hue bins {hues:?}");
+}

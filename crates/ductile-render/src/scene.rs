@@ -6,7 +6,7 @@ use crate::{shapes, Camera, ColorMode, MeshInstance, ParticleView, RenderError, 
 use ductile_gpu::GpuContext;
 use ductile_scene::{ColorBy, LoadedScene, ToolShape};
 use ductile_sim::control::ToolPose;
-use ductile_sim::Simulation;
+use ductile_sim::{PackColor, Simulation};
 use glam::{Mat4, Quat, Vec3};
 
 /// The camera described by the scene, or one framing the domain.
@@ -111,11 +111,26 @@ pub fn particle_view<'a>(
     sim: &'a Simulation,
     color_by: ColorBy,
 ) -> ParticleView<'a> {
-    let (mode, scale) = match color_by {
-        ColorBy::Body => (ColorMode::Categorical, None),
-        ColorBy::Speed => (ColorMode::Scalar, Some(speed_scale(loaded))),
+    let color = match color_by {
+        ColorBy::Body => PackColor::Body,
+        ColorBy::Speed => PackColor::Speed(speed_scale(loaded)),
     };
-    let buffer = sim.pack_for_render(ctx, scale);
+    particle_view_colored(ctx, loaded, sim, color)
+}
+
+/// As [`particle_view`], with any packed colour: body, speed, or the
+/// per-particle values uploaded by [`Simulation::set_particle_values`].
+pub fn particle_view_colored<'a>(
+    ctx: &GpuContext,
+    loaded: &LoadedScene,
+    sim: &'a Simulation,
+    color: PackColor,
+) -> ParticleView<'a> {
+    let mode = match color {
+        PackColor::Body => ColorMode::Categorical,
+        _ => ColorMode::Scalar,
+    };
+    let buffer = sim.pack_for_render(ctx, color);
     ParticleView {
         buffer,
         count: sim.particle_count(),
@@ -139,7 +154,7 @@ pub fn particle_radius(loaded: &LoadedScene) -> f32 {
 
 /// Speed that maps to the top of the colour scale [m/s]: the free-fall speed
 /// over the domain height, at least 1 m/s.
-fn speed_scale(loaded: &LoadedScene) -> f64 {
+pub fn speed_scale(loaded: &LoadedScene) -> f64 {
     let s = &loaded.scene;
     let h = s.domain.cells[1] as f64 * s.domain.dx;
     let g = (s.gravity[0].powi(2) + s.gravity[1].powi(2) + s.gravity[2].powi(2)).sqrt();

@@ -5,7 +5,7 @@
 use crate::control::Control;
 use crate::error::{SimError, Unstable};
 use crate::material::{initial_aux, max_stable_viscosity};
-use crate::mpm::diagnostics::{Diagnostics as DiagKernels, Sums};
+use crate::mpm::diagnostics::{Diagnostics as DiagKernels, PackColor, Sums};
 use crate::mpm::g2p::G2p;
 use crate::mpm::model::{ModelDesc, ModelInfo};
 use crate::mpm::p2g::{P2g, P2gMode};
@@ -457,11 +457,25 @@ impl Simulation {
     }
 
     /// Packs the current particles for the renderer and returns the packed
-    /// buffer ((x, y, z, c) f32 per particle); c is the body index, or
-    /// |v| / speed_scale when a scale [m/s] is given.
-    pub fn pack_for_render(&self, ctx: &GpuContext, speed_scale: Option<f64>) -> &wgpu::Buffer {
-        self.diag.pack(ctx, self.parity, speed_scale);
+    /// buffer ((x, y, z, c) f32 per particle), c as `color` says.
+    pub fn pack_for_render(&self, ctx: &GpuContext, color: PackColor) -> &wgpu::Buffer {
+        self.diag.pack(ctx, self.parity, color);
         &self.diag.packed
+    }
+
+    /// Uploads one value per particle for [`PackColor::Value`] (for example
+    /// the magnitude of a loss gradient with respect to each particle).
+    pub fn set_particle_values(&self, ctx: &GpuContext, values: &[f64]) -> Result<(), SimError> {
+        let n = self.particle_count() as usize;
+        if values.len() != n {
+            return Err(SimError::Other(format!(
+                "set_particle_values: {} values for {n} particles",
+                values.len()
+            )));
+        }
+        let v: Vec<f32> = values.iter().map(|x| *x as f32).collect();
+        self.diag.set_particle_values(ctx, &v);
+        Ok(())
     }
 
     /// Replaces the current state with `host` (x, v, C, F, aux; same particle

@@ -8,13 +8,18 @@
 
 use crate::orbit::OrbitCamera;
 use crate::replay::{load_run, RunRecording};
-use crate::state::{FileWatch, History, MaterialEdit, Playback, Sample, Timeline};
+use crate::state::{
+    color_scale, per_particle_norms, FileWatch, History, MaterialEdit, Playback, Sample, Timeline,
+    ViewColor,
+};
 use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
-use ductile_render::scene::{particle_radius, particle_view, scene_camera, scene_meshes_at};
+use ductile_render::scene::{
+    particle_radius, particle_view_colored, scene_camera, scene_meshes_at, speed_scale,
+};
 use ductile_render::{ColorMode, ParticleView, Renderer, COLOR_FORMAT};
 use ductile_scene::{load_scene, ColorBy, LoadedScene};
 use ductile_sim::control::ToolPose;
-use ductile_sim::{Simulation, SimulationOptions};
+use ductile_sim::{PackColor, Rollout, Simulation, SimulationOptions, TapeOptions};
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -58,6 +63,8 @@ struct Session {
     sim: Option<Simulation>,
     edits: Vec<MaterialEdit>,
     edit_error: Option<String>,
+    /// The loss gradient's colour scale (values uploaded into `sim`), or why there is none.
+    gradient: Option<Result<f64, String>>,
 }
 
 struct Target {
@@ -84,7 +91,9 @@ pub struct ViewerApp {
     target: Option<Target>,
     timeline: Timeline<Recorded>,
     history: History,
-    color_by: ColorBy,
+    color: ViewColor,
+    /// Asked for on the command line: overrides the scene's colouring.
+    color_override: Option<ViewColor>,
     radius: f32,
     show_plots: bool,
     last_frame: Instant,
@@ -101,7 +110,12 @@ pub struct ViewerApp {
 impl ViewerApp {
     /// Builds the app and loads the first of `sources` (at least one);
     /// problems are shown in the window.
-    pub fn new(ctx: Arc<GpuContext>, sources: Vec<Source>, shot: Option<AutoShot>) -> ViewerApp {
+    pub fn new(
+        ctx: Arc<GpuContext>,
+        sources: Vec<Source>,
+        shot: Option<AutoShot>,
+        color: Option<ViewColor>,
+    ) -> ViewerApp {
         let renderer = Renderer::new(&ctx.device, 64, 64);
         let source = sources
             .first()
@@ -121,7 +135,8 @@ impl ViewerApp {
             target: None,
             timeline: Timeline::new(1, TIMELINE_BUDGET),
             history: History::new(2000),
-            color_by: ColorBy::Body,
+            color: color.unwrap_or(ViewColor::Body),
+            color_override: color,
             radius: 0.005,
             show_plots: true,
             last_frame: Instant::now(),
@@ -174,7 +189,12 @@ impl ViewerApp {
     fn start(&mut self, loaded: LoadedScene) {
         let t = &loaded.scene.time;
         self.playback = Playback::new(t.substeps, t.frames as u64 * t.substeps as u64);
-        self.color_by = loaded.scene.output.color_by;
+        self.color = self
+            .color_override
+            .unwrap_or(match loaded.scene.output.color_by {
+                ColorBy::Body => ViewColor::Body,
+                ColorBy::Speed => ViewColor::Speed,
+            });
         self.radius = particle_radius(&loaded);
         if self.orbit.is_none() {
             self.orbit = Some(OrbitCamera::from_camera(&scene_camera(&loaded)));
@@ -193,6 +213,7 @@ impl ViewerApp {
                     sim: Some(sim),
                     edits,
                     edit_error: None,
+                    gradient: None,
                 });
                 self.record();
             }
@@ -262,6 +283,7 @@ impl ViewerApp {
             sim: None,
             edits: Vec::new(),
             edit_error: None,
+            gradient: None,
         });
     }
 
@@ -272,7 +294,7 @@ impl ViewerApp {
         };
         let step = sim.step;
         if self.timeline.has_room() {
-            let packed = sim.pack_for_render(&self.ctx, None);
+            let packed = sim.pack_for_render(&self.ctx, PackColor::Body);
             let copy = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("timeline frame"),
                 size: packed.size(),
@@ -405,6 +427,63 @@ impl ViewerApp {
     }
 
     /// Draws the scene into the view texture.
+    /// Computes the loss gradient colouring of the current scene once: a
+    /// forward and backward pass of its rollout (all its substeps, from the
+    /// initial state) and |∂L/∂x₀| per particle, uploaded for the view.
+    /// Blocks the window while it runs; the time taken is shown.
+    fn ensure_gradient(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        if session.gradient.is_some() {
+            return;
+        }
+        let Some(sim) = session.sim.as_ref() else {
+            return;
+        };
+        let t0 = Instant::now();
+        let result = (|| -> Result<(f64, f64, f64), String> {
+            if session.loaded.scene.loss.is_empty() {
+                return Err("the scene has no `loss`: add one to see its gradient".into());
+            }
+            let mut r = Rollout::new(
+                &self.ctx,
+                &session.loaded,
+                None,
+                None,
+                &TapeOptions::default(),
+            )
+            .map_err(|e| e.to_string())?;
+            // With the material edits made in the panel.
+            for (b, e) in session.edits.iter().enumerate() {
+                if let Ok(m) = e.material(&session.loaded.scene, b) {
+                    r.set_material(&self.ctx, b, &m)
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            let g = r.backward(&self.ctx).map_err(|e| e.to_string())?;
+            let norms = per_particle_norms(&g.x0);
+            let scale = color_scale(&norms);
+            sim.set_particle_values(&self.ctx, &norms)
+                .map_err(|e| e.to_string())?;
+            let max = norms.iter().copied().fold(0.0, f64::max);
+            Ok((g.loss, scale, max))
+        })();
+        session.gradient = Some(match result {
+            Ok((loss, scale, max)) => {
+                self.status = format!(
+                    "loss {loss:.4e}; |∂L/∂x₀| up to {max:.3e} (colour top {scale:.3e}); {:.1} s",
+                    t0.elapsed().as_secs_f64()
+                );
+                Ok(scale)
+            }
+            Err(e) => {
+                self.status = format!("no gradient: {e}");
+                Err(e)
+            }
+        });
+    }
+
     fn draw(&mut self, w: u32, h: u32) -> Result<(), String> {
         let (Some(session), Some(orbit), Some(target)) = (&self.session, &self.orbit, &self.target)
         else {
@@ -423,10 +502,17 @@ impl ViewerApp {
                 rec.poses.clone(),
             ),
             None => match &session.sim {
-                Some(sim) => (
-                    particle_view(&self.ctx, &session.loaded, sim, self.color_by),
-                    sim.tool_poses(),
-                ),
+                Some(sim) => {
+                    let color = match (self.color, &session.gradient) {
+                        (ViewColor::Speed, _) => PackColor::Speed(speed_scale(&session.loaded)),
+                        (ViewColor::LossGradient, Some(Ok(scale))) => PackColor::Value(*scale),
+                        _ => PackColor::Body,
+                    };
+                    (
+                        particle_view_colored(&self.ctx, &session.loaded, sim, color),
+                        sim.tool_poses(),
+                    )
+                }
                 None => return Ok(()),
             },
         };
@@ -511,13 +597,15 @@ impl ViewerApp {
             ui.separator();
             ui.label("colour");
             egui::ComboBox::from_id_salt("color_by")
-                .selected_text(match self.color_by {
-                    ColorBy::Body => "body",
-                    ColorBy::Speed => "speed",
-                })
+                .selected_text(self.color.label())
                 .show_ui(ui, |ui| {
-                    ui.selectable_value(&mut self.color_by, ColorBy::Body, "body");
-                    ui.selectable_value(&mut self.color_by, ColorBy::Speed, "speed");
+                    for c in [ViewColor::Body, ViewColor::Speed, ViewColor::LossGradient] {
+                        ui.selectable_value(&mut self.color, c, c.label())
+                            .on_hover_text(match c {
+                                ViewColor::LossGradient => "one forward and backward pass of the scene's rollout and loss, computed when first chosen",
+                                _ => "",
+                            });
+                    }
                 });
             if ui.button("Reset camera").on_hover_text("R").clicked() {
                 if let Some(o) = self.orbit.as_mut() {
@@ -597,6 +685,8 @@ impl ViewerApp {
                 });
         }
         if let Some(b) = changed {
+            // The loss gradient was for the previous parameters.
+            session.gradient = None;
             let result = session.edits[b].material(&session.loaded.scene, b);
             session.edit_error = match (result, session.sim.as_mut()) {
                 (Ok(m), Some(sim)) => sim
@@ -856,6 +946,9 @@ impl ViewerApp {
             "substeps_per_s": self.steps_per_s,
             "particles": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.particle_count()),
             "bodies": bodies,
+            "color": self.color.label(),
+            "gradient_color_scale": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().ok()),
+            "gradient_error": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().err()),
         });
         let path = png.with_extension("json");
         std::fs::write(
@@ -896,6 +989,9 @@ impl eframe::App for ViewerApp {
             self.load();
         }
         self.keys(&ctx);
+        if self.color == ViewColor::LossGradient {
+            self.ensure_gradient();
+        }
         // While a screenshot is pending the state stays put, so that the
         // picture and the centroids written beside it agree.
         if self.error.is_none() && !self.shot_requested {

@@ -12,6 +12,7 @@ pub mod replay;
 pub mod state;
 
 pub use app::{AutoShot, Source, ViewerApp};
+pub use state::ViewColor;
 
 use anyhow::{anyhow, Result};
 use ductile_gpu::GpuContext;
@@ -20,8 +21,14 @@ use std::sync::Arc;
 
 /// Opens the viewer window on the first of `sources` (the others a click
 /// away), on the device of `ctx`, and returns when it is closed. With
-/// `shot`, takes one screenshot of each source in turn and closes.
-pub fn run(ctx: GpuContext, sources: Vec<Source>, shot: Option<AutoShot>) -> Result<()> {
+/// `shot`, takes one screenshot of each source in turn and closes. `color`
+/// overrides each scene's particle colouring.
+pub fn run(
+    ctx: GpuContext,
+    sources: Vec<Source>,
+    shot: Option<AutoShot>,
+    color: Option<ViewColor>,
+) -> Result<()> {
     let ctx = Arc::new(ctx);
     let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
         instance: ctx.instance.clone(),
@@ -47,7 +54,7 @@ pub fn run(ctx: GpuContext, sources: Vec<Source>, shot: Option<AutoShot>) -> Res
     eframe::run_native(
         "ductile",
         options,
-        Box::new(move |_cc| Ok(Box::new(ViewerApp::new(ctx, sources, shot)))),
+        Box::new(move |_cc| Ok(Box::new(ViewerApp::new(ctx, sources, shot, color)))),
     )
     .map_err(|e| anyhow!("the viewer window failed: {e}"))
 }

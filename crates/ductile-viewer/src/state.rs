@@ -304,6 +304,53 @@ impl FileWatch {
     }
 }
 
+/// What the particles are coloured by in the view.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ViewColor {
+    /// Each body its own colour.
+    Body,
+    /// Speed |v|, scaled by the scene's speed range.
+    Speed,
+    /// |∂L/∂x₀|: the magnitude of the gradient of the scene's loss with
+    /// respect to each particle's initial position (from one forward and
+    /// backward pass of the scene's rollout).
+    LossGradient,
+}
+
+impl ViewColor {
+    /// Label in the colour menu.
+    pub fn label(self) -> &'static str {
+        match self {
+            ViewColor::Body => "body",
+            ViewColor::Speed => "speed",
+            ViewColor::LossGradient => "loss gradient |∂L/∂x₀|",
+        }
+    }
+}
+
+/// Per-particle magnitudes |g_p| of a gradient stored as 3 components per particle.
+pub fn per_particle_norms(g: &[f64]) -> Vec<f64> {
+    g.chunks_exact(3)
+        .map(|c| (c[0] * c[0] + c[1] * c[1] + c[2] * c[2]).sqrt())
+        .collect()
+}
+
+/// The value that maps to the top of the colour ramp: the 99th percentile of
+/// the positive values (so that a few extreme particles do not wash out the
+/// rest), or 1 when none is positive.
+pub fn color_scale(values: &[f64]) -> f64 {
+    let mut pos: Vec<f64> = values
+        .iter()
+        .copied()
+        .filter(|v| *v > 0.0 && v.is_finite())
+        .collect();
+    if pos.is_empty() {
+        return 1.0;
+    }
+    pos.sort_by(f64::total_cmp);
+    pos[((pos.len() - 1) as f64 * 0.99).round() as usize]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,5 +462,18 @@ mod tests {
             .unwrap();
         assert!(w.changed());
         assert!(!w.changed());
+    }
+
+    #[test]
+    fn gradient_colour_scale_ignores_outliers_and_zeros() {
+        let g = [3.0, 4.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0];
+        assert_eq!(per_particle_norms(&g), vec![5.0, 0.0, 1.0]);
+        let mut v: Vec<f64> = (1..=1000).map(|i| i as f64).collect();
+        v.push(1e9);
+        v.push(0.0);
+        v.push(f64::NAN);
+        let s = color_scale(&v);
+        assert!((985.0..=995.0).contains(&s), "{s}");
+        assert_eq!(color_scale(&[0.0, 0.0]), 1.0);
     }
 }

@@ -30,12 +30,26 @@ impl Sums {
     }
 }
 
+/// What the packed colour value of a particle is.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PackColor {
+    /// The body index.
+    Body,
+    /// |v| / scale, clamped to [0, 1]; scale [m/s].
+    Speed(f64),
+    /// The uploaded per-particle value / scale, clamped to [0, 1]
+    /// (see [`Diagnostics::set_particle_values`]).
+    Value(f64),
+}
+
 /// Diagnostics and packing kernels.
 pub struct Diagnostics {
     sums: Kernel,
     pack: Kernel,
     partials: wgpu::Buffer,
     pack_opts: wgpu::Buffer,
+    /// One f32 per particle for [`PackColor::Value`].
+    particle_value: wgpu::Buffer,
     /// (x, y, z, colour value) f32 per particle, for the renderer.
     pub packed: wgpu::Buffer,
     bg_sums: [wgpu::BindGroup; 2],
@@ -73,6 +87,12 @@ impl Diagnostics {
             16 * n as u64,
             BufferUse::StorageVertex,
         )?;
+        let particle_value = storage_buffer_zeroed(
+            ctx,
+            "particle colour values",
+            4 * n as u64,
+            BufferUse::Storage,
+        )?;
         let sums = Kernel::new(ctx, "mpm/diagnostics", "diagnostics", config)?;
         let pack = Kernel::new(ctx, "mpm/pack_render", "pack_render", config)?;
         let bg_sums = states.map(|s| {
@@ -102,6 +122,7 @@ impl Diagnostics {
                     &s.v,
                     &pack_opts,
                     &packed,
+                    &particle_value,
                 ],
             )
         });
@@ -110,6 +131,7 @@ impl Diagnostics {
             pack,
             partials,
             pack_opts,
+            particle_value,
             packed,
             bg_sums,
             bg_pack,
@@ -152,12 +174,19 @@ impl Diagnostics {
         })
     }
 
-    /// Packs state `parity` for rendering into [`Diagnostics::packed`]:
-    /// colour by body (`speed_scale = None`) or by |v| / speed_scale [m/s].
-    pub fn pack(&self, ctx: &GpuContext, parity: usize, speed_scale: Option<f64>) {
-        let opts = match speed_scale {
-            Some(s) => [1.0f32, s as f32, 0.0, 0.0],
-            None => [0.0f32; 4],
+    /// Replaces the per-particle values that [`PackColor::Value`] colours by
+    /// (one per particle, in particle order).
+    pub fn set_particle_values(&self, ctx: &GpuContext, values: &[f32]) {
+        ctx.queue
+            .write_buffer(&self.particle_value, 0, bytemuck::cast_slice(values));
+    }
+
+    /// Packs state `parity` for rendering into [`Diagnostics::packed`].
+    pub fn pack(&self, ctx: &GpuContext, parity: usize, color: PackColor) {
+        let opts = match color {
+            PackColor::Body => [0.0f32; 4],
+            PackColor::Speed(s) => [1.0f32, s as f32, 0.0, 0.0],
+            PackColor::Value(s) => [2.0f32, s as f32, 0.0, 0.0],
         };
         ctx.queue
             .write_buffer(&self.pack_opts, 0, bytemuck::cast_slice(&opts));
