@@ -73,8 +73,9 @@ enum Command {
     /// Open the desktop viewer on a scene (simulated live, reloaded when the
     /// file changes) or on a run directory written by `ductile run` (replayed).
     View {
-        /// Scene files (RON) or run directories; the first is shown, the
-        /// others are picked in the side panel.
+        /// Scene files (RON), run directories (`ductile run`), or optimisation
+        /// directories (`ductile optimize`: its initial and best rollouts);
+        /// the first is shown, the others are picked in the side panel.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Take a screenshot after `--frames` scene frames to this PNG (to
@@ -229,30 +230,45 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             color,
         } => {
             let ctx = context(&cli.adapter, false)?;
-            let shot = screenshot.map(|out| {
-                let paths = if paths.len() == 1 {
-                    vec![out]
-                } else {
-                    paths
-                        .iter()
-                        .map(|p| {
-                            let stem = p.file_stem().unwrap_or(p.as_os_str());
-                            out.join(stem).with_extension("png")
-                        })
-                        .collect()
-                };
-                ductile_viewer::AutoShot { paths, frames }
-            });
+            // An optimisation directory opens as its initial and best rollouts.
             let sources = paths
                 .into_iter()
-                .map(|p| {
-                    if p.is_dir() {
-                        ductile_viewer::Source::Run(p)
+                .flat_map(|p| {
+                    let renders: Vec<PathBuf> = ["render_initial", "render_best"]
+                        .iter()
+                        .map(|r| p.join(r))
+                        .filter(|r| r.join("npy").is_dir())
+                        .collect();
+                    if p.is_dir() && !p.join("npy").is_dir() && !renders.is_empty() {
+                        renders
+                            .into_iter()
+                            .map(ductile_viewer::Source::Run)
+                            .collect::<Vec<_>>()
+                    } else if p.is_dir() {
+                        vec![ductile_viewer::Source::Run(p)]
                     } else {
-                        ductile_viewer::Source::Scene(p)
+                        vec![ductile_viewer::Source::Scene(p)]
                     }
                 })
                 .collect();
+            let sources: Vec<ductile_viewer::Source> = sources;
+            let shot =
+                screenshot.map(|out| {
+                    let paths = if sources.len() == 1 {
+                        vec![out]
+                    } else {
+                        sources
+                            .iter()
+                            .map(|src| {
+                                let (ductile_viewer::Source::Scene(p)
+                                | ductile_viewer::Source::Run(p)) = src;
+                                let stem = p.file_stem().unwrap_or(p.as_os_str());
+                                out.join(stem).with_extension("png")
+                            })
+                            .collect()
+                    };
+                    ductile_viewer::AutoShot { paths, frames }
+                });
             let color = color.map(|c| match c {
                 ViewColorArg::Body => ductile_viewer::ViewColor::Body,
                 ViewColorArg::Speed => ductile_viewer::ViewColor::Speed,

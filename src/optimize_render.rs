@@ -1,10 +1,14 @@
 //! Pictures of an optimisation's rollouts: `ductile optimize` replays the
 //! task's rollout with the initial and the best controls and writes each as
-//! PNG frames (`render_LABEL/frame_NNNN.png`) and, when an `ffmpeg`
-//! executable is on PATH, as a video (`LABEL.mp4`). This module owns the
+//! PNG frames (`render_LABEL/frame_NNNN.png`), as particle frames that
+//! `ductile view` replays (`render_LABEL/npy/frame_NNNNN_x.npy`, `_v.npy`,
+//! `body.npy` and `render_LABEL/summary.json`, the layout of a `ductile run`
+//! directory) and, when an `ffmpeg` executable is on PATH, as a video
+//! (`LABEL.mp4`). This module owns the
 //! frame schedule, the frame files and the call to ffmpeg; the pictures
 //! themselves come from [`ductile_render::scene::render_frame`].
 
+use crate::output::{write_npy_u32, write_npy_vec3};
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
 use ductile_opt::{prepare, LoadedTask, RunOptions};
@@ -73,6 +77,9 @@ pub fn render_rollouts(
         params
             .apply(ctx, &mut rollout, theta)
             .with_context(|| format!("applying the {label} controls {theta:?}"))?;
+        let npy = dir.join("npy");
+        std::fs::create_dir_all(&npy).with_context(|| format!("creating {}", npy.display()))?;
+        remove_frames(&npy)?;
         let mut frame = 0;
         rollout
             .replay(ctx, &at, |sim, _step| -> Result<()> {
@@ -80,10 +87,27 @@ pub fn render_rollouts(
                 let path = dir.join(format!("frame_{frame:04}.png"));
                 img.save(&path)
                     .with_context(|| format!("writing {}", path.display()))?;
+                let p = sim.particles(ctx)?;
+                let stem = format!("frame_{frame:05}");
+                write_npy_vec3(&npy.join(format!("{stem}_x.npy")), &p.x)?;
+                write_npy_vec3(&npy.join(format!("{stem}_v.npy")), &p.v)?;
+                if frame == 0 {
+                    write_npy_u32(&npy.join("body.npy"), &p.body)?;
+                }
                 frame += 1;
                 Ok(())
             })
             .with_context(|| format!("rendering the {label} rollout into {}", dir.display()))?;
+        // Enough of a run summary for `ductile view` to replay the frames.
+        let summary = serde_json::json!({
+            "scene_file": loaded.file_label(),
+            "rollout": label,
+            "substeps": rollout.steps(),
+            "frames_completed": at.len().saturating_sub(1).max(1),
+        });
+        let path = dir.join("summary.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&summary)?)
+            .with_context(|| format!("writing {}", path.display()))?;
         if ffmpeg {
             ffmpeg = encode_mp4(&dir, &mp4, fps);
         }
@@ -91,14 +115,14 @@ pub fn render_rollouts(
     Ok(at.len())
 }
 
-/// Removes `frame_*.png` left in `dir` by an earlier run.
+/// Removes `frame_*.png` and `frame_*.npy` left in `dir` by an earlier run.
 fn remove_frames(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry
             .with_context(|| format!("reading {}", dir.display()))?
             .path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with("frame_") && name.ends_with(".png") {
+        if name.starts_with("frame_") && (name.ends_with(".png") || name.ends_with(".npy")) {
             std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
         }
     }

@@ -303,6 +303,38 @@ fn optimize_command_writes_its_outputs() {
             assert!(png_has_content(&png), "{} is blank", png.display());
         }
         assert!(!out.join(dir).join("frame_0003.png").exists());
+        // Particle frames that `ductile view` replays.
+        for i in 0..3 {
+            assert!(out
+                .join(dir)
+                .join(format!("npy/frame_{i:05}_x.npy"))
+                .exists());
+        }
+        assert!(out.join(dir).join("npy/body.npy").exists());
+        assert!(out.join(dir).join("summary.json").exists());
+    }
+    // `ductile view OUT` opens the optimisation as its two rollouts.
+    let shots = dir.path().join("shots");
+    let view = std::process::Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(env!("CARGO_BIN_EXE_ductile"))
+        .arg("view")
+        .arg(&out)
+        .arg("--screenshot")
+        .arg(&shots)
+        .current_dir(root())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("xvfb-run starts");
+    assert!(
+        view.status.success(),
+        "ductile view {}: {}",
+        out.display(),
+        String::from_utf8_lossy(&view.stderr)
+    );
+    for name in ["render_initial", "render_best"] {
+        let png = shots.join(format!("{name}.png"));
+        assert!(png_has_content(&png), "{} is blank", png.display());
     }
     let csv = std::fs::read_to_string(out.join("loss.csv")).unwrap();
     let losses: Vec<f64> = csv
