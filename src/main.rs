@@ -252,12 +252,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 })
                 .collect();
             let sources: Vec<ductile_viewer::Source> = sources;
-            let shot =
-                screenshot.map(|out| {
-                    let paths = if sources.len() == 1 {
-                        vec![out]
-                    } else {
-                        sources
+            let shot = screenshot.map(|out| {
+                let paths = if sources.len() == 1 {
+                    vec![out]
+                } else {
+                    sources
                             .iter()
                             .map(|src| {
                                 let (ductile_viewer::Source::Scene(p)
@@ -266,9 +265,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                                 out.join(stem).with_extension("png")
                             })
                             .collect()
-                    };
-                    ductile_viewer::AutoShot { paths, frames }
-                });
+                };
+                ductile_viewer::AutoShot { paths, frames }
+            });
             let color = color.map(|c| match c {
                 ViewColorArg::Body => ductile_viewer::ViewColor::Body,
                 ViewColorArg::Speed => ductile_viewer::ViewColor::Speed,

@@ -337,3 +337,51 @@ fn emitter_releases_its_stream_on_schedule() {
     assert_eq!(released, 2 * per_layer);
     assert!(max_err < 1e-9 && max_v_err < 1e-9);
 }
+
+/// Dragging a tool (`Simulation::translate_tool`, the viewer's Ctrl-drag)
+/// shifts its position from the current substep on, on the GPU as on the
+/// host, leaves the past and its velocities alone, and refuses a tool that
+/// does not exist.
+#[test]
+fn translating_a_tool_shifts_its_future_positions() {
+    let (ctx, _g) = gpu();
+    let loaded = ductile::scene::load_scene(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/push_plasticine.ron"),
+    )
+    .unwrap();
+    let mut s = sim(ctx, &loaded, SimulationOptions::default());
+    advance(ctx, &mut s, 5);
+    let before = s.control.values.clone();
+    let pose = s.tool_poses()[0];
+    s.translate_tool(ctx, 0, [0.1, -0.02, 0.0]).unwrap();
+    let after = s.control.values.clone();
+    let (steps, tools) = (s.control.steps, s.control.tools);
+    for n in 0..steps {
+        for t in 0..tools {
+            for k in 0..16 {
+                let o = 16 * (n * tools + t);
+                let shift = if t == 0 && n >= 5 && k < 3 {
+                    [0.1, -0.02, 0.0][k]
+                } else {
+                    0.0
+                };
+                assert!(
+                    (after[o + k] - before[o + k] - shift).abs() < 1e-12,
+                    "step {n} tool {t} slot {k}"
+                );
+            }
+        }
+    }
+    let moved = s.tool_poses()[0];
+    assert!((moved.position - pose.position - DVec3::new(0.1, -0.02, 0.0)).length() < 1e-12);
+    let p = s.config.precision;
+    let gpu_values = ductile::gpu::bytes_to_reals(
+        &ductile::gpu::read_buffer(ctx, &s.control.buffer, after.len() as u64 * p.bytes()).unwrap(),
+        p,
+    );
+    for (a, g) in after.iter().zip(&gpu_values) {
+        assert!((a - g).abs() <= 1e-6 * a.abs().max(1.0));
+    }
+    assert!(s.translate_tool(ctx, tools, [0.0; 3]).is_err());
+    assert!(s.translate_tool(ctx, 0, [f64::NAN, 0.0, 0.0]).is_err());
+}

@@ -541,6 +541,48 @@ impl Simulation {
         self.p2g.mode
     }
 
+    /// Moves tool `t` by `delta` [m] from the current substep on: every
+    /// later substep's position shifts by the same amount (the scene's
+    /// motion continues from the new place). For interactive dragging; the
+    /// tool's velocity is left as the scene gives it. Writes the control
+    /// buffer from the current substep to the end.
+    pub fn translate_tool(
+        &mut self,
+        ctx: &GpuContext,
+        t: usize,
+        delta: [f64; 3],
+    ) -> Result<(), SimError> {
+        let c = &mut self.control;
+        if t >= c.tools {
+            return Err(SimError::Other(format!(
+                "no tool {t}: the scene has {}",
+                c.tools
+            )));
+        }
+        if delta.iter().any(|d| !d.is_finite()) {
+            return Err(SimError::Other(format!(
+                "tool displacement {delta:?} is not finite"
+            )));
+        }
+        let first = (self.step as usize).min(c.steps - 1);
+        for n in first..c.steps {
+            let o = 16 * (n * c.tools + t);
+            for (k, d) in delta.iter().enumerate() {
+                c.values[o + k] += d;
+            }
+            let p = &mut c.poses[n][t].position;
+            *p += glam::DVec3::from_array(delta);
+        }
+        let start = 16 * first * c.tools;
+        let r = self.config.precision.bytes();
+        ctx.queue.write_buffer(
+            &c.buffer,
+            start as u64 * r,
+            &ductile_gpu::reals_to_bytes(&c.values[start..], self.config.precision),
+        );
+        Ok(())
+    }
+
     /// Pose of each tool at the current substep.
     pub fn tool_poses(&self) -> Vec<crate::control::ToolPose> {
         let i = (self.step as usize).min(self.control.steps - 1);

@@ -6,7 +6,7 @@
 //! host reads back only the status word that catches a blow-up, and, once
 //! per scene frame, the energy sums for the plots.
 
-use crate::orbit::OrbitCamera;
+use crate::orbit::{drag_displacement, project, OrbitCamera};
 use crate::replay::{load_run, RunRecording};
 use crate::state::{
     color_scale, per_particle_norms, FileWatch, History, MaterialEdit, Playback, Sample, Timeline,
@@ -105,6 +105,8 @@ pub struct ViewerApp {
     shot_requested: bool,
     frames_run: u32,
     status: String,
+    /// The tool being dragged with Ctrl (or Alt) and the left button.
+    dragging_tool: Option<usize>,
 }
 
 impl ViewerApp {
@@ -148,6 +150,7 @@ impl ViewerApp {
             shot_requested: false,
             frames_run: 0,
             status: String::new(),
+            dragging_tool: None,
         };
         app.load();
         app
@@ -704,7 +707,7 @@ impl ViewerApp {
         if !self.status.is_empty() {
             ui.small(&self.status);
         }
-        ui.small("Drag: orbit · right or shift-drag: pan · wheel: zoom · R: reset camera · Space: play/pause · S: step · F12: screenshot");
+        ui.small("Drag: orbit · right or shift-drag: pan · Ctrl- or Alt-drag a tool: move it · wheel: zoom · R: reset camera · Space: play/pause · S: step · F12: screenshot");
     }
 
     fn bottom_panel(&mut self, ui: &mut egui::Ui) {
@@ -800,7 +803,16 @@ impl ViewerApp {
                 .sense(egui::Sense::click_and_drag()),
         );
         self.view_rect = resp.rect;
-        if let Some(o) = self.orbit.as_mut() {
+        let grab = ui.input(|i| i.modifiers.ctrl || i.modifiers.alt);
+        if grab && resp.drag_started_by(egui::PointerButton::Primary) {
+            self.dragging_tool = self.pick_tool(&resp, ppp, w, h);
+        }
+        if resp.drag_stopped() {
+            self.dragging_tool = None;
+        }
+        if let Some(t) = self.dragging_tool {
+            self.drag_tool(t, resp.drag_delta() * ppp, w, h);
+        } else if let Some(o) = self.orbit.as_mut() {
             let d = resp.drag_delta() * ppp;
             let shift = ui.input(|i| i.modifiers.shift);
             if resp.dragged_by(egui::PointerButton::Secondary)
@@ -817,6 +829,47 @@ impl ViewerApp {
                     o.zoom(scroll / 50.0);
                 }
             }
+        }
+    }
+
+    /// The live tool whose centre is drawn nearest the pointer, within 60 pixels.
+    fn pick_tool(&self, resp: &egui::Response, ppp: f32, w: u32, h: u32) -> Option<usize> {
+        let pointer = resp.interact_pointer_pos()?;
+        let (px, py) = (
+            (pointer.x - resp.rect.min.x) * ppp,
+            (pointer.y - resp.rect.min.y) * ppp,
+        );
+        let cam = self.orbit.as_ref()?.camera(w, h);
+        let sim = self.session.as_ref()?.sim.as_ref()?;
+        sim.tool_poses()
+            .iter()
+            .enumerate()
+            .filter_map(|(t, pose)| {
+                let (x, y) = project(&cam, pose.position.as_vec3())?;
+                let d = ((x - px).powi(2) + (y - py).powi(2)).sqrt();
+                (d < 60.0 * ppp).then_some((t, d))
+            })
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(t, _)| t)
+    }
+
+    /// Moves tool `t` by a pointer move of `d` pixels in the plane facing the camera.
+    fn drag_tool(&mut self, t: usize, d: egui::Vec2, w: u32, h: u32) {
+        if d == egui::Vec2::ZERO {
+            return;
+        }
+        let Some(cam) = self.orbit.as_ref().map(|o| o.camera(w, h)) else {
+            return;
+        };
+        let Some(sim) = self.session.as_mut().and_then(|s| s.sim.as_mut()) else {
+            return;
+        };
+        let Some(pose) = sim.tool_poses().get(t).cloned() else {
+            return;
+        };
+        let delta = drag_displacement(&cam, pose.position.as_vec3(), d.x, d.y);
+        if let Err(e) = sim.translate_tool(&self.ctx, t, delta.as_dvec3().to_array()) {
+            self.status = format!("tool drag: {e}");
         }
     }
 

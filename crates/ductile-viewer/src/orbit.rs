@@ -100,6 +100,33 @@ impl OrbitCamera {
     }
 }
 
+/// Pixel position (x right, y down, in the camera's `width` × `height`
+/// view) of the world point `p` [m], or `None` when it is behind the camera.
+pub fn project(cam: &Camera, p: Vec3) -> Option<(f32, f32)> {
+    let clip = cam.view_proj() * p.extend(1.0);
+    if clip.w <= 1e-6 {
+        return None;
+    }
+    let ndc = clip.truncate() / clip.w;
+    Some((
+        (ndc.x + 1.0) * 0.5 * cam.width as f32,
+        (1.0 - ndc.y) * 0.5 * cam.height as f32,
+    ))
+}
+
+/// World displacement [m], in the plane through `anchor` that faces the
+/// camera, that follows a pointer move of (`dx`, `dy`) pixels: what dragging
+/// a tool held at `anchor` moves it by.
+pub fn drag_displacement(cam: &Camera, anchor: Vec3, dx: f32, dy: f32) -> Vec3 {
+    let fwd = (cam.target - cam.eye).normalize_or_zero();
+    let right = fwd.cross(cam.up).normalize_or_zero();
+    let up = right.cross(fwd);
+    let depth = (anchor - cam.eye).dot(fwd).max(1e-4);
+    let metres_per_pixel =
+        2.0 * depth * (cam.fov_y_deg.to_radians() * 0.5).tan() / cam.height.max(1) as f32;
+    (dx * right - dy * up) * metres_per_pixel
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -156,5 +183,26 @@ mod tests {
         o.pan(5.0, 5.0, 100.0);
         o.reset();
         assert_eq!(o, home);
+    }
+
+    #[test]
+    fn a_dragged_point_follows_the_pointer() {
+        let cam = OrbitCamera::from_camera(&Camera::framing(Vec3::ZERO, Vec3::ONE, 800, 600))
+            .camera(800, 600);
+        let (cx, cy) = project(&cam, cam.target).unwrap();
+        assert!((cx - 400.0).abs() < 0.5 && (cy - 300.0).abs() < 0.5);
+        let anchor = Vec3::new(0.3, 0.6, 0.4);
+        let (ax, ay) = project(&cam, anchor).unwrap();
+        for (dx, dy) in [(25.0, 0.0), (0.0, -40.0), (-13.0, 17.0)] {
+            let moved = anchor + drag_displacement(&cam, anchor, dx, dy);
+            let (mx, my) = project(&cam, moved).unwrap();
+            assert!(
+                (mx - ax - dx).abs() < 0.5 && (my - ay - dy).abs() < 0.5,
+                "({dx}, {dy}) moved the point by ({}, {})",
+                mx - ax,
+                my - ay
+            );
+        }
+        assert!(project(&cam, cam.eye - (cam.target - cam.eye)).is_none());
     }
 }
