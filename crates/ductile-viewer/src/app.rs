@@ -7,7 +7,7 @@
 //! per scene frame, the energy sums for the plots.
 
 use crate::orbit::{drag_displacement, project, OrbitCamera};
-use crate::replay::{load_run, RunRecording};
+use crate::replay::{load_loss_curve, load_run, RunRecording};
 use crate::state::{
     color_scale, per_particle_norms, FileWatch, History, MaterialEdit, Playback, Sample, Timeline,
     ViewColor,
@@ -107,6 +107,8 @@ pub struct ViewerApp {
     status: String,
     /// The tool being dragged with Ctrl (or Alt) and the left button.
     dragging_tool: Option<usize>,
+    /// (iteration, loss) of the optimisation a replayed directory came from.
+    loss_curve: Vec<[f64; 2]>,
 }
 
 impl ViewerApp {
@@ -151,6 +153,7 @@ impl ViewerApp {
             frames_run: 0,
             status: String::new(),
             dragging_tool: None,
+            loss_curve: Vec::new(),
         };
         app.load();
         app
@@ -174,6 +177,7 @@ impl ViewerApp {
         self.error = None;
         self.timeline.clear();
         self.history = History::new(2000);
+        self.loss_curve.clear();
         match self.source.clone() {
             Source::Scene(path) => {
                 self.watch = Some(FileWatch::new(&path));
@@ -183,7 +187,10 @@ impl ViewerApp {
                 }
             }
             Source::Run(dir) => match load_run(&dir) {
-                Ok(run) => self.start_replay(&dir, run),
+                Ok(run) => {
+                    self.loss_curve = load_loss_curve(&dir).unwrap_or_default();
+                    self.start_replay(&dir, run)
+                }
                 Err(e) => self.error = Some(format!("{e:#}")),
             },
         }
@@ -741,6 +748,21 @@ impl ViewerApp {
                 ));
             }
         });
+        if self.show_plots && !self.loss_curve.is_empty() {
+            egui_plot::Plot::new("loss")
+                .height(140.0)
+                .legend(egui_plot::Legend::default())
+                .show(ui, |p| {
+                    p.line(egui_plot::Line::new(
+                        "optimisation: log₁₀ loss per iteration",
+                        self.loss_curve
+                            .iter()
+                            .filter(|[_, l]| *l > 0.0)
+                            .map(|[i, l]| [*i, l.log10()])
+                            .collect::<Vec<_>>(),
+                    ));
+                });
+        }
         if self.show_plots && !self.history.samples.is_empty() {
             ui.columns(2, |cols| {
                 egui_plot::Plot::new("energy")

@@ -90,6 +90,27 @@ pub fn load_run(dir: &Path) -> Result<RunRecording> {
     })
 }
 
+/// The loss curve of an optimisation, (iteration, loss) per row of its
+/// `loss.csv`, for a directory written by `ductile optimize` or one of its
+/// `render_*` subdirectories. `None` when there is no readable curve.
+pub fn load_loss_curve(dir: &Path) -> Option<Vec<[f64; 2]>> {
+    let path = [dir.join("loss.csv"), dir.parent()?.join("loss.csv")]
+        .into_iter()
+        .find(|p| p.is_file())?;
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next()?.split(',').collect();
+    let it = header.iter().position(|h| *h == "iteration")?;
+    let loss = header.iter().position(|h| *h == "loss")?;
+    let points: Vec<[f64; 2]> = lines
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            Some([f.get(it)?.parse().ok()?, f.get(loss)?.parse().ok()?])
+        })
+        .collect();
+    (!points.is_empty()).then_some(points)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,5 +172,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let e = format!("{:#}", load_run(dir.path()).unwrap_err());
         assert!(e.contains("npy output"), "{e}");
+    }
+
+    #[test]
+    fn loss_curve_is_read_from_the_optimisation_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("loss.csv"),
+            "iteration,stage,loss,grad_norm\n0,Gradient,3.5e-2,0.7\n1,Gradient,3.5e-3,0.2\n",
+        )
+        .unwrap();
+        let sub = dir.path().join("render_best");
+        std::fs::create_dir(&sub).unwrap();
+        let want = vec![[0.0, 3.5e-2], [1.0, 3.5e-3]];
+        assert_eq!(load_loss_curve(dir.path()), Some(want.clone()));
+        assert_eq!(load_loss_curve(&sub), Some(want));
+        assert_eq!(load_loss_curve(&sub.join("none")), None);
     }
 }
