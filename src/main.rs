@@ -32,6 +32,8 @@ enum ViewColorArg {
     Body,
     /// Speed.
     Speed,
+    /// Von Mises equivalent of the Kirchhoff stress.
+    Stress,
     /// |∂L/∂x₀| of the scene's loss.
     Gradient,
 }
@@ -86,7 +88,7 @@ enum Command {
         /// Scene frames to run before `--screenshot`.
         #[arg(long, default_value_t = 3)]
         frames: u32,
-        /// Colour particles by body, speed, or the magnitude of the scene
+        /// Colour particles by body, speed, von Mises stress, or the magnitude of the scene
         /// loss's gradient with respect to each particle's initial position
         /// (one forward and backward pass when the scene opens); default: the
         /// scene's `output.color_by`.
@@ -271,6 +273,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             let color = color.map(|c| match c {
                 ViewColorArg::Body => ductile_viewer::ViewColor::Body,
                 ViewColorArg::Speed => ductile_viewer::ViewColor::Speed,
+                ViewColorArg::Stress => ductile_viewer::ViewColor::Stress,
                 ViewColorArg::Gradient => ductile_viewer::ViewColor::LossGradient,
             });
             ductile_viewer::run(ctx, sources, shot, color)?;

@@ -385,3 +385,73 @@ fn translating_a_tool_shifts_its_future_positions() {
     assert!(s.translate_tool(ctx, tools, [0.0; 3]).is_err());
     assert!(s.translate_tool(ctx, 0, [f64::NAN, 0.0, 0.0]).is_err());
 }
+
+/// Colour by stress (`PackColor::Stress`, the viewer's "stress" colouring):
+/// each packed value is the von Mises equivalent √(3/2)·|dev τ| of the
+/// particle's Kirchhoff stress over the scale, clamped to 1; body and value
+/// colourings pack the body index and the uploaded values.
+#[test]
+fn render_packing_colours_by_stress_and_by_value() {
+    let (ctx, _g) = gpu();
+    let loaded = ductile::scene::load_scene(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/elastic_cube.ron"),
+    )
+    .unwrap();
+    let mut s = sim(ctx, &loaded, SimulationOptions::default());
+    let mut st: StateHost = s.state(ctx).unwrap();
+    let n = st.aux.len();
+    for p in 0..n {
+        // A shear and a stretch that grow along the particles.
+        let k = p as f64 / n as f64;
+        let f = [1.0 + 0.1 * k, 0.0, 0.0, 0.05 * k, 0.97, 0.0, 0.0, 0.0, 1.0];
+        st.f[9 * p..9 * p + 9].copy_from_slice(&f);
+    }
+    s.set_state(ctx, &st).unwrap();
+    let tau = s.stress(ctx).unwrap();
+    let vm: Vec<f64> = tau
+        .chunks_exact(9)
+        .map(|t| {
+            let mean = (t[0] + t[4] + t[8]) / 3.0;
+            let mut dd = 0.0;
+            for (i, v) in t.iter().enumerate() {
+                let d = if i % 4 == 0 { v - mean } else { *v };
+                dd += d * d;
+            }
+            (1.5 * dd).sqrt()
+        })
+        .collect();
+    let scale = vm.iter().copied().fold(0.0, f64::max) * 0.8;
+    assert!(scale > 0.0);
+    let read = |s: &ductile::sim::Simulation, color| -> Vec<f32> {
+        let b = s.pack_for_render(ctx, color);
+        let bytes = ductile::gpu::read_buffer(ctx, b, 16 * n as u64).unwrap();
+        bytemuck::cast_slice::<u8, f32>(&bytes)
+            .chunks_exact(4)
+            .map(|c| c[3])
+            .collect()
+    };
+    let c = read(&s, ductile::sim::PackColor::Stress(scale));
+    let mut clamped = 0;
+    for (p, (c, v)) in c.iter().zip(&vm).enumerate() {
+        let want = (v / scale).min(1.0);
+        clamped += (want == 1.0) as usize;
+        assert!(
+            (*c as f64 - want).abs() < 1e-4,
+            "particle {p}: packed {c}, von Mises/scale {want}"
+        );
+    }
+    assert!(
+        clamped > 0 && clamped < n,
+        "the scale must clamp some particles and not all"
+    );
+    let values: Vec<f64> = (0..n).map(|p| p as f64).collect();
+    s.set_particle_values(ctx, &values).unwrap();
+    let c = read(&s, ductile::sim::PackColor::Value(n as f64));
+    for (p, c) in c.iter().enumerate() {
+        assert!((*c as f64 - p as f64 / n as f64).abs() < 1e-6);
+    }
+    assert!(read(&s, ductile::sim::PackColor::Body)
+        .iter()
+        .all(|c| *c == 0.0));
+    assert!(s.set_particle_values(ctx, &values[1..]).is_err());
+}

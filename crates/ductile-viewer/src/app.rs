@@ -9,8 +9,8 @@
 use crate::orbit::{drag_displacement, project, OrbitCamera};
 use crate::replay::{load_loss_curve, load_run, RunRecording};
 use crate::state::{
-    color_scale, per_particle_norms, FileWatch, History, MaterialEdit, Playback, Sample, Timeline,
-    ViewColor,
+    color_scale, default_stress_scale, per_particle_norms, FileWatch, History, MaterialEdit,
+    Playback, Sample, Timeline, ViewColor,
 };
 use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
 use ductile_render::scene::{
@@ -109,6 +109,8 @@ pub struct ViewerApp {
     dragging_tool: Option<usize>,
     /// (iteration, loss) of the optimisation a replayed directory came from.
     loss_curve: Vec<[f64; 2]>,
+    /// Top of the stress colour ramp [Pa].
+    stress_scale: f64,
 }
 
 impl ViewerApp {
@@ -154,6 +156,7 @@ impl ViewerApp {
             status: String::new(),
             dragging_tool: None,
             loss_curve: Vec::new(),
+            stress_scale: 1.0,
         };
         app.load();
         app
@@ -206,6 +209,7 @@ impl ViewerApp {
                 ColorBy::Speed => ViewColor::Speed,
             });
         self.radius = particle_radius(&loaded);
+        self.stress_scale = default_stress_scale(&loaded.scene);
         if self.orbit.is_none() {
             self.orbit = Some(OrbitCamera::from_camera(&scene_camera(&loaded)));
         }
@@ -515,6 +519,7 @@ impl ViewerApp {
                 Some(sim) => {
                     let color = match (self.color, &session.gradient) {
                         (ViewColor::Speed, _) => PackColor::Speed(speed_scale(&session.loaded)),
+                        (ViewColor::Stress, _) => PackColor::Stress(self.stress_scale),
                         (ViewColor::LossGradient, Some(Ok(scale))) => PackColor::Value(*scale),
                         _ => PackColor::Body,
                     };
@@ -609,7 +614,12 @@ impl ViewerApp {
             egui::ComboBox::from_id_salt("color_by")
                 .selected_text(self.color.label())
                 .show_ui(ui, |ui| {
-                    for c in [ViewColor::Body, ViewColor::Speed, ViewColor::LossGradient] {
+                    for c in [
+                        ViewColor::Body,
+                        ViewColor::Speed,
+                        ViewColor::Stress,
+                        ViewColor::LossGradient,
+                    ] {
                         ui.selectable_value(&mut self.color, c, c.label())
                             .on_hover_text(match c {
                                 ViewColor::LossGradient => "one forward and backward pass of the scene's rollout and loss, computed when first chosen",
@@ -617,6 +627,16 @@ impl ViewerApp {
                             });
                     }
                 });
+            if self.color == ViewColor::Stress {
+                let speed = 0.01 * self.stress_scale;
+                ui.add(
+                    egui::DragValue::new(&mut self.stress_scale)
+                        .speed(speed)
+                        .range(1e-6..=1e12)
+                        .suffix(" Pa"),
+                )
+                .on_hover_text("stress at the top of the colour ramp");
+            }
             if ui.button("Reset camera").on_hover_text("R").clicked() {
                 if let Some(o) = self.orbit.as_mut() {
                     o.reset();

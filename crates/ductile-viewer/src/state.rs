@@ -311,6 +311,8 @@ pub enum ViewColor {
     Body,
     /// Speed |v|, scaled by the scene's speed range.
     Speed,
+    /// The von Mises equivalent of each particle's Kirchhoff stress [Pa].
+    Stress,
     /// |∂L/∂x₀|: the magnitude of the gradient of the scene's loss with
     /// respect to each particle's initial position (from one forward and
     /// backward pass of the scene's rollout).
@@ -323,9 +325,28 @@ impl ViewColor {
         match self {
             ViewColor::Body => "body",
             ViewColor::Speed => "speed",
+            ViewColor::Stress => "stress (von Mises)",
             ViewColor::LossGradient => "loss gradient |∂L/∂x₀|",
         }
     }
+}
+
+/// Default top of the stress colour ramp [Pa]: the largest of, over the
+/// bodies, the hydrostatic pressure ρ|g|H at the foot of the domain and 1 %
+/// of Young's modulus (where a body has one), so that both a resting column
+/// and an elastic impact show contrast.
+pub fn default_stress_scale(scene: &Scene) -> f64 {
+    let g = scene.gravity.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let h = scene.domain.cells[1] as f64 * scene.domain.dx;
+    scene
+        .bodies
+        .iter()
+        .map(|b| {
+            let rho = ductile_sim::material::density(&b.material);
+            let e = ductile_sim::tape::elastic_constants(&b.material).map_or(0.0, |(e, _)| e);
+            (rho * g * h).max(0.01 * e)
+        })
+        .fold(1.0, f64::max)
 }
 
 /// Per-particle magnitudes |g_p| of a gradient stored as 3 components per particle.

@@ -40,6 +40,9 @@ pub enum PackColor {
     /// The uploaded per-particle value / scale, clamped to [0, 1]
     /// (see [`Diagnostics::set_particle_values`]).
     Value(f64),
+    /// The von Mises equivalent √(3/2)·|dev τ| of the Kirchhoff stress τ /
+    /// scale, clamped to [0, 1]; scale [Pa].
+    Stress(f64),
 }
 
 /// Diagnostics and packing kernels.
@@ -123,6 +126,7 @@ impl Diagnostics {
                     &pack_opts,
                     &packed,
                     &particle_value,
+                    &s.tau,
                 ],
             )
         });
@@ -187,6 +191,7 @@ impl Diagnostics {
             PackColor::Body => [0.0f32; 4],
             PackColor::Speed(s) => [1.0f32, s as f32, 0.0, 0.0],
             PackColor::Value(s) => [2.0f32, s as f32, 0.0, 0.0],
+            PackColor::Stress(s) => [3.0f32, s as f32, 0.0, 0.0],
         };
         ctx.queue
             .write_buffer(&self.pack_opts, 0, bytemuck::cast_slice(&opts));
