@@ -8,7 +8,7 @@
 //! frame schedule, the frame files and the call to ffmpeg; the pictures
 //! themselves come from [`ductile_render::scene::render_frame`].
 
-use crate::output::{write_npy_u32, write_npy_vec3};
+use crate::output::{write_npy_tool_poses, write_npy_u32, write_npy_vec3};
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
 use ductile_opt::{prepare, LoadedTask, RunOptions};
@@ -91,6 +91,10 @@ pub fn render_rollouts(
                 let stem = format!("frame_{frame:05}");
                 write_npy_vec3(&npy.join(format!("{stem}_x.npy")), &p.x)?;
                 write_npy_vec3(&npy.join(format!("{stem}_v.npy")), &p.v)?;
+                let poses = sim.tool_poses();
+                if !poses.is_empty() {
+                    write_npy_tool_poses(&npy.join(format!("{stem}_tools.npy")), &poses)?;
+                }
                 if frame == 0 {
                     write_npy_u32(&npy.join("body.npy"), &p.body)?;
                 }

@@ -2,7 +2,7 @@
 //! NPY and PNG files and a `summary.json`. A run that fails part-way keeps
 //! every frame already written and still writes its summary, with the error.
 
-use crate::output::{write_npy_u32, write_npy_vec3, write_ply};
+use crate::output::{write_npy_tool_poses, write_npy_u32, write_npy_vec3, write_ply};
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
 use ductile_render::scene::render_frame;
@@ -113,6 +113,13 @@ pub fn run_scene(
                 if o.npy {
                     write_npy_vec3(&out.join("npy").join(format!("{stem}_x.npy")), &p.x)?;
                     write_npy_vec3(&out.join("npy").join(format!("{stem}_v.npy")), &p.v)?;
+                    let poses = sim.tool_poses();
+                    if !poses.is_empty() {
+                        write_npy_tool_poses(
+                            &out.join("npy").join(format!("{stem}_tools.npy")),
+                            &poses,
+                        )?;
+                    }
                     if frame == 0 {
                         write_npy_u32(&out.join("npy").join("body.npy"), &p.body)?;
                     }

@@ -264,7 +264,7 @@ impl ViewerApp {
             return;
         }
         self.timeline = Timeline::new(16 * n.max(1), REPLAY_BUDGET);
-        for (frame, packed) in &run.frames {
+        for ((frame, packed), poses) in run.frames.iter().zip(&run.tool_poses) {
             match storage_buffer(
                 &self.ctx,
                 "replayed frame",
@@ -276,7 +276,7 @@ impl ViewerApp {
                         frame * run.frame_substeps,
                         Recorded {
                             buffer,
-                            poses: Vec::new(),
+                            poses: poses.clone(),
                         },
                     );
                 }

@@ -2,6 +2,8 @@
 //! `npy/` frames) for replay in the viewer.
 
 use anyhow::{bail, Context, Result};
+use ductile_sim::ToolPose;
+use glam::{DQuat, DVec3};
 use std::path::{Path, PathBuf};
 
 /// The particle frames of a run, packed for the renderer.
@@ -13,6 +15,25 @@ pub struct RunRecording {
     pub frame_substeps: u64,
     /// (frame number, particles as (x, y, z, body index) [m]), in frame order.
     pub frames: Vec<(u64, Vec<[f32; 4]>)>,
+    /// The tools' poses at each frame (from `frame_NNNNN_tools.npy`; empty
+    /// where the run wrote none).
+    pub tool_poses: Vec<Vec<ToolPose>>,
+}
+
+/// Reads a `tools × 7` array (position [m], quaternion x, y, z, w) of tool poses.
+fn read_tool_poses(path: &Path) -> Result<Vec<ToolPose>> {
+    let (shape, v) = read_npy::<f64>(path)?;
+    if shape.len() != 2 || shape[1] != 7 {
+        bail!("{}: shape {shape:?}, expected [tools, 7]", path.display());
+    }
+    Ok(v.chunks_exact(7)
+        .map(|r| ToolPose {
+            position: DVec3::new(r[0], r[1], r[2]),
+            rotation: DQuat::from_xyzw(r[3], r[4], r[5], r[6]),
+            linear: DVec3::ZERO,
+            angular: DVec3::ZERO,
+        })
+        .collect())
 }
 
 fn read_npy<T: npyz::Deserialize>(path: &Path) -> Result<(Vec<u64>, Vec<T>)> {
@@ -66,7 +87,14 @@ pub fn load_run(dir: &Path) -> Result<RunRecording> {
         bail!("{}: no frame_NNNNN_x.npy files", npy.display());
     }
     let mut frames = Vec::with_capacity(names.len());
+    let mut tool_poses = Vec::with_capacity(names.len());
     for (n, path) in names {
+        let tools = npy.join(format!("frame_{n:05}_tools.npy"));
+        tool_poses.push(if tools.is_file() {
+            read_tool_poses(&tools)?
+        } else {
+            Vec::new()
+        });
         let (shape, x) = read_npy::<f32>(&path)?;
         if shape != [body.len() as u64, 3] {
             bail!(
@@ -87,6 +115,7 @@ pub fn load_run(dir: &Path) -> Result<RunRecording> {
         scene_file,
         frame_substeps,
         frames,
+        tool_poses,
     })
 }
 
@@ -159,6 +188,25 @@ mod tests {
         assert_eq!(r.frames.len(), 2);
         assert_eq!(r.frames[0].0, 0);
         assert_eq!(r.frames[1].1[1], [2.0, 1.0, 0.0, 1.0]);
+        // Tool poses where the run wrote them, none where it did not.
+        assert!(r.tool_poses.iter().all(|p| p.is_empty()));
+        write(
+            &npy.join("frame_00002_tools.npy"),
+            &[1, 7],
+            &[0.1f64, 0.2, 0.3, 0.0, 0.0, 0.6, 0.8],
+        );
+        let r = load_run(dir.path()).unwrap();
+        assert!(r.tool_poses[0].is_empty());
+        assert_eq!(r.tool_poses[1].len(), 1);
+        assert_eq!(r.tool_poses[1][0].position, DVec3::new(0.1, 0.2, 0.3));
+        assert_eq!(
+            r.tool_poses[1][0].rotation,
+            DQuat::from_xyzw(0.0, 0.0, 0.6, 0.8)
+        );
+        write(&npy.join("frame_00002_tools.npy"), &[1, 6], &[0.0f64; 6]);
+        let e = format!("{:#}", load_run(dir.path()).unwrap_err());
+        assert!(e.contains("frame_00002_tools.npy"), "{e}");
+        std::fs::remove_file(npy.join("frame_00002_tools.npy")).unwrap();
         write(&npy.join("frame_00003_x.npy"), &[3, 3], &[0.0f32; 9]);
         let e = format!("{:#}", load_run(dir.path()).unwrap_err());
         assert!(
