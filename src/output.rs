@@ -68,6 +68,21 @@ pub fn write_npy_u32(path: &Path, data: &[u32]) -> Result<()> {
     Ok(())
 }
 
+/// Writes the tools' poses as a `tools × 7` f64 NPY array: position [m]
+/// and rotation quaternion (x, y, z, w) per tool (`frame_NNNNN_tools.npy`,
+/// which `ductile view` draws the tools from when it replays a run).
+pub fn write_npy_tool_poses(path: &Path, poses: &[ductile_sim::ToolPose]) -> Result<()> {
+    let data: Vec<f64> = poses
+        .iter()
+        .flat_map(|p| {
+            let q = p.rotation;
+            [p.position.x, p.position.y, p.position.z, q.x, q.y, q.z, q.w]
+        })
+        .collect();
+    ductile_sim::loss::write_npy_f64(path, &[poses.len() as u64, 7], &data)
+        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,19 +110,4 @@ mod tests {
         assert!(text.contains("element vertex 2"));
         assert_eq!(bytes.len() - end, 2 * (6 * 4 + 4 + 3));
     }
-}
-
-/// Writes the tools' poses as a `tools × 7` f64 NPY array: position [m]
-/// and rotation quaternion (x, y, z, w) per tool (`frame_NNNNN_tools.npy`,
-/// which `ductile view` draws the tools from when it replays a run).
-pub fn write_npy_tool_poses(path: &Path, poses: &[ductile_sim::ToolPose]) -> Result<()> {
-    let data: Vec<f64> = poses
-        .iter()
-        .flat_map(|p| {
-            let q = p.rotation;
-            [p.position.x, p.position.y, p.position.z, q.x, q.y, q.z, q.w]
-        })
-        .collect();
-    ductile_sim::loss::write_npy_f64(path, &[poses.len() as u64, 7], &data)
-        .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
