@@ -21,6 +21,25 @@ fn vec3(v: &serde_json::Value) -> Vec3 {
     )
 }
 
+/// Runs `ductile view ARGS` under Xvfb from the repository root and
+/// requires it to succeed.
+fn view(args: &[std::ffi::OsString]) {
+    let out = Command::new("xvfb-run")
+        .args(["-a", "-s", "-screen 0 1280x800x24"])
+        .arg(env!("CARGO_BIN_EXE_ductile"))
+        .arg("view")
+        .args(args)
+        .current_dir(root())
+        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
+        .output()
+        .expect("xvfb-run starts");
+    assert!(
+        out.status.success(),
+        "ductile view failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
     // scripts/test.sh installs Xvfb when it is missing.
@@ -36,23 +55,14 @@ fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
         .collect();
     scenes.sort();
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x800x24"])
-        .arg(env!("CARGO_BIN_EXE_ductile"))
-        .arg("view")
-        .args(&scenes)
-        .arg("--screenshot")
-        .arg(dir.path())
-        .args(["--frames", "1"])
-        .current_dir(root())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("xvfb-run starts");
-    assert!(
-        out.status.success(),
-        "ductile view failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args: Vec<std::ffi::OsString> = scenes.iter().map(|p| p.into()).collect();
+    args.extend([
+        "--screenshot".into(),
+        dir.path().into(),
+        "--frames".into(),
+        "1".into(),
+    ]);
+    view(&args);
     for scene in &scenes {
         let name = scene.file_stem().unwrap().to_string_lossy().to_string();
         let png = dir.path().join(format!("{name}.png"));
@@ -143,28 +153,19 @@ fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
 fn viewer_colours_particles_by_the_loss_gradient() {
     let dir = tempfile::tempdir().unwrap();
     let png = dir.path().join("throw.png");
-    let out = Command::new("xvfb-run")
-        .args(["-a", "-s", "-screen 0 1280x800x24"])
-        .arg(env!("CARGO_BIN_EXE_ductile"))
-        .args([
-            "view",
-            "scenes/throw.ron",
-            "--color",
-            "gradient",
-            "--frames",
-            "1",
-        ])
-        .arg("--screenshot")
-        .arg(&png)
-        .current_dir(root())
-        .env("XDG_RUNTIME_DIR", std::env::temp_dir())
-        .output()
-        .expect("xvfb-run starts");
-    assert!(
-        out.status.success(),
-        "ductile view failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args: Vec<std::ffi::OsString> = [
+        "scenes/throw.ron",
+        "--color",
+        "gradient",
+        "--frames",
+        "1",
+        "--screenshot",
+    ]
+    .iter()
+    .map(|a| a.into())
+    .collect();
+    args.push(png.clone().into());
+    view(&args);
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(png.with_extension("json")).unwrap())
             .unwrap();

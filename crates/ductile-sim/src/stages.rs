@@ -13,6 +13,7 @@
 //! Not for the hot path: every call uploads, submits and reads back.
 
 use crate::mpm::adjoint::{ADJ_STRIDE, PGRAD_STRIDE};
+use crate::mpm::MpmState;
 use crate::tape::Rollout;
 use crate::SimError;
 use ductile_gpu::{bytes_to_reals, read_buffer, reals_to_bytes, GpuContext};
@@ -36,6 +37,18 @@ pub struct StageAdjoint {
     pub control: Vec<f64>,
     /// ∂L/∂(friction, softness) per tool; grid update only.
     pub tool_params: Vec<f64>,
+}
+
+/// A state's buffers in the stage layout's order, with their Reals per particle.
+fn fields(s: &MpmState) -> [(&wgpu::Buffer, usize); 6] {
+    [
+        (&s.x, 3),
+        (&s.v, 3),
+        (&s.c, 9),
+        (&s.f, 9),
+        (&s.aux, 1),
+        (&s.tau, 9),
+    ]
 }
 
 impl Rollout {
@@ -70,14 +83,7 @@ impl Rollout {
         }
         let s = &self.sim.states[0];
         let mut off = 0;
-        for (b, k) in [
-            (&s.x, 3),
-            (&s.v, 3),
-            (&s.c, 9),
-            (&s.f, 9),
-            (&s.aux, 1),
-            (&s.tau, 9),
-        ] {
+        for (b, k) in fields(s) {
             let field: Vec<f64> = (0..n)
                 .flat_map(|p| {
                     state[STATE_STRIDE * p + off..STATE_STRIDE * p + off + k]
@@ -148,14 +154,7 @@ impl Rollout {
         let s = &self.sim.states[1];
         let mut out = vec![0.0; STATE_STRIDE * n];
         let mut off = 0;
-        for (b, k) in [
-            (&s.x, 3),
-            (&s.v, 3),
-            (&s.c, 9),
-            (&s.f, 9),
-            (&s.aux, 1),
-            (&s.tau, 9),
-        ] {
+        for (b, k) in fields(s) {
             let field = self.stage_read(ctx, b, k * n)?;
             for p in 0..n {
                 out[STATE_STRIDE * p + off..STATE_STRIDE * p + off + k]
