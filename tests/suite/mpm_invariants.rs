@@ -454,4 +454,7 @@ fn render_packing_colours_by_stress_and_by_value() {
         .iter()
         .all(|c| *c == 0.0));
     assert!(s.set_particle_values(ctx, &values[1..]).is_err());
+    let mut bad = values.clone();
+    bad[3] = f64::NAN;
+    assert!(s.set_particle_values(ctx, &bad).is_err());
 }

@@ -181,6 +181,9 @@ fn p2g_adjoint_alone() {
     let (raw, _) = r.stage_p2g(ctx, &s).unwrap();
     let w = masked_random(&reached(&raw, true), &mut rng);
     let adj = r.stage_p2g_adjoint(ctx, &s, &w).unwrap();
+    // A grid of the wrong size is refused, not written.
+    assert!(r.stage_p2g_adjoint(ctx, &s, &w[4..]).is_err());
+    assert!(r.stage_p2g(ctx, &s[1..]).is_err());
     for (name, slots, scale) in P2G_GROUPS {
         let d = state_direction(n, slots, scale, &mut rng);
         check(&format!("P2G {name}"), dot(&adj.state, &d), |e| {

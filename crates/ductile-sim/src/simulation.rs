@@ -473,6 +473,12 @@ impl Simulation {
                 values.len()
             )));
         }
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(SimError::Other(format!(
+                "set_particle_values: particle {i} has the non-finite value {}",
+                values[i]
+            )));
+        }
         let v: Vec<f32> = values.iter().map(|x| *x as f32).collect();
         self.diag.set_particle_values(ctx, &v);
         Ok(())

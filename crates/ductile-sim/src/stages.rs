@@ -65,9 +65,25 @@ impl Rollout {
         ))
     }
 
-    fn stage_write(&self, ctx: &GpuContext, b: &wgpu::Buffer, values: &[f64]) {
+    /// Writes `values` into `b`, refusing a length other than `want` Reals
+    /// (named `what` in the error).
+    fn stage_write(
+        &self,
+        ctx: &GpuContext,
+        b: &wgpu::Buffer,
+        values: &[f64],
+        what: &str,
+        want: usize,
+    ) -> Result<(), SimError> {
+        if values.len() != want {
+            return Err(SimError::Other(format!(
+                "{what} has {} Reals, the scene needs {want}",
+                values.len()
+            )));
+        }
         ctx.queue
             .write_buffer(b, 0, &reals_to_bytes(values, self.sim.config.precision));
+        Ok(())
     }
 
     /// Writes `state` ([`STATE_STRIDE`] Reals per particle, τ as given) into
@@ -91,7 +107,7 @@ impl Rollout {
                         .copied()
                 })
                 .collect();
-            self.stage_write(ctx, b, &field);
+            self.stage_write(ctx, b, &field, "a state field", k * n)?;
             off += k;
         }
         ctx.queue
@@ -148,7 +164,13 @@ impl Rollout {
         grid_v: &[f64],
     ) -> Result<Vec<f64>, SimError> {
         self.stage_upload(ctx, state)?;
-        self.stage_write(ctx, &self.sim.p2g.grid, grid_v);
+        self.stage_write(
+            ctx,
+            &self.sim.p2g.grid,
+            grid_v,
+            "grid_v",
+            4 * self.stage_nodes(),
+        )?;
         self.stage_submit(ctx, |r, enc| r.sim.g2p.encode(enc, 0, &mut r.sim.timer))?;
         let n = self.sim.particle_count() as usize;
         let s = &self.sim.states[1];
@@ -192,7 +214,13 @@ impl Rollout {
     ) -> Result<StageAdjoint, SimError> {
         self.stage_p2g(ctx, state)?;
         self.stage_submit(ctx, |r, enc| r.stage_clear(enc))?;
-        self.stage_write(ctx, &self.adjoint.grid_bar, grid_bar);
+        self.stage_write(
+            ctx,
+            &self.adjoint.grid_bar,
+            grid_bar,
+            "grid_bar",
+            4 * self.stage_nodes(),
+        )?;
         self.stage_submit(ctx, |r, enc| r.adjoint.encode_p2g(enc, 1))?;
         let (state, params) = self.stage_state_adjoint(ctx, 1)?;
         Ok(StageAdjoint {
@@ -214,7 +242,13 @@ impl Rollout {
     ) -> Result<StageAdjoint, SimError> {
         self.stage_p2g(ctx, state)?;
         self.stage_submit(ctx, |r, enc| r.stage_clear(enc))?;
-        self.stage_write(ctx, &self.adjoint.grid_vbar, grid_vbar);
+        self.stage_write(
+            ctx,
+            &self.adjoint.grid_vbar,
+            grid_vbar,
+            "grid_vbar",
+            4 * self.stage_nodes(),
+        )?;
         self.stage_submit(ctx, |r, enc| r.adjoint.encode_grid_update(enc))?;
         let nodes = self.stage_nodes();
         let nt = self.tool_params().len();
@@ -239,8 +273,20 @@ impl Rollout {
         // The binning of state_t (particle order and reached blocks) comes from its P2G.
         self.stage_p2g(ctx, state)?;
         self.stage_submit(ctx, |r, enc| r.stage_clear(enc))?;
-        self.stage_write(ctx, &self.sim.p2g.grid, grid_v);
-        self.stage_write(ctx, &self.adjoint.adj[0], next_bar);
+        self.stage_write(
+            ctx,
+            &self.sim.p2g.grid,
+            grid_v,
+            "grid_v",
+            4 * self.stage_nodes(),
+        )?;
+        self.stage_write(
+            ctx,
+            &self.adjoint.adj[0],
+            next_bar,
+            "next_bar",
+            STATE_STRIDE * self.sim.particle_count() as usize,
+        )?;
         self.stage_submit(ctx, |r, enc| {
             r.adjoint.encode_g2p_particles(enc, 0);
             r.adjoint.encode_g2p_grid(enc);
