@@ -1,8 +1,16 @@
-// P2G by scatter (the default f32 path): each particle adds its mass [kg] and
+// P2G by scatter (the default f32 path): particles add their mass [kg] and
 // momentum [kg·m/s] — m·v plus the APIC/MLS affine term (m·C − dt·V·(4/dx²)·τ)
-// applied to the node offset — to the 27 nodes of its stencil with float
+// applied to the node offset — to the 27 nodes of their stencil with float
 // atomics (`common/atomics.wgsl`: native `atomic<f32>` or a compare-and-swap
-// loop), and marks its 4³ cell block active for the grid update.
+// loop), and mark their 4³ cell block active for the grid update.
+//
+// Each invocation takes RUN consecutive particles. Particles that share a
+// cell share a stencil, so the invocation sums a run of same-cell particles
+// in registers and issues the 27 × 4 atomic adds once per run instead of once
+// per particle. Particles are generated ordered by stencil base cell
+// (`ductile_sim::simulation`), so a lattice body with 8 particles per cell
+// needs about 8× fewer atomics; any order is correct, an order with no
+// same-cell neighbours just costs one flush per particle.
 // Summation order varies from run to run; `mpm/p2g.wgsl` is the deterministic
 // (binned gather) alternative, and the only one in f64.
 
@@ -26,50 +34,85 @@
 #endif
 @group(0) @binding(9) var<storage, read> clock: array<u32>;
 
-@compute @workgroup_size(64)
-fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let p = flat_index(gid, nwg);
-    if (p >= p_num_particles()) {
-        return;
-    }
-    let tag = body_of[p];
-    if (tag_waiting(tag, clock[0])) {
-        return;
-    }
-    let b = tag_body(tag);
-    let mass = materials[16u * b + 1u];
-    let vol = materials[16u * b + 2u];
-    let dx = p_dx();
-    let inv_dx = p_inv_dx();
-    let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
-    let xg = (xp - p_origin()) * inv_dx;
-    let base = particle_cell(xg);
-    let fx = xg - vec3r(base);
-    let w = stencil_weights(fx);
-    let k = -p_dt() * vol * 4.0 * inv_dx * inv_dx;
-    let o9 = 9u * p;
-    let a = mass * mat3r(c[o9], c[o9 + 1u], c[o9 + 2u], c[o9 + 3u], c[o9 + 4u], c[o9 + 5u], c[o9 + 6u], c[o9 + 7u], c[o9 + 8u])
-        + k * mat3r(tau[o9], tau[o9 + 1u], tau[o9 + 2u], tau[o9 + 3u], tau[o9 + 4u], tau[o9 + 5u], tau[o9 + 6u], tau[o9 + 7u], tau[o9 + 8u]);
-    let mv = mass * vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]);
+// Particles per invocation; must match `P2G_RUN` in `crates/ductile-sim/src/mpm/p2g.rs`.
+const RUN: u32 = 8u;
+
+// Adds the run's sums `acc` (momentum, mass per stencil node) at `base`.
+fn flush(base: vec3<u32>, acc: ptr<function, array<vec4<f32>, 27>>) {
     let nodes = p_nodes();
     let base_index = node_index(base);
     for (var kz = 0u; kz < 3u; kz = kz + 1u) {
-        let wz = stencil_axis(w, kz, 2u);
         for (var ky = 0u; ky < 3u; ky = ky + 1u) {
-            let wy = stencil_axis(w, ky, 1u);
             let row = base_index + nodes.x * (ky + nodes.y * kz);
             for (var kx = 0u; kx < 3u; kx = kx + 1u) {
-                let wx = stencil_axis(w, kx, 0u);
-                let weight = wx * wy * wz;
-                let dpos = (vec3r(Real(kx), Real(ky), Real(kz)) - fx) * dx;
-                let mom = weight * (mv + a * dpos);
+                let s = (*acc)[kx + 3u * (ky + 3u * kz)];
                 let gi = 4u * (row + kx);
-                accum_add(gi, f32(mom.x));
-                accum_add(gi + 1u, f32(mom.y));
-                accum_add(gi + 2u, f32(mom.z));
-                accum_add(gi + 3u, f32(weight * mass));
+                accum_add(gi, s.x);
+                accum_add(gi + 1u, s.y);
+                accum_add(gi + 2u, s.z);
+                accum_add(gi + 3u, s.w);
             }
         }
     }
     block_active[cell_block_index(base)] = 1u;
+}
+
+@compute @workgroup_size(64)
+fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let first = RUN * flat_index(gid, nwg);
+    let n = p_num_particles();
+    if (first >= n) {
+        return;
+    }
+    let last = min(first + RUN, n);
+    let now = clock[0];
+    let dx = p_dx();
+    let inv_dx = p_inv_dx();
+    let k = -p_dt() * 4.0 * inv_dx * inv_dx;
+    var acc: array<vec4<f32>, 27>;
+    var run_base = vec3<u32>(0u);
+    var open = false;
+    for (var p = first; p < last; p = p + 1u) {
+        let tag = body_of[p];
+        if (tag_waiting(tag, now)) {
+            continue;
+        }
+        let b = tag_body(tag);
+        let mass = materials[16u * b + 1u];
+        let vol = materials[16u * b + 2u];
+        let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
+        let xg = (xp - p_origin()) * inv_dx;
+        let base = particle_cell(xg);
+        if (open && any(base != run_base)) {
+            flush(run_base, &acc);
+            open = false;
+        }
+        if (!open) {
+            acc = array<vec4<f32>, 27>();
+            run_base = base;
+            open = true;
+        }
+        let fx = xg - vec3r(base);
+        let w = stencil_weights(fx);
+        let o9 = 9u * p;
+        let a = mass * mat3r(c[o9], c[o9 + 1u], c[o9 + 2u], c[o9 + 3u], c[o9 + 4u], c[o9 + 5u], c[o9 + 6u], c[o9 + 7u], c[o9 + 8u])
+            + (k * vol) * mat3r(tau[o9], tau[o9 + 1u], tau[o9 + 2u], tau[o9 + 3u], tau[o9 + 4u], tau[o9 + 5u], tau[o9 + 6u], tau[o9 + 7u], tau[o9 + 8u]);
+        // Momentum at the stencil's corner node; each node adds A·(node offset).
+        let q0 = mass * vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]) - a * (fx * dx);
+        for (var kz = 0u; kz < 3u; kz = kz + 1u) {
+            let wz = stencil_axis(w, kz, 2u);
+            for (var ky = 0u; ky < 3u; ky = ky + 1u) {
+                let wy = stencil_axis(w, ky, 1u);
+                for (var kx = 0u; kx < 3u; kx = kx + 1u) {
+                    let weight = stencil_axis(w, kx, 0u) * wy * wz;
+                    let mom = weight * (q0 + a * (vec3r(Real(kx), Real(ky), Real(kz)) * dx));
+                    let s = kx + 3u * (ky + 3u * kz);
+                    acc[s] = acc[s] + vec4<f32>(vec3<f32>(mom), f32(weight * mass));
+                }
+            }
+        }
+    }
+    if (open) {
+        flush(run_base, &acc);
+    }
 }

@@ -71,7 +71,9 @@ impl LoadedScene {
     }
 
     /// Particle positions [m] filling body `index` (see [`sampling`]), using
-    /// the already-loaded mesh for mesh bodies.
+    /// the already-loaded mesh for mesh bodies, in the order the simulation
+    /// stores them: by the base cell of their stencil on this scene's grid
+    /// ([`sampling::order_by_stencil_cell`]).
     pub fn sample_body(&self, index: usize) -> Result<Vec<[f64; 3]>, SceneError> {
         let body = self
             .scene
@@ -82,7 +84,9 @@ impl LoadedScene {
                 message: format!("no such body (the scene has {})", self.scene.bodies.len()),
             })?;
         let mesh = self.body_meshes.get(index).and_then(Option::as_ref);
-        sampling::sample_body_with_mesh(body, self.scene.domain.dx, mesh)
+        let mut pts = sampling::sample_body_with_mesh(body, self.scene.domain.dx, mesh)?;
+        sampling::order_by_stencil_cell(&mut pts, self.scene.domain.origin, self.scene.domain.dx);
+        Ok(pts)
     }
 
     /// The signed-distance grid of mesh tool `index` at its `sdf_dx`, with

@@ -278,7 +278,16 @@ fn load_scene_reads_files_and_meshes() {
     assert!((lo[0] - 0.2).abs() < 1e-9 && (hi[0] - 0.3).abs() < 1e-9);
     // A 0.1 m cube, dx = 1/32 m, 8 per cell: h = 1/64 m, 6.4 sub-cells per side.
     let ps = loaded.sample_body(0).unwrap();
-    let direct = sample_body(&loaded.scene.bodies[0], loaded.scene.domain.dx, &dir).unwrap();
+    let mut direct = sample_body(&loaded.scene.bodies[0], loaded.scene.domain.dx, &dir).unwrap();
+    assert_ne!(
+        ps, direct,
+        "the loaded scene orders particles by stencil cell"
+    );
+    ductile_scene::sampling::order_by_stencil_cell(
+        &mut direct,
+        loaded.scene.domain.origin,
+        loaded.scene.domain.dx,
+    );
     assert_eq!(ps, direct);
     // Sub-cell centres (i + 0.5)/64 in [0.2, 0.3) for i = 13..=18: 6 per axis.
     assert_eq!(ps.len(), 6 * 6 * 6);

@@ -27,6 +27,11 @@ pub enum P2gMode {
     Gather,
 }
 
+/// Consecutive particles each scatter invocation takes (`RUN` in
+/// `shaders/mpm/p2g_scatter.wgsl`): runs of particles sharing a stencil base
+/// cell are summed in registers and added to the grid once.
+pub const P2G_RUN: u32 = 8;
+
 /// Kernels and buffers of the scatter mode.
 struct ScatterPath {
     scatter: Kernel,
@@ -233,8 +238,11 @@ impl P2g {
                     label: Some("p2g_scatter"),
                     timestamp_writes: timer.pass("p2g_scatter"),
                 });
-                sp.scatter
-                    .dispatch_1d(&mut pass, &[&sp.bg_scatter[parity]], self.particles);
+                sp.scatter.dispatch_1d(
+                    &mut pass,
+                    &[&sp.bg_scatter[parity]],
+                    self.particles.div_ceil(P2G_RUN),
+                );
             }
             sp.active.encode(enc);
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
