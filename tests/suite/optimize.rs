@@ -39,7 +39,7 @@ fn check_control_gradient_in(
     params.apply(ctx, &mut r, theta).unwrap();
     r.forward(ctx).unwrap();
     let g = r.backward(ctx).unwrap();
-    let grad = params.gradient(&r, &g);
+    let grad = params.gradient(&r, &g, theta);
     let mut rng = ductile::sim::gradcheck::Rng::new(5);
     let mut d = rng.direction(theta.len());
     for (i, di) in d.iter_mut().enumerate() {
@@ -119,6 +119,26 @@ fn tool_control_maps_match_central_differences() {
     );
     assert!(err < 1e-4, "angular-velocity gradient off by {err:.2e}");
 
+    // The pusher's orientation key-framed (Catmull–Rom, about all three
+    // axes) while it moves into the block: the gradient reaches the keys
+    // through the orientation q(n) = exp(θ(n)) q₀ and through ω × r.
+    let turn = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [ToolVelocity(tool: 0, segments: 1, init: (1.5, 0.0, 0.0), min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0)),
+                         ToolRotationKeyframes(tool: 0, keys: 3, interpolation: CatmullRom, min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 1))",
+    );
+    let theta = [
+        1.5, 0.0, 0.0, 0.0, 0.0, 0.0, 0.05, -0.1, 0.2, -0.15, 0.1, 0.35,
+    ];
+    let (adj, err) = check_control_gradient_in(&turn, &theta, 3..12);
+    eprintln!("rotation key frames: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(
+        adj.abs() > 1e-6,
+        "no contact: the loss does not depend on the tool"
+    );
+    assert!(err < 1e-4, "rotation key-frame gradient off by {err:.2e}");
+
     // A body's initial offset and velocity, with the pusher moving into it.
     let body = task(
         "Task(scene: \"../push_plasticine.ron\", steps: 30,
@@ -133,6 +153,68 @@ fn tool_control_maps_match_central_differences() {
         "body offset and velocity: directional derivative {adj:.6e}, relative error {err:.2e}"
     );
     assert!(err < 1e-4, "initial-offset gradient off by {err:.2e}");
+}
+
+/// Rotation key frames turn the tool to exp(θ_k) q₀ at key k, and for a
+/// turn about one axis the angular velocity each substep carries the
+/// orientation exactly to the next one: q(n + 1) = exp(dt ω(n)) q(n).
+/// Two controls of the same tool's orientation are refused.
+#[test]
+fn rotation_keyframes_reach_each_key() {
+    let (ctx, _g) = gpu();
+    let t = task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [ToolRotationKeyframes(tool: 0, keys: 4, min: (-2.0, -2.0, -2.0), max: (2.0, 2.0, 2.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 1))",
+    );
+    let (mut r, params, theta0) = prepare(ctx, &t, &f64_opts()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(theta0, vec![0.0; 12]);
+    let q0 = glam::DQuat::from_slice(&r.control_values()[4..8]);
+    let theta = [0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.9, 0.0, 0.0, 0.6, 0.0];
+    params.apply(ctx, &mut r, &theta).unwrap();
+    let c = r.control_values().to_vec();
+    let nt = r.tool_params().len();
+    let dt = r.sim.info().dt;
+    let quat = |n: usize| glam::DQuat::from_slice(&c[16 * n * nt + 4..16 * n * nt + 8]);
+    let omega = |n: usize| glam::DVec3::from_slice(&c[16 * n * nt + 12..16 * n * nt + 15]);
+    let dist = |a: glam::DQuat, b: glam::DQuat| (a - b).length().min((a + b).length());
+    for k in 0..3 {
+        let want =
+            ductile::opt::params::quat_exp(glam::DVec3::from_slice(&theta[3 * k..3 * k + 3])) * q0;
+        assert!(
+            dist(quat(10 * k), want) < 1e-12,
+            "key {k}: {:?} vs {want:?}",
+            quat(10 * k)
+        );
+    }
+    let mut q = quat(0);
+    for n in 0..30 {
+        q = ductile::opt::params::quat_exp(dt * omega(n)) * q;
+        let want = if n + 1 < 30 {
+            quat(n + 1)
+        } else {
+            ductile::opt::params::quat_exp(glam::DVec3::new(0.0, 0.6, 0.0)) * q0
+        };
+        assert!(
+            dist(q, want) < 1e-12,
+            "substep {n}: integrated {q:?} vs {want:?}"
+        );
+    }
+    let e = parse_task(
+        "Task(scene: \"../push_plasticine.ron\", steps: 30,
+              controls: [ToolAngularVelocity(tool: 0, segments: 2, min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0)),
+                         ToolRotationKeyframes(tool: 0, keys: 2, min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 1))",
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/tasks/two.ron"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("controls[1]")
+            && e.contains("tool 0's orientation")
+            && e.contains("controls[0]"),
+        "{e}"
+    );
 }
 
 /// Masked axes and frozen segments stay at their initial guess, every value

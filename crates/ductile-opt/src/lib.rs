@@ -451,7 +451,7 @@ pub fn run_task(
                     ));
                     break;
                 }
-                let dtheta = params.gradient(&r, &g);
+                let dtheta = params.gradient(&r, &g, &theta);
                 let scale = params.scale(&theta);
                 let mut gu: Vec<f64> = (0..u.len())
                     .map(|i| {

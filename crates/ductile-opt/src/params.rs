@@ -333,6 +333,29 @@ impl Params {
                     let name = format!("tool{tool}.key");
                     (name, Some(*keys), x, *min, *max, *mask, *freeze)
                 }
+                ControlSpec::ToolRotationKeyframes {
+                    tool,
+                    keys,
+                    init: r0,
+                    min,
+                    max,
+                    mask,
+                    freeze,
+                    ..
+                } => {
+                    tool_ok(*tool)?;
+                    if *keys > r.steps() + 1 {
+                        return Err(bad(
+                            "keys",
+                            keys.to_string(),
+                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
+                        ));
+                    }
+                    let th = r0.unwrap_or([0.0; 3]);
+                    in_box(th, min, max, "the initial rotation (default zero)")?;
+                    let name = format!("tool{tool}.rot");
+                    (name, Some(*keys), th, *min, *max, *mask, *freeze)
+                }
                 ControlSpec::Material {
                     body,
                     param,
@@ -555,6 +578,23 @@ impl Params {
                         q = quat_exp(dt * w) * q;
                     }
                 }
+                ControlSpec::ToolRotationKeyframes {
+                    tool,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    let w = key_weights(*keys, *interpolation, n_ctrl);
+                    let o0 = 16 * tool;
+                    let q0 = DQuat::from_slice(&control[o0 + 4..o0 + 8]);
+                    let rot = |n: usize| rotation_at(&w[n], th);
+                    for n in 0..n_ctrl {
+                        let o = 16 * (n * nt + tool);
+                        let (r0, r1) = (rot(n), rot(n + 1));
+                        control[o + 4..o + 8].copy_from_slice(&(quat_exp(r0) * q0).to_array());
+                        control[o + 12..o + 15].copy_from_slice(&((r1 - r0) / dt).to_array());
+                    }
+                }
                 ControlSpec::ToolKeyframes {
                     tool,
                     keys,
@@ -585,14 +625,15 @@ impl Params {
         Ok(())
     }
 
-    /// dL/dθ from a backward pass.
-    pub fn gradient(&self, r: &Rollout, g: &Gradients) -> Vec<f64> {
+    /// dL/dθ from a backward pass of the rollout run at `theta`.
+    pub fn gradient(&self, r: &Rollout, g: &Gradients, theta: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.len()];
         let nt = r.tool_params().len().max(1);
         let dt = r.sim.info().dt;
         let steps = r.steps();
         let n_ctrl = g.control.len() / (16 * nt);
         for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
+            let th = &theta[range.clone()];
             let out = &mut out[range.clone()];
             match c {
                 ControlSpec::InitialVelocity { body, .. } => {
@@ -656,6 +697,35 @@ impl Params {
                         qbar_next = DQuat::from_slice(&g.control[o + 4..o + 8]) + q_bar;
                     }
                 }
+                ControlSpec::ToolRotationKeyframes {
+                    tool,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    // q(n) = exp(θ(n)) q₀ and ω(n) = (θ(n + 1) − θ(n)) / dt,
+                    // θ(n) = Σ_j w_nj θ_j.
+                    let w = key_weights(*keys, *interpolation, n_ctrl);
+                    let q0 = DQuat::from_slice(&self.base_control[16 * tool + 4..16 * tool + 8]);
+                    for n in 0..n_ctrl {
+                        let o = 16 * (n * nt + tool);
+                        let r_n = rotation_at(&w[n], th);
+                        let q_bar = DQuat::from_slice(&g.control[o + 4..o + 8]);
+                        let (e_bar, _) = quat_mul_vjp(quat_exp(r_n), q0, q_bar);
+                        let rbar_n = quat_exp_vjp(r_n, e_bar);
+                        let wbar = DVec3::from_slice(&g.control[o + 12..o + 15]) / dt;
+                        for &(j, wj) in &w[n] {
+                            for a in 0..3 {
+                                out[3 * j + a] += wj * (rbar_n[a] - wbar[a]);
+                            }
+                        }
+                        for &(j, wj) in &w[n + 1] {
+                            for a in 0..3 {
+                                out[3 * j + a] += wj * wbar[a];
+                            }
+                        }
+                    }
+                }
                 ControlSpec::ToolKeyframes {
                     tool,
                     keys,
@@ -680,6 +750,14 @@ impl Params {
         }
         out
     }
+}
+
+/// The interpolated rotation vector Σ_j w_j θ_j [rad] from key weights
+/// `w` (see [`key_weights`]) and keys `th` (3 per key).
+fn rotation_at(w: &[(usize, f64)], th: &[f64]) -> DVec3 {
+    w.iter()
+        .map(|&(j, wj)| wj * DVec3::from_slice(&th[3 * j..3 * j + 3]))
+        .sum()
 }
 
 /// exp(v) for a rotation vector v [rad]: the unit quaternion

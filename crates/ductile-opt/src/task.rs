@@ -231,6 +231,35 @@ pub enum ControlSpec {
         #[serde(default)]
         freeze: usize,
     },
+    /// A tool's orientation at `keys` key frames evenly spaced over the
+    /// rollout, each a rotation vector θ [rad] (axis × angle, world axes)
+    /// applied to the scene's initial orientation q₀, interpolated in time:
+    /// q(n) = exp(θ(n)) q₀. The angular velocity each substep is
+    /// (θ(n + 1) − θ(n)) / dt, exact for turns about a fixed axis (tilting,
+    /// stirring) and first-order otherwise. Position and linear velocity as
+    /// in the scene, or from a `ToolVelocity` or `ToolKeyframes` control.
+    ToolRotationKeyframes {
+        /// Tool index.
+        tool: usize,
+        /// Number of key frames (>= 1; `steps + 1` gives one per substep).
+        keys: usize,
+        /// Interpolation between keys (default `Linear`).
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Initial guess for every key [rad] (default zero: the scene's orientation).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [rad].
+        min: Vec3,
+        /// Upper bound per axis [rad].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading keys kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
 }
 
 /// A learning-rate schedule: the rate at iteration k (from 0) of K.
@@ -520,8 +549,30 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
     if t.task.controls.is_empty() {
         return bad("controls".into(), "[]".into(), "at least one control");
     }
+    // What each control sets; two controls may not set the same thing.
+    let mut claimed: Vec<(String, usize)> = Vec::new();
     for (i, c) in t.task.controls.iter().enumerate() {
         let p = format!("controls[{i}]");
+        let what = match c {
+            ControlSpec::InitialVelocity { body, .. } => format!("body {body}'s initial velocity"),
+            ControlSpec::InitialOffset { body, .. } => format!("body {body}'s initial offset"),
+            ControlSpec::Material { body, param, .. } => format!("body {body}'s {param:?}"),
+            ControlSpec::ToolVelocity { tool, .. } | ControlSpec::ToolKeyframes { tool, .. } => {
+                format!("tool {tool}'s position")
+            }
+            ControlSpec::ToolAngularVelocity { tool, .. }
+            | ControlSpec::ToolRotationKeyframes { tool, .. } => {
+                format!("tool {tool}'s orientation")
+            }
+        };
+        if let Some((_, j)) = claimed.iter().find(|(w, _)| *w == what) {
+            return bad(
+                p,
+                format!("a second control of {what}"),
+                &format!("one control per quantity (controls[{j}] already sets {what})"),
+            );
+        }
+        claimed.push((what, i));
         match c {
             ControlSpec::InitialVelocity { min, max, init, .. }
             | ControlSpec::InitialOffset { min, max, init, .. } => {
@@ -562,6 +613,14 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 keys,
                 freeze,
                 ..
+            }
+            | ControlSpec::ToolRotationKeyframes {
+                min,
+                max,
+                init,
+                keys,
+                freeze,
+                ..
             } => {
                 check_box(&p, min, max, init, t)?;
                 if *keys == 0 {
@@ -595,7 +654,8 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             | ControlSpec::InitialOffset { mask, .. }
             | ControlSpec::ToolVelocity { mask, .. }
             | ControlSpec::ToolAngularVelocity { mask, .. }
-            | ControlSpec::ToolKeyframes { mask, .. } => *mask,
+            | ControlSpec::ToolKeyframes { mask, .. }
+            | ControlSpec::ToolRotationKeyframes { mask, .. } => *mask,
             ControlSpec::Material { .. } => None,
         };
         if mask == Some([false; 3]) {
