@@ -417,3 +417,64 @@ fn snow_compacts_on_impact() {
     eprintln!("snow: mean J_p after impact {jp:.4}");
     assert!(jp < 0.99, "snow did not compact: mean J_p = {jp}");
 }
+
+/// Contact with friction — Coulomb's law decides a grasp. The shipped
+/// `grasp.ron` gripper squeezes a 6 cm elastic block (E = 50 kPa) standing
+/// on a post by 2.5 mm per side, which presses each pad with
+/// N ≈ E·ε·A ≈ 12 N against a weight m g ≈ 2.1 N: any μ above
+/// m g / (2 N) ≈ 0.09 holds it. The pads reach past the block's top and
+/// bottom, so only friction can carry it. At the scene's μ = 2 the block
+/// rises with the gripper (8 cm) and ends centred between the pads;
+/// frictionless pads (μ = 0) do not hold it (it stays on the post, or is
+/// squeezed out sideways), so it ends more than 3 cm from the gripper.
+#[test]
+fn gripper_lifts_a_block_only_with_friction() {
+    let (ctx, _g) = gpu();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/scenes/grasp.ron")).unwrap();
+    let run = |text: &str| {
+        let loaded = scene(text);
+        assert_eq!(
+            loaded.scene.tools.len(),
+            3,
+            "the post, and two fingers for the gripper"
+        );
+        let mut s = sim(ctx, &loaded, f32_opts());
+        let x0 = s.particles(ctx).unwrap().x;
+        advance(ctx, &mut s, 1750);
+        let x1 = s.particles(ctx).unwrap().x;
+        let n = (x1.len() / 3) as f64;
+        let com = |x: &[f64]| -> [f64; 3] {
+            let mut c = [0.0; 3];
+            for p in x.chunks_exact(3) {
+                for k in 0..3 {
+                    c[k] += p[k] / n;
+                }
+            }
+            c
+        };
+        let (c0, c1) = (com(&x0), com(&x1));
+        // The gripper frame ends at (0.2, 0.19, 0.2) m; the block starts centred 8 cm below it.
+        let off = ((c1[0] - 0.2).powi(2) + (c1[1] - 0.19).powi(2) + (c1[2] - 0.2).powi(2)).sqrt();
+        (c1[1] - c0[1], off)
+    };
+    let (rise, off) = run(&text);
+    let frictionless = text.replace("friction: 2.0,", "friction: 0.0,");
+    assert_ne!(frictionless, text);
+    let (rise0, off0) = run(&frictionless);
+    eprintln!(
+        "grasp: μ = 2: block rises {rise:.4} m, ends {off:.4} m from the gripper; μ = 0: rises {rise0:.4} m, ends {off0:.4} m away"
+    );
+    assert!(
+        (rise - 0.08).abs() < 0.01,
+        "held block rose {rise} m, the gripper 0.08 m"
+    );
+    assert!(
+        off < 0.015,
+        "held block ended {off} m from the gripper's centre"
+    );
+    assert!(
+        off0 > 0.03,
+        "frictionless pads held the block ({off0} m from the gripper's centre)"
+    );
+}

@@ -126,6 +126,8 @@ pub fn parse_scene_str(src: &str, file_label: &str) -> Result<Scene, SceneError>
         .from_str(src)
         .map_err(|e| SceneError::from_ron(src, file_label, &e))?;
     validate::validate_scene(&scene, src, file_label)?;
+    let mut scene = scene;
+    scene.expand_grippers();
     Ok(scene)
 }
 

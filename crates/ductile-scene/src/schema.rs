@@ -25,9 +25,13 @@ pub struct Scene {
     /// Matter simulated with MLS-MPM.
     #[serde(default)]
     pub bodies: Vec<Body>,
-    /// Kinematic colliders (tools, containers, floors).
+    /// Kinematic colliders (tools, containers, floors). After loading, each
+    /// gripper's two fingers follow these (see [`Scene::expand_grippers`]).
     #[serde(default)]
     pub tools: Vec<Tool>,
+    /// Parallel two-finger grippers; each adds two tools.
+    #[serde(default)]
+    pub grippers: Vec<Gripper>,
     /// What to write, and how to render pictures.
     #[serde(default)]
     pub output: Output,
@@ -453,6 +457,107 @@ pub struct Tool {
     /// by (1 − d/softness)², so gradients see a contact before it happens.
     #[serde(default)]
     pub softness: f64,
+    /// Set for the fingers [`Scene::expand_grippers`] adds: their motion
+    /// follows the gripper (`pose` and `motion` are then unused). Never read
+    /// from a scene file.
+    #[serde(skip)]
+    pub finger: Option<Finger>,
+}
+
+/// A parallel two-finger gripper. Its frame moves like a tool (`pose`,
+/// `motion`); two fingers of shape `finger`, oriented with the frame, sit on
+/// the frame's local x axis at −width/2 (`NAME.left`) and +width/2
+/// (`NAME.right`), and close or open as `width` changes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Gripper {
+    /// Name; the fingers are the tools `NAME.left` and `NAME.right`.
+    pub name: String,
+    /// Shape of each finger in its own frame (box, sphere, capsule or cylinder).
+    pub finger: ToolShape,
+    /// Pose of the gripper frame (the point midway between the fingers) at t = 0.
+    #[serde(default)]
+    pub pose: Pose,
+    /// How the gripper frame moves.
+    #[serde(default)]
+    pub motion: Motion,
+    /// Distance between the finger origins [m] over time: piecewise linear
+    /// between keys, constant before the first and after the last.
+    pub width: Vec<WidthKey>,
+    /// Coulomb friction coefficient μ of the fingers, >= 0 (default 0.5).
+    #[serde(default = "half")]
+    pub friction: f64,
+    /// Soft contact falloff of the fingers [m], >= 0 (default 0).
+    #[serde(default)]
+    pub softness: f64,
+}
+
+/// A gripper's opening at a time.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WidthKey {
+    /// Time [s], strictly increasing along the list.
+    pub time: f64,
+    /// Distance between the finger origins [m], >= 0.
+    pub width: f64,
+}
+
+impl Gripper {
+    /// The finger separation [m] at time `t` [s].
+    pub fn width_at(&self, t: f64) -> f64 {
+        let k = &self.width;
+        match k.iter().position(|w| w.time >= t) {
+            None => k.last().map_or(0.0, |w| w.width),
+            Some(0) => k[0].width,
+            Some(i) => {
+                let (a, b) = (k[i - 1], k[i]);
+                a.width + (b.width - a.width) * (t - a.time) / (b.time - a.time)
+            }
+        }
+    }
+}
+
+/// How a finger tool follows its gripper.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Finger {
+    /// The gripper (a copy, so a tool's trajectory needs nothing else).
+    pub gripper: Gripper,
+    /// Index of the gripper in [`Scene::grippers`].
+    pub index: usize,
+    /// −1 for the left finger (at −width/2 along local x), +1 for the right.
+    pub side: f64,
+}
+
+impl Scene {
+    /// Appends each gripper's two fingers to `tools` (left then right, in
+    /// gripper order), replacing any fingers appended before. Loading a
+    /// scene does this; tool indices (losses, task controls) count them.
+    pub fn expand_grippers(&mut self) {
+        self.tools.retain(|t| t.finger.is_none());
+        for (index, g) in self.grippers.iter().enumerate() {
+            for (side, label) in [(-1.0, "left"), (1.0, "right")] {
+                self.tools.push(Tool {
+                    name: format!("{}.{label}", g.name),
+                    shape: g.finger.clone(),
+                    pose: g.pose.clone(),
+                    motion: Motion::Static,
+                    friction: g.friction,
+                    softness: g.softness,
+                    finger: Some(Finger {
+                        gripper: g.clone(),
+                        index,
+                        side,
+                    }),
+                });
+            }
+        }
+    }
+
+    /// Number of tools once grippers are expanded (written tools plus two
+    /// fingers per gripper).
+    pub fn tool_count(&self) -> usize {
+        self.tools.iter().filter(|t| t.finger.is_none()).count() + 2 * self.grippers.len()
+    }
 }
 
 fn half() -> f64 {

@@ -264,7 +264,13 @@ impl Checker {
         }
         let mut names = HashMap::new();
         for (i, t) in s.tools.iter().enumerate() {
-            self.tool(&format!("tools[{i}]"), t, &mut names);
+            // Fingers are checked through their gripper.
+            if t.finger.is_none() {
+                self.tool(&format!("tools[{i}]"), t, &mut names);
+            }
+        }
+        for (i, g) in s.grippers.iter().enumerate() {
+            self.gripper(&format!("grippers[{i}]"), g, &mut names);
         }
         self.output(&s.output);
         let steps = u64::from(s.time.frames) * u64::from(s.time.substeps);
@@ -273,7 +279,7 @@ impl Checker {
                 &format!("loss[{i}]"),
                 l,
                 s.bodies.len(),
-                s.tools.len(),
+                s.tool_count(),
                 steps,
             );
         }
@@ -713,8 +719,20 @@ impl Checker {
 
     fn tool(&mut self, p: &str, t: &Tool, names: &mut HashMap<String, String>) {
         self.name(&format!("{p}.name"), &t.name, "tool", names);
-        let s = format!("{p}.shape");
-        match &t.shape {
+        self.tool_shape(&format!("{p}.shape"), &t.shape);
+        self.vec3_finite(&format!("{p}.pose.position"), t.pose.position, "m");
+        self.vec3_finite(
+            &format!("{p}.pose.rotation_deg"),
+            t.pose.rotation_deg,
+            "degrees",
+        );
+        self.motion(&format!("{p}.motion"), &t.motion);
+        self.non_negative(&format!("{p}.friction"), t.friction, "");
+        self.non_negative(&format!("{p}.softness"), t.softness, "m");
+    }
+
+    fn tool_shape(&mut self, s: &str, shape: &ToolShape) {
+        match shape {
             ToolShape::Box { half_extents } => {
                 for (i, h) in half_extents.iter().enumerate() {
                     self.positive(&format!("{s}.half_extents[{i}]"), *h, "m");
@@ -754,15 +772,70 @@ impl Checker {
                 self.positive(&format!("{s}.sdf_dx"), *sdf_dx, "m");
             }
         }
-        self.vec3_finite(&format!("{p}.pose.position"), t.pose.position, "m");
+    }
+
+    fn gripper(&mut self, p: &str, g: &Gripper, names: &mut HashMap<String, String>) {
+        self.name(&format!("{p}.name"), &g.name, "tool", names);
+        for side in ["left", "right"] {
+            self.name(
+                &format!("{p}.name"),
+                &format!("{}.{side}", g.name),
+                "tool",
+                names,
+            );
+        }
+        match &g.finger {
+            ToolShape::Plane | ToolShape::Mesh { .. } => {
+                let kind = if matches!(g.finger, ToolShape::Plane) {
+                    "Plane"
+                } else {
+                    "Mesh(..)"
+                };
+                self.push(
+                    format!("{p}.finger"),
+                    kind,
+                    "a Box, Sphere, Capsule or Cylinder finger",
+                );
+            }
+            shape => self.tool_shape(&format!("{p}.finger"), shape),
+        }
+        self.vec3_finite(&format!("{p}.pose.position"), g.pose.position, "m");
         self.vec3_finite(
             &format!("{p}.pose.rotation_deg"),
-            t.pose.rotation_deg,
+            g.pose.rotation_deg,
             "degrees",
         );
-        self.motion(&format!("{p}.motion"), &t.motion);
-        self.non_negative(&format!("{p}.friction"), t.friction, "");
-        self.non_negative(&format!("{p}.softness"), t.softness, "m");
+        self.motion(&format!("{p}.motion"), &g.motion);
+        if g.width.is_empty() {
+            self.push(
+                format!("{p}.width"),
+                "[]",
+                "a non-empty list of (time, width) keys",
+            );
+        }
+        let mut prev: Option<f64> = None;
+        for (i, k) in g.width.iter().enumerate() {
+            let kp = format!("{p}.width[{i}]");
+            let t_ok = self.non_negative(&format!("{kp}.time"), k.time, "s");
+            if let (true, Some(prev)) = (t_ok, prev) {
+                if k.time <= prev {
+                    self.push(
+                        format!("{kp}.time"),
+                        fmt_f64(k.time),
+                        format!(
+                            "> {} s, the previous key's time (times must strictly increase)",
+                            fmt_f64(prev)
+                        ),
+                    );
+                }
+            }
+            if t_ok {
+                prev = Some(k.time);
+            }
+            self.non_negative(&format!("{kp}.width"), k.width, "m");
+        }
+        self.non_negative(&format!("{p}.friction"), g.friction, "");
+        self.non_negative(&format!("{p}.softness"), g.softness, "m");
     }
 
     fn motion(&mut self, p: &str, m: &Motion) {

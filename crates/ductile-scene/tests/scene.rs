@@ -522,3 +522,55 @@ fn mutations_never_panic() {
     }
     assert!(errors > chars.len());
 }
+
+/// A gripper expands into two finger tools after the written tools, and its
+/// mistakes are reported at the gripper's own fields.
+#[test]
+fn grippers_expand_and_report_their_errors() {
+    let with = |g: &str| MINIMAL.replace("    ],\n)", &format!("    ],\n    grippers: [{g}],\n)"));
+    let ok = with(
+        "(name: \"g\", finger: Box(half_extents: (0.01, 0.02, 0.03)), pose: (position: (0.5, 0.5, 0.5)),
+          width: [(time: 0.0, width: 0.2), (time: 0.1, width: 0.1)], friction: 1.5)",
+    );
+    let s = parse_scene_str(&ok, "test.ron").unwrap();
+    let names: Vec<_> = s.tools.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["pusher", "g.left", "g.right"]);
+    assert_eq!(s.tool_count(), 3);
+    assert!(s.tools[1]
+        .finger
+        .as_ref()
+        .is_some_and(|f| f.side == -1.0 && f.index == 0));
+    assert_eq!(s.tools[2].friction, 1.5);
+    // A loss may name a finger by its tool index.
+    let loss = ok.replace(
+        "    grippers:",
+        "    loss: [(kind: ToolDistance(tool: 2), body: 0)],\n    grippers:",
+    );
+    parse_scene_str(&loss, "test.ron").unwrap();
+    let loss = ok.replace(
+        "    grippers:",
+        "    loss: [(kind: ToolDistance(tool: 3), body: 0)],\n    grippers:",
+    );
+    assert!(err(&loss).to_string().contains("tool"));
+
+    let src = ok.replace(
+        "finger: Box(half_extents: (0.01, 0.02, 0.03))",
+        "finger: Plane",
+    );
+    assert_invalid(&src, "grippers[0].finger", "Plane");
+    let src = ok.replace("(0.01, 0.02, 0.03)", "(0.01, -0.02, 0.03)");
+    assert_invalid(&src, "grippers[0].finger.half_extents[1]", "-0.02");
+    let src = ok.replace("(time: 0.1, width: 0.1)", "(time: 0.0, width: 0.1)");
+    assert_invalid(&src, "grippers[0].width[1].time", "0.0, width: 0.1");
+    let src = ok.replace("width: 0.1)", "width: -0.1)");
+    assert_invalid(&src, "grippers[0].width[1].width", "-0.1");
+    let src = ok.replace(
+        "width: [(time: 0.0, width: 0.2), (time: 0.1, width: 0.1)]",
+        "width: []",
+    );
+    assert_invalid(&src, "grippers[0].width", "[]");
+    let src = ok.replace("name: \"g\"", "name: \"pusher\"");
+    assert_invalid(&src, "grippers[0].name", "\"pusher\", finger");
+    let src = ok.replace("name: \"pusher\"", "name: \"g.left\"");
+    assert_invalid(&src, "grippers[0].name", "\"g\"");
+}

@@ -4,7 +4,7 @@
 //! quaternion (x, y, z, w), linear velocity [m/s], angular velocity [rad/s].
 
 use ductile_gpu::{reals_to_bytes, storage_buffer, BufferUse, GpuContext, GpuError, Precision};
-use ductile_scene::{Motion, Pose, Tool};
+use ductile_scene::{Finger, Motion, Pose, Tool};
 use glam::{DQuat, DVec3, EulerRot};
 
 /// A tool's pose and velocity during one substep.
@@ -37,14 +37,53 @@ fn v3(a: [f64; 3]) -> DVec3 {
 /// Pose at the start of each of `steps` substeps of length `dt` [s], and the
 /// velocity held during it, such that pose(n + 1) = pose(n) + dt · velocity(n).
 pub fn tool_trajectory(tool: &Tool, dt: f64, steps: usize) -> Vec<ToolPose> {
+    if let Some(f) = &tool.finger {
+        return finger_trajectory(f, dt, steps);
+    }
+    frame_trajectory(&tool.pose, &tool.motion, dt, steps)
+}
+
+/// A gripper finger: the frame's orientation and angular velocity, at
+/// c + q·(side · width/2, 0, 0) for frame position c and orientation q, with
+/// the linear velocity that carries it exactly to the next substep's position.
+fn finger_trajectory(f: &Finger, dt: f64, steps: usize) -> Vec<ToolPose> {
+    let frame = frame_trajectory(&f.gripper.pose, &f.gripper.motion, dt, steps);
+    let at = |n: usize| -> DVec3 {
+        // Frame pose at substep n (n = steps: one past the last, by its velocity).
+        let (c, q) = match frame.get(n) {
+            Some(p) => (p.position, p.rotation),
+            None => {
+                let p = frame[steps - 1];
+                let q = (DQuat::from_scaled_axis(p.angular * dt) * p.rotation).normalize();
+                (p.position + dt * p.linear, q)
+            }
+        };
+        let w = f.gripper.width_at(n as f64 * dt);
+        c + q * DVec3::new(0.5 * f.side * w, 0.0, 0.0)
+    };
+    (0..steps)
+        .map(|n| {
+            let p = at(n);
+            ToolPose {
+                position: p,
+                rotation: frame[n].rotation,
+                linear: (at(n + 1) - p) / dt,
+                angular: frame[n].angular,
+            }
+        })
+        .collect()
+}
+
+/// A frame starting at `pose` and moving by `motion`, as [`tool_trajectory`].
+fn frame_trajectory(pose: &Pose, motion: &Motion, dt: f64, steps: usize) -> Vec<ToolPose> {
     let Pose {
         position,
         rotation_deg,
-    } = &tool.pose;
+    } = pose;
     let p0 = v3(*position);
     let q0 = euler_deg(*rotation_deg);
     let mut out = Vec::with_capacity(steps);
-    match &tool.motion {
+    match motion {
         Motion::Static => {
             out.resize(
                 steps,
@@ -147,6 +186,8 @@ pub struct Control {
     /// Host copy of the buffer's values, 16 per (substep, tool): position [m],
     /// quaternion (x, y, z, w), linear velocity [m/s], angular velocity [rad/s].
     pub values: Vec<f64>,
+    /// Per tool, the index of the gripper it is a finger of.
+    pub gripper_of: Vec<Option<usize>>,
 }
 
 impl Control {
@@ -189,6 +230,10 @@ impl Control {
             tools: tools.len(),
             poses,
             values: data,
+            gripper_of: tools
+                .iter()
+                .map(|t| t.finger.as_ref().map(|f| f.index))
+                .collect(),
         })
     }
 }
@@ -206,6 +251,7 @@ mod tests {
             motion,
             friction: 0.5,
             softness: 0.0,
+            finger: None,
         }
     }
 
@@ -234,6 +280,77 @@ mod tests {
         }
         assert!((traj[5].linear.x - 1.0).abs() < 1e-9);
         assert!(traj[15].linear.length() < 1e-12);
+    }
+
+    /// Gripper fingers: symmetric about the frame at the scheduled width
+    /// along the frame's local x (here turned 90° about y, and spinning),
+    /// oriented with it, and integrating exactly like any tool.
+    #[test]
+    fn fingers_follow_their_gripper() {
+        let g = ductile_scene::Gripper {
+            name: "g".into(),
+            finger: ToolShape::Sphere { radius: 0.01 },
+            pose: Pose {
+                position: [0.5, 0.4, 0.3],
+                rotation_deg: [0.0, 90.0, 0.0],
+            },
+            motion: Motion::Constant {
+                linear: [0.0, 1.0, 0.0],
+                angular_deg: [0.0, 30.0, 0.0],
+            },
+            width: vec![
+                ductile_scene::WidthKey {
+                    time: 0.0,
+                    width: 0.2,
+                },
+                ductile_scene::WidthKey {
+                    time: 0.1,
+                    width: 0.1,
+                },
+            ],
+            friction: 0.5,
+            softness: 0.0,
+        };
+        let mut scene: ductile_scene::Scene = ductile_scene::parse_scene_str(
+            "Scene(domain: (cells: (8, 8, 8), dx: 0.125), time: (dt: 0.01, substeps: 1, frames: 20))",
+            "s.ron",
+        )
+        .unwrap();
+        scene.grippers.push(g.clone());
+        scene.expand_grippers();
+        scene.expand_grippers();
+        assert_eq!(
+            scene.tools.len(),
+            2,
+            "expanding twice adds the fingers once"
+        );
+        assert_eq!(
+            (scene.tools[0].name.as_str(), scene.tools[1].name.as_str()),
+            ("g.left", "g.right")
+        );
+        let frame = frame_trajectory(&g.pose, &g.motion, 0.01, 20);
+        let left = tool_trajectory(&scene.tools[0], 0.01, 20);
+        let right = tool_trajectory(&scene.tools[1], 0.01, 20);
+        for n in 0..20 {
+            let (l, r, f) = (left[n], right[n], frame[n]);
+            let w = g.width_at(n as f64 * 0.01);
+            assert!(((l.position + r.position) * 0.5 - f.position).length() < 1e-12);
+            let axis = f.rotation * DVec3::X;
+            assert!(
+                (r.position - l.position - w * axis).length() < 1e-12,
+                "substep {n}"
+            );
+            assert!(l.rotation.dot(f.rotation).abs() > 1.0 - 1e-12);
+            assert!((l.angular - f.angular).length() < 1e-12);
+            if n + 1 < 20 {
+                for t in [&left, &right] {
+                    assert!(
+                        (t[n].position + 0.01 * t[n].linear - t[n + 1].position).length() < 1e-12
+                    );
+                }
+            }
+        }
+        assert!((g.width_at(0.05) - 0.15).abs() < 1e-12 && (g.width_at(0.5) - 0.1).abs() < 1e-12);
     }
 
     #[test]

@@ -550,8 +550,9 @@ impl Simulation {
     /// Moves tool `t` by `delta` [m] from the current substep on: every
     /// later substep's position shifts by the same amount (the scene's
     /// motion continues from the new place). For interactive dragging; the
-    /// tool's velocity is left as the scene gives it. Writes the control
-    /// buffer from the current substep to the end.
+    /// tool's velocity is left as the scene gives it. A gripper's finger
+    /// moves the whole gripper (both fingers). Writes the control buffer
+    /// from the current substep to the end.
     pub fn translate_tool(
         &mut self,
         ctx: &GpuContext,
@@ -570,14 +571,23 @@ impl Simulation {
                 "tool displacement {delta:?} is not finite"
             )));
         }
+        // A gripper finger moves its whole gripper.
+        let moved: Vec<usize> = match c.gripper_of[t] {
+            Some(g) => (0..c.tools)
+                .filter(|&u| c.gripper_of[u] == Some(g))
+                .collect(),
+            None => vec![t],
+        };
         let first = (self.step as usize).min(c.steps - 1);
         for n in first..c.steps {
-            let o = 16 * (n * c.tools + t);
-            for (k, d) in delta.iter().enumerate() {
-                c.values[o + k] += d;
+            for &u in &moved {
+                let o = 16 * (n * c.tools + u);
+                for (k, d) in delta.iter().enumerate() {
+                    c.values[o + k] += d;
+                }
+                let p = &mut c.poses[n][u].position;
+                *p += glam::DVec3::from_array(delta);
             }
-            let p = &mut c.poses[n][t].position;
-            *p += glam::DVec3::from_array(delta);
         }
         let start = 16 * first * c.tools;
         let r = self.config.precision.bytes();
