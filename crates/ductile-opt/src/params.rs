@@ -230,6 +230,14 @@ impl Params {
                         tool.to_string(),
                         format!("a tool index (0..{tools})"),
                     ))
+                } else if let Some(g) = r.sim.control.gripper_of[tool] {
+                    Err(bad(
+                        "tool",
+                        tool.to_string(),
+                        format!(
+                            "a tool that is not a gripper's finger (tool {tool} moves with gripper {g}; control its opening with GripperWidth)"
+                        ),
+                    ))
                 } else {
                     Ok(())
                 }
@@ -356,6 +364,64 @@ impl Params {
                     let name = format!("tool{tool}.rot");
                     (name, Some(*keys), th, *min, *max, *mask, *freeze)
                 }
+                ControlSpec::GripperWidth {
+                    gripper,
+                    keys,
+                    init: w0,
+                    min,
+                    max,
+                    freeze,
+                    ..
+                } => {
+                    let Some([left, right]) = finger_tools(r, *gripper) else {
+                        let n = r
+                            .sim
+                            .control
+                            .gripper_of
+                            .iter()
+                            .flatten()
+                            .max()
+                            .map_or(0, |g| g + 1);
+                        return Err(bad(
+                            "gripper",
+                            gripper.to_string(),
+                            format!("a gripper index (0..{n})"),
+                        ));
+                    };
+                    if *keys > r.steps() + 1 {
+                        return Err(bad(
+                            "keys",
+                            keys.to_string(),
+                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
+                        ));
+                    }
+                    let c = r.control_values();
+                    let (l, rt) = (16 * left, 16 * right);
+                    let scene_w = (0..3)
+                        .map(|k| (c[rt + k] - c[l + k]).powi(2))
+                        .sum::<f64>()
+                        .sqrt();
+                    let w = w0.unwrap_or(scene_w);
+                    if !(w >= *min && w <= *max) {
+                        return Err(bad(
+                            "min",
+                            format!("{min} .. {max}"),
+                            format!("bounds that hold the scene's width {w} m at t = 0 (or give `init`)"),
+                        ));
+                    }
+                    let name = format!("gripper{gripper}.width");
+                    for k in 0..*keys {
+                        p.lo.push(*min);
+                        p.hi.push(*max);
+                        p.log.push(false);
+                        p.free.push(k >= *freeze);
+                        p.names.push(format!("{name}[{k}]"));
+                        init.push(w);
+                    }
+                    p.groups.push((name, start..p.lo.len()));
+                    p.segmented.push(Some(*keys));
+                    continue;
+                }
                 ControlSpec::Material {
                     body,
                     param,
@@ -473,8 +539,8 @@ impl Params {
         let mut rows = vec![Vec::new(); self.len()];
         let mut c0 = Vec::new();
         for ((_, range), segs) in self.groups.iter().zip(&self.segmented) {
-            let per = if segs.is_some() { 3 } else { range.len() };
             let n_seg = segs.unwrap_or(1);
+            let per = range.len() / n_seg;
             for a in 0..per {
                 let entry = |s: usize| range.start + s * per + a;
                 let free: Vec<usize> = (0..n_seg).filter(|&s| self.free[entry(s)]).collect();
@@ -576,6 +642,29 @@ impl Params {
                         control[o + 4..o + 8].copy_from_slice(&q.to_array());
                         control[o + 12..o + 15].copy_from_slice(&w.to_array());
                         q = quat_exp(dt * w) * q;
+                    }
+                }
+                ControlSpec::GripperWidth {
+                    gripper,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    let fingers = finger_tools(r, *gripper).expect("checked in Params::new");
+                    let kw = key_weights(*keys, *interpolation, n_ctrl);
+                    let frame = gripper_frame(&self.base_control, fingers, nt, n_ctrl, dt);
+                    let width = |n: usize| -> f64 { kw[n].iter().map(|&(j, wj)| wj * th[j]).sum() };
+                    for n in 0..n_ctrl {
+                        let (c0, a0) = frame[n];
+                        let (c1, a1) = frame[n + 1];
+                        let (w0, w1) = (width(n), width(n + 1));
+                        for (tool, side) in fingers.into_iter().zip([-1.0, 1.0]) {
+                            let o = 16 * (n * nt + tool);
+                            let pos = c0 + 0.5 * side * w0 * a0;
+                            let next = c1 + 0.5 * side * w1 * a1;
+                            control[o..o + 3].copy_from_slice(&pos.to_array());
+                            control[o + 8..o + 11].copy_from_slice(&((next - pos) / dt).to_array());
+                        }
                     }
                 }
                 ControlSpec::ToolRotationKeyframes {
@@ -697,6 +786,35 @@ impl Params {
                         qbar_next = DQuat::from_slice(&g.control[o + 4..o + 8]) + q_bar;
                     }
                 }
+                ControlSpec::GripperWidth {
+                    gripper,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    // p_s(n) = c(n) + s w(n)/2 a(n), v_s(n) = (p_s(n + 1) − p_s(n)) / dt,
+                    // w(n) = Σ_j k_nj W_j, for sides s = ∓1.
+                    let fingers = finger_tools(r, *gripper).expect("checked in Params::new");
+                    let kw = key_weights(*keys, *interpolation, n_ctrl);
+                    let frame = gripper_frame(&self.base_control, fingers, nt, n_ctrl, dt);
+                    for n in 0..n_ctrl {
+                        let (a0, a1) = (frame[n].1, frame[n + 1].1);
+                        for (tool, side) in fingers.into_iter().zip([-1.0, 1.0]) {
+                            let o = 16 * (n * nt + tool);
+                            let gp = DVec3::from_slice(&g.control[o..o + 3]);
+                            let gv = DVec3::from_slice(&g.control[o + 8..o + 11]) / dt;
+                            // ∂L/∂w(n) and ∂L/∂w(n + 1) through this finger's pose and velocity.
+                            let d0 = 0.5 * side * (gp - gv).dot(a0);
+                            let d1 = 0.5 * side * gv.dot(a1);
+                            for &(j, wj) in &kw[n] {
+                                out[j] += wj * d0;
+                            }
+                            for &(j, wj) in &kw[n + 1] {
+                                out[j] += wj * d1;
+                            }
+                        }
+                    }
+                }
                 ControlSpec::ToolRotationKeyframes {
                     tool,
                     keys,
@@ -750,6 +868,48 @@ impl Params {
         }
         out
     }
+}
+
+/// The tool indices of gripper `g`'s left and right fingers.
+fn finger_tools(r: &Rollout, g: usize) -> Option<[usize; 2]> {
+    let of = &r.sim.control.gripper_of;
+    let mut it = (0..of.len()).filter(|&t| of[t] == Some(g));
+    match (it.next(), it.next()) {
+        (Some(l), Some(rt)) => Some([l, rt]),
+        _ => None,
+    }
+}
+
+/// A gripper's frame at substeps `0..=steps` from the scene's finger poses
+/// in `control` (16 Reals per substep and tool, `nt` tools): the midpoint
+/// c [m] of the fingers and the closing axis a = q·x̂ (unit). The entry one
+/// past the last substep follows from the last velocities, which carry the
+/// fingers exactly there.
+fn gripper_frame(
+    control: &[f64],
+    [left, right]: [usize; 2],
+    nt: usize,
+    steps: usize,
+    dt: f64,
+) -> Vec<(DVec3, DVec3)> {
+    let at = |n: usize, t: usize| 16 * (n * nt + t);
+    let mut out: Vec<(DVec3, DVec3)> = (0..steps)
+        .map(|n| {
+            let (l, r) = (at(n, left), at(n, right));
+            let c = 0.5
+                * (DVec3::from_slice(&control[l..l + 3]) + DVec3::from_slice(&control[r..r + 3]));
+            let q = DQuat::from_slice(&control[l + 4..l + 8]);
+            (c, q * DVec3::X)
+        })
+        .collect();
+    let (l, r) = (at(steps - 1, left), at(steps - 1, right));
+    let (c, _) = out[steps - 1];
+    let v = 0.5
+        * (DVec3::from_slice(&control[l + 8..l + 11]) + DVec3::from_slice(&control[r + 8..r + 11]));
+    let q = DQuat::from_slice(&control[l + 4..l + 8]);
+    let w = DVec3::from_slice(&control[l + 12..l + 15]);
+    out.push((c + dt * v, (quat_exp(dt * w) * q).normalize() * DVec3::X));
+    out
 }
 
 /// The interpolated rotation vector Σ_j w_j θ_j [rad] from key weights

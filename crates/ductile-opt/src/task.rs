@@ -260,6 +260,30 @@ pub enum ControlSpec {
         #[serde(default)]
         freeze: usize,
     },
+    /// A gripper's opening: the distance between its finger origins [m] at
+    /// `keys` key frames evenly spaced over the rollout, interpolated in
+    /// time. The fingers stay symmetric about the gripper frame, which moves
+    /// as the scene says; each finger's velocity is its interpolated motion
+    /// over the substep.
+    GripperWidth {
+        /// Gripper index (in the scene's `grippers`).
+        gripper: usize,
+        /// Number of key frames (>= 1; `steps + 1` gives one per substep).
+        keys: usize,
+        /// Interpolation between keys (default `Linear`).
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Initial guess for every key [m] (default: the scene's width at t = 0).
+        #[serde(default)]
+        init: Option<f64>,
+        /// Lower bound [m] (>= 0).
+        min: f64,
+        /// Upper bound [m].
+        max: f64,
+        /// Leading keys kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
 }
 
 /// A learning-rate schedule: the rate at iteration k (from 0) of K.
@@ -564,6 +588,7 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             | ControlSpec::ToolRotationKeyframes { tool, .. } => {
                 format!("tool {tool}'s orientation")
             }
+            ControlSpec::GripperWidth { gripper, .. } => format!("gripper {gripper}'s width"),
         };
         if let Some((_, j)) = claimed.iter().find(|(w, _)| *w == what) {
             return bad(
@@ -634,6 +659,37 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                     );
                 }
             }
+            ControlSpec::GripperWidth {
+                min,
+                max,
+                init,
+                keys,
+                freeze,
+                ..
+            } => {
+                if !(min.is_finite() && *min >= 0.0 && max.is_finite() && max > min) {
+                    return bad(
+                        format!("{p}.max"),
+                        format!("{max}"),
+                        "finite, with 0 <= min < max (m)",
+                    );
+                }
+                if let Some(v) = init {
+                    if !(v >= min && v <= max) {
+                        return bad(format!("{p}.init"), format!("{v}"), "inside [min, max]");
+                    }
+                }
+                if *keys == 0 {
+                    return bad(format!("{p}.keys"), "0".into(), ">= 1");
+                }
+                if freeze >= keys {
+                    return bad(
+                        format!("{p}.freeze"),
+                        freeze.to_string(),
+                        "fewer than `keys`",
+                    );
+                }
+            }
             ControlSpec::Material { min, max, init, .. } => {
                 if !(min.is_finite() && *min > 0.0 && max.is_finite() && max > min) {
                     return bad(
@@ -656,7 +712,7 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             | ControlSpec::ToolAngularVelocity { mask, .. }
             | ControlSpec::ToolKeyframes { mask, .. }
             | ControlSpec::ToolRotationKeyframes { mask, .. } => *mask,
-            ControlSpec::Material { .. } => None,
+            ControlSpec::Material { .. } | ControlSpec::GripperWidth { .. } => None,
         };
         if mask == Some([false; 3]) {
             return bad(
