@@ -387,7 +387,7 @@ fn task_files_validate_and_bad_ones_are_located() {
 
 /// The shipped tasks, in the groups that the tests below run in parallel.
 const TASK_GROUPS: [&[&str]; 3] = [
-    &["push", "push_hybrid", "sysid", "throw"],
+    &["grasp", "push", "push_hybrid", "sysid", "throw"],
     &["gathering", "mixing", "pouring", "scooping"],
     &["ice_cream", "latte_art", "transporting"],
 ];
@@ -416,12 +416,13 @@ fn tasks_improve_in_two_iterations(group: &[&str]) {
         let task = root().join("scenes/tasks").join(format!("{name}.ron"));
         let out = dir.path().join(name);
         // Long enough for the controls to act on the measured body: 40
-        // substeps for the solver tasks, 10 or 20 for the fluid ones
+        // substeps for the solver tasks (the grasp's pads close on the
+        // block within them), 10 or 20 for the fluid ones
         // (10–20 ms), and 100 for the cream, which needs 0.05 s to fall
         // onto the cone.
         let steps = match *name {
             "ice_cream" => "100",
-            "push" | "push_hybrid" | "sysid" | "throw" => "40",
+            "grasp" | "push" | "push_hybrid" | "sysid" | "throw" => "40",
             "mixing" => "20",
             _ => "10",
         };
