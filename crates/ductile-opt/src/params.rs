@@ -341,6 +341,43 @@ impl Params {
                     let name = format!("tool{tool}.key");
                     (name, Some(*keys), x, *min, *max, *mask, *freeze)
                 }
+                ControlSpec::EmitterKeyframes {
+                    body,
+                    keys,
+                    init: d0,
+                    min,
+                    max,
+                    mask,
+                    freeze,
+                    ..
+                } => {
+                    body_ok(*body)?;
+                    if !r.sim.info().emitter_bodies.contains(&(*body as u32)) {
+                        return Err(bad(
+                            "body",
+                            body.to_string(),
+                            "a body with an `emitter`".to_string(),
+                        ));
+                    }
+                    if *keys > r.steps() + 1 {
+                        return Err(bad(
+                            "keys",
+                            keys.to_string(),
+                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
+                        ));
+                    }
+                    let d = d0.unwrap_or([0.0; 3]);
+                    in_box(d, min, max, "the initial displacement (default zero)")?;
+                    (
+                        format!("body{body}.nozzle"),
+                        Some(*keys),
+                        d,
+                        *min,
+                        *max,
+                        *mask,
+                        *freeze,
+                    )
+                }
                 ControlSpec::ToolRotationKeyframes {
                     tool,
                     keys,
@@ -644,6 +681,23 @@ impl Params {
                         q = quat_exp(dt * w) * q;
                     }
                 }
+                ControlSpec::EmitterKeyframes {
+                    body,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    let kw = key_weights(*keys, *interpolation, steps);
+                    let info = r.sim.info();
+                    for q in info.bodies[*body].1.clone() {
+                        let n = (info.release_steps[q as usize] as usize).min(steps);
+                        for &(j, wj) in &kw[n] {
+                            for a in 0..3 {
+                                state.x[3 * q as usize + a] += wj * th[3 * j + a];
+                            }
+                        }
+                    }
+                }
                 ControlSpec::GripperWidth {
                     gripper,
                     keys,
@@ -784,6 +838,23 @@ impl Params {
                             out[3 * s + a] += g.control[o + 12 + a] + w_bar[a];
                         }
                         qbar_next = DQuat::from_slice(&g.control[o + 4..o + 8]) + q_bar;
+                    }
+                }
+                ControlSpec::EmitterKeyframes {
+                    body,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    let kw = key_weights(*keys, *interpolation, steps);
+                    let info = r.sim.info();
+                    for q in info.bodies[*body].1.clone() {
+                        let n = (info.release_steps[q as usize] as usize).min(steps);
+                        for &(j, wj) in &kw[n] {
+                            for a in 0..3 {
+                                out[3 * j + a] += wj * g.x0[3 * q as usize + a];
+                            }
+                        }
                     }
                 }
                 ControlSpec::GripperWidth {

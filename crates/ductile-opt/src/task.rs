@@ -260,6 +260,32 @@ pub enum ControlSpec {
         #[serde(default)]
         freeze: usize,
     },
+    /// An emitter's nozzle path: a displacement [m] at `keys` key frames
+    /// evenly spaced over the rollout, interpolated in time and added to
+    /// the scene's nozzle motion. Each particle leaves from the nozzle's
+    /// position at its release substep.
+    EmitterKeyframes {
+        /// Body index (a body with an `emitter`).
+        body: usize,
+        /// Number of key frames (>= 1; `steps + 1` gives one per substep).
+        keys: usize,
+        /// Interpolation between keys (default `Linear`).
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Initial guess for every key [m] (default zero).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [m].
+        min: Vec3,
+        /// Upper bound per axis [m].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading keys kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
     /// A gripper's opening: the distance between its finger origins [m] at
     /// `keys` key frames evenly spaced over the rollout, interpolated in
     /// time. The fingers stay symmetric about the gripper frame, which moves
@@ -589,6 +615,7 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 format!("tool {tool}'s orientation")
             }
             ControlSpec::GripperWidth { gripper, .. } => format!("gripper {gripper}'s width"),
+            ControlSpec::EmitterKeyframes { body, .. } => format!("body {body}'s nozzle path"),
         };
         if let Some((_, j)) = claimed.iter().find(|(w, _)| *w == what) {
             return bad(
@@ -640,6 +667,14 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 ..
             }
             | ControlSpec::ToolRotationKeyframes {
+                min,
+                max,
+                init,
+                keys,
+                freeze,
+                ..
+            }
+            | ControlSpec::EmitterKeyframes {
                 min,
                 max,
                 init,
@@ -711,7 +746,8 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             | ControlSpec::ToolVelocity { mask, .. }
             | ControlSpec::ToolAngularVelocity { mask, .. }
             | ControlSpec::ToolKeyframes { mask, .. }
-            | ControlSpec::ToolRotationKeyframes { mask, .. } => *mask,
+            | ControlSpec::ToolRotationKeyframes { mask, .. }
+            | ControlSpec::EmitterKeyframes { mask, .. } => *mask,
             ControlSpec::Material { .. } | ControlSpec::GripperWidth { .. } => None,
         };
         if mask == Some([false; 3]) {

@@ -254,6 +254,58 @@ pub struct Emitter {
     /// Time the first particles leave the nozzle [s] (>= 0, default 0).
     #[serde(default)]
     pub start: f64,
+    /// How the nozzle moves (default `Static`), as a displacement [m] from
+    /// where the shape puts it: `Keyframes` positions are displacements
+    /// (rotations must be zero), `Constant` moves it at `linear` (no
+    /// `angular_deg`), `PerStep` integrates velocities. Each particle
+    /// leaves from the displaced nozzle at its release time; the stream's
+    /// velocity stays the body's `velocity`.
+    #[serde(default)]
+    pub motion: Motion,
+}
+
+impl Motion {
+    /// Displacement [m] of a frame that starts at the origin and moves by
+    /// this motion, at time `t` [s] (substeps of `dt` [s] for `PerStep`),
+    /// ignoring rotation.
+    pub fn displacement_at(&self, t: f64, dt: f64) -> Vec3 {
+        match self {
+            Motion::Static => [0.0; 3],
+            Motion::Constant { linear, .. } => linear.map(|v| v * t),
+            Motion::PerStep(vs) => {
+                let n = (t / dt).round().max(0.0) as usize;
+                let mut d = [0.0; 3];
+                for (k, v) in vs.iter().enumerate().take(n) {
+                    let held = if k + 1 == vs.len() {
+                        (n - k) as f64
+                    } else {
+                        1.0
+                    };
+                    for a in 0..3 {
+                        d[a] += v[a] * dt * held;
+                    }
+                }
+                d
+            }
+            Motion::Keyframes(keys) => {
+                let Some(first) = keys.first() else {
+                    return [0.0; 3];
+                };
+                if t <= first.time {
+                    return first.position;
+                }
+                for w in keys.windows(2) {
+                    if t <= w[1].time {
+                        let s = (t - w[0].time) / (w[1].time - w[0].time);
+                        return std::array::from_fn(|a| {
+                            w[0].position[a] + s * (w[1].position[a] - w[0].position[a])
+                        });
+                    }
+                }
+                keys[keys.len() - 1].position
+            }
+        }
+    }
 }
 
 fn default_ppc() -> u32 {

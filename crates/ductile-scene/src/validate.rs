@@ -446,6 +446,29 @@ impl Checker {
         let v_ok = self.vec3_finite(&format!("{p}.velocity"), b.velocity, "m/s");
         if let Some(e) = &b.emitter {
             self.non_negative(&format!("{p}.emitter.start"), e.start, "s");
+            let mp = format!("{p}.emitter.motion");
+            self.motion(&mp, &e.motion);
+            match &e.motion {
+                Motion::Keyframes(keys) => {
+                    for (i, k) in keys.iter().enumerate() {
+                        if k.rotation_deg != [0.0; 3] {
+                            self.push(
+                                format!("{mp}[{i}].rotation_deg"),
+                                fmt_vec3(k.rotation_deg),
+                                "(0, 0, 0): a nozzle translates, it does not turn",
+                            );
+                        }
+                    }
+                }
+                Motion::Constant { angular_deg, .. } if *angular_deg != [0.0; 3] => {
+                    self.push(
+                        format!("{mp}.angular_deg"),
+                        fmt_vec3(*angular_deg),
+                        "(0, 0, 0): a nozzle translates, it does not turn",
+                    );
+                }
+                _ => {}
+            }
             if matches!(b.material, Material::Rigid { .. }) {
                 self.push(
                     format!("{p}.emitter"),

@@ -574,3 +574,36 @@ fn grippers_expand_and_report_their_errors() {
     let src = ok.replace("name: \"pusher\"", "name: \"g.left\"");
     assert_invalid(&src, "grippers[0].name", "\"g\"");
 }
+
+/// A nozzle's displacement under each motion, at a few times.
+#[test]
+fn motion_displacements() {
+    let dt = 0.1;
+    let close = |a: [f64; 3], b: [f64; 3]| (0..3).all(|k| (a[k] - b[k]).abs() < 1e-12);
+    assert!(close(Motion::Static.displacement_at(1.0, dt), [0.0; 3]));
+    let c = Motion::Constant {
+        linear: [1.0, 0.0, -2.0],
+        angular_deg: [0.0; 3],
+    };
+    assert!(close(c.displacement_at(0.5, dt), [0.5, 0.0, -1.0]));
+    let p = Motion::PerStep(vec![[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]);
+    // Substeps 0, 1, 2 move by v0 dt, v1 dt, v1 dt (the last is held).
+    assert!(close(p.displacement_at(0.0, dt), [0.0; 3]));
+    assert!(close(p.displacement_at(0.1, dt), [0.1, 0.0, 0.0]));
+    assert!(close(p.displacement_at(0.3, dt), [0.1, 0.4, 0.0]));
+    let k = Motion::Keyframes(vec![
+        Keyframe {
+            time: 0.1,
+            position: [0.0, 0.0, 0.0],
+            rotation_deg: [0.0; 3],
+        },
+        Keyframe {
+            time: 0.3,
+            position: [0.2, 0.0, 0.4],
+            rotation_deg: [0.0; 3],
+        },
+    ]);
+    assert!(close(k.displacement_at(0.0, dt), [0.0; 3]));
+    assert!(close(k.displacement_at(0.2, dt), [0.1, 0.0, 0.2]));
+    assert!(close(k.displacement_at(1.0, dt), [0.2, 0.0, 0.4]));
+}

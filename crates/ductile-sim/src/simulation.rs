@@ -168,7 +168,7 @@ impl Simulation {
             let ppc = b.particles_per_cell;
             volumes.push(ductile_scene::sampling::body_volume_per_particle(dx, ppc));
             body_counts.push(pts.len() as u32);
-            let (pts, release) = match &b.emitter {
+            let (mut pts, release) = match &b.emitter {
                 None => (pts.clone(), vec![0; pts.len()]),
                 Some(e) => emitter_schedule(&pts, b.velocity, e.start, dt).ok_or_else(|| {
                     located(
@@ -183,7 +183,15 @@ impl Simulation {
                     )
                 })?,
             };
-            if b.emitter.is_some() {
+            if let Some(e) = &b.emitter {
+                // A moving nozzle: each particle waits where the nozzle will
+                // be when it leaves.
+                for (p, &n) in pts.iter_mut().zip(&release) {
+                    let d = e.motion.displacement_at(f64::from(n) * dt, dt);
+                    for a in 0..3 {
+                        p[a] += d[a];
+                    }
+                }
                 let (lo, hi) = ductile_scene::validate::domain_bounds(&scene.domain);
                 if let Some(p) = pts
                     .iter()

@@ -57,6 +57,11 @@ pub struct ModelInfo {
     pub control_steps: u32,
     /// Indices of the bodies made of `Rigid` material.
     pub rigid_bodies: Vec<u32>,
+    /// Per particle: the substep its emitter releases it at (0 for particles
+    /// present from the start).
+    pub release_steps: Vec<u32>,
+    /// Indices of the bodies with an emitter.
+    pub emitter_bodies: Vec<u32>,
 }
 
 impl ModelInfo {
@@ -204,6 +209,14 @@ impl MpmModel {
                 .iter()
                 .enumerate()
                 .filter(|(_, b)| matches!(b.material, ductile_scene::Material::Rigid { .. }))
+                .map(|(i, _)| i as u32)
+                .collect(),
+            release_steps: desc.release_steps.to_vec(),
+            emitter_bodies: scene
+                .bodies
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.emitter.is_some())
                 .map(|(i, _)| i as u32)
                 .collect(),
         };
