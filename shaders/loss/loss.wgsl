@@ -121,6 +121,15 @@ fn reduce_term(t: u32, li: u32) {
             ss = ss + chamfer_t[2u * (t0 + q)] / Real(max(nt, 1u));
         }
     }
+    if (kind == 7u) {
+        // The other body's positions, summed in place of the velocities.
+        sv = vec3r(0.0);
+        let first_b = u32(terms[o + 8u]);
+        let count_b = u32(terms[o + 9u]);
+        for (var i = li; i < count_b; i = i + 64u) {
+            sv = sv + particle_x(first_b + i);
+        }
+    }
     if (kind == 4u) {
         let n0 = u32(terms[o + 8u]);
         let nn = p_nodes();
@@ -143,7 +152,8 @@ fn reduce_term(t: u32, li: u32) {
     if (li == 0u) {
         let n = Real(max(count, 1u));
         let com = red_x[0] / n;
-        let comv = red_v[0] / n;
+        // BodyDistance: the other body's centre of mass in the velocity slots.
+        let comv = red_v[0] / select(n, Real(max(u32(terms[16u * t + 9u]), 1u)), kind == 7u);
         stats[8u * t] = com.x;
         stats[8u * t + 1u] = com.y;
         stats[8u * t + 2u] = com.z;
@@ -307,6 +317,10 @@ fn term_value(t: u32) -> Real {
             let d = com - tool_position(t);
             return dot(d, d);
         }
+        case 7u: {
+            let d = com - comv - target_v;
+            return dot(d, d);
+        }
         default: { return stats[8u * t + 6u]; }
     }
 }
@@ -345,7 +359,26 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
         let first = u32(terms[o + 2u]);
         let count = u32(terms[o + 3u]);
         let f = factor(t);
-        if (f == 0.0 || p < first || p >= first + count) {
+        if (f == 0.0) {
+            continue;
+        }
+        if (u32(terms[o]) == 7u) {
+            // |c_a − c_b − offset|²: +2 d / N_a on body a, −2 d / N_b on body b.
+            let first_b = u32(terms[o + 8u]);
+            let count_b = u32(terms[o + 9u]);
+            let d = vec3r(stats[8u * t], stats[8u * t + 1u], stats[8u * t + 2u])
+                - vec3r(stats[8u * t + 3u], stats[8u * t + 4u], stats[8u * t + 5u])
+                - vec3r(terms[o + 5u], terms[o + 6u], terms[o + 7u]);
+            let kf = 2.0 * f * terms[o + 4u];
+            if (p >= first && p < first + count) {
+                xbar = xbar + kf * d / Real(count);
+            }
+            if (p >= first_b && p < first_b + count_b) {
+                xbar = xbar - kf * d / Real(count_b);
+            }
+            continue;
+        }
+        if (p < first || p >= first + count) {
             continue;
         }
         let k = f * terms[o + 4u] / Real(count);

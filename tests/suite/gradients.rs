@@ -577,6 +577,43 @@ fn shape_and_tool_distance_loss_gradients() {
     check_all(&text, 16);
 }
 
+/// The body–body distance: a second, softer cube beside the first (less
+/// than a grid cell away, so they interact through the grid), with losses on their centre-of-mass distance (offset zero, and a given
+/// offset over a running window); the seed reaches both bodies' particles.
+#[test]
+fn body_distance_loss_gradients() {
+    let text = contact_scene(
+        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
+        16,
+        0.40,
+        "Separate",
+    );
+    let start = text.find("    loss: [").unwrap();
+    let end = text.rfind(")").unwrap();
+    let text = format!(
+        "{}    loss: [
+        (kind: BodyDistance(other: 1), body: 0),
+        (kind: BodyDistance(other: 0, offset: (0.1, 0.2, -0.05)), body: 1, weight: 0.5, when: Running(from: 6, to: 16)),
+    ],
+{}",
+        &text[..start],
+        &text[end..]
+    )
+    .replace(
+        "    tools: [",
+        "        (name: \"soft\", shape: Box(min: (0.61, 0.40, 0.42), max: (0.75, 0.55, 0.58)),
+         material: NeoHookean(density: 800.0, youngs_modulus: 2.0e3, poisson_ratio: 0.3)),
+    ],
+    tools: [",
+    )
+    .replacen("    ],\n        (name: \"soft\"", "        (name: \"soft\"", 1);
+    assert!(
+        text.contains("\"soft\"") && text.contains("BodyDistance(other: 0"),
+        "{text}"
+    );
+    check_all(&text, 16);
+}
+
 /// Every schedule gives the same gradients: uniform with the default K, a
 /// budget small enough to force a larger K, every state stored (K = 1),
 /// checkpoints spilled to host memory, and the binomial schedule.

@@ -133,6 +133,16 @@ pub enum LossKind {
         /// Index of the tool in `tools`.
         tool: usize,
     },
+    /// |c − c_other − offset|² [m²] for the centres of mass c of this body
+    /// and c_other of body `other`: brings two bodies together (offset zero,
+    /// the default) or to a given relative placement.
+    BodyDistance {
+        /// Index of the other body in `bodies`.
+        other: usize,
+        /// Wanted c − c_other [m] (default zero).
+        #[serde(default)]
+        offset: Vec3,
+    },
 }
 
 /// Norm of a grid-density loss.

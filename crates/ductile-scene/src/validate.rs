@@ -353,6 +353,19 @@ impl Checker {
                     self.push(format!("{p}.kind.every"), "0", ">= 1 substep");
                 }
             }
+            LossKind::BodyDistance { other, offset } => {
+                if *other >= bodies || *other == l.body {
+                    self.push(
+                        format!("{p}.kind.other"),
+                        other.to_string(),
+                        format!(
+                            "an index into bodies (0..{bodies}) other than the term's body {}",
+                            l.body
+                        ),
+                    );
+                }
+                self.vec3_finite(&format!("{p}.kind.offset"), *offset, "m");
+            }
             LossKind::ToolDistance { tool } => {
                 if *tool >= tools {
                     self.push(

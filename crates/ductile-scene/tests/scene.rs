@@ -607,3 +607,19 @@ fn motion_displacements() {
     assert!(close(k.displacement_at(0.2, dt), [0.1, 0.0, 0.2]));
     assert!(close(k.displacement_at(1.0, dt), [0.2, 0.0, 0.4]));
 }
+
+/// A body-distance loss must name another existing body.
+#[test]
+fn body_distance_needs_another_body() {
+    let with = |k: &str| {
+        MINIMAL.replace(
+            "    ],\n)",
+            &format!("    ],\n    loss: [(kind: {k}, body: 0)],\n)"),
+        )
+    };
+    let src = with("BodyDistance(other: 0)");
+    assert_invalid(&src, "loss[0].kind.other", "0), body");
+    let src = with("BodyDistance(other: 3, offset: (0.0, 0.1, 0.0))");
+    let msg = assert_invalid(&src, "loss[0].kind.other", "3, offset");
+    assert!(msg.contains("other than the term's body 0"), "{msg}");
+}

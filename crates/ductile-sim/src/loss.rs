@@ -246,6 +246,21 @@ impl LossSet {
                     r[0] = 5.0;
                     r[8] = *tool as f64;
                 }
+                LossKind::BodyDistance { other, offset } => {
+                    let range = info
+                        .bodies
+                        .get(*other)
+                        .map(|b| b.1.clone())
+                        .ok_or_else(|| {
+                            SimError::Other(format!(
+                                "loss[{ti}].kind.other: body {other} does not exist"
+                            ))
+                        })?;
+                    r[0] = 7.0;
+                    r[5..8].copy_from_slice(offset);
+                    r[8] = range.start as f64;
+                    r[9] = (range.end - range.start) as f64;
+                }
                 LossKind::ParticlePositions { path, every } => {
                     let file = loaded.base_dir.join(path);
                     let (shape, data) = read_npy_f64(&file).map_err(|e| {
