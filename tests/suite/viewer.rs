@@ -117,6 +117,22 @@ fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
         };
         let bodies = info["bodies"].as_array().unwrap();
         assert!(!bodies.is_empty(), "{name}: no bodies reported");
+        // Scenes with a loss plot it over time: at least the first frame's value.
+        let has_loss = !ductile::scene::load_scene(scene)
+            .unwrap()
+            .scene
+            .loss
+            .is_empty();
+        let losses = info["loss_samples"].as_array().unwrap();
+        assert_eq!(
+            !losses.is_empty(),
+            has_loss,
+            "{name}: loss samples {losses:?}"
+        );
+        for l in losses {
+            let v = l[1].as_f64().unwrap();
+            assert!(v.is_finite() && v >= 0.0, "{name}: loss sample {l:?}");
+        }
         for b in bodies {
             let p = cam.view_proj() * vec3(&b["centroid_m"]).extend(1.0);
             let ndc: Vec4 = p / p.w;

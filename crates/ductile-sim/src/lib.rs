@@ -19,6 +19,7 @@ pub mod tape;
 
 pub use control::{Control, ToolPose};
 pub use error::{SimError, Unstable};
+pub use loss::LossMonitor;
 pub use mpm::diagnostics::PackColor;
 pub use mpm::p2g::P2gMode;
 pub use mpm::state::StateHost;

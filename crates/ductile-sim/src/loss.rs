@@ -508,6 +508,100 @@ impl LossSet {
     }
 }
 
+/// The scene's loss terms evaluated on a running [`Simulation`]'s current
+/// state, for plots of the loss over time (`ductile view`): every term at
+/// weight factor 1 whatever its `when` (a `ParticlePositions` term compares
+/// with the latest record at or before the step). One small readback per
+/// call; nothing is added to the simulation's own command stream.
+pub struct LossMonitor {
+    set: LossSet,
+    /// The step the terms are evaluated at (written before each evaluation).
+    clock: wgpu::Buffer,
+    /// Binning of the evaluated state, for grid-density terms.
+    bins: Binning,
+    steps: usize,
+    _adj: wgpu::Buffer,
+    _control_grad: wgpu::Buffer,
+}
+
+impl LossMonitor {
+    /// Packs `loaded`'s loss for `sim` (built from the same scene).
+    /// `Ok(None)` when the scene has no loss terms.
+    pub fn new(
+        ctx: &GpuContext,
+        loaded: &LoadedScene,
+        sim: &crate::Simulation,
+    ) -> Result<Option<Self>, SimError> {
+        let nt = loaded.scene.loss.len();
+        if nt == 0 {
+            return Ok(None);
+        }
+        let steps = sim.control.steps;
+        let clock = storage_buffer_zeroed(ctx, "loss monitor clock", 16, BufferUse::Storage)?;
+        let adj =
+            storage_buffer_zeroed(ctx, "loss monitor (unused adjoint)", 16, BufferUse::Storage)?;
+        let control_grad = storage_buffer_zeroed(
+            ctx,
+            "loss monitor (unused control adjoint)",
+            16,
+            BufferUse::Storage,
+        )?;
+        let states = [&sim.states[0], &sim.states[1]];
+        // Its own binning: the simulation's (gather P2G) holds the state
+        // before the last substep, not the one evaluated.
+        let bins = Binning::new(ctx, &sim.model, states, sim.config)?;
+        let mut set = LossSet::new(
+            ctx,
+            loaded,
+            &sim.model,
+            steps,
+            &LossBindings {
+                states,
+                adj: [&adj, &adj],
+                clock: &clock,
+                bins: &bins,
+                control: &sim.control,
+                control_grad: &control_grad,
+            },
+            sim.config,
+        )?;
+        // Every term at every step, at factor 1.
+        let ones = vec![1.0; (steps + 1) * nt];
+        ctx.queue
+            .write_buffer(&set.factors_buf, 0, &reals_to_bytes(&ones, set.precision));
+        set.factors = ones;
+        Ok(Some(LossMonitor {
+            set,
+            clock,
+            bins,
+            steps,
+            _adj: adj,
+            _control_grad: control_grad,
+        }))
+    }
+
+    /// Each term's weighted value (`weight` × measure) on `sim`'s current
+    /// state, in the order of the scene's `loss` (blocking readback).
+    pub fn values(&self, ctx: &GpuContext, sim: &crate::Simulation) -> Result<Vec<f64>, SimError> {
+        let step = (sim.step as usize).min(self.steps) as u32;
+        ctx.queue
+            .write_buffer(&self.clock, 0, bytemuck::cast_slice(&[step, 0, 0, 0]));
+        let mut enc = ctx
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("loss monitor"),
+            });
+        if self.set.needs_bins() {
+            self.bins
+                .encode(&mut enc, sim.parity, &mut ductile_gpu::GpuTimer::disabled());
+        }
+        self.set.clear(&mut enc);
+        self.set.encode_eval(&mut enc, sim.parity);
+        ctx.queue.submit([enc.finish()]);
+        self.set.values(ctx, sim.config.precision)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

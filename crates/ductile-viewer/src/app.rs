@@ -19,7 +19,7 @@ use ductile_render::scene::{
 use ductile_render::{ColorMode, ParticleView, Renderer, COLOR_FORMAT};
 use ductile_scene::{load_scene, ColorBy, LoadedScene};
 use ductile_sim::control::ToolPose;
-use ductile_sim::{PackColor, Rollout, Simulation, SimulationOptions, TapeOptions};
+use ductile_sim::{LossMonitor, PackColor, Rollout, Simulation, SimulationOptions, TapeOptions};
 use eframe::egui;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -65,6 +65,9 @@ struct Session {
     edit_error: Option<String>,
     /// The loss gradient's colour scale (values uploaded into `sim`), or why there is none.
     gradient: Option<Result<f64, String>>,
+    /// Evaluates the scene's loss on the running state for the plot (None:
+    /// the scene has no loss, or this is a replay), or why it cannot.
+    monitor: Option<Result<LossMonitor, String>>,
 }
 
 struct Target {
@@ -222,12 +225,16 @@ impl ViewerApp {
         match Simulation::new(&self.ctx, &loaded, &SimulationOptions::default()) {
             Ok(sim) => {
                 self.timeline = Timeline::new(16 * sim.particle_count() as u64, TIMELINE_BUDGET);
+                let monitor = LossMonitor::new(&self.ctx, &loaded, &sim)
+                    .map_err(|e| e.to_string())
+                    .transpose();
                 self.session = Some(Session {
                     loaded,
                     sim: Some(sim),
                     edits,
                     edit_error: None,
                     gradient: None,
+                    monitor,
                 });
                 self.record();
             }
@@ -298,12 +305,16 @@ impl ViewerApp {
             edits: Vec::new(),
             edit_error: None,
             gradient: None,
+            monitor: None,
         });
     }
 
     /// Copies the current particles into the timeline (GPU to GPU) and adds a plot sample.
     fn record(&mut self) {
-        let Some(sim) = self.session.as_mut().and_then(|s| s.sim.as_mut()) else {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let Some(sim) = session.sim.as_mut() else {
             return;
         };
         let step = sim.step;
@@ -327,13 +338,20 @@ impl ViewerApp {
             );
         }
         if self.show_plots {
+            let loss = match &session.monitor {
+                Some(Ok(m)) => match m.values(&self.ctx, sim) {
+                    Ok(v) => Some(v.iter().sum()),
+                    Err(e) => {
+                        session.monitor = Some(Err(e.to_string()));
+                        None
+                    }
+                },
+                _ => None,
+            };
             if let Ok(d) = sim.diagnostics(&self.ctx) {
-                let dt = self
-                    .session
-                    .as_ref()
-                    .map(|s| s.loaded.scene.time.dt)
-                    .unwrap_or(0.0);
+                let dt = session.loaded.scene.time.dt;
                 self.history.push(Sample {
+                    loss,
                     time_s: step as f64 * dt,
                     kinetic_j: d.sums.kinetic,
                     elastic_j: d.sums.elastic,
@@ -784,7 +802,10 @@ impl ViewerApp {
                 });
         }
         if self.show_plots && !self.history.samples.is_empty() {
-            ui.columns(2, |cols| {
+            // Energy, contact force, and the scene's loss when it has one, side by side.
+            let losses = self.history.loss_series();
+            let n = if losses.is_empty() { 2 } else { 3 };
+            ui.columns(n, |cols| {
                 egui_plot::Plot::new("energy")
                     .height(140.0)
                     .legend(egui_plot::Legend::default())
@@ -811,7 +832,18 @@ impl ViewerApp {
                             self.history.series(|s| s.tool_force_n),
                         ));
                     });
+                if n == 3 {
+                    egui_plot::Plot::new("loss over time")
+                        .height(140.0)
+                        .legend(egui_plot::Legend::default())
+                        .show(&mut cols[2], |p| {
+                            p.line(egui_plot::Line::new("scene loss now", losses));
+                        });
+                }
             });
+        }
+        if let Some(Err(e)) = self.session.as_ref().and_then(|s| s.monitor.as_ref()) {
+            ui.small(format!("loss plot unavailable: {e}"));
         }
     }
 
@@ -1044,6 +1076,7 @@ impl ViewerApp {
             "color": self.color.label(),
             "gradient_color_scale": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().ok()),
             "gradient_error": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().err()),
+            "loss_samples": self.history.loss_series(),
         });
         let path = png.with_extension("json");
         std::fs::write(

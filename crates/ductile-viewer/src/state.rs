@@ -161,6 +161,8 @@ pub struct Sample {
     pub gravitational_j: f64,
     /// Sum of the magnitudes of the tools' contact forces [N].
     pub tool_force_n: f64,
+    /// The scene's loss on this state (every term at its weight), when it has one.
+    pub loss: Option<f64>,
 }
 
 impl Sample {
@@ -195,6 +197,14 @@ impl History {
             self.samples = kept;
         }
         self.samples.push(s);
+    }
+
+    /// (time [s], loss) of the samples that carry a loss.
+    pub fn loss_series(&self) -> Vec<[f64; 2]> {
+        self.samples
+            .iter()
+            .filter_map(|s| s.loss.map(|l| [s.time_s, l]))
+            .collect()
     }
 
     /// (time, value) points of `f` for a plot.
