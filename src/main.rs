@@ -94,6 +94,11 @@ enum Command {
         /// scene's `output.color_by`.
         #[arg(long, value_enum)]
         color: Option<ViewColorArg>,
+        /// Run the speed's substeps on every displayed frame, however slow
+        /// (default: fewer substeps per frame while the simulation cannot
+        /// keep up, so that the window stays near 15 frames per second).
+        #[arg(long)]
+        fixed_speed: bool,
     },
     /// Print the adapters found and the one chosen.
     Info,
@@ -230,6 +235,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             screenshot,
             frames,
             color,
+            fixed_speed,
         } => {
             let ctx = context(&cli.adapter, false)?;
             // An optimisation directory opens as its initial and best rollouts.
@@ -276,7 +282,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 ViewColorArg::Stress => ductile_viewer::ViewColor::Stress,
                 ViewColorArg::Gradient => ductile_viewer::ViewColor::LossGradient,
             });
-            ductile_viewer::run(ctx, sources, shot, color)?;
+            ductile_viewer::run(ctx, sources, shot, color, !fixed_speed)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {

@@ -99,9 +99,13 @@ pub struct ViewerApp {
     color_override: Option<ViewColor>,
     radius: f32,
     show_plots: bool,
+    /// Whether playback adapts the substeps per frame to keep the window responsive.
+    responsive: bool,
     last_frame: Instant,
     fps: f32,
     steps_per_s: f32,
+    /// Substeps run and seconds elapsed since `steps_per_s` was last measured.
+    steps_window: (u64, f32),
     view_rect: egui::Rect,
     shot: Option<AutoShot>,
     shot_pending: Arc<Mutex<Option<Arc<egui::ColorImage>>>>,
@@ -124,6 +128,7 @@ impl ViewerApp {
         sources: Vec<Source>,
         shot: Option<AutoShot>,
         color: Option<ViewColor>,
+        responsive: bool,
     ) -> ViewerApp {
         let renderer = Renderer::new(&ctx.device, 64, 64);
         let source = sources
@@ -148,9 +153,11 @@ impl ViewerApp {
             color_override: color,
             radius: 0.005,
             show_plots: true,
+            responsive,
             last_frame: Instant::now(),
             fps: 0.0,
             steps_per_s: 0.0,
+            steps_window: (0, 0.0),
             view_rect: egui::Rect::NOTHING,
             shot,
             shot_pending: Arc::new(Mutex::new(None)),
@@ -205,6 +212,7 @@ impl ViewerApp {
     fn start(&mut self, loaded: LoadedScene) {
         let t = &loaded.scene.time;
         self.playback = Playback::new(t.substeps, t.frames as u64 * t.substeps as u64);
+        self.playback.responsive = self.responsive;
         self.color = self
             .color_override
             .unwrap_or(match loaded.scene.output.color_by {
@@ -295,6 +303,7 @@ impl ViewerApp {
         }
         self.timeline.scrub(Some(0));
         self.playback = Playback::new(1, run.frames.len() as u64);
+        self.playback.responsive = self.responsive;
         self.playback.playing = false;
         self.radius = particle_radius(&loaded);
         self.orbit = Some(OrbitCamera::from_camera(&scene_camera(&loaded)));
@@ -390,8 +399,10 @@ impl ViewerApp {
         };
         let fs = self.playback.frame_substeps as u64;
         let mut n = self.playback.take(step0);
-        let t0 = Instant::now();
-        let ran = n;
+        self.steps_window.0 += u64::from(n);
+        // In responsive mode the frame waits for its substeps, so that each
+        // frame's duration holds its own simulation work (Playback::adapt).
+        let wait = n > 0 && self.playback.responsive;
         while n > 0 {
             let Some(sim) = self.session.as_mut().and_then(|s| s.sim.as_mut()) else {
                 break;
@@ -410,9 +421,10 @@ impl ViewerApp {
                 self.record();
             }
         }
-        if ran > 0 {
-            let secs = t0.elapsed().as_secs_f32().max(1e-6);
-            self.steps_per_s = 0.8 * self.steps_per_s + 0.2 * ran as f32 / secs;
+        if wait {
+            if let Err(e) = self.ctx.wait() {
+                self.error = Some(e.to_string());
+            }
         }
     }
 
@@ -626,6 +638,15 @@ impl ViewerApp {
                 .changed()
             {
                 self.playback.set_speed(speed);
+            }
+            if ui
+                .checkbox(&mut self.responsive, "responsive")
+                .on_hover_text(
+                    "Run fewer substeps per displayed frame while the simulation cannot keep up, so that the window stays near 15 frames per second",
+                )
+                .changed()
+            {
+                self.playback.responsive = self.responsive;
             }
             ui.separator();
             ui.label("colour");
@@ -1071,6 +1092,8 @@ impl ViewerApp {
             "substep": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.step),
             "frames_per_s": self.fps,
             "substeps_per_s": self.steps_per_s,
+            "responsive": self.playback.responsive,
+            "substeps_per_frame_limit": self.playback.limit,
             "particles": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.particle_count()),
             "bodies": bodies,
             "color": self.color.label(),
@@ -1117,6 +1140,14 @@ impl eframe::App for ViewerApp {
             self.load();
         }
         self.keys(&ctx);
+        self.playback.adapt(dt);
+        // Substeps per wall-clock second, over windows of at least a second
+        // (submission is asynchronous: timing it alone says nothing).
+        self.steps_window.1 += dt;
+        if self.steps_window.1 >= 1.0 {
+            self.steps_per_s = self.steps_window.0 as f32 / self.steps_window.1;
+            self.steps_window = (0, 0.0);
+        }
         if self.color == ViewColor::LossGradient {
             self.ensure_gradient();
         }

@@ -22,12 +22,15 @@ use std::sync::Arc;
 /// Opens the viewer window on the first of `sources` (the others a click
 /// away), on the device of `ctx`, and returns when it is closed. With
 /// `shot`, takes one screenshot of each source in turn and closes. `color`
-/// overrides each scene's particle colouring.
+/// overrides each scene's particle colouring. `responsive` lets playback
+/// run fewer substeps per displayed frame while the simulation cannot keep
+/// up (see [`state::Playback::adapt`]).
 pub fn run(
     ctx: GpuContext,
     sources: Vec<Source>,
     shot: Option<AutoShot>,
     color: Option<ViewColor>,
+    responsive: bool,
 ) -> Result<()> {
     let ctx = Arc::new(ctx);
     let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
@@ -54,7 +57,11 @@ pub fn run(
     eframe::run_native(
         "ductile",
         options,
-        Box::new(move |_cc| Ok(Box::new(ViewerApp::new(ctx, sources, shot, color)))),
+        Box::new(move |_cc| {
+            Ok(Box::new(ViewerApp::new(
+                ctx, sources, shot, color, responsive,
+            )))
+        }),
     )
     .map_err(|e| anyhow!("the viewer window failed: {e}"))
 }

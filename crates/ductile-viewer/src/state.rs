@@ -17,6 +17,19 @@ pub struct Playback {
     pub frame_substeps: u32,
     /// Substeps the scene holds in all (playback pauses there).
     pub total_substeps: u64,
+    /// Keep displayed frames near [`Self::TARGET_FRAME_S`] by running fewer
+    /// substeps per frame than the speed asks while the simulation cannot
+    /// keep up (down to one substep every [`Self::MIN_LIMIT`]⁻¹ frames).
+    pub responsive: bool,
+    /// Substeps per displayed frame the frame-time controller allows
+    /// (fractional: 0.25 runs one substep every fourth frame).
+    pub limit: f32,
+    /// Duration [s] of a displayed frame that runs no substep (drawing alone),
+    /// as learnt so far.
+    pub draw_s: Option<f32>,
+    credit: f32,
+    last_ran: u32,
+    frames_seen: u32,
     pending: u32,
 }
 
@@ -29,8 +42,54 @@ impl Playback {
             substeps_per_frame: frame_substeps,
             frame_substeps,
             total_substeps,
+            responsive: true,
+            limit: frame_substeps as f32,
+            draw_s: None,
+            credit: 0.0,
+            last_ran: 0,
+            frames_seen: 0,
             pending: 0,
         }
+    }
+
+    /// Frame time [s] the responsive mode aims at (15 frames per second).
+    pub const TARGET_FRAME_S: f32 = 1.0 / 15.0;
+    /// Fewest substeps per displayed frame the responsive mode goes down to.
+    pub const MIN_LIMIT: f32 = 0.125;
+
+    /// Feeds the last displayed frame's duration [s] (which ran the
+    /// substeps of the last [`Self::take`]) to the responsive mode. The goal
+    /// is the target frame time, or twice the time of drawing alone where
+    /// that is slower (a software driver: simulating then takes about half
+    /// of each frame instead of being starved); drawing alone is learnt from
+    /// frames that ran no substep. A frame over 1.25× the goal cuts the
+    /// substeps per frame by a quarter, one under 0.8× raises them by an
+    /// eighth; never above the speed's substeps per frame, nor below
+    /// [`Self::MIN_LIMIT`]. Reacting to whole frame times (not to timed
+    /// submissions) keeps it right when the GPU runs behind the CPU.
+    pub fn adapt(&mut self, frame_s: f32) {
+        let cap = self.substeps_per_frame as f32;
+        if !self.responsive {
+            self.limit = cap;
+            return;
+        }
+        // The first frames build pipelines and textures: not a measure.
+        self.frames_seen += 1;
+        if self.frames_seen <= 3 {
+            return;
+        }
+        if self.last_ran == 0 {
+            // The least recent draw-only time, drifting up 2 % per such frame
+            // (drawing cost changes slowly; hitches only ever add).
+            self.draw_s = Some(self.draw_s.map_or(frame_s, |d| frame_s.min(1.02 * d)));
+        }
+        let goal = Self::TARGET_FRAME_S.max(2.0 * self.draw_s.unwrap_or(0.0));
+        if frame_s > 1.25 * goal {
+            self.limit *= 0.75;
+        } else if frame_s < 0.8 * goal {
+            self.limit += (self.limit / 8.0).max(Self::MIN_LIMIT);
+        }
+        self.limit = self.limit.clamp(Self::MIN_LIMIT, cap);
     }
 
     /// Toggles play and pause.
@@ -53,13 +112,24 @@ impl Playback {
     pub fn set_speed(&mut self, multiple: f32) {
         let m = multiple.clamp(1.0 / 16.0, 16.0);
         self.substeps_per_frame = ((m * self.frame_substeps as f32).round() as u32).max(1);
+        self.limit = self.limit.min(self.substeps_per_frame as f32);
     }
 
     /// Substeps to run now, given the simulation's current substep. Pauses at the scene's end.
     pub fn take(&mut self, step: u64) -> u32 {
         let left = self.total_substeps.saturating_sub(step);
         let want = if self.playing {
-            self.substeps_per_frame
+            if self.responsive {
+                // Whole substeps from the credit the limit adds each frame.
+                self.credit = (self.credit + self.limit.min(self.substeps_per_frame as f32))
+                    .min(self.substeps_per_frame as f32);
+                let n = self.credit.floor();
+                self.credit -= n;
+                self.last_ran = n as u32;
+                n as u32
+            } else {
+                self.substeps_per_frame
+            }
         } else {
             std::mem::take(&mut self.pending)
         };
@@ -402,6 +472,53 @@ mod tests {
         assert!(!p.playing, "pauses at the end");
         p.set_speed(1e-6);
         assert_eq!(p.substeps_per_frame, 3, "1/16 of 50, rounded");
+    }
+
+    /// Responsive playback: frames that stay slow cut the substeps per
+    /// frame down to one every eighth frame (the substeps taken add up to
+    /// the limit); with a model frame of `draw + cost × substeps` it settles
+    /// where frames take about the goal: 1/15 s when drawing is fast, twice
+    /// the drawing time when drawing is slow; cheap substeps run at speed.
+    #[test]
+    fn responsive_playback_follows_the_frame_time() {
+        let mut p = Playback::new(20, 1_000_000);
+        assert_eq!(p.take(0), 20);
+        for _ in 0..40 {
+            p.adapt(1.0);
+            p.last_ran = 20; // every frame slow, whatever it ran
+        }
+        assert_eq!(p.limit, Playback::MIN_LIMIT);
+        let ran: u32 = (0..16).map(|_| p.take(0)).sum();
+        assert_eq!(ran, 2, "one substep every eighth frame");
+
+        let settle = |draw: f32, cost: f32| {
+            let mut p = Playback::new(60, 1_000_000);
+            let mut frames = Vec::new();
+            for _ in 0..300 {
+                let n = p.take(0) as f32;
+                let f = draw + cost * n;
+                frames.push(f);
+                p.adapt(f);
+            }
+            let late = &frames[200..];
+            (p.limit, late.iter().sum::<f32>() / late.len() as f32)
+        };
+        // Drawing 10 ms, a substep 5 ms: frames near 1/15 s.
+        let (limit, mean) = settle(0.01, 0.005);
+        assert!(mean > 0.8 / 15.0 && mean < 1.25 / 15.0, "{limit} {mean}");
+        // Drawing 100 ms (software driver), a substep 20 ms: frames near 0.2 s.
+        let (limit, mean) = settle(0.1, 0.02);
+        assert!(mean > 0.16 && mean < 0.25 && limit >= 2.0, "{limit} {mean}");
+        // Cheap substeps: the speed's 60 per frame.
+        let (limit, _) = settle(0.005, 1e-5);
+        assert_eq!(limit, 60.0);
+
+        let mut p = Playback::new(20, 1_000_000);
+        p.responsive = false;
+        p.limit = 1.0;
+        assert_eq!(p.take(0), 20, "without the responsive mode the speed rules");
+        p.adapt(1.0);
+        assert_eq!(p.limit, 20.0);
     }
 
     #[test]
