@@ -211,8 +211,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                         .is_some_and(|l| l.starts_with("Task"))
                 });
                 let checked = if is_task {
-                    ductile_opt::load_task(s)
-                        .and_then(|t| ductile_scene::load_scene(&t.scene_path()).map(|_| ()))
+                    ductile_opt::load_task(s).and_then(|t| t.load_scene().map(|_| ()))
                 } else {
                     ductile_scene::load_scene(s).map(|_| ())
                 };

@@ -45,8 +45,7 @@ pub fn render_rollouts(
     out: &Path,
     frames: usize,
 ) -> Result<usize> {
-    let scene_path = task.scene_path();
-    let loaded = ductile_scene::load_scene(&scene_path)?;
+    let loaded = task.load_scene()?;
     // The optimisation already recorded the reference, if any.
     let mut task = task.clone();
     task.task.record = None;
@@ -59,8 +58,12 @@ pub fn render_rollouts(
         },
         ..opts.clone()
     };
-    let (mut rollout, params, _) = prepare(ctx, &task, &opts)
-        .with_context(|| format!("building the rollout of {} to render", scene_path.display()))?;
+    let (mut rollout, params, _) = prepare(ctx, &task, &opts).with_context(|| {
+        format!(
+            "building the rollout of {} to render",
+            task.scene_path().display()
+        )
+    })?;
     let cam = &loaded.scene.output.camera;
     let mut renderer = Renderer::new(&ctx.device, cam.width, cam.height);
     let at = frame_steps(rollout.steps(), frames);

@@ -313,6 +313,58 @@ fn emitter_path_gradient_matches_central_differences() {
     );
 }
 
+/// A task may hold its scene inline: it loads and optimises like one read
+/// from a file, a comment or string holding `scene:` does not confuse it,
+/// and a mistake inside the inline scene is reported at its line and column
+/// in the task file.
+#[test]
+fn inline_scenes_load_and_report_errors_in_the_task_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "// scene: \"not this\"
+Task(
+    steps: 10,
+    scene: Scene(
+        name: \"inline\",
+        domain: (cells: (16, 16, 16), dx: 0.0625),
+        time: (dt: 1e-3, substeps: 10, frames: 1),
+        bodies: [(name: \"ball\", shape: Sphere(center: (0.5, 0.5, 0.5), radius: 0.1),
+                  material: NeoHookean(density: 1000.0, youngs_modulus: 1e4, poisson_ratio: 0.3))],
+        loss: [(kind: CenterOfMass(target: (0.6, 0.5, 0.5)), body: 0)],
+    ),
+    controls: [InitialVelocity(body: 0, min: (-2.0, -2.0, -2.0), max: (2.0, 2.0, 2.0))],
+    optimizer: GradientDescent(learning_rate: 0.5, iterations: 2),
+)";
+    let path = dir.path().join("inline.ron");
+    let t = parse_task(text, &path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(t.inline_scene.is_some());
+    let loaded = t.load_scene().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.scene.name, "inline");
+    let (ctx, _g) = gpu();
+    let (_, _, theta0) = prepare(ctx, &t, &f64_opts()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(theta0, vec![0.0; 3]);
+
+    let bad = text.replace("youngs_modulus: 1e4", "youngs_modulus: -1e4");
+    let t = parse_task(&bad, &path).unwrap();
+    let e = t
+        .load_scene()
+        .err()
+        .expect("a negative modulus is refused")
+        .to_string();
+    // Line 9 of the task file, at the value.
+    let col = bad.lines().nth(8).unwrap().find("-1e4").unwrap() + 1;
+    assert!(
+        e.contains(&format!("inline.ron:9:{col}")) && e.contains("youngs_modulus"),
+        "{e}"
+    );
+    // An error in the task's own fields after the scene keeps its place too.
+    let bad = text.replace("iterations: 2", "iterations: 2, bogus: 1");
+    let e = parse_task(&bad, &path)
+        .err()
+        .expect("unknown field")
+        .to_string();
+    assert!(e.contains("inline.ron:13:") && e.contains("bogus"), "{e}");
+}
+
 /// Masked axes and frozen segments stay at their initial guess, every value
 /// stays inside its bounds, and clipping by value bounds the step: gradient
 /// descent with rate 100 and components clipped to 1e-4 moves each free

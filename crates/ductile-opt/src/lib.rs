@@ -207,8 +207,7 @@ pub fn prepare(
     task: &LoadedTask,
     opts: &RunOptions,
 ) -> Result<(Rollout, Params, Vec<f64>), OptError> {
-    let scene_path = task.scene_path();
-    let loaded = ductile_scene::load_scene(&scene_path)?;
+    let loaded = task.load_scene()?;
     let steps = opts
         .steps
         .or(task.task.steps)

@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Task {
-    /// Scene file, relative to the task file. Its `loss` is minimised.
+    /// Scene file, relative to the task file, or the scene itself written
+    /// inline (`scene: Scene(...)`; see [`LoadedTask::inline_scene`]). Its
+    /// `loss` is minimised.
     pub scene: String,
     /// Substeps of each rollout (default: the scene's frames × substeps).
     #[serde(default)]
@@ -458,15 +460,35 @@ pub struct LoadedTask {
     pub path: PathBuf,
     /// Text of the task file (for located errors).
     pub source: String,
+    /// For a scene written inline: the task file's text with everything but
+    /// the scene blanked out (newlines kept), so that the scene parses on
+    /// its own and its errors point into the task file.
+    pub inline_scene: Option<String>,
 }
 
 impl LoadedTask {
-    /// The scene file's path.
+    /// The scene file's path (the task file itself for an inline scene).
     pub fn scene_path(&self) -> PathBuf {
+        if self.inline_scene.is_some() {
+            return self.path.clone();
+        }
         self.path
             .parent()
             .unwrap_or(Path::new("."))
             .join(&self.task.scene)
+    }
+
+    /// Loads the task's scene, from its file or inline (assets relative to
+    /// the task file's directory).
+    pub fn load_scene(&self) -> Result<ductile_scene::LoadedScene, SceneError> {
+        match &self.inline_scene {
+            None => ductile_scene::load_scene(&self.scene_path()),
+            Some(src) => ductile_scene::load_scene_from_str(
+                src,
+                &self.path.display().to_string(),
+                self.path.parent().unwrap_or(Path::new(".")),
+            ),
+        }
     }
 
     /// A located error about the task file.
@@ -484,6 +506,10 @@ impl LoadedTask {
 /// Parses a task from RON text (`label` names it in errors) and checks it.
 pub fn parse_task(source: &str, path: &Path) -> Result<LoadedTask, SceneError> {
     let label = path.display().to_string();
+    let (task_text, inline_scene) = match inline_scene_span(source) {
+        Some((a, b)) => split_inline_scene(source, a, b),
+        None => (source.to_string(), None),
+    };
     // `Some(..)` may be left out around optional values, and `Adam(..)`
     // holds its settings directly.
     let task: Task = ron::Options::default()
@@ -491,15 +517,122 @@ pub fn parse_task(source: &str, path: &Path) -> Result<LoadedTask, SceneError> {
             ron::extensions::Extensions::IMPLICIT_SOME
                 | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
         )
-        .from_str(source)
+        .from_str(&task_text)
         .map_err(|e| SceneError::from_ron(source, &label, &e))?;
     let t = LoadedTask {
         task,
         path: path.to_path_buf(),
         source: source.to_string(),
+        inline_scene,
     };
     check(&t)?;
     Ok(t)
+}
+
+/// Byte range of an inline scene, the value of the task's top-level
+/// `scene:` field when it is `Scene(...)` or `(...)` rather than a string.
+/// Skips comments and strings; `None` when `scene` is a path (or missing).
+fn inline_scene_span(src: &str) -> Option<(usize, usize)> {
+    let b = src.as_bytes();
+    let (mut i, mut depth) = (0usize, 0i32);
+    // Skips a comment or string starting at i; returns where it ends.
+    let skip = |i: usize| -> Option<usize> {
+        if b[i..].starts_with(b"//") {
+            return Some(src[i..].find('\n').map_or(b.len(), |n| i + n));
+        }
+        if b[i..].starts_with(b"/*") {
+            return Some(src[i + 2..].find("*/").map_or(b.len(), |n| i + 2 + n + 2));
+        }
+        if b[i] == b'"' {
+            let mut j = i + 1;
+            while j < b.len() && b[j] != b'"' {
+                j += if b[j] == b'\\' { 2 } else { 1 };
+            }
+            return Some((j + 1).min(b.len()));
+        }
+        None
+    };
+    while i < b.len() {
+        if let Some(j) = skip(i) {
+            i = j;
+            continue;
+        }
+        match b[i] {
+            b'(' | b'[' | b'{' => depth += 1,
+            b')' | b']' | b'}' => depth -= 1,
+            _ => {}
+        }
+        let word_start = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_');
+        if depth == 1 && word_start && b[i..].starts_with(b"scene") {
+            let mut j = i + 5;
+            while j < b.len() && b[j].is_ascii_whitespace() {
+                j += 1;
+            }
+            if j < b.len() && b[j] == b':' {
+                j += 1;
+                while j < b.len() && b[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                let start = j;
+                if b[j..].starts_with(b"Scene") {
+                    j += 5;
+                    while j < b.len() && b[j].is_ascii_whitespace() {
+                        j += 1;
+                    }
+                }
+                if j >= b.len() || b[j] != b'(' {
+                    return None; // a path string (or something RON will reject)
+                }
+                // Find the matching parenthesis.
+                let mut d = 0i32;
+                while j < b.len() {
+                    if let Some(k) = skip(j) {
+                        j = k;
+                        continue;
+                    }
+                    match b[j] {
+                        b'(' | b'[' | b'{' => d += 1,
+                        b')' | b']' | b'}' => {
+                            d -= 1;
+                            if d == 0 {
+                                return Some((start, j + 1));
+                            }
+                        }
+                        _ => {}
+                    }
+                    j += 1;
+                }
+                return None;
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Splits `src` at the inline scene `a..b`: the task text with the scene
+/// replaced by a string literal of the same lines and columns, and the scene
+/// text with everything else blanked (newlines kept).
+fn split_inline_scene(src: &str, a: usize, b: usize) -> (String, Option<String>) {
+    let blank = |s: &str| -> String {
+        s.chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' })
+            .collect()
+    };
+    let inner = blank(&src[a..b]);
+    // Same number of chars: a quote, the blanked middle, a quote.
+    let mut lit: Vec<char> = inner.chars().collect();
+    lit[0] = '"';
+    let last = lit.len() - 1;
+    lit[last] = '"';
+    let task = format!(
+        "{}{}{}",
+        &src[..a],
+        lit.iter().collect::<String>(),
+        &src[b..]
+    );
+    let scene = format!("{}{}{}", blank(&src[..a]), &src[a..b], blank(&src[b..]));
+    (task, Some(scene))
 }
 
 /// Reads and checks a task file (bounds, counts, rates).
