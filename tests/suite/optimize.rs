@@ -347,8 +347,7 @@ Task(
     let t = parse_task(&bad, &path).unwrap();
     let e = t
         .load_scene()
-        .err()
-        .expect("a negative modulus is refused")
+        .expect_err("a negative modulus is refused")
         .to_string();
     // Line 9 of the task file, at the value.
     let col = bad.lines().nth(8).unwrap().find("-1e4").unwrap() + 1;
@@ -359,8 +358,7 @@ Task(
     // An error in the task's own fields after the scene keeps its place too.
     let bad = text.replace("iterations: 2", "iterations: 2, bogus: 1");
     let e = parse_task(&bad, &path)
-        .err()
-        .expect("unknown field")
+        .expect_err("unknown field")
         .to_string();
     assert!(e.contains("inline.ron:13:") && e.contains("bogus"), "{e}");
 }
