@@ -242,6 +242,17 @@ impl Params {
                     Ok(())
                 }
             };
+            let keys_ok = |keys: usize| {
+                if keys > r.steps() + 1 {
+                    Err(bad(
+                        "keys",
+                        keys.to_string(),
+                        format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
+                    ))
+                } else {
+                    Ok(())
+                }
+            };
             let in_box = |v: [f64; 3], min: &[f64; 3], max: &[f64; 3], what: &str| {
                 if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
                     Err(bad(
@@ -327,13 +338,7 @@ impl Params {
                     ..
                 } => {
                     tool_ok(*tool)?;
-                    if *keys > r.steps() + 1 {
-                        return Err(bad(
-                            "keys",
-                            keys.to_string(),
-                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
-                        ));
-                    }
+                    keys_ok(*keys)?;
                     let o = 16 * tool;
                     let c = r.control_values();
                     let x = x0.unwrap_or([c[o], c[o + 1], c[o + 2]]);
@@ -359,13 +364,7 @@ impl Params {
                             "a body with an `emitter`".to_string(),
                         ));
                     }
-                    if *keys > r.steps() + 1 {
-                        return Err(bad(
-                            "keys",
-                            keys.to_string(),
-                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
-                        ));
-                    }
+                    keys_ok(*keys)?;
                     let d = d0.unwrap_or([0.0; 3]);
                     in_box(d, min, max, "the initial displacement (default zero)")?;
                     (
@@ -389,13 +388,7 @@ impl Params {
                     ..
                 } => {
                     tool_ok(*tool)?;
-                    if *keys > r.steps() + 1 {
-                        return Err(bad(
-                            "keys",
-                            keys.to_string(),
-                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
-                        ));
-                    }
+                    keys_ok(*keys)?;
                     let th = r0.unwrap_or([0.0; 3]);
                     in_box(th, min, max, "the initial rotation (default zero)")?;
                     let name = format!("tool{tool}.rot");
@@ -425,13 +418,7 @@ impl Params {
                             format!("a gripper index (0..{n})"),
                         ));
                     };
-                    if *keys > r.steps() + 1 {
-                        return Err(bad(
-                            "keys",
-                            keys.to_string(),
-                            format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
-                        ));
-                    }
+                    keys_ok(*keys)?;
                     let c = r.control_values();
                     let (l, rt) = (16 * left, 16 * right);
                     let scene_w = (0..3)

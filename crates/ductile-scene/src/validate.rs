@@ -849,29 +849,37 @@ impl Checker {
                 "a non-empty list of (time, width) keys",
             );
         }
-        let mut prev: Option<f64> = None;
+        self.key_times(&format!("{p}.width"), g.width.iter().map(|k| k.time), "key");
         for (i, k) in g.width.iter().enumerate() {
-            let kp = format!("{p}.width[{i}]");
-            let t_ok = self.non_negative(&format!("{kp}.time"), k.time, "s");
+            self.non_negative(&format!("{p}.width[{i}].width"), k.width, "m");
+        }
+        self.non_negative(&format!("{p}.friction"), g.friction, "");
+        self.non_negative(&format!("{p}.softness"), g.softness, "m");
+    }
+
+    /// Times [s] of the keys of list `p` (`p[i].time`): each >= 0 and
+    /// greater than the one before (`what`: how the error names a key).
+    fn key_times(&mut self, p: &str, times: impl Iterator<Item = f64>, what: &str) {
+        let mut prev: Option<f64> = None;
+        for (i, t) in times.enumerate() {
+            let tp = format!("{p}[{i}].time");
+            let t_ok = self.non_negative(&tp, t, "s");
             if let (true, Some(prev)) = (t_ok, prev) {
-                if k.time <= prev {
+                if t <= prev {
                     self.push(
-                        format!("{kp}.time"),
-                        fmt_f64(k.time),
+                        tp,
+                        fmt_f64(t),
                         format!(
-                            "> {} s, the previous key's time (times must strictly increase)",
+                            "> {} s, the previous {what}'s time (times must strictly increase)",
                             fmt_f64(prev)
                         ),
                     );
                 }
             }
             if t_ok {
-                prev = Some(k.time);
+                prev = Some(t);
             }
-            self.non_negative(&format!("{kp}.width"), k.width, "m");
         }
-        self.non_negative(&format!("{p}.friction"), g.friction, "");
-        self.non_negative(&format!("{p}.softness"), g.softness, "m");
     }
 
     fn motion(&mut self, p: &str, m: &Motion) {
@@ -881,25 +889,9 @@ impl Checker {
                 if keys.is_empty() {
                     self.push(p, "Keyframes([])", "a non-empty list of keyframes");
                 }
-                let mut prev: Option<f64> = None;
+                self.key_times(p, keys.iter().map(|k| k.time), "keyframe");
                 for (i, k) in keys.iter().enumerate() {
                     let kp = format!("{p}[{i}]");
-                    let t_ok = self.non_negative(&format!("{kp}.time"), k.time, "s");
-                    if let (true, Some(prev)) = (t_ok, prev) {
-                        if k.time <= prev {
-                            self.push(
-                                format!("{kp}.time"),
-                                fmt_f64(k.time),
-                                format!(
-                                    "> {} s, the previous keyframe's time (times must strictly increase)",
-                                    fmt_f64(prev)
-                                ),
-                            );
-                        }
-                    }
-                    if t_ok {
-                        prev = Some(k.time);
-                    }
                     self.vec3_finite(&format!("{kp}.position"), k.position, "m");
                     self.vec3_finite(&format!("{kp}.rotation_deg"), k.rotation_deg, "degrees");
                 }
