@@ -222,7 +222,8 @@ fn rotation_keyframes_reach_each_key() {
 /// A gripper's opening (Catmull–Rom width keys) maps its gradient onto
 /// both fingers: the pads squeeze an elastic block while the gripper rises
 /// and turns about y (so the closing axis changes each substep), and the block's lift (the loss) depends on the width through the normal
-/// force and friction. Also: a tool control on a finger is refused.
+/// force and friction. The gripper's position keys alone, and composed with
+/// its width keys, map theirs too. Also: a tool control on a finger is refused.
 #[test]
 fn gripper_width_gradient_matches_central_differences() {
     let dir = tempfile::tempdir().unwrap();
@@ -247,6 +248,37 @@ fn gripper_width_gradient_matches_central_differences() {
     eprintln!("gripper width keys: directional derivative {adj:.6e}, relative error {err:.2e}");
     assert!(adj.abs() > 1e-8, "the loss does not depend on the width");
     assert!(err < 1e-4, "gripper-width gradient off by {err:.2e}");
+
+    // The gripper's position key-framed alone, then composed with its width.
+    let pos = "Task(scene: \"squeeze.ron\", steps: 40,
+          controls: [GripperKeyframes(gripper: 0, keys: 3, interpolation: CatmullRom, min: (0.1, 0.05, 0.1), max: (0.3, 0.3, 0.3))],
+          optimizer: Adam(learning_rate: 0.1, iterations: 1))";
+    let t = parse_task(pos, &dir.path().join("pos_task.ron")).unwrap_or_else(|e| panic!("{e}"));
+    // Off the grid: at y = 0.15 m the pads' faces sit exactly on grid nodes,
+    // where hard contact switches on (the loss jumps there).
+    let (adj, err) = check_control_gradient(
+        &t,
+        &[0.2, 0.152, 0.2, 0.205, 0.171, 0.2, 0.21, 0.193, 0.195],
+    );
+    eprintln!("gripper position keys: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(err < 1e-4, "gripper position gradient off by {err:.2e}");
+    let both = text.replace(
+        "controls: [GripperWidth(",
+        "controls: [GripperKeyframes(gripper: 0, keys: 3, interpolation: CatmullRom, min: (0.1, 0.05, 0.1), max: (0.3, 0.3, 0.3)),
+                     GripperWidth(",
+    );
+    assert_ne!(both, text);
+    let t = parse_task(&both, &dir.path().join("both_task.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let theta = [
+        0.2, 0.152, 0.2, 0.205, 0.171, 0.2, 0.21, 0.193, 0.195, 0.118, 0.112, 0.105,
+    ];
+    let (adj, err) = check_control_gradient(&t, &theta);
+    eprintln!("gripper position and width keys: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(adj.abs() > 1e-8, "the loss does not depend on the gripper");
+    assert!(
+        err < 1e-4,
+        "gripper position/width gradient off by {err:.2e}"
+    );
 
     let finger = text.replace(
         "GripperWidth(gripper: 0, keys: 3, interpolation: CatmullRom, min: 0.05, max: 0.2)",

@@ -394,6 +394,39 @@ impl Params {
                     let name = format!("tool{tool}.rot");
                     (name, Some(*keys), th, *min, *max, *mask, *freeze)
                 }
+                ControlSpec::GripperKeyframes {
+                    gripper,
+                    keys,
+                    init: x0,
+                    min,
+                    max,
+                    mask,
+                    freeze,
+                    ..
+                } => {
+                    let [left, right] = finger_tools(r, *gripper).ok_or_else(|| {
+                        bad(
+                            "gripper",
+                            gripper.to_string(),
+                            format!("a gripper index (0..{})", gripper_count(r)),
+                        )
+                    })?;
+                    keys_ok(*keys)?;
+                    let c = r.control_values();
+                    let mid: [f64; 3] =
+                        std::array::from_fn(|k| 0.5 * (c[16 * left + k] + c[16 * right + k]));
+                    let x = x0.unwrap_or(mid);
+                    in_box(x, min, max, "the gripper's scene position")?;
+                    (
+                        format!("gripper{gripper}.key"),
+                        Some(*keys),
+                        x,
+                        *min,
+                        *max,
+                        *mask,
+                        *freeze,
+                    )
+                }
                 ControlSpec::GripperWidth {
                     gripper,
                     keys,
@@ -404,18 +437,10 @@ impl Params {
                     ..
                 } => {
                     let Some([left, right]) = finger_tools(r, *gripper) else {
-                        let n = r
-                            .sim
-                            .control
-                            .gripper_of
-                            .iter()
-                            .flatten()
-                            .max()
-                            .map_or(0, |g| g + 1);
                         return Err(bad(
                             "gripper",
                             gripper.to_string(),
-                            format!("a gripper index (0..{n})"),
+                            format!("a gripper index (0..{})", gripper_count(r)),
                         ));
                     };
                     keys_ok(*keys)?;
@@ -685,29 +710,8 @@ impl Params {
                         }
                     }
                 }
-                ControlSpec::GripperWidth {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    let fingers = finger_tools(r, *gripper).expect("checked in Params::new");
-                    let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    let frame = gripper_frame(&self.base_control, fingers, nt, n_ctrl, dt);
-                    let width = |n: usize| -> f64 { kw[n].iter().map(|&(j, wj)| wj * th[j]).sum() };
-                    for n in 0..n_ctrl {
-                        let (c0, a0) = frame[n];
-                        let (c1, a1) = frame[n + 1];
-                        let (w0, w1) = (width(n), width(n + 1));
-                        for (tool, side) in fingers.into_iter().zip([-1.0, 1.0]) {
-                            let o = 16 * (n * nt + tool);
-                            let pos = c0 + 0.5 * side * w0 * a0;
-                            let next = c1 + 0.5 * side * w1 * a1;
-                            control[o..o + 3].copy_from_slice(&pos.to_array());
-                            control[o + 8..o + 11].copy_from_slice(&((next - pos) / dt).to_array());
-                        }
-                    }
-                }
+                // Written together below: a gripper's position and width compose.
+                ControlSpec::GripperWidth { .. } | ControlSpec::GripperKeyframes { .. } => {}
                 ControlSpec::ToolRotationKeyframes {
                     tool,
                     keys,
@@ -745,6 +749,7 @@ impl Params {
                 }
             }
         }
+        self.apply_grippers(r, theta, &mut control);
         r.set_initial_state(ctx, &state)?;
         r.set_control_values(ctx, &control)?;
         for (b, m) in materials.iter().enumerate() {
@@ -753,6 +758,74 @@ impl Params {
             }
         }
         Ok(())
+    }
+
+    /// Writes the fingers of every gripper with a `GripperKeyframes` or
+    /// `GripperWidth` control: p_s(n) = c(n) + s w(n)/2 a(n) for sides
+    /// s = ∓1, with the frame position c, width w and closing axis a from
+    /// the controls or, where absent, from the scene; each velocity carries
+    /// its finger to the next substep's position.
+    fn apply_grippers(&self, r: &Rollout, theta: &[f64], control: &mut [f64]) {
+        let nt = r.tool_params().len().max(1);
+        let dt = r.sim.info().dt;
+        let n_ctrl = control.len() / (16 * nt);
+        let mut grippers: Vec<usize> = self
+            .specs
+            .iter()
+            .filter_map(|c| match c {
+                ControlSpec::GripperWidth { gripper, .. }
+                | ControlSpec::GripperKeyframes { gripper, .. } => Some(*gripper),
+                _ => None,
+            })
+            .collect();
+        grippers.sort_unstable();
+        grippers.dedup();
+        for gi in grippers {
+            let fingers = finger_tools(r, gi).expect("checked in Params::new");
+            let frame = gripper_frame(&self.base_control, fingers, nt, n_ctrl, dt);
+            let mut center: Vec<DVec3> = frame.iter().map(|f| f.0).collect();
+            let mut width: Vec<f64> = gripper_widths(&self.base_control, fingers, nt, n_ctrl, dt);
+            for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
+                let th = &theta[range.clone()];
+                match c {
+                    ControlSpec::GripperKeyframes {
+                        gripper,
+                        keys,
+                        interpolation,
+                        ..
+                    } if *gripper == gi => {
+                        let kw = key_weights(*keys, *interpolation, n_ctrl);
+                        for (n, row) in kw.iter().enumerate() {
+                            center[n] = row
+                                .iter()
+                                .map(|&(j, wj)| wj * DVec3::from_slice(&th[3 * j..3 * j + 3]))
+                                .sum();
+                        }
+                    }
+                    ControlSpec::GripperWidth {
+                        gripper,
+                        keys,
+                        interpolation,
+                        ..
+                    } if *gripper == gi => {
+                        let kw = key_weights(*keys, *interpolation, n_ctrl);
+                        for (n, row) in kw.iter().enumerate() {
+                            width[n] = row.iter().map(|&(j, wj)| wj * th[j]).sum();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            for n in 0..n_ctrl {
+                for (tool, side) in fingers.into_iter().zip([-1.0, 1.0]) {
+                    let o = 16 * (n * nt + tool);
+                    let pos = center[n] + 0.5 * side * width[n] * frame[n].1;
+                    let next = center[n + 1] + 0.5 * side * width[n + 1] * frame[n + 1].1;
+                    control[o..o + 3].copy_from_slice(&pos.to_array());
+                    control[o + 8..o + 11].copy_from_slice(&((next - pos) / dt).to_array());
+                }
+            }
+        }
     }
 
     /// dL/dθ from a backward pass of the rollout run at `theta`.
@@ -844,6 +917,31 @@ impl Params {
                         }
                     }
                 }
+                ControlSpec::GripperKeyframes {
+                    gripper,
+                    keys,
+                    interpolation,
+                    ..
+                } => {
+                    // p_s(n) = c(n) + offset_s(n), c(n) = Σ_j k_nj K_j,
+                    // v_s(n) = (p_s(n + 1) − p_s(n)) / dt, for both fingers.
+                    let fingers = finger_tools(r, *gripper).expect("checked in Params::new");
+                    let kw = key_weights(*keys, *interpolation, n_ctrl);
+                    for n in 0..n_ctrl {
+                        for tool in fingers {
+                            let o = 16 * (n * nt + tool);
+                            for a in 0..3 {
+                                let (gp, gv) = (g.control[o + a], g.control[o + 8 + a] / dt);
+                                for &(j, wj) in &kw[n] {
+                                    out[3 * j + a] += wj * (gp - gv);
+                                }
+                                for &(j, wj) in &kw[n + 1] {
+                                    out[3 * j + a] += wj * gv;
+                                }
+                            }
+                        }
+                    }
+                }
                 ControlSpec::GripperWidth {
                     gripper,
                     keys,
@@ -926,6 +1024,42 @@ impl Params {
         }
         out
     }
+}
+
+/// Number of grippers in the rollout's scene.
+fn gripper_count(r: &Rollout) -> usize {
+    r.sim
+        .control
+        .gripper_of
+        .iter()
+        .flatten()
+        .max()
+        .map_or(0, |g| g + 1)
+}
+
+/// A gripper's finger separation [m] along its closing axis at substeps
+/// `0..=steps`, from the scene's finger poses in `control` (as
+/// [`gripper_frame`]; the entry past the last substep by the last velocities).
+fn gripper_widths(
+    control: &[f64],
+    [left, right]: [usize; 2],
+    nt: usize,
+    steps: usize,
+    dt: f64,
+) -> Vec<f64> {
+    let frame = gripper_frame(control, [left, right], nt, steps, dt);
+    let at = |n: usize, t: usize| 16 * (n * nt + t);
+    let pos = |n: usize, t: usize| {
+        if n < steps {
+            DVec3::from_slice(&control[at(n, t)..at(n, t) + 3])
+        } else {
+            let o = at(steps - 1, t);
+            DVec3::from_slice(&control[o..o + 3]) + dt * DVec3::from_slice(&control[o + 8..o + 11])
+        }
+    };
+    (0..=steps)
+        .map(|n| (pos(n, right) - pos(n, left)).dot(frame[n].1))
+        .collect()
 }
 
 /// The tool indices of gripper `g`'s left and right fingers.

@@ -288,6 +288,33 @@ pub enum ControlSpec {
         #[serde(default)]
         freeze: usize,
     },
+    /// A gripper frame's position [m] (the point midway between its
+    /// fingers) at `keys` key frames evenly spaced over the rollout,
+    /// interpolated in time; the fingers keep their place about the frame
+    /// (the scene's width and orientation, or a `GripperWidth` control's
+    /// width) and each finger's velocity is its interpolated motion.
+    GripperKeyframes {
+        /// Gripper index (in the scene's `grippers`).
+        gripper: usize,
+        /// Number of key frames (>= 1; `steps + 1` gives one per substep).
+        keys: usize,
+        /// Interpolation between keys (default `Linear`).
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Initial guess for every key [m] (default: the frame's scene position at t = 0).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [m].
+        min: Vec3,
+        /// Upper bound per axis [m].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading keys kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
     /// A gripper's opening: the distance between its finger origins [m] at
     /// `keys` key frames evenly spaced over the rollout, interpolated in
     /// time. The fingers stay symmetric about the gripper frame, which moves
@@ -748,6 +775,9 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 format!("tool {tool}'s orientation")
             }
             ControlSpec::GripperWidth { gripper, .. } => format!("gripper {gripper}'s width"),
+            ControlSpec::GripperKeyframes { gripper, .. } => {
+                format!("gripper {gripper}'s position")
+            }
             ControlSpec::EmitterKeyframes { body, .. } => format!("body {body}'s nozzle path"),
         };
         if let Some((_, j)) = claimed.iter().find(|(w, _)| *w == what) {
@@ -808,6 +838,14 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 ..
             }
             | ControlSpec::EmitterKeyframes {
+                min,
+                max,
+                init,
+                keys,
+                freeze,
+                ..
+            }
+            | ControlSpec::GripperKeyframes {
                 min,
                 max,
                 init,
@@ -880,7 +918,8 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             | ControlSpec::ToolAngularVelocity { mask, .. }
             | ControlSpec::ToolKeyframes { mask, .. }
             | ControlSpec::ToolRotationKeyframes { mask, .. }
-            | ControlSpec::EmitterKeyframes { mask, .. } => *mask,
+            | ControlSpec::EmitterKeyframes { mask, .. }
+            | ControlSpec::GripperKeyframes { mask, .. } => *mask,
             ControlSpec::Material { .. } | ControlSpec::GripperWidth { .. } => None,
         };
         if mask == Some([false; 3]) {
