@@ -1100,6 +1100,7 @@ impl ViewerApp {
             "gradient_color_scale": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().ok()),
             "gradient_error": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().err()),
             "loss_samples": self.history.loss_series(),
+            "loss_error": self.session.as_ref().and_then(|s| s.monitor.as_ref()).and_then(|m| m.as_ref().err()),
         });
         let path = png.with_extension("json");
         std::fs::write(
