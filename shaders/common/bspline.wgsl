@@ -64,3 +64,25 @@ fn bspline_node_weight_grad(xg: vec3r, node: vec3r) -> vec3r {
     let d = vec3r(bspline_dn(r.x), bspline_dn(r.y), bspline_dn(r.z));
     return vec3r(d.x * n.y * n.z, n.x * d.y * n.z, n.x * n.y * d.z);
 }
+
+// Stencil node `s` in 0..27 as offsets (s % 3, s / 3 % 3, s / 9) from the base node.
+fn stencil_node(s: u32) -> vec3<u32> {
+    return vec3<u32>(s % 3u, (s / 3u) % 3u, s / 9u);
+}
+
+// The offset of stencil node `s` from the base node, in cells.
+fn stencil_offset(s: u32) -> vec3r {
+    return vec3r(stencil_node(s));
+}
+
+// The weight w_x·w_y·w_z of stencil node `s`.
+fn stencil_node_weight(w: StencilWeights, s: u32) -> Real {
+    let k = stencil_node(s);
+    return stencil_axis(w, k.x, 0u) * stencil_axis(w, k.y, 1u) * stencil_axis(w, k.z, 2u);
+}
+
+// Flat index of stencil node `s` on a grid of `nodes` nodes whose base node has flat index `base_index`.
+fn stencil_node_index(base_index: u32, nodes: vec3<u32>, s: u32) -> u32 {
+    let k = stencil_node(s);
+    return base_index + k.x + nodes.x * (k.y + nodes.y * k.z);
+}

@@ -11,6 +11,8 @@
 // (`ductile_sim::simulation`), so a lattice body with 8 particles per cell
 // needs about 8× fewer atomics; any order is correct, an order with no
 // same-cell neighbours just costs one flush per particle.
+// The stencil loops are written out with `#unroll` (see `ductile_gpu::shaders`):
+// with a loop index, llvmpipe keeps `acc` in memory and indexes it lane by lane.
 // Summation order varies from run to run; `mpm/p2g.wgsl` is the deterministic
 // (binned gather) alternative, and the only one in f64.
 
@@ -37,23 +39,27 @@
 // Particles per invocation; must match `P2G_RUN` in `crates/ductile-sim/src/mpm/p2g.rs`.
 const RUN: u32 = 8u;
 
+// Adds one node's momentum and mass `s` at accumulator index `gi`.
+fn accum_add_node(gi: u32, s: vec4<f32>) {
+    accum_add(gi, s.x);
+    accum_add(gi + 1u, s.y);
+    accum_add(gi + 2u, s.z);
+    accum_add(gi + 3u, s.w);
+}
+
+// Stencil node `s`'s share (weight × momentum `mom`, weight × `mass`).
+fn stencil_node_sum(w: StencilWeights, s: u32, mass: Real, mom: vec3r) -> vec4<f32> {
+    let weight = stencil_node_weight(w, s);
+    return vec4<f32>(vec3<f32>(weight * mom), f32(weight * mass));
+}
+
 // Adds the run's sums `acc` (momentum, mass per stencil node) at `base`.
 fn flush(base: vec3<u32>, acc: ptr<function, array<vec4<f32>, 27>>) {
     let nodes = p_nodes();
     let base_index = node_index(base);
-    for (var kz = 0u; kz < 3u; kz = kz + 1u) {
-        for (var ky = 0u; ky < 3u; ky = ky + 1u) {
-            let row = base_index + nodes.x * (ky + nodes.y * kz);
-            for (var kx = 0u; kx < 3u; kx = kx + 1u) {
-                let s = (*acc)[kx + 3u * (ky + 3u * kz)];
-                let gi = 4u * (row + kx);
-                accum_add(gi, s.x);
-                accum_add(gi + 1u, s.y);
-                accum_add(gi + 2u, s.z);
-                accum_add(gi + 3u, s.w);
-            }
-        }
-    }
+#unroll 27 S
+    accum_add_node(4u * stencil_node_index(base_index, nodes, S), (*acc)[S]);
+#endunroll
     block_active[cell_block_index(base)] = 1u;
 }
 
@@ -72,26 +78,35 @@ fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     var acc: array<vec4<f32>, 27>;
     var run_base = vec3<u32>(0u);
     var open = false;
-    for (var p = first; p < last; p = p + 1u) {
-        let tag = body_of[p];
-        if (tag_waiting(tag, now)) {
-            continue;
+    // One pass more than the run's particles: the last one only flushes, so
+    // the 27 × 4 atomic adds appear once in the compiled kernel.
+    for (var p = first; p <= last; p = p + 1u) {
+        var live = false;
+        var xg = vec3r(0.0);
+        var base = vec3<u32>(0u);
+        var tag = 0u;
+        if (p < last) {
+            tag = body_of[p];
+            live = !tag_waiting(tag, now);
+            let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
+            xg = (xp - p_origin()) * inv_dx;
+            base = particle_cell(xg);
         }
-        let b = tag_body(tag);
-        let mass = materials[16u * b + 1u];
-        let vol = materials[16u * b + 2u];
-        let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
-        let xg = (xp - p_origin()) * inv_dx;
-        let base = particle_cell(xg);
-        if (open && any(base != run_base)) {
+        if (open && (p == last || (live && any(base != run_base)))) {
             flush(run_base, &acc);
             open = false;
+        }
+        if (!live) {
+            continue;
         }
         if (!open) {
             acc = array<vec4<f32>, 27>();
             run_base = base;
             open = true;
         }
+        let b = tag_body(tag);
+        let mass = materials[16u * b + 1u];
+        let vol = materials[16u * b + 2u];
         let fx = xg - vec3r(base);
         let w = stencil_weights(fx);
         let o9 = 9u * p;
@@ -99,20 +114,8 @@ fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
             + (k * vol) * mat3r(tau[o9], tau[o9 + 1u], tau[o9 + 2u], tau[o9 + 3u], tau[o9 + 4u], tau[o9 + 5u], tau[o9 + 6u], tau[o9 + 7u], tau[o9 + 8u]);
         // Momentum at the stencil's corner node; each node adds A·(node offset).
         let q0 = mass * vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]) - a * (fx * dx);
-        for (var kz = 0u; kz < 3u; kz = kz + 1u) {
-            let wz = stencil_axis(w, kz, 2u);
-            for (var ky = 0u; ky < 3u; ky = ky + 1u) {
-                let wy = stencil_axis(w, ky, 1u);
-                for (var kx = 0u; kx < 3u; kx = kx + 1u) {
-                    let weight = stencil_axis(w, kx, 0u) * wy * wz;
-                    let mom = weight * (q0 + a * (vec3r(Real(kx), Real(ky), Real(kz)) * dx));
-                    let s = kx + 3u * (ky + 3u * kz);
-                    acc[s] = acc[s] + vec4<f32>(vec3<f32>(mom), f32(weight * mass));
-                }
-            }
-        }
-    }
-    if (open) {
-        flush(run_base, &acc);
+#unroll 27 S
+        acc[S] = acc[S] + stencil_node_sum(w, S, mass, q0 + a * (stencil_offset(S) * dx));
+#endunroll
     }
 }
