@@ -131,6 +131,26 @@ pub fn key_weights(keys: usize, interp: Interpolation, steps: usize) -> Vec<Vec<
         .collect()
 }
 
+/// For a particle released at substep `n`, the weights of each nozzle key j
+/// in its start position, d(n) = Σ_j k_nj D_j, and in the nozzle velocity it
+/// leaves with, (d(n + 1) − d(n)) / dt [1/s]; `kw` = `key_weights(.., steps)`.
+/// A particle still waiting at the end (n = steps) gets no velocity.
+fn nozzle_weights(kw: &[Vec<(usize, f64)>], n: usize, dt: f64) -> Vec<(usize, f64, f64)> {
+    let mut out: Vec<(usize, f64, f64)> = kw[n].iter().map(|&(j, w)| (j, w, -w / dt)).collect();
+    match kw.get(n + 1) {
+        Some(next) => {
+            for &(j, w) in next {
+                match out.iter_mut().find(|e| e.0 == j) {
+                    Some(e) => e.2 += w / dt,
+                    None => out.push((j, 0.0, w / dt)),
+                }
+            }
+        }
+        None => out.iter_mut().for_each(|e| e.2 = 0.0),
+    }
+    out
+}
+
 /// A linear map from a coarse vector c to the scaled coordinates u: free
 /// entries are weighted sums of c, the others stay at their initial value.
 #[derive(Clone, Debug)]
@@ -699,13 +719,18 @@ impl Params {
                     interpolation,
                     ..
                 } => {
+                    // x_q += d(n), v_q += (d(n + 1) − d(n)) / dt for a
+                    // particle released at substep n < steps, with
+                    // d(n) = Σ_j k_nj D_j.
                     let kw = key_weights(*keys, *interpolation, steps);
                     let info = r.sim.info();
                     for q in info.bodies[*body].1.clone() {
-                        let n = (info.release_steps[q as usize] as usize).min(steps);
-                        for &(j, wj) in &kw[n] {
+                        let q = q as usize;
+                        let n = (info.release_steps[q] as usize).min(steps);
+                        for (j, wx, wv) in nozzle_weights(&kw, n, dt) {
                             for a in 0..3 {
-                                state.x[3 * q as usize + a] += wj * th[3 * j + a];
+                                state.x[3 * q + a] += wx * th[3 * j + a];
+                                state.v[3 * q + a] += wv * th[3 * j + a];
                             }
                         }
                     }
@@ -909,10 +934,11 @@ impl Params {
                     let kw = key_weights(*keys, *interpolation, steps);
                     let info = r.sim.info();
                     for q in info.bodies[*body].1.clone() {
-                        let n = (info.release_steps[q as usize] as usize).min(steps);
-                        for &(j, wj) in &kw[n] {
+                        let q = q as usize;
+                        let n = (info.release_steps[q] as usize).min(steps);
+                        for (j, wx, wv) in nozzle_weights(&kw, n, dt) {
                             for a in 0..3 {
-                                out[3 * j + a] += wj * g.x0[3 * q as usize + a];
+                                out[3 * j + a] += wx * g.x0[3 * q + a] + wv * g.v0[3 * q + a];
                             }
                         }
                     }

@@ -268,8 +268,8 @@ pub struct Emitter {
     /// where the shape puts it: `Keyframes` positions are displacements
     /// (rotations must be zero), `Constant` moves it at `linear` (no
     /// `angular_deg`), `PerStep` integrates velocities. Each particle
-    /// leaves from the displaced nozzle at its release time; the stream's
-    /// velocity stays the body's `velocity`.
+    /// leaves from the displaced nozzle at its release time, with the
+    /// body's `velocity` plus the nozzle's velocity over its release substep.
     #[serde(default)]
     pub motion: Motion,
 }

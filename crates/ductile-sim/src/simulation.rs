@@ -183,13 +183,20 @@ impl Simulation {
                     )
                 })?,
             };
+            // Each particle's velocity [m/s]: the body's, plus, for an
+            // emitter, the nozzle's own velocity over its release substep.
+            let mut vels = vec![b.velocity; pts.len()];
             if let Some(e) = &b.emitter {
                 // A moving nozzle: each particle waits where the nozzle will
-                // be when it leaves.
-                for (p, &n) in pts.iter_mut().zip(&release) {
-                    let d = e.motion.displacement_at(f64::from(n) * dt, dt);
+                // be when it leaves, and leaves with the nozzle's velocity
+                // added to the stream's.
+                for ((p, v), &n) in pts.iter_mut().zip(&mut vels).zip(&release) {
+                    let t = f64::from(n) * dt;
+                    let d = e.motion.displacement_at(t, dt);
+                    let d_next = e.motion.displacement_at(t + dt, dt);
                     for a in 0..3 {
                         p[a] += d[a];
+                        v[a] += (d_next[a] - d[a]) / dt;
                     }
                 }
                 let (lo, hi) = ductile_scene::validate::domain_bounds(&scene.domain);
@@ -208,9 +215,9 @@ impl Simulation {
                 }
             }
             release_steps.extend_from_slice(&release);
-            for p in &pts {
+            for (p, v) in pts.iter().zip(&vels) {
                 host.x.extend_from_slice(p);
-                host.v.extend_from_slice(&b.velocity);
+                host.v.extend_from_slice(v);
                 host.c.extend_from_slice(&[0.0; 9]);
                 host.f
                     .extend_from_slice(&[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
