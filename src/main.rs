@@ -99,6 +99,11 @@ enum Command {
         /// keep up, so that the window stays near 15 frames per second).
         #[arg(long)]
         fixed_speed: bool,
+        /// Level of detail: draw at most this many particles per frame (every
+        /// k-th particle, ∛k times larger; 0: all). Default: 50000 on a
+        /// software adapter, all on a GPU.
+        #[arg(long)]
+        draw_limit: Option<u32>,
     },
     /// Print the adapters found and the one chosen.
     Info,
@@ -235,6 +240,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             frames,
             color,
             fixed_speed,
+            draw_limit,
         } => {
             let ctx = context(&cli.adapter, false)?;
             // An optimisation directory opens as its initial and best rollouts.
@@ -281,7 +287,7 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                 ViewColorArg::Stress => ductile_viewer::ViewColor::Stress,
                 ViewColorArg::Gradient => ductile_viewer::ViewColor::LossGradient,
             });
-            ductile_viewer::run(ctx, sources, shot, color, !fixed_speed)?;
+            ductile_viewer::run(ctx, sources, shot, color, !fixed_speed, draw_limit)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Info => {

@@ -16,7 +16,8 @@ struct ParticleParams {
     // 0: categorical (palette[c]), 1: scalar (colormap of c in [0, 1]).
     mode: u32,
     palette_len: u32,
-    pad: u32,
+    // Level of detail: instance i draws particle i·stride of its chunk.
+    stride: u32,
     palette: array<vec4<f32>, MAX_PALETTE>,
 }
 
@@ -61,7 +62,7 @@ fn particle_color(c: f32) -> vec3<f32> {
 
 @vertex
 fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> ParticleOut {
-    let p = particles[ii];
+    let p = particles[ii * params.stride];
     let r = params.radius;
     let c = (globals.view * vec4<f32>(p.xyz, 1.0)).xyz;
     let d2 = dot(c, c);

@@ -63,6 +63,10 @@ pub struct ParticleView<'a> {
     pub count: u32,
     /// Sphere radius in world metres.
     pub radius: f32,
+    /// Level of detail: draw every `stride`-th particle (1: all), each with
+    /// its radius scaled by ∛stride so that the drawn matter keeps its
+    /// volume. Software rasterisers draw 100k+ impostors slowly.
+    pub stride: u32,
     /// How `c` becomes a colour.
     pub color_mode: ColorMode,
     /// Categorical colours (linear 0..1 RGB); empty uses [`DEFAULT_PALETTE`]; at most

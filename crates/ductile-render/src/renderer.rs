@@ -38,7 +38,7 @@ struct ParticleParams {
     radius: f32,
     mode: u32,
     palette_len: u32,
-    pad: u32,
+    stride: u32,
     palette: [[f32; 4]; MAX_PALETTE],
 }
 
@@ -473,14 +473,15 @@ impl Renderer {
             } else {
                 &v.palette[..]
             };
+            let stride = v.stride.max(1);
             let mut params = ParticleParams {
-                radius: v.radius,
+                radius: v.radius * (stride as f32).cbrt(),
                 mode: match v.color_mode {
                     ColorMode::Categorical => 0,
                     ColorMode::Scalar => 1,
                 },
                 palette_len: palette.len().min(MAX_PALETTE) as u32,
-                pad: 0,
+                stride,
                 palette: [[0.0; 4]; MAX_PALETTE],
             };
             for (dst, src) in params.palette.iter_mut().zip(palette) {
@@ -517,7 +518,8 @@ impl Renderer {
                         },
                     ],
                 });
-                self.particle_draws.push((bind, n as u32));
+                self.particle_draws
+                    .push((bind, n.div_ceil(u64::from(stride)) as u32));
                 start += n;
             }
         }

@@ -135,6 +135,7 @@ pub fn particle_view_colored<'a>(
         buffer,
         count: sim.particle_count(),
         radius: particle_radius(loaded),
+        stride: 1,
         color_mode: mode,
         palette: Vec::new(),
     }

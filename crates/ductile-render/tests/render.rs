@@ -46,6 +46,7 @@ fn view(buffer: &wgpu::Buffer, count: u32, radius: f32, color_mode: ColorMode) -
         buffer,
         count,
         radius,
+        stride: 1,
         color_mode,
         palette: Vec::new(),
     }
@@ -78,6 +79,44 @@ fn particles_cover_the_centre_and_leave_the_corners() {
     // The gradient runs from darker (top) to lighter (bottom) and is opaque.
     let [top, _, bottom, _] = corners(&background);
     assert!(top[2] < bottom[2] && top[3] == 255, "{top:?} {bottom:?}");
+}
+
+/// Level of detail: drawing every 8th particle of a lattice with twice the
+/// radius (∛8) draws a different picture over about the same area, and
+/// leaves the corners alone; stride 1 is the full picture.
+#[test]
+fn stride_draws_fewer_larger_particles_over_the_same_area() {
+    let ctx = ctx();
+    let cam = camera(160, 120);
+    let mut r = Renderer::new(&ctx.device, 160, 120);
+    let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
+    let points = lattice(0.2, 0.0);
+    let buf = particle_buffer(&ctx, &points);
+    let mut render = |stride: u32| {
+        let mut v = view(&buf, 1000, 0.02, ColorMode::Categorical);
+        v.stride = stride;
+        r.render(&ctx.device, &ctx.queue, &[v], &[], &cam).unwrap()
+    };
+    let (full, coarse) = (render(1), render(8));
+    save(&coarse, "particles_stride8");
+    let covered = |img: &RgbaImage| {
+        img.enumerate_pixels()
+            .filter(|(x, y, p)| *p != background.get_pixel(*x, *y))
+            .count() as f64
+    };
+    let (a, b) = (covered(&full), covered(&coarse));
+    assert!(a > 1000.0, "{a} pixels drawn");
+    assert!(
+        (b / a - 1.0).abs() < 0.25,
+        "stride 8 covers {b} pixels, stride 1 {a}"
+    );
+    let differing = full
+        .pixels()
+        .zip(coarse.pixels())
+        .filter(|(p, q)| p != q)
+        .count();
+    assert!(differing > 100, "only {differing} pixels differ");
+    assert_eq!(corners(&coarse), corners(&background));
 }
 
 #[test]

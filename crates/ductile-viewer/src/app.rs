@@ -9,8 +9,8 @@
 use crate::orbit::{drag_displacement, project, OrbitCamera};
 use crate::replay::{load_loss_curve, load_run, RunRecording};
 use crate::state::{
-    color_scale, default_stress_scale, per_particle_norms, FileWatch, History, MaterialEdit,
-    Playback, Sample, Timeline, ViewColor,
+    color_scale, default_draw_limit, default_stress_scale, draw_stride, per_particle_norms,
+    FileWatch, History, MaterialEdit, Playback, Sample, Timeline, ViewColor,
 };
 use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
 use ductile_render::scene::{
@@ -101,6 +101,8 @@ pub struct ViewerApp {
     show_plots: bool,
     /// Whether playback adapts the substeps per frame to keep the window responsive.
     responsive: bool,
+    /// The most particles drawn per frame (0: all); see [`draw_stride`].
+    draw_limit: u32,
     last_frame: Instant,
     fps: f32,
     steps_per_s: f32,
@@ -129,7 +131,10 @@ impl ViewerApp {
         shot: Option<AutoShot>,
         color: Option<ViewColor>,
         responsive: bool,
+        draw_limit: Option<u32>,
     ) -> ViewerApp {
+        let draw_limit =
+            draw_limit.unwrap_or_else(|| default_draw_limit(ctx.adapter.get_info().device_type));
         let renderer = Renderer::new(&ctx.device, 64, 64);
         let source = sources
             .first()
@@ -154,6 +159,7 @@ impl ViewerApp {
             radius: 0.005,
             show_plots: true,
             responsive,
+            draw_limit,
             last_frame: Instant::now(),
             fps: 0.0,
             steps_per_s: 0.0,
@@ -540,6 +546,7 @@ impl ViewerApp {
                     buffer: &rec.buffer,
                     count: (rec.buffer.size() / 16) as u32,
                     radius: self.radius,
+                    stride: 1,
                     color_mode: ColorMode::Categorical,
                     palette: Vec::new(),
                 },
@@ -560,6 +567,10 @@ impl ViewerApp {
                 }
                 None => return Ok(()),
             },
+        };
+        let view = ParticleView {
+            stride: draw_stride(view.count, self.draw_limit),
+            ..view
         };
         let meshes = scene_meshes_at(&session.loaded, &poses);
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
@@ -648,6 +659,22 @@ impl ViewerApp {
             {
                 self.playback.responsive = self.responsive;
             }
+            ui.add(
+                egui::DragValue::new(&mut self.draw_limit)
+                    .range(0..=u32::MAX)
+                    .speed(1000.0)
+                    .prefix("draw ≤ ")
+                    .custom_formatter(|n, _| {
+                        if n == 0.0 {
+                            "all".to_string()
+                        } else {
+                            format!("{n:.0}")
+                        }
+                    }),
+            )
+            .on_hover_text(
+                "Level of detail: the most particles drawn per frame (0: all). Above it, every k-th particle is drawn, ∛k times larger",
+            );
             ui.separator();
             ui.label("colour");
             egui::ComboBox::from_id_salt("color_by")
@@ -1094,6 +1121,8 @@ impl ViewerApp {
             "substeps_per_s": self.steps_per_s,
             "responsive": self.playback.responsive,
             "substeps_per_frame_limit": self.playback.limit,
+            "draw_limit": self.draw_limit,
+            "particle_stride": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| draw_stride(s.particle_count(), self.draw_limit)),
             "particles": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.particle_count()),
             "bodies": bodies,
             "color": self.color.label(),

@@ -24,13 +24,16 @@ use std::sync::Arc;
 /// `shot`, takes one screenshot of each source in turn and closes. `color`
 /// overrides each scene's particle colouring. `responsive` lets playback
 /// run fewer substeps per displayed frame while the simulation cannot keep
-/// up (see [`state::Playback::adapt`]).
+/// up (see [`state::Playback::adapt`]). `draw_limit` is the most particles
+/// drawn (level of detail, see [`state::draw_stride`]; 0: all); `None`
+/// picks [`state::default_draw_limit`] for the adapter.
 pub fn run(
     ctx: GpuContext,
     sources: Vec<Source>,
     shot: Option<AutoShot>,
     color: Option<ViewColor>,
     responsive: bool,
+    draw_limit: Option<u32>,
 ) -> Result<()> {
     let ctx = Arc::new(ctx);
     let setup = egui_wgpu::WgpuSetup::Existing(egui_wgpu::WgpuSetupExisting {
@@ -59,7 +62,7 @@ pub fn run(
         options,
         Box::new(move |_cc| {
             Ok(Box::new(ViewerApp::new(
-                ctx, sources, shot, color, responsive,
+                ctx, sources, shot, color, responsive, draw_limit,
             )))
         }),
     )
