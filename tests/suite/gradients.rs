@@ -577,6 +577,41 @@ fn shape_and_tool_distance_loss_gradients() {
     check_all(&text, 16);
 }
 
+/// A floating rigid body's density: a rigid cube (500 kg/m³) dropped at
+/// 1 m/s onto a pool of water. Alone against walls and tools a rigid body's
+/// motion does not depend on its density (see `rigid_body_gradients`), but
+/// here its momentum exchange with the water does, so the density's adjoint
+/// (through the particle mass of the projection and of P2G) must match
+/// central differences. The loss is the cube's final centre of mass.
+#[test]
+fn rigid_density_gradient_through_the_fluid() {
+    let text = "Scene(
+    domain: (cells: (16, 16, 16), dx: 0.0625, boundary_cells: 3),
+    time: (dt: 1e-3, substeps: 20, frames: 1),
+    bodies: [
+        (name: \"cube\", shape: Box(min: (0.4, 0.46, 0.4), max: (0.6, 0.62, 0.6)),
+         material: Rigid(density: 500.0), velocity: (0.0, -1.0, 0.0)),
+        (name: \"pool\", shape: Box(min: (0.19, 0.19, 0.19), max: (0.81, 0.44, 0.81)),
+         material: Fluid(density: 1000.0, bulk_modulus: 1.0e4, viscosity: 0.01)),
+    ],
+    loss: [(kind: CenterOfMass(target: (0.45, 0.3, 0.5)), body: 0)],
+    output: (ply: false, npy: false, png: false),
+)";
+    check_params(
+        text,
+        20,
+        &[(
+            "density",
+            |m| match m {
+                Material::Rigid { density } => *density,
+                _ => unreachable!("body 0 is rigid"),
+            },
+            |_, v| Material::Rigid { density: v },
+            |g| g.density,
+        )],
+    );
+}
+
 /// The body–body distance: a second, softer cube beside the first (less
 /// than a grid cell away, so they interact through the grid), with losses on their centre-of-mass distance (offset zero, and a given
 /// offset over a running window); the seed reaches both bodies' particles.
