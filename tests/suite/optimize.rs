@@ -222,8 +222,9 @@ fn rotation_keyframes_reach_each_key() {
 /// A gripper's opening (Catmull–Rom width keys) maps its gradient onto
 /// both fingers: the pads squeeze an elastic block while the gripper rises
 /// and turns about y (so the closing axis changes each substep), and the block's lift (the loss) depends on the width through the normal
-/// force and friction. The gripper's position keys alone, and composed with
-/// its width keys, map theirs too. Also: a tool control on a finger is refused.
+/// force and friction. The gripper's position keys alone, composed with
+/// its width keys, and composed with both its width and rotation keys, map
+/// theirs too. Also: a tool control on a finger is refused.
 #[test]
 fn gripper_width_gradient_matches_central_differences() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,6 +280,28 @@ fn gripper_width_gradient_matches_central_differences() {
         err < 1e-4,
         "gripper position/width gradient off by {err:.2e}"
     );
+
+    // The gripper turned by rotation keys (replacing the scene's spin about
+    // y), composed with its position and width keys: the fingers pivot about
+    // the frame's centre, so the turn moves them as well as tilting them.
+    let turned = both.replace(
+        "GripperWidth(",
+        "GripperRotationKeyframes(gripper: 0, keys: 3, interpolation: CatmullRom, min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0)),
+                     GripperWidth(",
+    );
+    assert_ne!(turned, both);
+    let t =
+        parse_task(&turned, &dir.path().join("turned_task.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let mut theta = theta[..9].to_vec();
+    theta.extend([0.0, 0.0, 0.0, 0.06, 0.12, -0.04, 0.1, 0.25, 0.05]);
+    theta.extend([0.118, 0.112, 0.105]);
+    let (adj, err) = check_control_gradient_in(&t, &theta, 9..18);
+    eprintln!("gripper rotation keys: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(adj.abs() > 1e-8, "the loss does not depend on the turn");
+    assert!(err < 1e-4, "gripper rotation gradient off by {err:.2e}");
+    let (adj, err) = check_control_gradient(&t, &theta);
+    eprintln!("gripper position, rotation and width keys: directional derivative {adj:.6e}, relative error {err:.2e}");
+    assert!(err < 1e-4, "composed gripper gradient off by {err:.2e}");
 
     let finger = text.replace(
         "GripperWidth(gripper: 0, keys: 3, interpolation: CatmullRom, min: 0.05, max: 0.2)",

@@ -315,6 +315,35 @@ pub enum ControlSpec {
         #[serde(default)]
         freeze: usize,
     },
+    /// A gripper frame's orientation at `keys` key frames evenly spaced over
+    /// the rollout, each a rotation vector θ [rad] (axis × angle, world axes
+    /// through the frame's centre) applied to the frame's scene orientation
+    /// q₀ at t = 0: q(n) = exp(θ(n)) q₀, interpolated in time. Both fingers
+    /// take this orientation and turn about the frame's centre (their
+    /// closing axis is q·x̂); their angular velocity is (θ(n + 1) − θ(n)) / dt
+    /// as for [`ControlSpec::ToolRotationKeyframes`].
+    GripperRotationKeyframes {
+        /// Gripper index (in the scene's `grippers`).
+        gripper: usize,
+        /// Number of key frames (>= 1; `steps + 1` gives one per substep).
+        keys: usize,
+        /// Interpolation between keys (default `Linear`).
+        #[serde(default)]
+        interpolation: Interpolation,
+        /// Initial guess for every key [rad] (default zero: the scene's orientation at t = 0).
+        #[serde(default)]
+        init: Option<Vec3>,
+        /// Lower bound per axis [rad].
+        min: Vec3,
+        /// Upper bound per axis [rad].
+        max: Vec3,
+        /// Axes optimised (default all).
+        #[serde(default)]
+        mask: Option<[bool; 3]>,
+        /// Leading keys kept at the initial guess (default 0).
+        #[serde(default)]
+        freeze: usize,
+    },
     /// A gripper's opening: the distance between its finger origins [m] at
     /// `keys` key frames evenly spaced over the rollout, interpolated in
     /// time. The fingers stay symmetric about the gripper frame, which moves
@@ -778,6 +807,9 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             ControlSpec::GripperKeyframes { gripper, .. } => {
                 format!("gripper {gripper}'s position")
             }
+            ControlSpec::GripperRotationKeyframes { gripper, .. } => {
+                format!("gripper {gripper}'s orientation")
+            }
             ControlSpec::EmitterKeyframes { body, .. } => format!("body {body}'s nozzle path"),
         };
         if let Some((_, j)) = claimed.iter().find(|(w, _)| *w == what) {
@@ -852,6 +884,14 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
                 keys,
                 freeze,
                 ..
+            }
+            | ControlSpec::GripperRotationKeyframes {
+                min,
+                max,
+                init,
+                keys,
+                freeze,
+                ..
             } => {
                 check_box(&p, min, max, init, t)?;
                 if *keys == 0 {
@@ -919,7 +959,8 @@ fn check(t: &LoadedTask) -> Result<(), SceneError> {
             | ControlSpec::ToolKeyframes { mask, .. }
             | ControlSpec::ToolRotationKeyframes { mask, .. }
             | ControlSpec::EmitterKeyframes { mask, .. }
-            | ControlSpec::GripperKeyframes { mask, .. } => *mask,
+            | ControlSpec::GripperKeyframes { mask, .. }
+            | ControlSpec::GripperRotationKeyframes { mask, .. } => *mask,
             ControlSpec::Material { .. } | ControlSpec::GripperWidth { .. } => None,
         };
         if mask == Some([false; 3]) {
