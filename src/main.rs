@@ -99,8 +99,8 @@ enum Command {
         /// keep up, so that the window stays near 15 frames per second).
         #[arg(long)]
         fixed_speed: bool,
-        /// Level of detail: draw at most this many particles per frame (every
-        /// k-th particle, ∛k times larger; 0: all). Default: 50000 on a
+        /// Level of detail: draw at most this many particles per frame (one
+        /// in each run of k, ∛k times larger; 0: all). Default: 50000 on a
         /// software adapter, all on a GPU.
         #[arg(long)]
         draw_limit: Option<u32>,

@@ -16,7 +16,8 @@ struct ParticleParams {
     // 0: categorical (palette[c]), 1: scalar (colormap of c in [0, 1]).
     mode: u32,
     palette_len: u32,
-    // Level of detail: instance i draws particle i·stride of its chunk.
+    // Level of detail: instance i draws one particle of its chunk's block
+    // [i·stride, (i + 1)·stride), chosen by a hash of i (see `lod_particle`).
     stride: u32,
     palette: array<vec4<f32>, MAX_PALETTE>,
 }
@@ -60,9 +61,31 @@ fn particle_color(c: f32) -> vec3<f32> {
     return params.palette[i].rgb;
 }
 
+// A 32-bit integer hash (Wellons' lowbias32).
+fn hash_u32(v: u32) -> u32 {
+    var x = v;
+    x = x ^ (x >> 16u);
+    x = x * 0x7feb352du;
+    x = x ^ (x >> 15u);
+    x = x * 0x846ca68bu;
+    x = x ^ (x >> 16u);
+    return x;
+}
+
+// The particle that instance `ii` draws: one member of the block
+// [ii·stride, (ii + 1)·stride) picked by a hash, so that a regular lattice
+// (particles are stored in stencil-cell order) shows no stripes at stride > 1.
+fn lod_particle(ii: u32) -> u32 {
+    let s = params.stride;
+    if (s <= 1u) {
+        return ii;
+    }
+    return min(ii * s + hash_u32(ii) % s, arrayLength(&particles) - 1u);
+}
+
 @vertex
 fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> ParticleOut {
-    let p = particles[ii * params.stride];
+    let p = particles[lod_particle(ii)];
     let r = params.radius;
     let c = (globals.view * vec4<f32>(p.xyz, 1.0)).xyz;
     let d2 = dot(c, c);

@@ -63,7 +63,8 @@ pub struct ParticleView<'a> {
     pub count: u32,
     /// Sphere radius in world metres.
     pub radius: f32,
-    /// Level of detail: draw every `stride`-th particle (1: all), each with
+    /// Level of detail: draw one particle in each run of `stride` (1: all;
+    /// the member picked by a hash of the run's index), each with
     /// its radius scaled by ∛stride so that the drawn matter keeps its
     /// volume. Software rasterisers draw 100k+ impostors slowly.
     pub stride: u32,

@@ -81,9 +81,10 @@ fn particles_cover_the_centre_and_leave_the_corners() {
     assert!(top[2] < bottom[2] && top[3] == 255, "{top:?} {bottom:?}");
 }
 
-/// Level of detail: drawing every 8th particle of a lattice with twice the
+/// Level of detail: drawing one particle in 8 of a lattice with twice the
 /// radius (∛8) draws a different picture over about the same area, and
-/// leaves the corners alone; stride 1 is the full picture.
+/// leaves the corners alone; stride 1 is the full picture. At stride 10,
+/// the lattice's row length, the picture still covers the cube.
 #[test]
 fn stride_draws_fewer_larger_particles_over_the_same_area() {
     let ctx = ctx();
@@ -117,6 +118,16 @@ fn stride_draws_fewer_larger_particles_over_the_same_area() {
         .count();
     assert!(differing > 100, "only {differing} pixels differ");
     assert_eq!(corners(&coarse), corners(&background));
+    // Stride 10 on a lattice stored x fastest, 10 to a row: every 10th
+    // particle would be the same column of x, one slab of the cube; the hashed
+    // pick within each block of 10 spreads the drawn particles over the cube.
+    let striped = render(10);
+    save(&striped, "particles_stride10");
+    let c = covered(&striped);
+    assert!(
+        (c / a - 1.0).abs() < 0.25,
+        "stride 10 covers {c} pixels, stride 1 {a}"
+    );
 }
 
 #[test]

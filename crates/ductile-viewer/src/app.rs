@@ -673,7 +673,7 @@ impl ViewerApp {
                     }),
             )
             .on_hover_text(
-                "Level of detail: the most particles drawn per frame (0: all). Above it, every k-th particle is drawn, ∛k times larger",
+                "Level of detail: the most particles drawn per frame (0: all). Above it, one particle in each run of k is drawn, ∛k times larger",
             );
             ui.separator();
             ui.label("colour");
