@@ -262,6 +262,15 @@ impl Params {
                     Ok(())
                 }
             };
+            let fingers_of = |g: usize| {
+                finger_tools(r, g).ok_or_else(|| {
+                    bad(
+                        "gripper",
+                        g.to_string(),
+                        format!("a gripper index (0..{})", gripper_count(r)),
+                    )
+                })
+            };
             let keys_ok = |keys: usize| {
                 if keys > r.steps() + 1 {
                     Err(bad(
@@ -398,7 +407,17 @@ impl Params {
                     )
                 }
                 ControlSpec::ToolRotationKeyframes {
-                    tool,
+                    tool: who,
+                    keys,
+                    init: r0,
+                    min,
+                    max,
+                    mask,
+                    freeze,
+                    ..
+                }
+                | ControlSpec::GripperRotationKeyframes {
+                    gripper: who,
                     keys,
                     init: r0,
                     min,
@@ -407,11 +426,16 @@ impl Params {
                     freeze,
                     ..
                 } => {
-                    tool_ok(*tool)?;
+                    let name = if let ControlSpec::ToolRotationKeyframes { .. } = c {
+                        tool_ok(*who)?;
+                        format!("tool{who}.rot")
+                    } else {
+                        fingers_of(*who)?;
+                        format!("gripper{who}.rot")
+                    };
                     keys_ok(*keys)?;
                     let th = r0.unwrap_or([0.0; 3]);
                     in_box(th, min, max, "the initial rotation (default zero)")?;
-                    let name = format!("tool{tool}.rot");
                     (name, Some(*keys), th, *min, *max, *mask, *freeze)
                 }
                 ControlSpec::GripperKeyframes {
@@ -424,13 +448,7 @@ impl Params {
                     freeze,
                     ..
                 } => {
-                    let [left, right] = finger_tools(r, *gripper).ok_or_else(|| {
-                        bad(
-                            "gripper",
-                            gripper.to_string(),
-                            format!("a gripper index (0..{})", gripper_count(r)),
-                        )
-                    })?;
+                    let [left, right] = fingers_of(*gripper)?;
                     keys_ok(*keys)?;
                     let c = r.control_values();
                     let mid: [f64; 3] =
@@ -447,29 +465,6 @@ impl Params {
                         *freeze,
                     )
                 }
-                ControlSpec::GripperRotationKeyframes {
-                    gripper,
-                    keys,
-                    init: r0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                    ..
-                } => {
-                    if finger_tools(r, *gripper).is_none() {
-                        return Err(bad(
-                            "gripper",
-                            gripper.to_string(),
-                            format!("a gripper index (0..{})", gripper_count(r)),
-                        ));
-                    }
-                    keys_ok(*keys)?;
-                    let th = r0.unwrap_or([0.0; 3]);
-                    in_box(th, min, max, "the initial rotation (default zero)")?;
-                    let name = format!("gripper{gripper}.rot");
-                    (name, Some(*keys), th, *min, *max, *mask, *freeze)
-                }
                 ControlSpec::GripperWidth {
                     gripper,
                     keys,
@@ -479,13 +474,7 @@ impl Params {
                     freeze,
                     ..
                 } => {
-                    let Some([left, right]) = finger_tools(r, *gripper) else {
-                        return Err(bad(
-                            "gripper",
-                            gripper.to_string(),
-                            format!("a gripper index (0..{})", gripper_count(r)),
-                        ));
-                    };
+                    let [left, right] = fingers_of(*gripper)?;
                     keys_ok(*keys)?;
                     let c = r.control_values();
                     let (l, rt) = (16 * left, 16 * right);
