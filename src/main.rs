@@ -188,8 +188,9 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Optimize(args) => {
-            ductile_opt::load_task(&args.task)?;
-            let ctx = context(&cli.adapter, args.f64)?;
+            let task = ductile_opt::load_task(&args.task)?;
+            let f64 = args.f64 || task.task.precision == Some(ductile_scene::Precision::F64);
+            let ctx = context(&cli.adapter, f64)?;
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
             let _ = ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed));

@@ -914,3 +914,76 @@ fn degenerate_inputs_give_finite_gradients() {
     assert!(g.v0.iter().any(|v| *v != 0.0));
     let _ = ParamGroup::Control;
 }
+
+/// Known failure, found in session 9 and not yet fixed: the per-substep
+/// tool-control gradient disagrees with central differences when a box
+/// paddle moves through water. The scene is `gathering` with three changes:
+/// elastic cubes instead of rigid ones, the paddle raised clear of the
+/// floor's wall layer, and 20 substeps. Here: adjoint -4.3e-3 against
+/// +2.55 at eps 1e-5.
+///
+/// `ductile gradcheck --groups control` on variants. Central differences
+/// agree with each other across step sizes in every case below.
+/// - The shipped 300-substep rigid scene, paddle moving at 0.4 m/s, fails
+///   in f64: -6.9e-5 against -3.45e-2 at eps 1e-3 to 1e-5.
+/// - Checks that agree (f32, 20 substeps):
+///   - a sphere paddle in the same water (0.9 %);
+///   - the box above the water (0.5 %);
+///   - a box against an elastic cube with no water (0.2 %).
+/// - Still fails:
+///   - a thicker box;
+///   - frictionless contact;
+///   - water that starts clear of the paddle (100 substeps: -1.5e-4
+///     against -2.0e-3).
+///
+/// Suspects: the box's SDF is not smooth where fluid particles are inside
+/// it, and its normal has a face component from ω × r, which a sphere's
+/// lacks.
+#[test]
+#[ignore = "known wrong tool-control adjoint for a box paddle in water; run with --ignored"]
+fn box_paddle_in_water_control_gradients() {
+    check_groups(
+        r#"Scene(
+    name: "gathering",
+    domain: (cells: (20, 16, 20), dx: 0.025, boundary_cells: 3, boundary: Separate, wall_friction: 0.2),
+    time: (dt: 1e-3, substeps: 10, frames: 30),
+    bodies: [
+        (
+            name: "water",
+            shape: Box(min: (0.08, 0.08, 0.08), max: (0.42, 0.16, 0.42)),
+            particles_per_cell: 8,
+            material: Fluid(density: 1000.0, bulk_modulus: 2.0e4, viscosity: 1.0e-2),
+        ),
+        (
+            name: "cube a",
+            shape: Box(min: (0.12, 0.13, 0.14), max: (0.18, 0.19, 0.20)),
+            particles_per_cell: 8,
+            material: NeoHookean(density: 500.0, youngs_modulus: 1.0e5, poisson_ratio: 0.3),
+        ),
+        (
+            name: "cube b",
+            shape: Box(min: (0.29, 0.13, 0.27), max: (0.35, 0.19, 0.33)),
+            particles_per_cell: 8,
+            material: NeoHookean(density: 500.0, youngs_modulus: 1.0e5, poisson_ratio: 0.3),
+        ),
+    ],
+    tools: [
+        (
+            name: "paddle",
+            shape: Box(half_extents: (0.015, 0.06, 0.06)),
+            pose: (position: (0.1, 0.15, 0.17)),
+            motion: Constant(linear: (0.4, 0.0, 0.2)),
+            friction: 0.3,
+            softness: 0.02,
+        ),
+    ],
+    loss: [
+        (kind: CenterOfMass(target: (0.25, 0.16, 0.25)), body: 1),
+        (kind: CenterOfMass(target: (0.25, 0.16, 0.25)), body: 2),
+    ],
+    output: (ply: false, npy: false, png: false),
+)"#,
+        20,
+        |g| g == ParamGroup::Control,
+    );
+}

@@ -608,3 +608,35 @@ fn resumed_runs_match_uninterrupted_runs() {
         assert_eq!(rest.best, whole.best);
     }
 }
+
+/// A task's `precision` sets its rollouts' precision when the caller does
+/// not (the scene's otherwise), and the caller's choice overrides it.
+#[test]
+fn task_precision_sets_the_rollouts_precision() {
+    let (ctx, _g) = gpu();
+    let text = |precision: &str| {
+        task(&format!(
+            "Task(scene: \"../push_plasticine.ron\", steps: 4,
+                  controls: [ToolVelocity(tool: 0, segments: 1, min: (-1.0, -1.0, -1.0), max: (1.0, 1.0, 1.0))],
+                  optimizer: Adam(learning_rate: 0.1, iterations: 1){precision})"
+        ))
+    };
+    let precision_of = |t: &LoadedTask, opts: &RunOptions| {
+        let (r, _, _) = prepare(ctx, t, opts).unwrap_or_else(|e| panic!("{e}"));
+        r.sim.config.precision
+    };
+    let default = RunOptions::default();
+    let f32_opts = RunOptions {
+        precision: Some(Precision::F32),
+        ..Default::default()
+    };
+    assert_eq!(precision_of(&text(""), &default), Precision::F32);
+    assert_eq!(
+        precision_of(&text(", precision: F64"), &default),
+        Precision::F64
+    );
+    assert_eq!(
+        precision_of(&text(", precision: F64"), &f32_opts),
+        Precision::F32
+    );
+}

@@ -148,7 +148,7 @@ pub struct RunOptions {
     /// Override the rollout's substeps (the task's `steps`, else the scene's
     /// frames × substeps), e.g. for quick checks.
     pub steps: Option<usize>,
-    /// Kernel precision (default: the scene's).
+    /// Kernel precision (default: the task's `precision`, else the scene's).
     pub precision: Option<Precision>,
     /// Tape options of the backward pass.
     pub tape: TapeOptions,
@@ -213,8 +213,12 @@ pub fn prepare(
         .or(task.task.steps)
         .unwrap_or(loaded.scene.time.frames as usize * loaded.scene.time.substeps as usize)
         .max(1);
+    let precision = opts.precision.or(task.task.precision.map(|p| match p {
+        ductile_scene::Precision::F32 => Precision::F32,
+        ductile_scene::Precision::F64 => Precision::F64,
+    }));
     if let Some(rec) = &task.task.record {
-        record_reference(ctx, &loaded, rec, steps, opts.precision)?;
+        record_reference(ctx, &loaded, rec, steps, precision)?;
     }
     if loaded.scene.loss.is_empty() {
         return Err(OptError::Scene(SceneError::invalid(
@@ -225,7 +229,7 @@ pub fn prepare(
             "at least one loss term (the task minimises the scene's loss)",
         )));
     }
-    let r = Rollout::new(ctx, &loaded, opts.precision, Some(steps), &opts.tape)?;
+    let r = Rollout::new(ctx, &loaded, precision, Some(steps), &opts.tape)?;
     let (params, theta0) = Params::new(task, &r)?;
     Ok((r, params, theta0))
 }

@@ -31,6 +31,11 @@ pub struct Task {
     /// (FluidLab's temporally expanding optimisation; gradient phases only).
     #[serde(default)]
     pub window: Option<ExpandingWindow>,
+    /// Kernel precision of the rollouts (default: the scene's; `ductile
+    /// optimize --f64` overrides it). Long granular or contact-rich
+    /// rollouts can need `F64` for a gradient whose sign is right.
+    #[serde(default)]
+    pub precision: Option<ductile_scene::Precision>,
 }
 
 /// A recording of particle positions made before optimising.
