@@ -94,7 +94,20 @@ fn tool_sdf(p: vec3r, s: ToolShape) -> Real {
     }
 }
 
-// Outward unit normal by central differences of the SDF (step h [m]).
+// The divisor m(l) of `tool_normal` for a difference vector of length l.
+fn normal_scale(l: Real, h: Real) -> Real {
+    return select((l * l + h * h) / (2.0 * h), l, l >= h);
+}
+
+// Outward normal by central differences of the SDF (step h [m]): the
+// difference vector g (length 2h where the SDF is a distance) divided by
+// m(|g|), with m(l) = l for l >= h and (l² + h²) / (2h) below (C¹ at h).
+// It is a unit vector wherever the differences see at least half the SDF's
+// unit slope, and shrinks smoothly to zero on the medial surfaces inside a
+// tool (the mid-plane of a plate, a sphere's centre), where a unit normal
+// would flip sign: a node there would switch between being pushed out
+// through one face and through the other, a jump in the node's velocity
+// that the adjoint cannot see.
 fn tool_normal(p: vec3r, s: ToolShape, h: Real) -> vec3r {
     let ex = vec3r(h, 0.0, 0.0);
     let ey = vec3r(0.0, h, 0.0);
@@ -104,8 +117,7 @@ fn tool_normal(p: vec3r, s: ToolShape, h: Real) -> vec3r {
         tool_sdf(p + ey, s) - tool_sdf(p - ey, s),
         tool_sdf(p + ez, s) - tool_sdf(p - ez, s),
     );
-    let n = length(g);
-    return select(vec3r(0.0, 1.0, 0.0), g / max(n, 1e-30), n > 1e-30);
+    return g / normal_scale(length(g), h);
 }
 
 // ---- Gradients (for adjoints) ----
@@ -202,12 +214,14 @@ fn tool_normal_vjp(p: vec3r, s: ToolShape, h: Real, nbar: vec3r) -> vec3r {
         tool_sdf(p + ey, s) - tool_sdf(p - ey, s),
         tool_sdf(p + ez, s) - tool_sdf(p - ez, s),
     );
+    // n = g / m(|g|): ḡ = n̄/m − g (g·n̄) m′(l) / (l m²), m′ = 1 above h, l/h below.
     let l = length(g);
-    if (!(l > 1e-30)) {
-        return vec3r(0.0);
+    let m = normal_scale(l, h);
+    var gbar = nbar / m - g * (dot(g, nbar) / (h * m * m));
+    if (l >= h) {
+        let n = g / l;
+        gbar = (nbar - n * dot(n, nbar)) / l;
     }
-    let n = g / l;
-    let gbar = (nbar - n * dot(n, nbar)) / l;
     return gbar.x * (tool_sdf_grad(p + ex, s) - tool_sdf_grad(p - ex, s))
          + gbar.y * (tool_sdf_grad(p + ey, s) - tool_sdf_grad(p - ey, s))
          + gbar.z * (tool_sdf_grad(p + ez, s) - tool_sdf_grad(p - ez, s));

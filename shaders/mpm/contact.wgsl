@@ -113,9 +113,15 @@ fn tool_op(tf: ToolFrame, xw: vec3r, v: vec3r) -> vec3r {
     if (!tool_in_contact(phi, tf.soft)) {
         return v;
     }
+    // The normal's length s is 1 except near a medial surface inside the
+    // tool, where it falls to 0: there the node moves with the tool (whose
+    // inside it is deep in), and the unit direction's flip has no effect.
+    // Weighting by s² rather than s keeps the update differentiable where
+    // s = 0 (a node exactly on a plate's mid-plane or at a sphere's centre).
     let n = quat_rotate(tf.q, tool_normal(pl, tf.shape, tf.h));
+    let s = length(n);
     let vt = tf.lin + cross(tf.ang, xw - tf.pos);
-    let projected = vt + coulomb(v - vt, n, tf.mu);
+    let projected = vt + s * s * coulomb(v - vt, n / max(s, 1e-30), tf.mu);
     let ratio = select(Real(1.0), 1.0 - phi / max(tf.soft, 1e-30), phi > 0.0);
     let weight = select(ratio * ratio, 1.0, phi <= 0.0);
     return v + weight * (projected - v);

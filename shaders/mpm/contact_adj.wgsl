@@ -80,16 +80,25 @@ fn tool_op_vjp(tf: ToolFrame, xw: vec3r, v: vec3r, gbar: vec3r) -> ToolAdj {
     }
     let nl = tool_normal(pl, tf.shape, tf.h);
     let n = quat_rotate(tf.q, nl);
+    let s = length(n);
+    let nh = n / max(s, 1e-30);
     let vt = tf.lin + cross(tf.ang, d);
     let rel = v - vt;
-    let projected = vt + coulomb(rel, n, tf.mu);
+    let c = coulomb(rel, nh, tf.mu);
+    let projected = vt + s * s * c;
     let sm = max(tf.soft, 1e-30);
     let ratio = select(Real(1.0), 1.0 - phi / sm, phi > 0.0);
     let weight = select(ratio * ratio, 1.0, phi <= 0.0);
     // v_out = v + weight·(projected − v).
     let pbar = weight * gbar;
     let wbar = dot(gbar, projected - v);
-    let ca = coulomb_vjp(rel, n, tf.mu, pbar);
+    // projected = vt + s²·coulomb(rel, n̂), s = |n|, n̂ = n/s.
+    let ca = coulomb_vjp(rel, nh, tf.mu, s * s * pbar);
+    let sbar = 2.0 * s * dot(pbar, c);
+    var nbar = vec3r(0.0);
+    if (s > 1e-30) {
+        nbar = sbar * nh + (ca.n - nh * dot(nh, ca.n)) / s;
+    }
     out.v = (1.0 - weight) * gbar + ca.rel;
     let vtbar = pbar - ca.rel;
     out.mu = ca.mu;
@@ -97,8 +106,8 @@ fn tool_op_vjp(tf: ToolFrame, xw: vec3r, v: vec3r, gbar: vec3r) -> ToolAdj {
     out.ang = cross(d, vtbar);
     var dbar = cross(vtbar, tf.ang);
     // n = R(q)·n_l: both the local normal and q carry the adjoint.
-    var plbar = tool_normal_vjp(pl, tf.shape, tf.h, quat_rotate(quat_conj(tf.q), ca.n));
-    var qbar = quat_rotate_vjp_q(tf.q, nl, ca.n);
+    var plbar = tool_normal_vjp(pl, tf.shape, tf.h, quat_rotate(quat_conj(tf.q), nbar));
+    var qbar = quat_rotate_vjp_q(tf.q, nl, nbar);
     if (phi > 0.0) {
         let rbar = 2.0 * ratio * wbar;
         plbar = plbar - rbar / sm * tool_sdf_grad(pl, tf.shape);

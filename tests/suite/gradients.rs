@@ -915,32 +915,22 @@ fn degenerate_inputs_give_finite_gradients() {
     let _ = ParamGroup::Control;
 }
 
-/// Known failure, found in session 9 and not yet fixed: the per-substep
-/// tool-control gradient disagrees with central differences when a box
-/// paddle moves through water. The scene is `gathering` with three changes:
-/// elastic cubes instead of rigid ones, the paddle raised clear of the
-/// floor's wall layer, and 20 substeps. Here: adjoint -4.3e-3 against
-/// +2.55 at eps 1e-5.
+/// A box paddle moving through water: the per-substep tool-control
+/// gradient matches central differences. This is the `gathering` scene with
+/// elastic cubes instead of rigid ones and the paddle raised clear of the
+/// floor's wall layer, over 20 substeps.
 ///
-/// `ductile gradcheck --groups control` on variants. Central differences
-/// agree with each other across step sizes in every case below.
-/// - The shipped 300-substep rigid scene, paddle moving at 0.4 m/s, fails
-///   in f64: -6.9e-5 against -3.45e-2 at eps 1e-3 to 1e-5.
-/// - Checks that agree (f32, 20 substeps):
-///   - a sphere paddle in the same water (0.9 %);
-///   - the box above the water (0.5 %);
-///   - a box against an elastic cube with no water (0.2 %).
-/// - Still fails:
-///   - a thicker box;
-///   - frictionless contact;
-///   - water that starts clear of the paddle (100 substeps: -1.5e-4
-///     against -2.0e-3).
-///
-/// Suspects: the box's SDF is not smooth where fluid particles are inside
-/// it, and its normal has a face component from ω × r, which a sphere's
-/// lacks.
+/// The paddle is 1.2 grid cells thick and its mid-plane starts on a plane
+/// of grid nodes. Two fixes made this check pass:
+/// - A unit normal flipped sign at nodes crossing the mid-plane: a jump the
+///   adjoint could not see. Before the fix: adjoint -4.3e-3 against +2.55
+///   by central differences; on the full 300-substep rigid scene, -6.9e-5
+///   against -3.45e-2.
+/// - `tool_normal` now shrinks to zero there, and such nodes follow the
+///   tool (`tool_op`, weight s²). The s² weight keeps the update
+///   differentiable on the plane itself, where weighting by s left a 1.1 %
+///   error.
 #[test]
-#[ignore = "known wrong tool-control adjoint for a box paddle in water; run with --ignored"]
 fn box_paddle_in_water_control_gradients() {
     check_groups(
         r#"Scene(

@@ -115,8 +115,11 @@ fn tool_control_maps_match_central_differences() {
     eprintln!(
         "angular velocity segments: directional derivative {adj:.6e}, relative error {err:.2e}"
     );
+    // Without contact the derivative is exactly zero. With it, it is small:
+    // the pusher is one grid cell thick and turns slowly (-3.7e-7 since
+    // nodes on its mid-plane follow it; -2.0e-6 before).
     assert!(
-        adj.abs() > 1e-6,
+        adj.abs() > 1e-8,
         "no contact: the loss does not depend on the tool"
     );
     assert!(err < 1e-4, "angular-velocity gradient off by {err:.2e}");
