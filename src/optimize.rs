@@ -89,6 +89,7 @@ pub fn plot_loss(path: &Path, losses: &[f64]) -> Result<()> {
 }
 
 fn write_outputs(
+    ctx: &GpuContext,
     out: &Path,
     outcome: &Outcome,
     wall: f64,
@@ -152,6 +153,13 @@ fn write_outputs(
         .unwrap_or_default();
     let summary = json!({
         "task": task.display().to_string(),
+        "adapter": {
+            "name": ctx.info.name,
+            "type": format!("{:?}", ctx.info.device_type),
+            "driver": ctx.info.driver,
+            "driver_info": ctx.info.driver_info,
+        },
+        "precision": format!("{:?}", outcome.precision),
         "optimizer": format!("{optimizer:?}"),
         "iterations": history.len().saturating_sub(1),
         "rollouts": history.last().map(|h| h.rollouts).unwrap_or(0),
@@ -249,7 +257,7 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
     }
     bar.finish();
     let wall = t0.elapsed().as_secs_f64();
-    write_outputs(&args.out, &outcome, wall, &args.task, &optimizer)?;
+    write_outputs(ctx, &args.out, &outcome, wall, &args.task, &optimizer)?;
     let b = &outcome.history[outcome.best];
     eprintln!(
         "loss {:.4e} -> {:.4e} (iteration {}) in {:.1} s; results in {}",

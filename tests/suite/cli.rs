@@ -476,6 +476,14 @@ fn tasks_improve_in_two_iterations(group: &[&str]) {
         );
         eprintln!("{name}: {l0:.4e} -> {lb:.4e}");
         assert!(lb < l0, "{name}: the loss did not go down ({l0} -> {lb})");
+        // The summary says where and how the rollouts ran (sand_spread's
+        // task asks for f64).
+        assert!(
+            !summary["adapter"]["name"].as_str().unwrap().is_empty(),
+            "{name}"
+        );
+        let precision = if *name == "sand_spread" { "F64" } else { "F32" };
+        assert_eq!(summary["precision"], precision, "{name}");
     }
 }
 

@@ -138,6 +138,8 @@ pub struct Outcome {
     pub stopped: bool,
     /// The error that ended the run early, if any (the history before it is kept).
     pub error: Option<String>,
+    /// The kernel precision the rollouts ran in.
+    pub precision: Precision,
 }
 
 /// Options of [`run_task`].
@@ -539,5 +541,6 @@ pub fn run_task(
         best,
         stopped,
         error,
+        precision: r.sim.config.precision,
     })
 }
