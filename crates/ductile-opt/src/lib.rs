@@ -215,10 +215,10 @@ pub fn prepare(
         .or(task.task.steps)
         .unwrap_or(loaded.scene.time.frames as usize * loaded.scene.time.substeps as usize)
         .max(1);
-    let precision = opts.precision.or(task.task.precision.map(|p| match p {
-        ductile_scene::Precision::F32 => Precision::F32,
-        ductile_scene::Precision::F64 => Precision::F64,
-    }));
+    let precision = opts.precision.or(task
+        .task
+        .precision
+        .map(ductile_sim::simulation::kernel_precision));
     if let Some(rec) = &task.task.record {
         record_reference(ctx, &loaded, rec, steps, precision)?;
     }

@@ -99,6 +99,14 @@ pub struct BinnedParticles {
     pub sorted: Vec<u32>,
 }
 
+/// The kernel precision that a scene's or task's `precision` field names.
+pub fn kernel_precision(p: ductile_scene::Precision) -> Precision {
+    match p {
+        ductile_scene::Precision::F32 => Precision::F32,
+        ductile_scene::Precision::F64 => Precision::F64,
+    }
+}
+
 impl Simulation {
     /// Samples the bodies, uploads Model, State and Control, and builds the kernels.
     /// Every buffer is checked against the adapter's limits before any is allocated.
@@ -108,10 +116,7 @@ impl Simulation {
         opts: &SimulationOptions,
     ) -> Result<Self, SimError> {
         let scene = &loaded.scene;
-        let precision = opts.precision.unwrap_or(match scene.precision {
-            ductile_scene::Precision::F32 => Precision::F32,
-            ductile_scene::Precision::F64 => Precision::F64,
-        });
+        let precision = opts.precision.unwrap_or(kernel_precision(scene.precision));
         if precision == Precision::F64 && !ctx.has_f64 {
             return Err(located(
                 loaded,
