@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use clap::Args;
-use ductile_gpu::GpuContext;
+use ductile_gpu::{GpuContext, GpuTimer};
 use ductile_sim::{Simulation, SimulationOptions};
 use serde_json::json;
 use std::path::PathBuf;
@@ -37,6 +37,26 @@ pub struct BenchArgs {
     /// backward/forward time and the tape's memory for T and 10·T substeps.
     #[arg(long)]
     pub gradient: bool,
+    /// Leave out the per-pass GPU timestamp queries (wall-clock throughput only).
+    #[arg(long)]
+    pub no_timestamps: bool,
+    /// Benchmark the viewer's drawing instead: frames per second of packing
+    /// and drawing the particles into a `--width` x `--height` view, after
+    /// each of `--frame-substeps` substeps per frame.
+    #[arg(long, conflicts_with = "gradient")]
+    pub render: bool,
+    /// Drawn frames per measurement (`--render`).
+    #[arg(long, default_value_t = 120)]
+    pub frames: u32,
+    /// Substeps simulated before each drawn frame, comma-separated (`--render`; 0: drawing alone).
+    #[arg(long, default_value = "0,1,10")]
+    pub frame_substeps: String,
+    /// View width in pixels (`--render`).
+    #[arg(long, default_value_t = 1280, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub width: u32,
+    /// View height in pixels (`--render`).
+    #[arg(long, default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    pub height: u32,
 }
 
 /// RON text of a benchmark problem: a lattice block (8 particles per cell)
@@ -109,6 +129,13 @@ pub fn bench_case(
     )?;
     let gpu_bytes = ductile_gpu::buffers::allocated_bytes() - before;
     let n = sim.particle_count();
+    // Room for every timed pass of the run (up to the timer's 2048), so that
+    // timings are read back once, after the clock stops.
+    sim.timer = if args.no_timestamps {
+        GpuTimer::disabled()
+    } else {
+        GpuTimer::new(ctx, 2048)
+    };
     // Compile + warm-up.
     sim.step(ctx, 1);
     ctx.wait()?;
@@ -117,17 +144,18 @@ pub fn bench_case(
     sim.check(ctx)?;
     sim.collect_timings(ctx)?;
     sim.timer.totals.clear();
-    // Timed: one submission per 10 substeps, as a frame loop would.
+    // Timed: one submission per 10 substeps, as a frame loop would, and no
+    // host wait until the last.
     let t0 = Instant::now();
     let mut left = args.steps;
     while left > 0 {
         let k = left.min(10);
         sim.step(ctx, k);
-        sim.collect_timings(ctx)?;
         left -= k;
     }
     ctx.wait()?;
     let wall = t0.elapsed().as_secs_f64();
+    sim.collect_timings(ctx)?;
     sim.check(ctx)?;
     let rate = n as f64 * args.steps as f64 / wall;
     let passes: serde_json::Map<String, serde_json::Value> = sim
@@ -148,6 +176,7 @@ pub fn bench_case(
         "ms_per_substep": wall * 1e3 / args.steps as f64,
         "gpu_ms_per_substep_by_pass": passes,
         "gpu_ms_per_substep_timed": gpu_ms,
+        "timestamps": sim.timer.enabled(),
         "gpu_buffer_bytes": gpu_bytes,
         "peak_rss_bytes": peak_rss_bytes(),
     }))
@@ -236,6 +265,9 @@ pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
     if args.gradient {
         return run_gradient_bench(ctx, args);
     }
+    if args.render {
+        return crate::bench_render::run_render_bench(ctx, args);
+    }
     println!("adapter: {}", ctx.describe());
     println!(
         "{:<8} {:>6} {:>9} {:>14} {:>10} {:>10} {:>10}  passes (GPU ms/substep)",
@@ -279,7 +311,8 @@ pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
-fn cases(args: &BenchArgs) -> Vec<(String, String)> {
+/// The (material, size) pairs asked for, sizes outermost.
+pub(crate) fn cases(args: &BenchArgs) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for size in args
         .sizes

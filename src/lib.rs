@@ -2,6 +2,7 @@
 //! rendering of scenes and the benchmark, shared by the CLI and its tests.
 
 pub mod bench;
+pub mod bench_render;
 pub mod gradcheck;
 pub mod memory;
 pub mod optimize;

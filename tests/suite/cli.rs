@@ -250,6 +250,83 @@ fn gradcheck_refuses_what_it_cannot_do() {
     );
 }
 
+/// `ductile bench` reports throughput with per-pass GPU times, and
+/// `ductile bench --render` the frame rate of packing and drawing every
+/// particle after 0 and 1 substeps per frame; a malformed list is refused
+/// with the flag and the value named.
+#[test]
+fn bench_commands_report_what_they_measured() {
+    let dir = tempfile::tempdir().unwrap();
+    let read = |p: &Path| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+    };
+    let step_json = dir.path().join("step.json");
+    let (code, out, err) = cmd(&[
+        "bench",
+        "--sizes",
+        "32k",
+        "--materials",
+        "fluid",
+        "--steps",
+        "3",
+        "--warmup",
+        "1",
+        "--json",
+        step_json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc = read(&step_json);
+    let r = &doc["results"][0];
+    assert_eq!(r["particles"], 32768, "{doc}");
+    assert!(r["particle_steps_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+    if r["timestamps"].as_bool().unwrap() {
+        for pass in ["p2g_scatter", "grid_update", "g2p"] {
+            let ms = r["gpu_ms_per_substep_by_pass"][pass].as_f64();
+            assert!(ms.is_some_and(|t| t > 0.0), "no time for {pass}: {doc}");
+        }
+    }
+
+    let render_json = dir.path().join("render.json");
+    let (code, out, err) = cmd(&[
+        "bench",
+        "--render",
+        "--sizes",
+        "32k",
+        "--materials",
+        "fluid",
+        "--frames",
+        "2",
+        "--frame-substeps",
+        "0,1",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--json",
+        render_json.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc = read(&render_json);
+    let frames = doc["results"][0]["frames"].as_array().unwrap();
+    let substeps: Vec<u64> = frames
+        .iter()
+        .map(|f| f["substeps_per_frame"].as_u64().unwrap())
+        .collect();
+    assert_eq!(substeps, [0, 1], "{doc}");
+    for f in frames {
+        assert_eq!(f["particles_drawn"], 32768, "{doc}");
+        assert_eq!(f["frames"], 2, "{doc}");
+        assert!(f["frames_per_s"].as_f64().unwrap() > 0.0, "{doc}");
+    }
+
+    let (code, _, err) = cmd(&["bench", "--render", "--frame-substeps", "1,x"]);
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("--frame-substeps") && err.contains("`x`"),
+        "{err}"
+    );
+}
+
 /// Whether the PNG at `path` shows something (not every pixel alike).
 fn png_has_content(path: &Path) -> bool {
     let img = image::open(path)
