@@ -30,8 +30,9 @@ fn diagnostics(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         let m = load_material(tag_body(body_of[p]));
         let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
         let vp = vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]);
-        let o = 9u * p;
-        let f = mat3r(f_in[o], f_in[o + 1u], f_in[o + 2u], f_in[o + 3u], f_in[o + 4u], f_in[o + 5u], f_in[o + 6u], f_in[o + 7u], f_in[o + 8u]);
+        let f = mat3r(f_in[mat_index(p, 0u)], f_in[mat_index(p, 1u)], f_in[mat_index(p, 2u)],
+                      f_in[mat_index(p, 3u)], f_in[mat_index(p, 4u)], f_in[mat_index(p, 5u)],
+                      f_in[mat_index(p, 6u)], f_in[mat_index(p, 7u)], f_in[mat_index(p, 8u)]);
         vals[0] = m.mass;
         vals[1] = m.mass * vp.x;
         vals[2] = m.mass * vp.y;

@@ -56,9 +56,9 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
             v_out[3u * p + i] = v_in[3u * p + i];
         }
         for (var i = 0u; i < 9u; i = i + 1u) {
-            c_out[9u * p + i] = c_in[9u * p + i];
-            f_out[9u * p + i] = f_in[9u * p + i];
-            tau_out[9u * p + i] = 0.0;
+            c_out[mat_index(p, i)] = c_in[mat_index(p, i)];
+            f_out[mat_index(p, i)] = f_in[mat_index(p, i)];
+            tau_out[mat_index(p, i)] = 0.0;
         }
         aux_out[p] = aux_in[p];
         return;
@@ -93,9 +93,9 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     let cmat = 4.0 * inv_dx * inv_dx * bmat;
     let xnew = xp + dt * vel;
     let m = load_material(tag_body(tag));
-    var f = mat3r(f_in[9u * p], f_in[9u * p + 1u], f_in[9u * p + 2u],
-                  f_in[9u * p + 3u], f_in[9u * p + 4u], f_in[9u * p + 5u],
-                  f_in[9u * p + 6u], f_in[9u * p + 7u], f_in[9u * p + 8u]);
+    var f = mat3r(f_in[mat_index(p, 0u)], f_in[mat_index(p, 1u)], f_in[mat_index(p, 2u)],
+                  f_in[mat_index(p, 3u)], f_in[mat_index(p, 4u)], f_in[mat_index(p, 5u)],
+                  f_in[mat_index(p, 6u)], f_in[mat_index(p, 7u)], f_in[mat_index(p, 8u)]);
     var aux = aux_in[p];
     if (is_fluid(m.kind)) {
         aux = aux * (1.0 + dt * (cmat[0][0] + cmat[1][1] + cmat[2][2]));
@@ -129,9 +129,9 @@ fn g2p(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) n
     }
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {
-            c_out[9u * p + 3u * j + i] = cmat[j][i];
-            f_out[9u * p + 3u * j + i] = f[j][i];
-            tau_out[9u * p + 3u * j + i] = tau[j][i];
+            c_out[mat_index(p, 3u * j + i)] = cmat[j][i];
+            f_out[mat_index(p, 3u * j + i)] = f[j][i];
+            tau_out[mat_index(p, 3u * j + i)] = tau[j][i];
         }
     }
     aux_out[p] = aux;

@@ -40,15 +40,15 @@
 
 const ADJ_STRIDE: u32 = 34u;
 
-fn load_mat(buf_offset: u32, which: u32) -> mat3r {
-    // which: 0 f_in, 1 c_in
+// Particle p's F (which = 0) or C (which = 1).
+fn load_mat(p: u32, which: u32) -> mat3r {
     var m = mat3r();
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {
             if (which == 0u) {
-                m[j][i] = f_in[buf_offset + 3u * j + i];
+                m[j][i] = f_in[mat_index(p, 3u * j + i)];
             } else {
-                m[j][i] = c_in[buf_offset + 3u * j + i];
+                m[j][i] = c_in[mat_index(p, 3u * j + i)];
             }
         }
     }
@@ -138,7 +138,7 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let cmat = 4.0 * inv_dx * inv_dx * bmat;
     let m = load_material(tag_body(body_of[p]));
-    let f0 = load_mat(9u * p, 0u);
+    let f0 = load_mat(p, 0u);
     let aux0 = aux_in[p];
 
     // Adjoint of state_{t+1}.
@@ -232,7 +232,7 @@ fn stress_init_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     let m = load_material(tag_body(body_of[p]));
     let o = ADJ_STRIDE * p;
     let taubar = adj_out_mat(o + 25u);
-    let sa = kirchhoff_stress_vjp(m, load_mat(9u * p, 0u), load_mat(9u * p, 1u), aux_in[p], taubar);
+    let sa = kirchhoff_stress_vjp(m, load_mat(p, 0u), load_mat(p, 1u), aux_in[p], taubar);
     store_adj_mat(o + 6u, adj_out_mat(o + 6u) + sa.c);
     store_adj_mat(o + 15u, adj_out_mat(o + 15u) + sa.f);
     adj_out[o + 24u] = adj_out[o + 24u] + sa.aux;

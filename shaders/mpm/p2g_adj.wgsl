@@ -25,11 +25,12 @@
 
 const ADJ_STRIDE: u32 = 34u;
 
-fn load9(o: u32, which: u32) -> mat3r {
+// Particle p's C (which = 0) or τ (which = 1).
+fn load9(p: u32, which: u32) -> mat3r {
     var m = mat3r();
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {
-            m[j][i] = select(tau[o + 3u * j + i], c[o + 3u * j + i], which == 0u);
+            m[j][i] = select(tau[mat_index(p, 3u * j + i)], c[mat_index(p, 3u * j + i)], which == 0u);
         }
     }
     return m;
@@ -54,8 +55,8 @@ fn p2g_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let kv = -p_dt() * 4.0 * inv_dx * inv_dx;
     let xp = vec3r(x[3u * p], x[3u * p + 1u], x[3u * p + 2u]);
     let vp = vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]);
-    let cp = load9(9u * p, 0u);
-    let tp = load9(9u * p, 1u);
+    let cp = load9(p, 0u);
+    let tp = load9(p, 1u);
     let a = mass * cp + kv * vol * tp;
     let xg = (xp - p_origin()) * inv_dx;
     let base = particle_cell(xg);

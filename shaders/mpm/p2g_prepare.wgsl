@@ -40,6 +40,6 @@ fn p2g_prepare(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     payload[o + 5u] = mass * v[3u * p + 1u];
     payload[o + 6u] = mass * v[3u * p + 2u];
     for (var i = 0u; i < 9u; i = i + 1u) {
-        payload[o + 7u + i] = mass * c[9u * p + i] + k * tau[9u * p + i];
+        payload[o + 7u + i] = mass * c[mat_index(p, i)] + k * tau[mat_index(p, i)];
     }
 }

@@ -109,9 +109,12 @@ fn p2g_scatter(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
         let vol = materials[16u * b + 2u];
         let fx = xg - vec3r(base);
         let w = stencil_weights(fx);
-        let o9 = 9u * p;
-        let a = mass * mat3r(c[o9], c[o9 + 1u], c[o9 + 2u], c[o9 + 3u], c[o9 + 4u], c[o9 + 5u], c[o9 + 6u], c[o9 + 7u], c[o9 + 8u])
-            + (k * vol) * mat3r(tau[o9], tau[o9 + 1u], tau[o9 + 2u], tau[o9 + 3u], tau[o9 + 4u], tau[o9 + 5u], tau[o9 + 6u], tau[o9 + 7u], tau[o9 + 8u]);
+        let a = mass * mat3r(c[mat_index(p, 0u)], c[mat_index(p, 1u)], c[mat_index(p, 2u)],
+                             c[mat_index(p, 3u)], c[mat_index(p, 4u)], c[mat_index(p, 5u)],
+                             c[mat_index(p, 6u)], c[mat_index(p, 7u)], c[mat_index(p, 8u)])
+            + (k * vol) * mat3r(tau[mat_index(p, 0u)], tau[mat_index(p, 1u)], tau[mat_index(p, 2u)],
+                                tau[mat_index(p, 3u)], tau[mat_index(p, 4u)], tau[mat_index(p, 5u)],
+                                tau[mat_index(p, 6u)], tau[mat_index(p, 7u)], tau[mat_index(p, 8u)]);
         // Momentum at the stencil's corner node; each node adds A·(node offset).
         let q0 = mass * vec3r(v[3u * p], v[3u * p + 1u], v[3u * p + 2u]) - a * (fx * dx);
 #unroll 27 S

@@ -27,10 +27,9 @@ fn pack_render(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let xp = vec3<f32>(f32(x[3u * p]), f32(x[3u * p + 1u]), f32(x[3u * p + 2u]));
     var c = f32(tag_body(body_of[p]));
     if (pack_opts[0] > 2.5) {
-        let o = 9u * p;
-        let t = mat3x3<f32>(f32(tau[o]), f32(tau[o + 1u]), f32(tau[o + 2u]),
-                            f32(tau[o + 3u]), f32(tau[o + 4u]), f32(tau[o + 5u]),
-                            f32(tau[o + 6u]), f32(tau[o + 7u]), f32(tau[o + 8u]));
+        let t = mat3x3<f32>(f32(tau[mat_index(p, 0u)]), f32(tau[mat_index(p, 1u)]), f32(tau[mat_index(p, 2u)]),
+                            f32(tau[mat_index(p, 3u)]), f32(tau[mat_index(p, 4u)]), f32(tau[mat_index(p, 5u)]),
+                            f32(tau[mat_index(p, 6u)]), f32(tau[mat_index(p, 7u)]), f32(tau[mat_index(p, 8u)]));
         let mean = (t[0][0] + t[1][1] + t[2][2]) / 3.0;
         let d = t - mat3x3<f32>(mean, 0.0, 0.0, 0.0, mean, 0.0, 0.0, 0.0, mean);
         let dd = dot(d[0], d[0]) + dot(d[1], d[1]) + dot(d[2], d[2]);

@@ -17,6 +17,11 @@ fn p_num_cells() -> u32 { return params.i[0].w; }
 fn p_node_blocks() -> vec3<u32> { return params.i[1].xyz; }
 fn p_num_node_blocks() -> u32 { return params.i[1].w; }
 fn p_num_particles() -> u32 { return params.i[2].x; }
+// Index of entry k (3·column + row) of particle p's 3×3 matrix in a matrix
+// field (C, F, τ). Matrix fields are stored as nine arrays of N Reals, entry
+// by entry, so that neighbouring invocations read and write neighbouring
+// words (`ductile_sim::mpm::state`, "Layout").
+fn mat_index(p: u32, k: u32) -> u32 { return k * p_num_particles() + p; }
 fn p_num_tools() -> u32 { return params.i[2].y; }
 fn p_boundary_cells() -> u32 { return params.i[2].z; }
 fn p_boundary_kind() -> u32 { return params.i[2].w; }

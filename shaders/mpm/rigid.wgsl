@@ -76,9 +76,9 @@ fn rigid_project(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
         }
         for (var j = 0u; j < 3u; j = j + 1u) {
             for (var k = 0u; k < 3u; k = k + 1u) {
-                c_out[9u * p + 3u * j + k] = cmat[j][k];
-                f_out[9u * p + 3u * j + k] = select(Real(0.0), Real(1.0), j == k);
-                tau_out[9u * p + 3u * j + k] = 0.0;
+                c_out[mat_index(p, 3u * j + k)] = cmat[j][k];
+                f_out[mat_index(p, 3u * j + k)] = select(Real(0.0), Real(1.0), j == k);
+                tau_out[mat_index(p, 3u * j + k)] = 0.0;
             }
         }
     }

@@ -14,13 +14,15 @@
 @group(0) @binding(6) var<storage, read_write> tau_out: array<Real>;
 
 fn load_f(p: u32) -> mat3r {
-    let o = 9u * p;
-    return mat3r(f_in[o], f_in[o + 1u], f_in[o + 2u], f_in[o + 3u], f_in[o + 4u], f_in[o + 5u], f_in[o + 6u], f_in[o + 7u], f_in[o + 8u]);
+    return mat3r(f_in[mat_index(p, 0u)], f_in[mat_index(p, 1u)], f_in[mat_index(p, 2u)],
+                 f_in[mat_index(p, 3u)], f_in[mat_index(p, 4u)], f_in[mat_index(p, 5u)],
+                 f_in[mat_index(p, 6u)], f_in[mat_index(p, 7u)], f_in[mat_index(p, 8u)]);
 }
 
 fn load_c(p: u32) -> mat3r {
-    let o = 9u * p;
-    return mat3r(c_in[o], c_in[o + 1u], c_in[o + 2u], c_in[o + 3u], c_in[o + 4u], c_in[o + 5u], c_in[o + 6u], c_in[o + 7u], c_in[o + 8u]);
+    return mat3r(c_in[mat_index(p, 0u)], c_in[mat_index(p, 1u)], c_in[mat_index(p, 2u)],
+                 c_in[mat_index(p, 3u)], c_in[mat_index(p, 4u)], c_in[mat_index(p, 5u)],
+                 c_in[mat_index(p, 6u)], c_in[mat_index(p, 7u)], c_in[mat_index(p, 8u)]);
 }
 
 @compute @workgroup_size(64)
@@ -33,7 +35,7 @@ fn stress_init(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
     let tau = kirchhoff_stress(m, load_f(p), load_c(p), aux_in[p]);
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {
-            tau_out[9u * p + 3u * j + i] = tau[j][i];
+            tau_out[mat_index(p, 3u * j + i)] = tau[j][i];
         }
     }
 }

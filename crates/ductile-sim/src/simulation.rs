@@ -9,7 +9,7 @@ use crate::mpm::diagnostics::{Diagnostics as DiagKernels, PackColor, Sums};
 use crate::mpm::g2p::G2p;
 use crate::mpm::model::{ModelDesc, ModelInfo};
 use crate::mpm::p2g::{P2g, P2gMode};
-use crate::mpm::state::StateHost;
+use crate::mpm::state::{matrices_from_gpu, matrices_to_gpu, StateHost};
 use crate::mpm::{MpmModel, MpmState};
 use ductile_gpu::{
     read_buffer, storage_buffer, AtomicsMode, BufferUse, GpuContext, GpuTimer, Precision,
@@ -530,8 +530,8 @@ impl Simulation {
         };
         put(&st.x, &host.x);
         put(&st.v, &host.v);
-        put(&st.c, &host.c);
-        put(&st.f, &host.f);
+        put(&st.c, &matrices_to_gpu(&host.c));
+        put(&st.f, &matrices_to_gpu(&host.f));
         put(&st.aux, &host.aux);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         self.g2p.encode_stress_init(&mut enc, self.parity);
@@ -543,10 +543,10 @@ impl Simulation {
     pub fn stress(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
         let p = self.config.precision;
         let n = self.particle_count() as u64;
-        Ok(ductile_gpu::bytes_to_reals(
+        Ok(matrices_from_gpu(&ductile_gpu::bytes_to_reals(
             &read_buffer(ctx, &self.states[self.parity].tau, 9 * n * p.bytes())?,
             p,
-        ))
+        )))
     }
 
     /// The grid after the last substep's update: per node velocity [m/s] and

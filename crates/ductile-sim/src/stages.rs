@@ -13,6 +13,7 @@
 //! Not for the hot path: every call uploads, submits and reads back.
 
 use crate::mpm::adjoint::{ADJ_STRIDE, PGRAD_STRIDE};
+use crate::mpm::state::{field_from_gpu, field_to_gpu};
 use crate::mpm::MpmState;
 use crate::tape::Rollout;
 use crate::SimError;
@@ -107,7 +108,7 @@ impl Rollout {
                         .copied()
                 })
                 .collect();
-            self.stage_write(ctx, b, &field, "a state field", k * n)?;
+            self.stage_write(ctx, b, &field_to_gpu(&field, k), "a state field", k * n)?;
             off += k;
         }
         ctx.queue
@@ -177,7 +178,7 @@ impl Rollout {
         let mut out = vec![0.0; STATE_STRIDE * n];
         let mut off = 0;
         for (b, k) in fields(s) {
-            let field = self.stage_read(ctx, b, k * n)?;
+            let field = field_from_gpu(&self.stage_read(ctx, b, k * n)?, k);
             for p in 0..n {
                 out[STATE_STRIDE * p + off..STATE_STRIDE * p + off + k]
                     .copy_from_slice(&field[k * p..k * (p + 1)]);

@@ -13,7 +13,7 @@
 use crate::error::SimError;
 use crate::loss::{LossBindings, LossSet};
 use crate::mpm::adjoint::{MpmAdjoint, ADJ_STRIDE, PGRAD_STRIDE};
-use crate::mpm::state::StateHost;
+use crate::mpm::state::{field_to_gpu, StateHost};
 use crate::simulation::{Simulation, SimulationOptions};
 use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
@@ -1181,8 +1181,8 @@ pub fn elastic_constants(m: &Material) -> Option<(f64, f64)> {
 /// Packs x, v, C, F, aux into one stored-state byte buffer.
 fn pack_state(h: &StateHost, p: Precision) -> Vec<u8> {
     let mut all = Vec::with_capacity(h.x.len() * 25 / 3);
-    for part in [&h.x, &h.v, &h.c, &h.f, &h.aux] {
-        all.extend_from_slice(part);
+    for (part, k) in [(&h.x, 3), (&h.v, 3), (&h.c, 9), (&h.f, 9), (&h.aux, 1)] {
+        all.extend_from_slice(&field_to_gpu(part, k));
     }
     reals_to_bytes(&all, p)
 }

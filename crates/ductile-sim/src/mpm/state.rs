@@ -2,12 +2,65 @@
 //! writes (state_{t+1}): position x [m], velocity v [m/s], APIC velocity
 //! gradient C [1/s], deformation gradient F, the scalar `aux` (J for fluids,
 //! J_p for snow) and the Kirchhoff stress τ [Pa] derived from them.
-//! Matrices are stored column-major, 9 Reals per particle.
+//!
+//! # Layout
+//! Vectors are stored particle by particle (3 Reals each). Matrices are
+//! column-major (entry k = 3·column + row) and stored on the GPU as nine
+//! arrays of N Reals, entry k of particle p at k·N + p (`mat_index` in
+//! `shaders/mpm/params.wgsl`): neighbouring invocations then read and write
+//! neighbouring words, where 9 Reals per particle put their stores 36 bytes
+//! apart (BENCHMARKS.md, session 10). Host copies ([`StateHost`]) keep 9
+//! Reals per particle; [`matrices_to_gpu`] and [`matrices_from_gpu`]
+//! convert at the boundary.
 
 use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
     GpuError, Precision,
 };
+
+/// Reorders per-particle 3×3 matrices (9 Reals each, particle by particle)
+/// into the GPU's entry-by-entry layout (see the module's Layout section).
+pub fn matrices_to_gpu(per_particle: &[f64]) -> Vec<f64> {
+    let n = per_particle.len() / 9;
+    let mut out = vec![0.0; 9 * n];
+    for (p, m) in per_particle.chunks_exact(9).enumerate() {
+        for (k, &v) in m.iter().enumerate() {
+            out[k * n + p] = v;
+        }
+    }
+    out
+}
+
+/// Inverse of [`matrices_to_gpu`]: 9 Reals per particle, particle by particle.
+pub fn matrices_from_gpu(gpu: &[f64]) -> Vec<f64> {
+    let n = gpu.len() / 9;
+    let mut out = vec![0.0; 9 * n];
+    for (p, m) in out.chunks_exact_mut(9).enumerate() {
+        for (k, v) in m.iter_mut().enumerate() {
+            *v = gpu[k * n + p];
+        }
+    }
+    out
+}
+
+/// A field given particle by particle (`per_particle` Reals each) in its GPU
+/// layout: matrices reordered, vectors and scalars unchanged.
+pub fn field_to_gpu(data: &[f64], per_particle: usize) -> Vec<f64> {
+    if per_particle == 9 {
+        matrices_to_gpu(data)
+    } else {
+        data.to_vec()
+    }
+}
+
+/// Inverse of [`field_to_gpu`].
+pub fn field_from_gpu(data: &[f64], per_particle: usize) -> Vec<f64> {
+    if per_particle == 9 {
+        matrices_from_gpu(data)
+    } else {
+        data.to_vec()
+    }
+}
 
 /// GPU buffers of one particle state.
 pub struct MpmState {
@@ -15,13 +68,13 @@ pub struct MpmState {
     pub x: wgpu::Buffer,
     /// Velocities, 3 Reals per particle [m/s].
     pub v: wgpu::Buffer,
-    /// APIC affine velocity matrix C, 9 Reals per particle [1/s].
+    /// APIC affine velocity matrix C, 9 Reals per particle [1/s] (matrix layout).
     pub c: wgpu::Buffer,
-    /// Deformation gradient F (elastic part), 9 Reals per particle.
+    /// Deformation gradient F (elastic part), 9 Reals per particle (matrix layout).
     pub f: wgpu::Buffer,
     /// Per-particle scalar: J (fluids) or J_p (snow), 1 Real per particle.
     pub aux: wgpu::Buffer,
-    /// Kirchhoff stress τ, 9 Reals per particle [Pa].
+    /// Kirchhoff stress τ, 9 Reals per particle [Pa] (matrix layout).
     pub tau: wgpu::Buffer,
 }
 
@@ -87,8 +140,8 @@ impl MpmState {
         Ok(MpmState {
             x: b("x", &host.x)?,
             v: b("v", &host.v)?,
-            c: b("C", &host.c)?,
-            f: b("F", &host.f)?,
+            c: b("C", &matrices_to_gpu(&host.c))?,
+            f: b("F", &matrices_to_gpu(&host.f))?,
             aux: b("aux", &host.aux)?,
             tau: storage_buffer_zeroed(
                 ctx,
@@ -117,8 +170,8 @@ impl MpmState {
         Ok(StateHost {
             x: get(&self.x, 3)?,
             v: get(&self.v, 3)?,
-            f: get(&self.f, 9)?,
-            c: get(&self.c, 9)?,
+            f: matrices_from_gpu(&get(&self.f, 9)?),
+            c: matrices_from_gpu(&get(&self.c, 9)?),
             aux: get(&self.aux, 1)?,
         })
     }
@@ -135,5 +188,26 @@ impl MpmState {
         let x = ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.x, 3 * n * r)?, precision);
         let v = ductile_gpu::bytes_to_reals(&read_buffer(ctx, &self.v, 3 * n * r)?, precision);
         Ok((x, v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Entry k of particle p lands at k·N + p, and the conversion round-trips.
+    #[test]
+    fn matrix_layout_is_entry_by_entry() {
+        let n = 3;
+        let per_particle: Vec<f64> = (0..9 * n).map(|i| i as f64).collect();
+        let gpu = matrices_to_gpu(&per_particle);
+        for p in 0..n {
+            for k in 0..9 {
+                assert_eq!(gpu[k * n + p], per_particle[9 * p + k]);
+            }
+        }
+        assert_eq!(matrices_from_gpu(&gpu), per_particle);
+        assert_eq!(field_to_gpu(&per_particle[..6], 3), &per_particle[..6]);
+        assert_eq!(field_from_gpu(&gpu, 9), per_particle);
     }
 }
