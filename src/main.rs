@@ -188,9 +188,11 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Optimize(args) => {
-            let task = ductile_opt::load_task(&args.task)?;
-            let f64 = args.f64 || task.task.precision == Some(ductile_scene::Precision::F64);
-            let ctx = context(&cli.adapter, f64)?;
+            // Parse first, so that a bad task is reported before any GPU work.
+            ductile_opt::load_task(&args.task)?;
+            // A task's own `precision: F64` is checked against the adapter
+            // when the task is prepared, so that the error names its field.
+            let ctx = context(&cli.adapter, args.f64)?;
             let stop = Arc::new(AtomicBool::new(false));
             let s = stop.clone();
             let _ = ctrlc::set_handler(move || s.store(true, std::sync::atomic::Ordering::Relaxed));

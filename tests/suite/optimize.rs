@@ -657,4 +657,18 @@ fn task_precision_sets_the_rollouts_precision() {
         precision_of(&text(", precision: F64"), &f32_opts),
         Precision::F32
     );
+    // On an adapter without SHADER_F64 the task's field is named, located.
+    let mut no_f64 = ductile::gpu::GpuContext::new(&Default::default()).unwrap();
+    no_f64.has_f64 = false;
+    let err = match prepare(&no_f64, &text(",\n precision: F64"), &default) {
+        Ok(_) => panic!("an F64 task prepared on an adapter without SHADER_F64"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains(":4:")
+            && err.contains("precision")
+            && err.contains("F64")
+            && err.contains("SHADER_F64"),
+        "{err}"
+    );
 }

@@ -219,6 +219,18 @@ pub fn prepare(
         .task
         .precision
         .map(ductile_sim::simulation::kernel_precision));
+    if opts.precision.is_none() && precision == Some(Precision::F64) && !ctx.has_f64 {
+        return Err(OptError::Scene(SceneError::invalid(
+            &task.source,
+            &task.path.display().to_string(),
+            "precision",
+            "F64",
+            format!(
+                "F32 on this adapter ({} has no SHADER_F64): remove the field, or run on an adapter with 64-bit floats (lavapipe has them)",
+                ctx.info.name
+            ),
+        )));
+    }
     if let Some(rec) = &task.task.record {
         record_reference(ctx, &loaded, rec, steps, precision)?;
     }
