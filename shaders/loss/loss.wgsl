@@ -53,7 +53,6 @@
 @group(0) @binding(18) var<storage, read_write> control_grad: array<Real>;
 @group(0) @binding(19) var<storage, read> body_of: array<u32>;
 
-const ADJ_STRIDE: u32 = 34u;
 
 var<workgroup> red_x: array<vec3r, 64>;
 var<workgroup> red_v: array<vec3r, 64>;
@@ -439,9 +438,8 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
             }
         }
     }
-    let q = ADJ_STRIDE * p;
     for (var i = 0u; i < 3u; i = i + 1u) {
-        adj[q + i] = adj[q + i] + xbar[i];
-        adj[q + 3u + i] = adj[q + 3u + i] + vbar[i];
+        adj[adj_index(p, i)] = adj[adj_index(p, i)] + xbar[i];
+        adj[adj_index(p, 3u + i)] = adj[adj_index(p, 3u + i)] + vbar[i];
     }
 }

@@ -38,8 +38,6 @@
 @group(0) @binding(12) var<storage, read_write> pgrad: array<Real>;
 @group(0) @binding(13) var<storage, read> clock: array<u32>;
 
-const ADJ_STRIDE: u32 = 34u;
-
 // Particle p's F (which = 0) or C (which = 1).
 fn load_mat(p: u32, which: u32) -> mat3r {
     var m = mat3r();
@@ -55,26 +53,26 @@ fn load_mat(p: u32, which: u32) -> mat3r {
     return m;
 }
 
-fn adj_next_mat(o: u32) -> mat3r {
-    return mat3r(adj_next[o], adj_next[o + 1u], adj_next[o + 2u],
-                 adj_next[o + 3u], adj_next[o + 4u], adj_next[o + 5u],
-                 adj_next[o + 6u], adj_next[o + 7u], adj_next[o + 8u]);
+fn adj_next_mat(p: u32, e: u32) -> mat3r {
+    return mat3r(adj_next[adj_index(p, e)], adj_next[adj_index(p, e + 1u)], adj_next[adj_index(p, e + 2u)],
+                 adj_next[adj_index(p, e + 3u)], adj_next[adj_index(p, e + 4u)], adj_next[adj_index(p, e + 5u)],
+                 adj_next[adj_index(p, e + 6u)], adj_next[adj_index(p, e + 7u)], adj_next[adj_index(p, e + 8u)]);
 }
 
-fn adj_next_vec(o: u32) -> vec3r {
-    return vec3r(adj_next[o], adj_next[o + 1u], adj_next[o + 2u]);
+fn adj_next_vec(p: u32, e: u32) -> vec3r {
+    return vec3r(adj_next[adj_index(p, e)], adj_next[adj_index(p, e + 1u)], adj_next[adj_index(p, e + 2u)]);
 }
 
-fn adj_out_mat(o: u32) -> mat3r {
-    return mat3r(adj_out[o], adj_out[o + 1u], adj_out[o + 2u],
-                 adj_out[o + 3u], adj_out[o + 4u], adj_out[o + 5u],
-                 adj_out[o + 6u], adj_out[o + 7u], adj_out[o + 8u]);
+fn adj_out_mat(p: u32, e: u32) -> mat3r {
+    return mat3r(adj_out[adj_index(p, e)], adj_out[adj_index(p, e + 1u)], adj_out[adj_index(p, e + 2u)],
+                 adj_out[adj_index(p, e + 3u)], adj_out[adj_index(p, e + 4u)], adj_out[adj_index(p, e + 5u)],
+                 adj_out[adj_index(p, e + 6u)], adj_out[adj_index(p, e + 7u)], adj_out[adj_index(p, e + 8u)]);
 }
 
-fn store_adj_mat(o: u32, m: mat3r) {
+fn store_adj_mat(p: u32, e: u32, m: mat3r) {
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {
-            adj_out[o + 3u * j + i] = m[j][i];
+            adj_out[adj_index(p, e + 3u * j + i)] = m[j][i];
         }
     }
 }
@@ -95,12 +93,11 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     }
     let p = sorted[s];
     if (tag_waiting(body_of[p], clock[0])) {
-        let o = ADJ_STRIDE * p;
         for (var i = 0u; i < 25u; i = i + 1u) {
-            adj_out[o + i] = adj_next[o + i];
+            adj_out[adj_index(p, i)] = adj_next[adj_index(p, i)];
         }
         for (var i = 25u; i < 34u; i = i + 1u) {
-            adj_out[o + i] = 0.0;
+            adj_out[adj_index(p, i)] = 0.0;
         }
         // Its own position (the gather weighs by it) with nothing to carry.
         for (var i = 0u; i < 3u; i = i + 1u) {
@@ -142,13 +139,12 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
     let aux0 = aux_in[p];
 
     // Adjoint of state_{t+1}.
-    let o = ADJ_STRIDE * p;
-    let xbar1 = adj_next_vec(o);
-    let vbar1 = adj_next_vec(o + 3u);
-    var cbar = adj_next_mat(o + 6u);
-    let fbar1 = adj_next_mat(o + 15u);
-    let auxbar1 = adj_next[o + 24u];
-    let taubar1 = adj_next_mat(o + 25u);
+    let xbar1 = adj_next_vec(p, 0u);
+    let vbar1 = adj_next_vec(p, 3u);
+    var cbar = adj_next_mat(p, 6u);
+    let fbar1 = adj_next_mat(p, 15u);
+    let auxbar1 = adj_next[adj_index(p, 24u)];
+    let taubar1 = adj_next_mat(p, 25u);
 
     var fbar0 = fbar1;
     var auxbar0 = auxbar1;
@@ -198,11 +194,11 @@ fn g2p_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
         }
     }
 
-    adj_out[o] = xbar.x;
-    adj_out[o + 1u] = xbar.y;
-    adj_out[o + 2u] = xbar.z;
-    store_adj_mat(o + 15u, fbar0);
-    adj_out[o + 24u] = auxbar0;
+    adj_out[adj_index(p, 0u)] = xbar.x;
+    adj_out[adj_index(p, 1u)] = xbar.y;
+    adj_out[adj_index(p, 2u)] = xbar.z;
+    store_adj_mat(p, 15u, fbar0);
+    adj_out[adj_index(p, 24u)] = auxbar0;
 
     // Same layout as the P2G payload (x, mass, momentum, A), so that `grid_adj`
     // gathers with the same code: mass 0, "momentum" ∂L/∂v_p, "A" ∂L/∂B_p.
@@ -230,11 +226,10 @@ fn stress_init_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         return;
     }
     let m = load_material(tag_body(body_of[p]));
-    let o = ADJ_STRIDE * p;
-    let taubar = adj_out_mat(o + 25u);
+    let taubar = adj_out_mat(p, 25u);
     let sa = kirchhoff_stress_vjp(m, load_mat(p, 0u), load_mat(p, 1u), aux_in[p], taubar);
-    store_adj_mat(o + 6u, adj_out_mat(o + 6u) + sa.c);
-    store_adj_mat(o + 15u, adj_out_mat(o + 15u) + sa.f);
-    adj_out[o + 24u] = adj_out[o + 24u] + sa.aux;
+    store_adj_mat(p, 6u, adj_out_mat(p, 6u) + sa.c);
+    store_adj_mat(p, 15u, adj_out_mat(p, 15u) + sa.f);
+    adj_out[adj_index(p, 24u)] = adj_out[adj_index(p, 24u)] + sa.aux;
     add_param_grads(p, sa.g);
 }

@@ -23,7 +23,6 @@
 @group(0) @binding(9) var<storage, read_write> pgrad: array<Real>;
 @group(0) @binding(10) var<storage, read> clock: array<u32>;
 
-const ADJ_STRIDE: u32 = 34u;
 
 // Particle p's C (which = 0) or τ (which = 1).
 fn load9(p: u32, which: u32) -> mat3r {
@@ -84,19 +83,18 @@ fn p2g_adj(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
             }
         }
     }
-    let o = ADJ_STRIDE * p;
-    adj_out[o] = adj_out[o] + xbar.x;
-    adj_out[o + 1u] = adj_out[o + 1u] + xbar.y;
-    adj_out[o + 2u] = adj_out[o + 2u] + xbar.z;
-    adj_out[o + 3u] = vbar.x;
-    adj_out[o + 4u] = vbar.y;
-    adj_out[o + 5u] = vbar.z;
+    adj_out[adj_index(p, 0u)] = adj_out[adj_index(p, 0u)] + xbar.x;
+    adj_out[adj_index(p, 1u)] = adj_out[adj_index(p, 1u)] + xbar.y;
+    adj_out[adj_index(p, 2u)] = adj_out[adj_index(p, 2u)] + xbar.z;
+    adj_out[adj_index(p, 3u)] = vbar.x;
+    adj_out[adj_index(p, 4u)] = vbar.y;
+    adj_out[adj_index(p, 5u)] = vbar.z;
     let cbar = mass * abar;
     let taubar = kv * vol * abar;
     for (var j = 0u; j < 3u; j = j + 1u) {
         for (var i = 0u; i < 3u; i = i + 1u) {
-            adj_out[o + 6u + 3u * j + i] = cbar[j][i];
-            adj_out[o + 25u + 3u * j + i] = taubar[j][i];
+            adj_out[adj_index(p, 6u + 3u * j + i)] = cbar[j][i];
+            adj_out[adj_index(p, 25u + 3u * j + i)] = taubar[j][i];
         }
     }
     pgrad[8u * p + 3u] = pgrad[8u * p + 3u] + mbar;

@@ -22,6 +22,10 @@ fn p_num_particles() -> u32 { return params.i[2].x; }
 // by entry, so that neighbouring invocations read and write neighbouring
 // words (`ductile_sim::mpm::state`, "Layout").
 fn mat_index(p: u32, k: u32) -> u32 { return k * p_num_particles() + p; }
+// Index of entry e of particle p in an adjoint state: ∂L/∂ of x (entries
+// 0–2), v (3–5), C (6–14), F (15–23), aux (24) and τ (25–33), stored entry
+// by entry like the matrix fields (`ductile_sim::mpm::adjoint`).
+fn adj_index(p: u32, e: u32) -> u32 { return e * p_num_particles() + p; }
 fn p_num_tools() -> u32 { return params.i[2].y; }
 fn p_boundary_cells() -> u32 { return params.i[2].z; }
 fn p_boundary_kind() -> u32 { return params.i[2].w; }

@@ -23,7 +23,6 @@
 @group(0) @binding(3) var<storage, read> x_in: array<Real>;
 @group(0) @binding(4) var<storage, read_write> adj: array<Real>;
 
-const ADJ_STRIDE: u32 = 34u;
 
 fn x_at(p: u32) -> vec3r {
     return vec3r(x_in[3u * p], x_in[3u * p + 1u], x_in[3u * p + 2u]);
@@ -49,8 +48,9 @@ fn gathered_velocity(xp: vec3r) -> vec3r {
     return vel;
 }
 
-fn adj_vec(o: u32) -> vec3r {
-    return vec3r(adj[o], adj[o + 1u], adj[o + 2u]);
+// Entries e, e + 1, e + 2 of particle p's adjoint state.
+fn adj_vec(p: u32, e: u32) -> vec3r {
+    return vec3r(adj[adj_index(p, e)], adj[adj_index(p, e + 1u)], adj[adj_index(p, e + 2u)]);
 }
 
 @compute @workgroup_size(64)
@@ -90,14 +90,13 @@ fn rigid_project_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     var swb = vec3r(0.0);
     for (var i = li; i < count; i = i + 64u) {
         let p = first + i;
-        let o = ADJ_STRIDE * p;
-        let g = adj_vec(o + 3u) + dt * adj_vec(o);
+        let g = adj_vec(p, 3u) + dt * adj_vec(p, 0u);
         let r = x_at(p) - xc;
-        // vee(C̄) for C = [ω]× (column-major C̄[col][row] = adj[o + 6 + 3 col + row]).
+        // vee(C̄) for C = [ω]× (column-major C̄[col][row] = adj entry 6 + 3 col + row).
         let cb = vec3r(
-            adj[o + 6u + 5u] - adj[o + 6u + 7u],
-            adj[o + 6u + 6u] - adj[o + 6u + 2u],
-            adj[o + 6u + 1u] - adj[o + 6u + 3u],
+            adj[adj_index(p, 6u + 5u)] - adj[adj_index(p, 6u + 7u)],
+            adj[adj_index(p, 6u + 6u)] - adj[adj_index(p, 6u + 2u)],
+            adj[adj_index(p, 6u + 1u)] - adj[adj_index(p, 6u + 3u)],
         );
         svb = svb + g;
         swb = swb + cross(r, g) + cb;
@@ -114,33 +113,32 @@ fn rigid_project_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invoc
     var srb = vec3r(0.0);
     for (var i = li; i < count; i = i + 64u) {
         let p = first + i;
-        let o = ADJ_STRIDE * p;
         let xp = x_at(p);
         let r = xp - xc;
-        let xbar1 = adj_vec(o);
-        let g = adj_vec(o + 3u) + dt * xbar1;
+        let xbar1 = adj_vec(p, 0u);
+        let g = adj_vec(p, 3u) + dt * xbar1;
         let v = gathered_velocity(xp);
         let vbar = cross(lbar, r) + vbar_c / n;
         let rbar = cross(g, omega) + cross(v, lbar) + 2.0 * tr_ibar * r - ibar_sym * r;
         srb = srb + rbar;
         let xs = xbar1 + rbar;
         for (var k = 0u; k < 3u; k = k + 1u) {
-            adj[o + k] = xs[k];
-            adj[o + 3u + k] = vbar[k];
+            adj[adj_index(p, k)] = xs[k];
+            adj[adj_index(p, 3u + k)] = vbar[k];
         }
         for (var k = 6u; k < 24u; k = k + 1u) {
-            adj[o + k] = 0.0;
+            adj[adj_index(p, k)] = 0.0;
         }
         for (var k = 25u; k < 34u; k = k + 1u) {
-            adj[o + k] = 0.0;
+            adj[adj_index(p, k)] = 0.0;
         }
     }
     let s4 = reduce3(li, srb, vec3r(0.0), vec3r(0.0));
     let shift = s4[0] / n;
     for (var i = li; i < count; i = i + 64u) {
-        let o = ADJ_STRIDE * (first + i);
+        let p = first + i;
         for (var k = 0u; k < 3u; k = k + 1u) {
-            adj[o + k] = adj[o + k] - shift[k];
+            adj[adj_index(p, k)] = adj[adj_index(p, k)] - shift[k];
         }
     }
 }

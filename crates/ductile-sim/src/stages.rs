@@ -13,7 +13,7 @@
 //! Not for the hot path: every call uploads, submits and reads back.
 
 use crate::mpm::adjoint::{ADJ_STRIDE, PGRAD_STRIDE};
-use crate::mpm::state::{field_from_gpu, field_to_gpu};
+use crate::mpm::state::{entries_from_gpu, entries_to_gpu, field_from_gpu, field_to_gpu};
 use crate::mpm::MpmState;
 use crate::tape::Rollout;
 use crate::SimError;
@@ -200,7 +200,10 @@ impl Rollout {
     ) -> Result<(Vec<f64>, Vec<f64>), SimError> {
         let n = self.sim.particle_count() as usize;
         Ok((
-            self.stage_read(ctx, &self.adjoint.adj[which], STATE_STRIDE * n)?,
+            entries_from_gpu(
+                &self.stage_read(ctx, &self.adjoint.adj[which], STATE_STRIDE * n)?,
+                STATE_STRIDE,
+            ),
             self.stage_read(ctx, &self.adjoint.pgrad, PGRAD_STRIDE as usize * n)?,
         ))
     }
@@ -284,7 +287,7 @@ impl Rollout {
         self.stage_write(
             ctx,
             &self.adjoint.adj[0],
-            next_bar,
+            &entries_to_gpu(next_bar, STATE_STRIDE),
             "next_bar",
             STATE_STRIDE * self.sim.particle_count() as usize,
         )?;

@@ -13,7 +13,7 @@
 use crate::error::SimError;
 use crate::loss::{LossBindings, LossSet};
 use crate::mpm::adjoint::{MpmAdjoint, ADJ_STRIDE, PGRAD_STRIDE};
-use crate::mpm::state::{field_to_gpu, StateHost};
+use crate::mpm::state::{entries_from_gpu, field_to_gpu, StateHost};
 use crate::simulation::{Simulation, SimulationOptions};
 use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
@@ -1058,7 +1058,10 @@ impl Rollout {
                 p,
             ))
         };
-        let adj = get(&self.adjoint.adj[cur], ADJ_STRIDE as usize * n)?;
+        let adj = entries_from_gpu(
+            &get(&self.adjoint.adj[cur], ADJ_STRIDE as usize * n)?,
+            ADJ_STRIDE as usize,
+        );
         let mut x0 = Vec::with_capacity(3 * n);
         let mut v0 = Vec::with_capacity(3 * n);
         let mut c0 = Vec::with_capacity(9 * n);

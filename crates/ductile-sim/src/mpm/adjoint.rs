@@ -25,7 +25,11 @@ use crate::control::Control;
 use crate::SimError;
 use ductile_gpu::{storage_buffer_zeroed, BufferUse, GpuContext, Kernel, ShaderConfig};
 
-/// Reals per particle in an adjoint state.
+/// Reals per particle in an adjoint state: ∂L/∂ of x (entries 0–2), v
+/// (3–5), C (6–14), F (15–23), aux (24) and τ (25–33). On the GPU they are
+/// stored entry by entry (entry e of particle p at e·N + p, `adj_index` in
+/// `shaders/mpm/params.wgsl`), like the state's matrices; host copies are
+/// converted with [`super::state::entries_from_gpu`].
 pub const ADJ_STRIDE: u64 = 34;
 /// Per-particle parameter adjoint slots: μ, λ, a, particle mass, particle volume, 3 spare.
 pub const PGRAD_STRIDE: u64 = 8;

@@ -18,29 +18,41 @@ use ductile_gpu::{
     GpuError, Precision,
 };
 
-/// Reorders per-particle 3×3 matrices (9 Reals each, particle by particle)
-/// into the GPU's entry-by-entry layout (see the module's Layout section).
-pub fn matrices_to_gpu(per_particle: &[f64]) -> Vec<f64> {
-    let n = per_particle.len() / 9;
-    let mut out = vec![0.0; 9 * n];
-    for (p, m) in per_particle.chunks_exact(9).enumerate() {
-        for (k, &v) in m.iter().enumerate() {
-            out[k * n + p] = v;
+/// Reorders a field of `k` Reals per particle, given particle by particle,
+/// entry by entry: entry e of particle p moves to e·N + p. Trailing Reals
+/// that make no whole particle are kept at the end, so that a length check
+/// downstream still sees the length it was given.
+pub fn entries_to_gpu(per_particle: &[f64], k: usize) -> Vec<f64> {
+    let n = per_particle.len() / k.max(1);
+    let mut out = per_particle.to_vec();
+    for (p, m) in per_particle.chunks_exact(k).enumerate() {
+        for (e, &v) in m.iter().enumerate() {
+            out[e * n + p] = v;
         }
     }
     out
 }
 
-/// Inverse of [`matrices_to_gpu`]: 9 Reals per particle, particle by particle.
-pub fn matrices_from_gpu(gpu: &[f64]) -> Vec<f64> {
-    let n = gpu.len() / 9;
-    let mut out = vec![0.0; 9 * n];
-    for (p, m) in out.chunks_exact_mut(9).enumerate() {
-        for (k, v) in m.iter_mut().enumerate() {
-            *v = gpu[k * n + p];
+/// Inverse of [`entries_to_gpu`]: `k` Reals per particle, particle by particle.
+pub fn entries_from_gpu(gpu: &[f64], k: usize) -> Vec<f64> {
+    let n = gpu.len() / k.max(1);
+    let mut out = gpu.to_vec();
+    for (p, m) in out.chunks_exact_mut(k).enumerate() {
+        for (e, v) in m.iter_mut().enumerate() {
+            *v = gpu[e * n + p];
         }
     }
     out
+}
+
+/// Per-particle 3×3 matrices (9 Reals each) in the GPU's matrix layout.
+pub fn matrices_to_gpu(per_particle: &[f64]) -> Vec<f64> {
+    entries_to_gpu(per_particle, 9)
+}
+
+/// Inverse of [`matrices_to_gpu`].
+pub fn matrices_from_gpu(gpu: &[f64]) -> Vec<f64> {
+    entries_from_gpu(gpu, 9)
 }
 
 /// A field given particle by particle (`per_particle` Reals each) in its GPU
@@ -209,5 +221,13 @@ mod tests {
         assert_eq!(matrices_from_gpu(&gpu), per_particle);
         assert_eq!(field_to_gpu(&per_particle[..6], 3), &per_particle[..6]);
         assert_eq!(field_from_gpu(&gpu, 9), per_particle);
+        // Any entry count, e.g. the adjoint state's 34; a partial particle stays last.
+        let mut odd: Vec<f64> = (0..34 * n + 2).map(|i| i as f64).collect();
+        let gpu = entries_to_gpu(&odd, 34);
+        assert_eq!(gpu[33 * n + 1], odd[34 + 33]);
+        assert_eq!(&gpu[34 * n..], &odd[34 * n..]);
+        assert_eq!(entries_from_gpu(&gpu, 34), odd);
+        odd.truncate(0);
+        assert!(entries_to_gpu(&odd, 34).is_empty());
     }
 }
