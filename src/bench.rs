@@ -96,6 +96,19 @@ pub fn bench_scene(material: &str, size: &str) -> Result<String> {
     ))
 }
 
+/// The benchmark problem `material` at `size`, parsed and validated.
+pub(crate) fn load_bench_scene(material: &str, size: &str) -> Result<ductile_scene::LoadedScene> {
+    load_scene(&bench_scene(material, size)?, material, size)
+}
+
+fn load_scene(text: &str, material: &str, size: &str) -> Result<ductile_scene::LoadedScene> {
+    Ok(ductile_scene::load_scene_from_str(
+        text,
+        &format!("bench {material} {size}"),
+        std::path::Path::new("."),
+    )?)
+}
+
 fn peak_rss_bytes() -> Option<u64> {
     let s = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
@@ -110,12 +123,7 @@ pub fn bench_case(
     size: &str,
     args: &BenchArgs,
 ) -> Result<serde_json::Value> {
-    let text = bench_scene(material, size)?;
-    let loaded = ductile_scene::load_scene_from_str(
-        &text,
-        &format!("bench {material} {size}"),
-        std::path::Path::new("."),
-    )?;
+    let loaded = load_bench_scene(material, size)?;
     let before = ductile_gpu::buffers::allocated_bytes();
     let control_steps = 1 + args.warmup + args.steps;
     let mut sim = Simulation::new(
@@ -190,14 +198,13 @@ pub fn bench_gradient_case(
     size: &str,
     args: &BenchArgs,
 ) -> Result<serde_json::Value> {
-    let text = bench_scene(material, size)?.replace(
-        "output: (ply: false",
-        "loss: [(kind: CenterOfMass(target: (0.5, 0.2, 0.5)), body: 0)],\n  output: (ply: false",
-    );
-    let loaded = ductile_scene::load_scene_from_str(
-        &text,
-        &format!("bench {material} {size}"),
-        std::path::Path::new("."),
+    let loaded = load_scene(
+        &bench_scene(material, size)?.replace(
+            "output: (ply: false",
+            "loss: [(kind: CenterOfMass(target: (0.5, 0.2, 0.5)), body: 0)],\n  output: (ply: false",
+        ),
+        material,
+        size,
     )?;
     let before = ductile_gpu::buffers::allocated_bytes();
     let steps = args.steps as usize;

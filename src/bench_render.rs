@@ -8,11 +8,11 @@
 //! What it leaves out: the window system's present and egui's panels (a few
 //! hundred small triangles), which the viewer adds on top.
 
-use crate::bench::{bench_scene, BenchArgs};
+use crate::bench::{load_bench_scene, BenchArgs};
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
 use ductile_render::scene::{particle_view, scene_camera, scene_meshes};
-use ductile_render::{ParticleView, Renderer, COLOR_FORMAT};
+use ductile_render::{view_texture, ParticleView, Renderer};
 use ductile_scene::ColorBy;
 use ductile_sim::{Simulation, SimulationOptions};
 use ductile_viewer::state::{default_draw_limit, draw_stride};
@@ -43,12 +43,7 @@ pub fn bench_render_case(
     args: &BenchArgs,
 ) -> Result<serde_json::Value> {
     let per_frame = frame_substeps(args)?;
-    let text = bench_scene(material, size)?;
-    let loaded = ductile_scene::load_scene_from_str(
-        &text,
-        &format!("bench {material} {size}"),
-        std::path::Path::new("."),
-    )?;
+    let loaded = load_bench_scene(material, size)?;
     // A fresh simulation for each measurement, started from rest.
     let new_sim = |substeps: u32| -> Result<Simulation> {
         Ok(Simulation::new(
@@ -63,20 +58,7 @@ pub fn bench_render_case(
     let n = new_sim(0)?.particle_count();
     let (w, h) = (args.width, args.height);
     let mut renderer = Renderer::new(&ctx.device, w, h);
-    let target = ctx.device.create_texture(&wgpu::TextureDescriptor {
-        label: Some("bench view"),
-        size: wgpu::Extent3d {
-            width: w,
-            height: h,
-            depth_or_array_layers: 1,
-        },
-        mip_level_count: 1,
-        sample_count: 1,
-        dimension: wgpu::TextureDimension::D2,
-        format: COLOR_FORMAT,
-        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-        view_formats: &[],
-    });
+    let target = view_texture(&ctx.device, w, h, "bench view");
     let target = target.create_view(&Default::default());
     let mut cam = scene_camera(&loaded);
     cam.width = w;

@@ -12,7 +12,7 @@ pub mod scene;
 pub mod shapes;
 
 pub use camera::Camera;
-pub use renderer::{Renderer, COLOR_FORMAT, MAX_PALETTE};
+pub use renderer::{view_texture, Renderer, COLOR_FORMAT, MAX_PALETTE};
 
 use thiserror::Error;
 

@@ -111,6 +111,25 @@ impl Targets {
     }
 }
 
+/// A `width` x `height` [`COLOR_FORMAT`] texture that [`Renderer::encode`]
+/// can draw into and a UI can sample (the viewer's view, the drawing benchmark).
+pub fn view_texture(device: &wgpu::Device, width: u32, height: u32, label: &str) -> wgpu::Texture {
+    device.create_texture(&wgpu::TextureDescriptor {
+        label: Some(label),
+        size: wgpu::Extent3d {
+            width,
+            height,
+            depth_or_array_layers: 1,
+        },
+        mip_level_count: 1,
+        sample_count: 1,
+        dimension: wgpu::TextureDimension::D2,
+        format: COLOR_FORMAT,
+        usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+        view_formats: &[],
+    })
+}
+
 /// Offscreen renderer of particles and meshes; keeps its pipelines, targets and
 /// GPU buffers between frames (targets are recreated only when the size changes).
 pub struct Renderer {

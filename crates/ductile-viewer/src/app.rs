@@ -16,7 +16,7 @@ use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
 use ductile_render::scene::{
     particle_radius, particle_view_colored, scene_camera, scene_meshes_at, speed_scale,
 };
-use ductile_render::{ColorMode, ParticleView, Renderer, COLOR_FORMAT};
+use ductile_render::{view_texture, ColorMode, ParticleView, Renderer};
 use ductile_scene::{load_scene, ColorBy, LoadedScene};
 use ductile_sim::control::ToolPose;
 use ductile_sim::{LossMonitor, PackColor, Rollout, Simulation, SimulationOptions, TapeOptions};
@@ -439,20 +439,7 @@ impl ViewerApp {
         if self.target.as_ref().is_some_and(|t| t.size == (w, h)) {
             return Some(());
         }
-        let texture = self.ctx.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("viewer view"),
-            size: wgpu::Extent3d {
-                width: w,
-                height: h,
-                depth_or_array_layers: 1,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: COLOR_FORMAT,
-            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-            view_formats: &[],
-        });
+        let texture = view_texture(&self.ctx.device, w, h, "viewer view");
         let view = texture.create_view(&Default::default());
         let mut r = rs.renderer.write();
         let id = match &self.target {
