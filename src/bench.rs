@@ -21,7 +21,7 @@ pub struct BenchArgs {
     #[arg(long, default_value = "32k,128k,1m")]
     pub sizes: String,
     /// Timed substeps.
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Warm-up substeps (after one compile substep).
     #[arg(long, default_value_t = 10)]
@@ -46,9 +46,9 @@ pub struct BenchArgs {
     #[arg(long, conflicts_with = "gradient")]
     pub render: bool,
     /// Drawn frames per measurement (`--render`).
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..))]
     pub frames: u32,
-    /// Substeps simulated before each drawn frame, comma-separated (`--render`; 0: drawing alone).
+    /// Substeps simulated before each drawn frame, comma-separated, 0 to 300 (`--render`; 0: drawing alone).
     #[arg(long, default_value = "0,1,10")]
     pub frame_substeps: String,
     /// View width in pixels (`--render`).

@@ -319,12 +319,17 @@ fn bench_commands_report_what_they_measured() {
         assert!(f["frames_per_s"].as_f64().unwrap() > 0.0, "{doc}");
     }
 
-    let (code, _, err) = cmd(&["bench", "--render", "--frame-substeps", "1,x"]);
+    for (bad, named) in [("1,x", "`x`"), ("301", "`301`"), (",", "`,`")] {
+        let (code, _, err) = cmd(&["bench", "--render", "--frame-substeps", bad]);
+        assert_ne!(code, 0, "--frame-substeps {bad} was accepted");
+        assert!(
+            err.contains("--frame-substeps") && err.contains(named),
+            "{err}"
+        );
+    }
+    let (code, _, err) = cmd(&["bench", "--render", "--frames", "0"]);
     assert_ne!(code, 0);
-    assert!(
-        err.contains("--frame-substeps") && err.contains("`x`"),
-        "{err}"
-    );
+    assert!(err.contains("--frames"), "{err}");
 }
 
 /// Whether the PNG at `path` shows something (not every pixel alike).

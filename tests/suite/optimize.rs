@@ -27,16 +27,27 @@ fn check_control_gradient(t: &LoadedTask, theta: &[f64]) -> (f64, f64) {
     check_control_gradient_in(t, theta, 0..theta.len())
 }
 
-/// The Euclidean norm of dL/dθ over the entries `along`, from one forward
-/// and backward pass at `theta` (f64): a direction-independent measure of
-/// whether the loss depends on those controls.
-fn gradient_norm_in(t: &LoadedTask, theta: &[f64], along: std::ops::Range<usize>) -> f64 {
-    let (ctx, _g) = gpu();
+/// The task's rollout (f64) at `theta` after one forward and backward
+/// pass, its control map, and dL/dθ.
+fn gradient_at(
+    ctx: &ductile::gpu::GpuContext,
+    t: &LoadedTask,
+    theta: &[f64],
+) -> (ductile::sim::Rollout, ductile::opt::Params, Vec<f64>) {
     let (mut r, params, _) = prepare(ctx, t, &f64_opts()).unwrap_or_else(|e| panic!("{e}"));
     params.apply(ctx, &mut r, theta).unwrap();
     r.forward(ctx).unwrap();
     let g = r.backward(ctx).unwrap();
     let grad = params.gradient(&r, &g, theta);
+    (r, params, grad)
+}
+
+/// The Euclidean norm of dL/dθ over the entries `along`, from one forward
+/// and backward pass at `theta` (f64): a direction-independent measure of
+/// whether the loss depends on those controls.
+fn gradient_norm_in(t: &LoadedTask, theta: &[f64], along: std::ops::Range<usize>) -> f64 {
+    let (ctx, _g) = gpu();
+    let (_, _, grad) = gradient_at(ctx, t, theta);
     grad[along].iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
@@ -48,11 +59,7 @@ fn check_control_gradient_in(
     along: std::ops::Range<usize>,
 ) -> (f64, f64) {
     let (ctx, _g) = gpu();
-    let (mut r, params, _) = prepare(ctx, t, &f64_opts()).unwrap_or_else(|e| panic!("{e}"));
-    params.apply(ctx, &mut r, theta).unwrap();
-    r.forward(ctx).unwrap();
-    let g = r.backward(ctx).unwrap();
-    let grad = params.gradient(&r, &g, theta);
+    let (mut r, params, grad) = gradient_at(ctx, t, theta);
     let mut rng = ductile::sim::gradcheck::Rng::new(5);
     let mut d = rng.direction(theta.len());
     for (i, di) in d.iter_mut().enumerate() {
