@@ -1,10 +1,14 @@
 // Particles as camera-facing sphere impostors.
 //
-// One instance per particle, four vertices (triangle strip) per instance; the
-// vertex shader reads the particle straight from the storage buffer
-// (x, y, z, c per entry), so no particle data ever goes through the host.
+// Three vertices (one triangle) per particle, drawn without instancing:
+// vertex v belongs to particle v / 3. (llvmpipe runs its vertex pipeline once
+// per instance: one instance per particle made drawing 1.5-2x slower there.)
+// The vertex shader reads the particle straight
+// from the storage buffer (x, y, z, c per entry), so no particle data ever
+// goes through the host.
 // The billboard is perpendicular to the ray to the sphere's centre and just
-// covers its silhouette; the fragment shader intersects the view ray with the
+// covers its silhouette (the triangle's inscribed circle is the silhouette's
+// disc); the fragment shader intersects the view ray with the
 // sphere, discards misses, shades the hit and writes its depth.
 
 #import render/common
@@ -16,7 +20,7 @@ struct ParticleParams {
     // 0: categorical (palette[c]), 1: scalar (colormap of c in [0, 1]).
     mode: u32,
     palette_len: u32,
-    // Level of detail: instance i draws one particle of its chunk's block
+    // Level of detail: the i-th triangle draws one particle of the block
     // [i·stride, (i + 1)·stride), chosen by a hash of i (see `lod_particle`).
     stride: u32,
     palette: array<vec4<f32>, MAX_PALETTE>,
@@ -72,7 +76,7 @@ fn hash_u32(v: u32) -> u32 {
     return x;
 }
 
-// The particle that instance `ii` draws: one member of the block
+// The particle that triangle `ii` draws: one member of the block
 // [ii·stride, (ii + 1)·stride) picked by a hash, so that a regular lattice
 // (particles are stored in stencil-cell order) shows no stripes at stride > 1.
 fn lod_particle(ii: u32) -> u32 {
@@ -84,7 +88,9 @@ fn lod_particle(ii: u32) -> u32 {
 }
 
 @vertex
-fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> ParticleOut {
+fn vs_main(@builtin(vertex_index) v: u32) -> ParticleOut {
+    let ii = v / 3u;
+    let vi = v % 3u;
     let p = particles[lod_particle(ii)];
     let r = params.radius;
     let c = (globals.view * vec4<f32>(p.xyz, 1.0)).xyz;
@@ -107,7 +113,14 @@ fn vs_main(@builtin(vertex_index) vi: u32, @builtin(instance_index) ii: u32) -> 
     let up = cross(right, axis);
     // Radius of the tangent cone's cross-section through the centre.
     let extent = r * sqrt(d2 / (d2 - r * r));
-    let corner = vec2<f32>(f32(vi & 1u) * 2.0 - 1.0, f32((vi >> 1u) & 1u) * 2.0 - 1.0);
+    // One triangle whose inscribed circle is the silhouette's disc: the
+    // equilateral triangle with inradius 1 has its corners at distance 2.
+    var corner = vec2<f32>(0.0, 2.0);
+    if (vi == 1u) {
+        corner = vec2<f32>(-1.7320508, -1.0);
+    } else if (vi == 2u) {
+        corner = vec2<f32>(1.7320508, -1.0);
+    }
     let pos = c + (right * corner.x + up * corner.y) * extent;
     out.view_pos = pos;
     out.clip = globals.proj * vec4<f32>(pos, 1.0);

@@ -142,7 +142,7 @@ pub struct Renderer {
     particles: wgpu::RenderPipeline,
     /// One parameter uniform per particle view, grown on demand.
     particle_params: Vec<wgpu::Buffer>,
-    /// This frame's particle bind groups with their instance counts.
+    /// This frame's particle bind groups with the particles each draws.
     particle_draws: Vec<(wgpu::BindGroup, u32)>,
     mesh_vertices: wgpu::Buffer,
     mesh_indices: wgpu::Buffer,
@@ -317,7 +317,7 @@ impl Renderer {
             &particle_pipeline_layout,
             &particle_module,
             &[],
-            Topo::TriangleStrip,
+            Topo::TriangleList,
             true,
             Cmp::Greater,
             None,
@@ -640,7 +640,7 @@ impl Renderer {
         pass.set_pipeline(&self.particles);
         for (bind, count) in &self.particle_draws {
             pass.set_bind_group(1, bind, &[]);
-            pass.draw(0..4, 0..*count);
+            pass.draw(0..3 * *count, 0..1);
         }
         if transparent > 0 {
             pass.set_pipeline(&self.mesh_transparent);
