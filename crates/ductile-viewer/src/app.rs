@@ -10,7 +10,7 @@ use crate::orbit::{drag_displacement, project, OrbitCamera};
 use crate::replay::{load_loss_curve, load_run, RunRecording};
 use crate::state::{
     color_scale, default_draw_limit, default_stress_scale, draw_stride, per_particle_norms,
-    FileWatch, History, MaterialEdit, Playback, Sample, Timeline, ViewColor,
+    FileWatch, FrameStats, History, MaterialEdit, Playback, Sample, Timeline, ViewColor,
 };
 use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
 use ductile_render::scene::{
@@ -108,6 +108,10 @@ pub struct ViewerApp {
     steps_per_s: f32,
     /// Substeps run and seconds elapsed since `steps_per_s` was last measured.
     steps_window: (u64, f32),
+    /// Frames and substeps since the source was (re)loaded, for mean rates.
+    frame_stats: FrameStats,
+    /// Substeps the last frame ran (counted into `frame_stats` next frame).
+    last_substeps: u32,
     view_rect: egui::Rect,
     shot: Option<AutoShot>,
     shot_pending: Arc<Mutex<Option<Arc<egui::ColorImage>>>>,
@@ -164,6 +168,8 @@ impl ViewerApp {
             fps: 0.0,
             steps_per_s: 0.0,
             steps_window: (0, 0.0),
+            frame_stats: FrameStats::default(),
+            last_substeps: 0,
             view_rect: egui::Rect::NOTHING,
             shot,
             shot_pending: Arc::new(Mutex::new(None)),
@@ -197,6 +203,7 @@ impl ViewerApp {
         self.timeline.clear();
         self.history = History::new(2000);
         self.loss_curve.clear();
+        self.frame_stats = FrameStats::default();
         match self.source.clone() {
             Source::Scene(path) => {
                 self.watch = Some(FileWatch::new(&path));
@@ -406,6 +413,7 @@ impl ViewerApp {
         let fs = self.playback.frame_substeps as u64;
         let mut n = self.playback.take(step0);
         self.steps_window.0 += u64::from(n);
+        self.last_substeps = n;
         // In responsive mode the frame waits for its substeps, so that each
         // frame's duration holds its own simulation work (Playback::adapt).
         let wait = n > 0 && self.playback.responsive;
@@ -1106,6 +1114,9 @@ impl ViewerApp {
             "substep": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.step),
             "frames_per_s": self.fps,
             "substeps_per_s": self.steps_per_s,
+            "mean_frames_per_s": self.frame_stats.frames_per_s(),
+            "mean_substeps_per_s": self.frame_stats.substeps_per_s(),
+            "timed_frames": self.frame_stats.frames,
             "responsive": self.playback.responsive,
             "substeps_per_frame_limit": self.playback.limit,
             "draw_limit": self.draw_limit,
@@ -1158,6 +1169,10 @@ impl eframe::App for ViewerApp {
         }
         self.keys(&ctx);
         self.playback.adapt(dt);
+        if !self.shot_requested {
+            self.frame_stats
+                .record(f64::from(dt), std::mem::take(&mut self.last_substeps));
+        }
         // Substeps per wall-clock second, over windows of at least a second
         // (submission is asynchronous: timing it alone says nothing).
         self.steps_window.1 += dt;
