@@ -585,7 +585,7 @@ mod tests {
         // Drawing 100 ms (software driver), a substep 20 ms: frames in the
         // band around 0.15 s, each running at least one substep.
         let (limit, mean) = settle(0.1, 0.02);
-        assert!(mean >= 0.12 && mean < 0.19 && limit >= 1.0, "{limit} {mean}");
+        assert!((0.12..0.19).contains(&mean) && limit >= 1.0, "{limit} {mean}");
         // Opened at 20 substeps per frame, each 20 ms, drawing 40 ms: within
         // the band around 1/15 s two frames after the three of warm-up (a
         // fixed cut by a quarter per frame took eight).
