@@ -1117,6 +1117,8 @@ impl ViewerApp {
             "mean_frames_per_s": self.frame_stats.frames_per_s(),
             "mean_substeps_per_s": self.frame_stats.substeps_per_s(),
             "timed_frames": self.frame_stats.frames,
+            "draw_only_frames": self.frame_stats.draw_only_frames,
+            "mean_draw_only_frames_per_s": self.frame_stats.draw_only_frames_per_s(),
             "responsive": self.playback.responsive,
             "substeps_per_frame_limit": self.playback.limit,
             "draw_limit": self.draw_limit,

@@ -156,6 +156,10 @@ pub struct FrameStats {
     pub substeps: u64,
     /// Wall-clock time of the counted frames [s].
     pub seconds: f64,
+    /// Counted frames that ran no substep (drawing alone).
+    pub draw_only_frames: u64,
+    /// Wall-clock time of those frames [s].
+    pub draw_only_seconds: f64,
 }
 
 impl FrameStats {
@@ -171,6 +175,17 @@ impl FrameStats {
         self.frames += 1;
         self.substeps += u64::from(substeps);
         self.seconds += frame_s;
+        if substeps == 0 {
+            self.draw_only_frames += 1;
+            self.draw_only_seconds += frame_s;
+        }
+    }
+
+    /// Mean frames per second of the frames that ran no substep (what a
+    /// paused scene shows), if there were any.
+    pub fn draw_only_frames_per_s(&self) -> Option<f64> {
+        (self.draw_only_seconds > 0.0)
+            .then(|| self.draw_only_frames as f64 / self.draw_only_seconds)
     }
 
     /// Mean displayed frames per second, if any frame was counted.
@@ -585,7 +600,10 @@ mod tests {
         // Drawing 100 ms (software driver), a substep 20 ms: frames in the
         // band around 0.15 s, each running at least one substep.
         let (limit, mean) = settle(0.1, 0.02);
-        assert!((0.12..0.19).contains(&mean) && limit >= 1.0, "{limit} {mean}");
+        assert!(
+            (0.12..0.19).contains(&mean) && limit >= 1.0,
+            "{limit} {mean}"
+        );
         // Opened at 20 substeps per frame, each 20 ms, drawing 40 ms: within
         // the band around 1/15 s two frames after the three of warm-up (a
         // fixed cut by a quarter per frame took eight).
@@ -729,5 +747,9 @@ mod tests {
         assert_eq!(f.frames, 10);
         assert!((f.frames_per_s().unwrap() - 20.0).abs() < 1e-9);
         assert!((f.substeps_per_s().unwrap() - 40.0).abs() < 1e-9);
+        assert_eq!(f.draw_only_frames_per_s(), None);
+        f.record(0.025, 0);
+        assert!((f.draw_only_frames_per_s().unwrap() - 40.0).abs() < 1e-9);
+        assert_eq!(f.frames, 11);
     }
 }
