@@ -96,7 +96,8 @@ fn scatter_grid_does_not_depend_on_particle_order() {
 
 /// In free flight (no contact) the total momentum changes only by gravity:
 /// P(t) = P(0) + M g t. APIC transfers conserve momentum exactly, so in f64
-/// the error is round-off (1e-9 relative over 100 substeps).
+/// the error is round-off (1e-9 relative over 100 substeps); the same holds
+/// after `set_gravity` replaces g mid-run.
 #[test]
 fn momentum_in_free_fall() {
     let (ctx, _g) = gpu();
@@ -118,6 +119,21 @@ fn momentum_in_free_fall() {
         assert!(err < 1e-9, "momentum[{k}] {got} vs {want} (rel {err:e})");
     }
     assert!((d1.mass - d0.mass).abs() < 1e-12 * d0.mass);
+    // Gravity replaced mid-run (as the viewer's panel does): the momentum
+    // then changes by M g' t'.
+    let g2 = [1.5, 2.0, -3.0];
+    s.set_gravity(ctx, g2);
+    advance(ctx, &mut s, 50);
+    let d2 = s.diagnostics(ctx).unwrap().sums;
+    for (k, gk) in g2.iter().enumerate() {
+        let want = d1.momentum[k] + gk * d1.mass * 50.0 * 2e-4;
+        let err = (d2.momentum[k] - want).abs() / scale;
+        assert!(
+            err < 1e-9,
+            "after set_gravity, momentum[{k}] {} vs {want} (rel {err:e})",
+            d2.momentum[k]
+        );
+    }
 }
 
 /// Material frame indifference: τ(R F) = R τ(F) Rᵀ for every model, checked

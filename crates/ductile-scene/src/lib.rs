@@ -89,6 +89,21 @@ impl LoadedScene {
         Ok(pts)
     }
 
+    /// The number of particles [`Self::sample_body`] gives body `index`,
+    /// counted without storing them.
+    pub fn count_body(&self, index: usize) -> Result<u64, SceneError> {
+        let body = self
+            .scene
+            .bodies
+            .get(index)
+            .ok_or_else(|| SceneError::Sampling {
+                body: format!("#{index}"),
+                message: format!("no such body (the scene has {})", self.scene.bodies.len()),
+            })?;
+        let mesh = self.body_meshes.get(index).and_then(Option::as_ref);
+        sampling::count_body_with_mesh(body, self.scene.domain.dx, mesh)
+    }
+
     /// The signed-distance grid of mesh tool `index` at its `sdf_dx`, with
     /// `padding_cells` cells of margin around the mesh. `Ok(None)` if the
     /// tool is not a mesh.

@@ -77,10 +77,39 @@ pub fn sample_body_with_mesh(
     dx: f64,
     mesh: Option<&TriMesh>,
 ) -> Result<Vec<[f64; 3]>, SceneError> {
-    let fail = |message: String| SceneError::Sampling {
+    let (region, h) = body_region(body, dx, mesh)?;
+    let mut out = Vec::new();
+    visit_region(&region, h, body.sampling, |p| out.push(p))
+        .map_err(|m| sampling_error(body, m))?;
+    Ok(out)
+}
+
+/// The number of particles [`sample_body_with_mesh`] gives `body`, counted
+/// without storing them (so that a scene too large for the adapter is
+/// refused before its particles are allocated).
+pub fn count_body_with_mesh(
+    body: &Body,
+    dx: f64,
+    mesh: Option<&TriMesh>,
+) -> Result<u64, SceneError> {
+    let (region, h) = body_region(body, dx, mesh)?;
+    visit_region(&region, h, body.sampling, |_| {}).map_err(|m| sampling_error(body, m))
+}
+
+fn sampling_error(body: &Body, message: String) -> SceneError {
+    SceneError::Sampling {
         body: body.name.clone(),
         message,
-    };
+    }
+}
+
+/// `body`'s shape as a region to fill, and its sub-cell edge [m].
+fn body_region<'a>(
+    body: &'a Body,
+    dx: f64,
+    mesh: Option<&'a TriMesh>,
+) -> Result<(Region<'a>, f64), SceneError> {
+    let fail = |message: String| sampling_error(body, message);
     if !(dx > 0.0 && dx.is_finite()) {
         return Err(fail(format!("grid spacing dx = {dx} must be > 0")));
     }
@@ -119,7 +148,7 @@ pub fn sample_body_with_mesh(
             return Err(fail("mesh shape given without its mesh".to_string()))
         }
     };
-    sample_region(&region, h, body.sampling).map_err(fail)
+    Ok((region, h))
 }
 
 /// A region to fill.
@@ -188,8 +217,14 @@ impl Region<'_> {
     }
 }
 
-/// Fills `region` with particles on sub-cells of edge `h`.
-fn sample_region(region: &Region, h: f64, sampling: Sampling) -> Result<Vec<[f64; 3]>, String> {
+/// Hands `keep` each particle position [m] that fills `region` on
+/// sub-cells of edge `h`, in sampling order, and returns how many.
+fn visit_region(
+    region: &Region,
+    h: f64,
+    sampling: Sampling,
+    mut keep: impl FnMut([f64; 3]),
+) -> Result<u64, String> {
     let (lo, hi) = region.bounds();
     if lo.iter().chain(hi.iter()).any(|v| !v.is_finite()) {
         return Err("shape bounds are not finite".to_string());
@@ -217,7 +252,7 @@ fn sample_region(region: &Region, h: f64, sampling: Sampling) -> Result<Vec<[f64
         ));
     }
 
-    let mut out = Vec::new();
+    let mut kept = 0u64;
     for k in range[2].0..=range[2].1 {
         for j in range[1].0..=range[1].1 {
             // Lattice rows share y and z: intersect a mesh with the row once.
@@ -250,18 +285,19 @@ fn sample_region(region: &Region, h: f64, sampling: Sampling) -> Result<Vec<[f64
                     None => region.contains(p),
                 };
                 if inside {
-                    if out.len() as u64 >= MAX_PARTICLES_PER_BODY {
+                    if kept >= MAX_PARTICLES_PER_BODY {
                         return Err(format!(
                             "more than {MAX_PARTICLES_PER_BODY} particles (use a coarser dx or \
                              fewer particles_per_cell)"
                         ));
                     }
-                    out.push(p);
+                    kept += 1;
+                    keep(p);
                 }
             }
         }
     }
-    Ok(out)
+    Ok(kept)
 }
 
 /// SplitMix64 step: advances `state` and returns the next 64 random bits.

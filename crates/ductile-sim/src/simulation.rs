@@ -7,7 +7,9 @@ use crate::error::{SimError, Unstable};
 use crate::material::{initial_aux, max_stable_viscosity};
 use crate::mpm::diagnostics::{Diagnostics as DiagKernels, PackColor, Sums};
 use crate::mpm::g2p::G2p;
-use crate::mpm::model::{ModelDesc, ModelInfo};
+use crate::mpm::model::{
+    ModelDesc, ModelInfo, PARAMS_GRAVITY, PARAMS_INTS_BYTES, PARAMS_WALL_FRICTION,
+};
 use crate::mpm::p2g::{P2g, P2gMode};
 use crate::mpm::state::{matrices_from_gpu, matrices_to_gpu, StateHost};
 use crate::mpm::{MpmModel, MpmState};
@@ -154,6 +156,22 @@ impl Simulation {
             }
         }
 
+        // Refuse before allocating, on the host too: sampling stores a few
+        // hundred bytes per particle, so count each body's particles first.
+        // The largest per-particle buffer is 16 Reals (payload), the largest
+        // per-node one 4 Reals.
+        let nodes: u64 = scene.domain.cells.iter().map(|&c| c as u64 + 1).product();
+        ctx.check_buffer("grid (4 Reals per node)", 4 * nodes * precision.bytes())?;
+        let mut planned = 0u64;
+        for i in 0..scene.bodies.len() {
+            planned += loaded.count_body(i)?;
+        }
+        ctx.check_buffer(
+            "particle payload (16 Reals per particle)",
+            16 * planned * precision.bytes(),
+        )?;
+        ctx.check_dispatch("particle kernels", planned.div_ceil(64).div_ceil(32768))?;
+
         // Sample particles.
         let mut host = StateHost::default();
         let mut body_counts = Vec::new();
@@ -231,15 +249,7 @@ impl Simulation {
             }
         }
         let n = body_index.len() as u64;
-        // Refuse before allocating: the largest per-particle buffer is 16 Reals (payload),
-        // the largest per-node one 4 Reals.
-        ctx.check_buffer(
-            "particle payload (16 Reals per particle)",
-            16 * n * precision.bytes(),
-        )?;
-        let nodes: u64 = scene.domain.cells.iter().map(|&c| c as u64 + 1).product();
-        ctx.check_buffer("grid (4 Reals per node)", 4 * nodes * precision.bytes())?;
-        ctx.check_dispatch("particle kernels", n.div_ceil(64).div_ceil(32768))?;
+        debug_assert_eq!(n, planned);
 
         let total_steps = scene.time.frames as usize * scene.time.substeps as usize;
         let control_steps = opts.control_steps.unwrap_or(total_steps).max(1);
@@ -340,6 +350,50 @@ impl Simulation {
         );
         self.materials[body] = m.clone();
         Ok(())
+    }
+
+    /// Replaces the gravitational acceleration [m/s²] from the next substep
+    /// on. Values are not checked here: check them as the scene format does
+    /// (`ductile_scene::validate`) first.
+    pub fn set_gravity(&self, ctx: &GpuContext, gravity: [f64; 3]) {
+        self.write_params_reals(ctx, PARAMS_GRAVITY, &gravity);
+    }
+
+    /// Replaces the domain walls' Coulomb friction coefficient from the next
+    /// substep on (unchecked, as [`Self::set_gravity`]).
+    pub fn set_wall_friction(&self, ctx: &GpuContext, friction: f64) {
+        self.write_params_reals(ctx, PARAMS_WALL_FRICTION, &[friction]);
+    }
+
+    /// Replaces tool `t`'s friction coefficient and contact softness [m]
+    /// from the next substep on (unchecked, as [`Self::set_gravity`]).
+    pub fn set_tool_contact(
+        &self,
+        ctx: &GpuContext,
+        t: usize,
+        friction: f64,
+        softness: f64,
+    ) -> Result<(), SimError> {
+        if t >= self.model.info.tools as usize {
+            return Err(SimError::Other(format!("no tool {t}")));
+        }
+        let p = self.config.precision;
+        ctx.queue.write_buffer(
+            &self.model.tools,
+            (16 * t as u64 + 4) * p.bytes(),
+            &ductile_gpu::reals_to_bytes(&[friction, softness], p),
+        );
+        Ok(())
+    }
+
+    /// Writes `values` into the Reals of the `Params` uniform from index `first`.
+    fn write_params_reals(&self, ctx: &GpuContext, first: u64, values: &[f64]) {
+        let p = self.config.precision;
+        ctx.queue.write_buffer(
+            &self.model.params,
+            PARAMS_INTS_BYTES + first * p.bytes(),
+            &ductile_gpu::reals_to_bytes(values, p),
+        );
     }
 
     /// Host description of the model.

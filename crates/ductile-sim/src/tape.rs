@@ -661,12 +661,7 @@ impl Rollout {
         if t >= self.tool_params.len() {
             return Err(SimError::Other(format!("no tool {t}")));
         }
-        let p = self.sim.config.precision;
-        ctx.queue.write_buffer(
-            &self.sim.model.tools,
-            (16 * t as u64 + 4) * p.bytes(),
-            &reals_to_bytes(&[friction, softness], p),
-        );
+        self.sim.set_tool_contact(ctx, t, friction, softness)?;
         self.tool_params[t] = [friction, softness];
         self.forward_done = false;
         Ok(())

@@ -10,14 +10,15 @@ use crate::orbit::{drag_displacement, project, OrbitCamera};
 use crate::replay::{load_loss_curve, load_run, RunRecording};
 use crate::state::{
     color_scale, default_draw_limit, default_stress_scale, draw_stride, per_particle_norms,
-    FileWatch, FrameStats, History, MaterialEdit, Playback, Sample, Timeline, ViewColor,
+    FileWatch, FrameStats, History, MaterialEdit, Playback, Sample, SolverEdit, Timeline,
+    ViewColor,
 };
 use ductile_gpu::{storage_buffer, BufferUse, GpuContext};
 use ductile_render::scene::{
     particle_radius, particle_view_colored, scene_camera, scene_meshes_at, speed_scale,
 };
 use ductile_render::{view_texture, ColorMode, ParticleView, Renderer};
-use ductile_scene::{load_scene, ColorBy, LoadedScene};
+use ductile_scene::{load_scene, Boundary, ColorBy, LoadedScene};
 use ductile_sim::control::ToolPose;
 use ductile_sim::{LossMonitor, PackColor, Rollout, Simulation, SimulationOptions, TapeOptions};
 use eframe::egui;
@@ -63,6 +64,10 @@ struct Session {
     sim: Option<Simulation>,
     edits: Vec<MaterialEdit>,
     edit_error: Option<String>,
+    /// Solver and contact parameters as edited in the panel.
+    solver: SolverEdit,
+    /// Why the last solver edit was not applied.
+    solver_error: Option<String>,
     /// The loss gradient's colour scale (values uploaded into `sim`), or why there is none.
     gradient: Option<Result<f64, String>>,
     /// Evaluates the scene's loss on the running state for the plot (None:
@@ -243,6 +248,7 @@ impl ViewerApp {
             .iter()
             .map(|b| MaterialEdit::new(&b.material))
             .collect();
+        let solver = SolverEdit::new(&loaded.scene);
         match Simulation::new(&self.ctx, &loaded, &SimulationOptions::default()) {
             Ok(sim) => {
                 self.timeline = Timeline::new(16 * sim.particle_count() as u64, TIMELINE_BUDGET);
@@ -254,6 +260,8 @@ impl ViewerApp {
                     sim: Some(sim),
                     edits,
                     edit_error: None,
+                    solver,
+                    solver_error: None,
                     gradient: None,
                     monitor,
                 });
@@ -322,6 +330,8 @@ impl ViewerApp {
         self.orbit = Some(OrbitCamera::from_camera(&scene_camera(&loaded)));
         self.status = format!("replaying {} frames of {}", run.frames.len(), dir.display());
         self.session = Some(Session {
+            solver: SolverEdit::new(&loaded.scene),
+            solver_error: None,
             loaded,
             sim: None,
             edits: Vec::new(),
@@ -591,8 +601,10 @@ impl ViewerApp {
                 self.history = History::new(2000);
                 let edits = s.edits.clone();
                 self.start(s.loaded);
-                // Keep the user's material edits across a reset.
+                // Keep the user's material edits (and the solver edits not
+                // yet applied) across a reset.
                 if let Some(sess) = self.session.as_mut() {
+                    sess.solver = s.solver;
                     for (b, e) in edits.iter().enumerate() {
                         if let (Ok(m), Some(sim)) =
                             (e.material(&sess.loaded.scene, b), sess.sim.as_mut())
@@ -606,6 +618,76 @@ impl ViewerApp {
                 self.session = Some(s);
                 self.timeline.scrub(Some(0));
             }
+        }
+    }
+
+    /// Applies the panel's live solver and contact parameters (gravity,
+    /// wall and tool friction, tool softness) to the running state, or says
+    /// in the panel which value the scene format refuses.
+    fn apply_live_solver(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let scene = match session.solver.live(&session.loaded.scene) {
+            Ok(scene) => scene,
+            Err(e) => {
+                session.solver_error = Some(format!("not applied: {e}"));
+                return;
+            }
+        };
+        if let Some(sim) = &session.sim {
+            sim.set_gravity(&self.ctx, scene.gravity);
+            sim.set_wall_friction(&self.ctx, scene.domain.wall_friction);
+            for (t, tool) in scene.tools.iter().enumerate() {
+                if let Err(e) = sim.set_tool_contact(&self.ctx, t, tool.friction, tool.softness) {
+                    session.solver_error = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        // Resets and the gradient view start from the edited scene.
+        session.loaded.scene = scene;
+        session.gradient = None;
+        session.solver_error = None;
+    }
+
+    /// Restarts the scene with the panel's parameters, all of them. If the
+    /// scene format refuses one, or the simulation cannot be built from
+    /// them, the running scene stays (rebuilt as it was) and the panel says
+    /// why.
+    fn restart_with_solver(&mut self) {
+        let Some(session) = self.session.as_mut() else {
+            return;
+        };
+        let scene = match session.solver.restarted(&session.loaded.scene) {
+            Ok(scene) => scene,
+            Err(e) => {
+                session.solver_error = Some(format!("not applied: {e}"));
+                return;
+            }
+        };
+        let before = session.loaded.clone();
+        let (edits, solver) = (session.edits.clone(), session.solver.clone());
+        session.loaded.scene = scene;
+        self.reset();
+        if self.session.is_none() {
+            let why = self.error.take().unwrap_or_default();
+            self.session = Some(Session {
+                loaded: before,
+                sim: None,
+                edits,
+                edit_error: None,
+                solver,
+                solver_error: None,
+                gradient: None,
+                monitor: None,
+            });
+            self.reset();
+            if let Some(s) = self.session.as_mut() {
+                s.solver_error = Some(format!("not applied: {why}"));
+            }
+        } else {
+            self.status = "restarted with the panel's solver parameters".into();
         }
     }
 
@@ -757,7 +839,7 @@ impl ViewerApp {
         }
         ui.separator();
         ui.strong("Materials");
-        ui.small("Material parameters apply at once, to the running state. Grid, time step, gravity, tools and shapes: edit the scene file; it reloads (and restarts) when saved.");
+        ui.small("Material parameters apply at once, to the running state. Shapes, tool motions and emitters: edit the scene file; it reloads (and restarts) when saved.");
         let mut changed = None;
         for (b, e) in session.edits.iter_mut().enumerate() {
             let name = s.bodies.get(b).map(|x| x.name.as_str()).unwrap_or("?");
@@ -767,8 +849,7 @@ impl ViewerApp {
                     for (k, v) in e.fields.iter_mut() {
                         ui.horizontal(|ui| {
                             ui.label(k.as_str());
-                            let speed = (v.abs() * 0.01).max(1e-6);
-                            if ui.add(egui::DragValue::new(v).speed(speed)).changed() {
+                            if ui.add(physical(v)).changed() {
                                 changed = Some(b);
                             }
                         });
@@ -792,10 +873,17 @@ impl ViewerApp {
             ui.colored_label(egui::Color32::LIGHT_RED, e);
         }
         ui.separator();
+        let action = solver_panel(ui, session);
+        ui.separator();
         if !self.status.is_empty() {
             ui.small(&self.status);
         }
         ui.small("Drag: orbit · right or shift-drag: pan · Ctrl- or Alt-drag a tool: move it · wheel: zoom · R: reset camera · Space: play/pause · S: step · F12: screenshot");
+        match action {
+            SolverAction::None => {}
+            SolverAction::Live => self.apply_live_solver(),
+            SolverAction::Restart => self.restart_with_solver(),
+        }
     }
 
     fn bottom_panel(&mut self, ui: &mut egui::Ui) {
@@ -1140,6 +1228,130 @@ impl ViewerApp {
     }
 }
 
+/// What the solver panel asks for after this frame's edits.
+enum SolverAction {
+    None,
+    /// A live parameter changed: apply it to the running state.
+    Live,
+    /// Restart the scene with the edited parameters.
+    Restart,
+}
+
+/// A drag field for a physical value, shown in full (`1.5e-4`, not a
+/// rounded `0.0002`) and typed in as any Rust float literal.
+fn physical(v: &mut f64) -> egui::DragValue<'_> {
+    let speed = (v.abs() * 0.01).max(1e-6);
+    egui::DragValue::new(v)
+        .speed(speed)
+        .custom_formatter(|x, _| {
+            if x != 0.0 && (x.abs() < 1e-2 || x.abs() >= 1e5) {
+                format!("{x:e}")
+            } else {
+                format!("{x}")
+            }
+        })
+        .custom_parser(|t| t.trim().parse().ok())
+}
+
+/// A number field with its unit; `true` when the user changed it.
+fn number(ui: &mut egui::Ui, label: &str, v: &mut f64, unit: &str) -> bool {
+    ui.horizontal(|ui| {
+        ui.label(label);
+        let changed = ui.add(physical(v)).changed();
+        if !unit.is_empty() {
+            ui.small(unit);
+        }
+        changed
+    })
+    .inner
+}
+
+/// The side panel's solver and contact section (see [`SolverEdit`]).
+fn solver_panel(ui: &mut egui::Ui, session: &mut Session) -> SolverAction {
+    let mut action = SolverAction::None;
+    let scene = &session.loaded.scene;
+    let e = &mut session.solver;
+    ui.strong("Solver and contact");
+    egui::CollapsingHeader::new("Apply at once")
+        .id_salt("solver live")
+        .default_open(false)
+        .show(ui, |ui| {
+            let mut changed = false;
+            ui.horizontal(|ui| {
+                ui.label("gravity");
+                for g in e.gravity.iter_mut() {
+                    changed |= ui.add(physical(g)).changed();
+                }
+                ui.small("m/s²");
+            });
+            changed |= number(ui, "wall friction μ", &mut e.wall_friction, "");
+            for t in e.tools.iter_mut() {
+                ui.label(&t.name);
+                ui.indent(("tool", t.name.as_str()), |ui| {
+                    changed |= number(ui, "friction μ", &mut t.friction, "");
+                    changed |= number(ui, "softness", &mut t.softness, "m");
+                });
+            }
+            if changed {
+                action = SolverAction::Live;
+            }
+        });
+    let restart = e.needs_restart(scene);
+    egui::CollapsingHeader::new(if restart {
+        "Restart the scene (edited)"
+    } else {
+        "Restart the scene"
+    })
+    .id_salt("solver restart")
+    .default_open(false)
+    .show(ui, |ui| {
+        ui.small("These change what the simulation is built with: applying them restarts the scene from its initial state.");
+        number(ui, "dt", &mut e.dt, "s");
+        ui.horizontal(|ui| {
+            ui.label("substeps per frame");
+            ui.add(egui::DragValue::new(&mut e.substeps));
+        });
+        ui.horizontal(|ui| {
+            ui.label("frames");
+            ui.add(egui::DragValue::new(&mut e.frames));
+        });
+        ui.horizontal(|ui| {
+            ui.label("cells");
+            for c in e.cells.iter_mut() {
+                ui.add(egui::DragValue::new(c));
+            }
+        });
+        number(ui, "dx", &mut e.dx, "m");
+        egui::ComboBox::from_label("walls")
+            .selected_text(format!("{:?}", e.boundary))
+            .show_ui(ui, |ui| {
+                for b in [Boundary::Separate, Boundary::Slip, Boundary::Sticky] {
+                    ui.selectable_value(&mut e.boundary, b, format!("{b:?}"));
+                }
+            });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(restart, egui::Button::new("Restart with these"))
+                .clicked()
+            {
+                action = SolverAction::Restart;
+            }
+            if ui.add_enabled(restart, egui::Button::new("Revert")).clicked() {
+                *e = SolverEdit {
+                    gravity: e.gravity,
+                    wall_friction: e.wall_friction,
+                    tools: e.tools.clone(),
+                    ..SolverEdit::new(scene)
+                };
+            }
+        });
+    });
+    if let Some(err) = &session.solver_error {
+        ui.colored_label(egui::Color32::LIGHT_RED, err);
+    }
+    action
+}
+
 fn save_color_image(img: &egui::ColorImage, path: &Path) -> Result<(), String> {
     let [w, h] = img.size;
     let mut rgba = Vec::with_capacity(w * h * 4);
@@ -1212,5 +1424,137 @@ impl eframe::App for ViewerApp {
             .show(ui, |ui| self.bottom_panel(ui));
         egui::CentralPanel::default().show(ui, |ui| self.central(ui, frame));
         ctx.request_repaint();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A block in free flight over a floor tool, written to a file as the
+    /// viewer opens it.
+    fn free_block(dir: &Path) -> PathBuf {
+        let path = dir.join("block.ron");
+        std::fs::write(
+            &path,
+            "Scene(domain: (cells: (16, 16, 16), dx: 0.05, boundary_cells: 3),
+              time: (dt: 2e-4, substeps: 10, frames: 100),
+              bodies: [(name: \"b\", shape: Box(min: (0.3, 0.4, 0.3), max: (0.5, 0.5, 0.5)),
+                        material: NeoHookean(density: 1000.0, youngs_modulus: 1e5, poisson_ratio: 0.3))],
+              tools: [(name: \"floor\", shape: Box(half_extents: (0.2, 0.02, 0.2)), pose: (position: (0.4, 0.2, 0.4)))],
+              output: (ply: false, npy: false, png: false))",
+        )
+        .unwrap();
+        path
+    }
+
+    fn momentum(app: &mut ViewerApp) -> ([f64; 3], f64) {
+        let ctx = app.ctx.clone();
+        let sim = app.session.as_mut().unwrap().sim.as_mut().unwrap();
+        let d = sim.diagnostics(&ctx).unwrap().sums;
+        (d.momentum, d.mass)
+    }
+
+    /// The panel's live edits reach the running simulation (gravity changes
+    /// the momentum as M g t; a tool's friction and softness land in its
+    /// GPU record), its restart edits rebuild it (half the spacing on twice
+    /// the cells: eight times the particles), and a refused value or a grid
+    /// past the adapter's limits leaves the running scene as it was, with
+    /// the reason in the panel.
+    #[test]
+    fn solver_panel_edits_reach_the_running_simulation() {
+        let ctx = Arc::new(GpuContext::from_env().expect("a Vulkan adapter (lavapipe in CI)"));
+        let dir = tempfile::tempdir().unwrap();
+        let path = free_block(dir.path());
+        let mut app = ViewerApp::new(
+            ctx.clone(),
+            vec![Source::Scene(path)],
+            None,
+            None,
+            true,
+            None,
+        );
+        assert!(app.error.is_none(), "{:?}", app.error);
+
+        let g = [2.0, 0.0, -1.0];
+        app.session.as_mut().unwrap().solver.gravity = g;
+        app.apply_live_solver();
+        let (p0, mass) = momentum(&mut app);
+        let steps = 20;
+        let sim = app.session.as_mut().unwrap().sim.as_mut().unwrap();
+        sim.step(&ctx, steps);
+        let (p1, _) = momentum(&mut app);
+        let t = f64::from(steps) * 2e-4;
+        for k in [0, 2] {
+            let want = p0[k] + g[k] * mass * t;
+            assert!(
+                (p1[k] - want).abs() < 1e-3 * mass * t,
+                "momentum[{k}] {} vs {want}",
+                p1[k]
+            );
+        }
+        assert_eq!(app.session.as_ref().unwrap().loaded.scene.gravity, g);
+
+        let s = app.session.as_mut().unwrap();
+        s.solver.tools[0].friction = 0.8;
+        s.solver.tools[0].softness = 0.01;
+        app.apply_live_solver();
+        let s = app.session.as_ref().unwrap();
+        let sim = s.sim.as_ref().unwrap();
+        let p = sim.config.precision;
+        let bytes = ductile_gpu::read_buffer(&ctx, &sim.model.tools, 16 * p.bytes()).unwrap();
+        let rec: Vec<f64> = match p.bytes() {
+            8 => bytemuck::pod_collect_to_vec::<u8, f64>(&bytes),
+            _ => bytemuck::pod_collect_to_vec::<u8, f32>(&bytes)
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+        };
+        assert!(
+            (rec[4] - 0.8).abs() < 1e-6 && (rec[5] - 0.01).abs() < 1e-6,
+            "{rec:?}"
+        );
+
+        app.session.as_mut().unwrap().solver.tools[0].friction = -1.0;
+        app.apply_live_solver();
+        let s = app.session.as_ref().unwrap();
+        let err = s.solver_error.as_deref().unwrap_or("");
+        assert!(err.contains("tools[0].friction"), "{err}");
+        assert_eq!(
+            s.loaded.scene.tools[0].friction, 0.8,
+            "refused: not applied"
+        );
+
+        let n0 = s.sim.as_ref().unwrap().particle_count();
+        let s = app.session.as_mut().unwrap();
+        s.solver.tools[0].friction = 0.8;
+        s.solver.dx = 0.025;
+        s.solver.cells = [32, 32, 32];
+        app.restart_with_solver();
+        let s = app.session.as_ref().unwrap();
+        assert!(s.solver_error.is_none(), "{:?}", s.solver_error);
+        assert_eq!(s.sim.as_ref().unwrap().particle_count(), 8 * n0);
+        assert_eq!(s.loaded.scene.gravity, g, "live edits survive the restart");
+
+        let s = app.session.as_mut().unwrap();
+        s.solver.dt = 0.5;
+        app.restart_with_solver();
+        let s = app.session.as_ref().unwrap();
+        let err = s.solver_error.as_deref().unwrap_or("");
+        assert!(err.contains("time.dt") && err.contains("0.5"), "{err}");
+        assert_eq!(s.sim.as_ref().unwrap().particle_count(), 8 * n0);
+
+        // Valid for the scene format, too large for the adapter: refused
+        // before allocating, and the previous scene runs again.
+        let s = app.session.as_mut().unwrap();
+        s.solver.dt = 2e-4;
+        s.solver.cells = [1024, 1024, 1024];
+        app.restart_with_solver();
+        assert!(app.error.is_none(), "{:?}", app.error);
+        let s = app.session.as_ref().unwrap();
+        let err = s.solver_error.as_deref().unwrap_or("");
+        assert!(err.starts_with("not applied"), "{err}");
+        assert_eq!(s.loaded.scene.domain.cells, [32, 32, 32]);
+        assert_eq!(s.sim.as_ref().unwrap().particle_count(), 8 * n0);
     }
 }

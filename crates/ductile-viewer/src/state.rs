@@ -2,7 +2,7 @@
 //! without one: playback, the timeline of recorded frames, the plotted
 //! history, material edits and the scene file watch.
 
-use ductile_scene::{validate, Material, Scene};
+use ductile_scene::{validate, Boundary, Material, Scene};
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -410,6 +410,114 @@ impl MaterialEdit {
     }
 }
 
+/// One tool's contact parameters as the side panel edits them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToolContact {
+    /// The tool's name (a gripper's fingers are `NAME.left`, `NAME.right`).
+    pub name: String,
+    /// Coulomb friction coefficient μ between tool and matter.
+    pub friction: f64,
+    /// Width of the soft contact falloff [m].
+    pub softness: f64,
+}
+
+/// The scene's solver and contact parameters as the side panel edits them.
+///
+/// Gravity, the walls' friction and each tool's friction and softness are
+/// *live*: [`Self::live`] applies them to the running state at once. The
+/// time step, substeps per frame, frames, grid and wall kind change what the
+/// simulation was built with: [`Self::restarted`] applies them, and the scene
+/// restarts from its initial state. Both check the result with the scene
+/// format's own validation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SolverEdit {
+    /// Gravitational acceleration [m/s²] (live).
+    pub gravity: [f64; 3],
+    /// The domain walls' friction coefficient (live).
+    pub wall_friction: f64,
+    /// Each tool's contact (live).
+    pub tools: Vec<ToolContact>,
+    /// Substep length [s] (restart).
+    pub dt: f64,
+    /// Substeps per scene frame (restart).
+    pub substeps: u32,
+    /// Scene frames (restart).
+    pub frames: u32,
+    /// Grid cells along x, y, z (restart).
+    pub cells: [u32; 3],
+    /// Grid spacing [m] (restart).
+    pub dx: f64,
+    /// The walls' condition (restart).
+    pub boundary: Boundary,
+}
+
+impl SolverEdit {
+    /// The parameters of `scene`.
+    pub fn new(scene: &Scene) -> SolverEdit {
+        SolverEdit {
+            gravity: scene.gravity,
+            wall_friction: scene.domain.wall_friction,
+            tools: scene
+                .tools
+                .iter()
+                .map(|t| ToolContact {
+                    name: t.name.clone(),
+                    friction: t.friction,
+                    softness: t.softness,
+                })
+                .collect(),
+            dt: scene.time.dt,
+            substeps: scene.time.substeps,
+            frames: scene.time.frames,
+            cells: scene.domain.cells,
+            dx: scene.domain.dx,
+            boundary: scene.domain.boundary,
+        }
+    }
+
+    /// `scene` with the live parameters applied, or the first value the
+    /// scene format refuses (`path = value: must be allowed`).
+    pub fn live(&self, scene: &Scene) -> Result<Scene, String> {
+        let mut s = scene.clone();
+        s.gravity = self.gravity;
+        s.domain.wall_friction = self.wall_friction;
+        for (t, e) in s.tools.iter_mut().zip(&self.tools) {
+            t.friction = e.friction;
+            t.softness = e.softness;
+        }
+        checked(s)
+    }
+
+    /// `scene` with every parameter applied (live and restart), checked as
+    /// [`Self::live`].
+    pub fn restarted(&self, scene: &Scene) -> Result<Scene, String> {
+        let mut s = self.live(scene)?;
+        s.time.dt = self.dt;
+        s.time.substeps = self.substeps;
+        s.time.frames = self.frames;
+        s.domain.cells = self.cells;
+        s.domain.dx = self.dx;
+        s.domain.boundary = self.boundary;
+        checked(s)
+    }
+
+    /// Whether a parameter that needs a restart differs from `scene`'s.
+    pub fn needs_restart(&self, scene: &Scene) -> bool {
+        let t = &scene.time;
+        let d = &scene.domain;
+        (self.dt, self.substeps, self.frames) != (t.dt, t.substeps, t.frames)
+            || (self.cells, self.dx, self.boundary) != (d.cells, d.dx, d.boundary)
+    }
+}
+
+/// `s`, or its first violation of the scene format.
+fn checked(s: Scene) -> Result<Scene, String> {
+    match validate::violations(&s).into_iter().next() {
+        Some(v) => Err(format!("{} = {}: must be {}", v.path, v.value, v.allowed)),
+        None => Ok(s),
+    }
+}
+
 /// A file's modification time, polled to reload the scene when it changes.
 #[derive(Clone, Debug)]
 pub struct FileWatch {
@@ -751,5 +859,56 @@ mod tests {
         f.record(0.025, 0);
         assert!((f.draw_only_frames_per_s().unwrap() - 40.0).abs() < 1e-9);
         assert_eq!(f.frames, 11);
+    }
+
+    #[test]
+    fn solver_edits_split_live_from_restart_and_are_validated() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scenes/grasp.ron");
+        let loaded = ductile_scene::load_scene(&path).unwrap();
+        let s = &loaded.scene;
+        assert!(s.tools.len() >= 3, "a tool and the gripper's two fingers");
+        let mut e = SolverEdit::new(s);
+        assert_eq!(&e.live(s).unwrap(), s, "unchanged: the loaded scene itself");
+        assert!(!e.needs_restart(s));
+
+        e.gravity = [0.0, -1.62, 0.0];
+        e.tools[1].friction = 0.9;
+        e.tools[2].softness = 0.004;
+        let live = e.live(s).unwrap();
+        assert_eq!(live.gravity, [0.0, -1.62, 0.0]);
+        assert_eq!(live.tools[1].friction, 0.9);
+        assert_eq!(live.tools[2].softness, 0.004);
+        assert_eq!(live.time, s.time);
+        assert!(!e.needs_restart(&live));
+
+        e.tools[0].friction = -0.5;
+        let err = e.live(s).unwrap_err();
+        assert!(
+            err.contains("tools[0].friction") && err.contains("-0.5"),
+            "{err}"
+        );
+        e.tools[0].friction = 0.5;
+
+        e.dx = s.domain.dx * 0.5;
+        e.substeps = 2 * s.time.substeps;
+        assert!(e.needs_restart(s));
+        assert_eq!(e.live(s).unwrap().domain.dx, s.domain.dx, "dx is not live");
+        // Half the spacing on as many cells halves the domain: the bodies
+        // no longer fit.
+        let err = e.restarted(s).unwrap_err();
+        assert!(
+            err.contains("bodies[0]") && err.contains("inside the domain"),
+            "{err}"
+        );
+        e.cells = s.domain.cells.map(|c| 2 * c);
+        let r = e.restarted(s).unwrap();
+        assert_eq!(r.domain.dx, s.domain.dx * 0.5);
+        assert_eq!(r.time.substeps, 2 * s.time.substeps);
+        assert_eq!(r.gravity, [0.0, -1.62, 0.0], "live edits come along");
+        assert!(!e.needs_restart(&r));
+
+        e.dt = 0.02;
+        let err = e.restarted(s).unwrap_err();
+        assert!(err.contains("time.dt") && err.contains("0.02"), "{err}");
     }
 }

@@ -107,6 +107,13 @@ pub struct ModelDesc<'a> {
     pub control_steps: u32,
 }
 
+/// Bytes of the `Params` uniform's integers, which precede its Reals.
+pub(crate) const PARAMS_INTS_BYTES: u64 = 24 * 4;
+/// Index of gravity's x component [m/s²] among the `Params` Reals.
+pub(crate) const PARAMS_GRAVITY: u64 = 4;
+/// Index of the walls' friction coefficient among the `Params` Reals.
+pub(crate) const PARAMS_WALL_FRICTION: u64 = 8;
+
 fn params_bytes(info: &ModelInfo, scene: &Scene) -> Vec<u8> {
     let d = &scene.domain;
     let c = info.cells;
@@ -162,7 +169,10 @@ fn params_bytes(info: &ModelInfo, scene: &Scene) -> Vec<u8> {
         0.0,
         0.0,
     ];
+    debug_assert_eq!(reals[PARAMS_GRAVITY as usize + 1], g[1]);
+    debug_assert_eq!(reals[PARAMS_WALL_FRICTION as usize], d.wall_friction);
     let mut out = bytemuck::cast_slice(&ints).to_vec();
+    debug_assert_eq!(out.len() as u64, PARAMS_INTS_BYTES);
     out.extend(reals_to_bytes(&reals, info.precision));
     out
 }
