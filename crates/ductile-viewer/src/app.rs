@@ -873,8 +873,14 @@ impl ViewerApp {
             ui.colored_label(egui::Color32::LIGHT_RED, e);
         }
         ui.separator();
-        let action = solver_panel(ui, session);
-        ui.separator();
+        // A replayed run has no simulation to edit.
+        let action = if session.sim.is_some() {
+            let a = solver_panel(ui, session);
+            ui.separator();
+            a
+        } else {
+            SolverAction::None
+        };
         if !self.status.is_empty() {
             ui.small(&self.status);
         }
