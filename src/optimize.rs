@@ -38,8 +38,15 @@ pub struct OptimizeArgs {
     #[arg(long, short)]
     pub quiet: bool,
     /// Continue the run saved in `--out` (its progress.json) instead of starting afresh.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "init")]
     pub resume: bool,
+    /// Start from the control values in this file instead of the task's
+    /// initial guesses, for the controls it names (the others keep the
+    /// task's): an earlier run's `best_controls.ron`, or a file in the same
+    /// form (`{ "tool0.v[0].x": 0.5, ... }`) written by hand, e.g. a
+    /// hand-made trajectory, one value per segment or key.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
     /// Do not render the initial and best rollouts.
     #[arg(long)]
     pub no_render: bool,
@@ -219,6 +226,17 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
     } else {
         None
     };
+    let warm_start = match &args.init {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("--init: reading {}", path.display()))?;
+            Some(ductile_opt::WarmStart::parse(
+                &text,
+                &path.display().to_string(),
+            )?)
+        }
+        None => None,
+    };
     let iterations = optimizer.iterations();
     let bar = if args.quiet {
         ProgressBar::hidden()
@@ -235,6 +253,7 @@ pub fn run_optimize(ctx: &GpuContext, args: &OptimizeArgs, stop: Arc<AtomicBool>
         steps: args.steps.map(|s| s as usize),
         precision: args.f64.then_some(ductile_gpu::Precision::F64),
         resume,
+        warm_start,
         ..Default::default()
     };
     if let Some(p) = &opts.resume {

@@ -5,7 +5,9 @@
 
 use crate::common::gpu;
 use ductile::gpu::Precision;
-use ductile::opt::{parse_task, prepare, run_task, LoadedTask, Progress, RunOptions, StageKind};
+use ductile::opt::{
+    parse_task, prepare, run_task, LoadedTask, Progress, RunOptions, StageKind, WarmStart,
+};
 use std::path::Path;
 
 /// A task from text, as if it were a file in `scenes/tasks/`.
@@ -632,6 +634,75 @@ fn resumed_runs_match_uninterrupted_runs() {
         assert_eq!(key(&rest), key(&whole), "{optimizer}");
         assert_eq!(rest.best, whole.best);
     }
+}
+
+/// A warm start replaces the initial guesses of the controls it names: a run
+/// started from an earlier run's best controls, in the form
+/// `best_controls.ron` has, begins at that run's best θ and loss. A name the
+/// task has no control of, and a value outside a control's bounds, are
+/// refused with the file, line, name, value and what is allowed.
+#[test]
+fn warm_start_begins_where_an_earlier_run_ended() {
+    let (ctx, _g) = gpu();
+    let t = task(
+        "Task(scene: \"../throw.ron\", steps: 16,
+              controls: [InitialVelocity(body: 0, init: (1.0, 1.0, 0.0), min: (-3.0, -3.0, -3.0), max: (3.0, 3.0, 3.0))],
+              optimizer: Adam(learning_rate: 0.1, iterations: 3))",
+    );
+    let first = run_task(ctx, &t, &RunOptions::default(), |_, _| true).unwrap();
+    let best = &first.history[first.best];
+    assert!(
+        first.best > 0,
+        "the first run improved on its initial guess"
+    );
+    let (_, params, _) = prepare(ctx, &t, &RunOptions::default()).unwrap();
+    let entries: String = params
+        .names
+        .iter()
+        .zip(&best.theta)
+        .map(|(n, v)| format!("    \"{n}\": {v:e},\n"))
+        .collect();
+    let warm =
+        WarmStart::parse(&format!("// best\n{{\n{entries}}}\n"), "best_controls.ron").unwrap();
+    let second = run_task(
+        ctx,
+        &t,
+        &RunOptions {
+            iterations: Some(0),
+            warm_start: Some(warm),
+            ..Default::default()
+        },
+        |_, _| true,
+    )
+    .unwrap();
+    assert_eq!(second.history[0].theta, best.theta);
+    let (a, b) = (second.history[0].loss, best.loss);
+    assert!(
+        (a - b).abs() <= 1e-6 * b.abs(),
+        "warm-started loss {a} vs best {b}"
+    );
+
+    let refused = |text: &str| {
+        let w = WarmStart::parse(text, "w.ron").unwrap();
+        let opts = RunOptions {
+            warm_start: Some(w),
+            ..Default::default()
+        };
+        match prepare(ctx, &t, &opts) {
+            Ok(_) => panic!("{text} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    };
+    let e = refused("{\n    \"body0.v0.x\": 0.5,\n    \"body0.v0.q\": 1.0,\n}");
+    assert!(
+        e.starts_with("w.ron:3:") && e.contains("body0.v0.q") && e.contains("body0.v0.x"),
+        "{e}"
+    );
+    let e = refused("{\n    \"body0.v0.y\": 7.5,\n}");
+    assert!(
+        e.starts_with("w.ron:2:") && e.contains("7.5") && e.contains("[-3, 3]"),
+        "{e}"
+    );
 }
 
 /// A task's `precision` sets its rollouts' precision when the caller does

@@ -8,6 +8,7 @@ pub mod cmaes;
 pub mod gradient;
 pub mod params;
 pub mod task;
+pub mod warm;
 
 use cmaes::CmaEs;
 use ductile_gpu::{GpuContext, Precision};
@@ -21,6 +22,7 @@ pub use task::{
     load_task, parse_task, ControlSpec, GradientSettings, LoadedTask, MaterialParam, Optimizer,
     SearchSettings, Task,
 };
+pub use warm::WarmStart;
 
 /// Errors of the optimisation layer.
 #[derive(Debug, thiserror::Error)]
@@ -156,6 +158,10 @@ pub struct RunOptions {
     pub tape: TapeOptions,
     /// Continue from this saved progress instead of starting afresh.
     pub resume: Option<Progress>,
+    /// Initial values for the controls it names, replacing the task's
+    /// initial guesses (a warm start, e.g. from an earlier run's
+    /// `best_controls.ron`). Not with `resume`.
+    pub warm_start: Option<WarmStart>,
 }
 
 /// Runs the scene as written and records body `rec.body`'s particle
@@ -244,7 +250,15 @@ pub fn prepare(
         )));
     }
     let r = Rollout::new(ctx, &loaded, precision, Some(steps), &opts.tape)?;
-    let (params, theta0) = Params::new(task, &r)?;
+    let (mut params, mut theta0) = Params::new(task, &r)?;
+    if let Some(w) = &opts.warm_start {
+        if opts.resume.is_some() {
+            return Err(OptError::Other(
+                "a warm start and a resumed run both set the controls: give one".into(),
+            ));
+        }
+        w.apply(&mut params, &mut theta0)?;
+    }
     Ok((r, params, theta0))
 }
 
