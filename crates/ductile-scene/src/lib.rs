@@ -75,15 +75,7 @@ impl LoadedScene {
     /// stores them: by the base cell of their stencil on this scene's grid
     /// ([`sampling::order_by_stencil_cell`]).
     pub fn sample_body(&self, index: usize) -> Result<Vec<[f64; 3]>, SceneError> {
-        let body = self
-            .scene
-            .bodies
-            .get(index)
-            .ok_or_else(|| SceneError::Sampling {
-                body: format!("#{index}"),
-                message: format!("no such body (the scene has {})", self.scene.bodies.len()),
-            })?;
-        let mesh = self.body_meshes.get(index).and_then(Option::as_ref);
+        let (body, mesh) = self.body_and_mesh(index)?;
         let mut pts = sampling::sample_body_with_mesh(body, self.scene.domain.dx, mesh)?;
         sampling::order_by_stencil_cell(&mut pts, self.scene.domain.origin, self.scene.domain.dx);
         Ok(pts)
@@ -92,6 +84,12 @@ impl LoadedScene {
     /// The number of particles [`Self::sample_body`] gives body `index`,
     /// counted without storing them.
     pub fn count_body(&self, index: usize) -> Result<u64, SceneError> {
+        let (body, mesh) = self.body_and_mesh(index)?;
+        sampling::count_body_with_mesh(body, self.scene.domain.dx, mesh)
+    }
+
+    /// Body `index` and its loaded mesh (mesh bodies only).
+    fn body_and_mesh(&self, index: usize) -> Result<(&Body, Option<&TriMesh>), SceneError> {
         let body = self
             .scene
             .bodies
@@ -100,8 +98,7 @@ impl LoadedScene {
                 body: format!("#{index}"),
                 message: format!("no such body (the scene has {})", self.scene.bodies.len()),
             })?;
-        let mesh = self.body_meshes.get(index).and_then(Option::as_ref);
-        sampling::count_body_with_mesh(body, self.scene.domain.dx, mesh)
+        Ok((body, self.body_meshes.get(index).and_then(Option::as_ref)))
     }
 
     /// The signed-distance grid of mesh tool `index` at its `sdf_dx`, with
