@@ -571,9 +571,10 @@ fn fluid_gradients() {
 /// mirror-symmetric (streams and cup centred on z = 0.3 m, falling straight
 /// down), and there contact kinks sit exactly at the checked point (a node
 /// whose relative normal velocity is exactly zero), where central
-/// differences average the two one-sided slopes: its tool-control check
-/// failed by 64 % at 400 substeps, and the same scene nudged off symmetry
-/// by millimetres passes to 1.5e-8. A kink within a step size of the point
+/// differences average the two one-sided slopes (its tool-control check
+/// failed by 64 % at 400 substeps in one run; the same scene nudged off
+/// symmetry by millimetres passed to 1.5e-8; README also lists an
+/// intermittent tool-control error on that scene). A kink within a step size of the point
 /// shows up as an error that shrinks with the step, so each group takes the
 /// best of a three-step sweep.
 #[test]
