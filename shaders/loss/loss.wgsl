@@ -351,6 +351,28 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     if (p >= p_num_particles()) {
         return;
     }
+    // The tools' position adjoints of the ToolDistance terms, all from one
+    // invocation, in term order. (Each term's first particle used to add
+    // its own: two terms on one tool then added to the same control entry
+    // from different workgroups, and one of the two updates was sometimes
+    // lost.)
+    if (p == 0u) {
+        for (var t = 0u; t < num_terms(); t = t + 1u) {
+            let o = 16u * t;
+            let f = factor(t);
+            if (f == 0.0 || u32(terms[o]) != 5u) {
+                continue;
+            }
+            let d = vec3r(stats[8u * t], stats[8u * t + 1u], stats[8u * t + 2u]) - tool_position(t);
+            let tool = u32(terms[o + 8u]);
+            let cstep = min(clock[0], p_control_steps() - 1u);
+            let co = 16u * (cstep * p_num_tools() + tool);
+            let kf = f * terms[o + 4u];
+            for (var a = 0u; a < 3u; a = a + 1u) {
+                control_grad[co + a] = control_grad[co + a] - 2.0 * kf * d[a];
+            }
+        }
+    }
     var xbar = vec3r(0.0);
     var vbar = vec3r(0.0);
     for (var t = 0u; t < num_terms(); t = t + 1u) {
@@ -426,15 +448,6 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
             default: {
                 let d = vec3r(stats[8u * t], stats[8u * t + 1u], stats[8u * t + 2u]) - tool_position(t);
                 xbar = xbar + 2.0 * k * d;
-                if (p == first) {
-                    let tool = u32(terms[o + 8u]);
-                    let cstep = min(clock[0], p_control_steps() - 1u);
-                    let co = 16u * (cstep * p_num_tools() + tool);
-                    let kf = f * terms[o + 4u];
-                    for (var a = 0u; a < 3u; a = a + 1u) {
-                        control_grad[co + a] = control_grad[co + a] - 2.0 * kf * d[a];
-                    }
-                }
             }
         }
     }

@@ -573,8 +573,7 @@ fn fluid_gradients() {
 /// whose relative normal velocity is exactly zero), where central
 /// differences average the two one-sided slopes (its tool-control check
 /// failed by 64 % at 400 substeps in one run; the same scene nudged off
-/// symmetry by millimetres passed to 1.5e-8; README also lists an
-/// intermittent tool-control error on that scene). A kink within a step size of the point
+/// symmetry by millimetres passed to 1.5e-8). A kink within a step size of the point
 /// shows up as an error that shrinks with the step, so each group takes the
 /// best of a three-step sweep.
 #[test]
