@@ -5,7 +5,7 @@ use crate::memory::parse_bytes;
 use anyhow::{bail, Context, Result};
 use ductile_gpu::{GpuContext, Precision};
 use ductile_scene::{LossKind, LossTerm, LossWhen};
-use ductile_sim::gradcheck::{check_group, groups, GroupCheck, ParamGroup};
+use ductile_sim::gradcheck::{check_group, groups, GroupCheck, ParamGroup, Rng};
 use ductile_sim::tape::Schedule;
 use ductile_sim::{Rollout, TapeOptions};
 use std::path::PathBuf;
@@ -51,8 +51,8 @@ pub struct GradcheckArgs {
     /// Nudge the scene off exact symmetries before checking: each
     /// particle's position by up to 1e-3·dx and its velocity by up to
     /// 1e-3 m/s per axis, and each tool's path by up to 1e-3·dx and its
-    /// linear velocity by up to 1e-3 m/s per axis (random, from `--seed`). A mirror-symmetric scene
-    /// puts contact kinks exactly at the checked point (a node whose
+    /// linear velocity by up to 1e-3 m/s per axis (random, from `--seed`).
+    /// A mirror-symmetric scene puts contact kinks exactly at the checked point (a node whose
     /// velocity relative to a tool or wall has exactly no normal part);
     /// there central differences average the slopes on both sides while
     /// the adjoint takes one, and the check fails with differences that
@@ -165,13 +165,9 @@ pub fn run_gradcheck(ctx: &GpuContext, args: &GradcheckArgs) -> Result<bool> {
     if args.jitter {
         let dx = loaded.scene.domain.dx;
         let mut state = r.initial_state().clone();
-        let mut seed = args.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut uniform = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-        };
+        // Its own stream, apart from the directions' (seeds `seed + i`).
+        let mut rng = Rng::new(args.seed ^ 0x4A49_5454_4552);
+        let mut uniform = move || 2.0 * rng.uniform() - 1.0;
         for x in &mut state.x {
             *x += 1e-3 * dx * uniform();
         }

@@ -122,7 +122,11 @@ fn momentum_in_free_fall() {
     // Gravity replaced mid-run (as the viewer's panel does): the momentum
     // then changes by M g' t'.
     let g2 = [1.5, 2.0, -3.0];
-    s.set_gravity(ctx, g2);
+    assert!(
+        s.set_gravity(ctx, [0.0, f64::NAN, 0.0]).is_err(),
+        "a non-finite gravity is refused"
+    );
+    s.set_gravity(ctx, g2).unwrap();
     advance(ctx, &mut s, 50);
     let d2 = s.diagnostics(ctx).unwrap().sums;
     for (k, gk) in g2.iter().enumerate() {

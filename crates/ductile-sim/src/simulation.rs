@@ -82,6 +82,17 @@ pub struct Simulation {
     particle_volumes: Vec<f64>,
 }
 
+/// Refuses non-finite values of a parameter set at run time, naming it.
+fn finite(what: &str, values: &[f64]) -> Result<(), SimError> {
+    if values.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(SimError::Other(format!(
+            "{what} = {values:?}: must be finite"
+        )))
+    }
+}
+
 fn located(scene: &LoadedScene, path: String, value: String, allowed: String) -> SimError {
     SimError::Scene(SceneError::invalid(
         &scene.source,
@@ -353,20 +364,25 @@ impl Simulation {
     }
 
     /// Replaces the gravitational acceleration [m/s²] from the next substep
-    /// on. Values are not checked here: check them as the scene format does
-    /// (`ductile_scene::validate`) first.
-    pub fn set_gravity(&self, ctx: &GpuContext, gravity: [f64; 3]) {
+    /// on. Only non-finite values are refused here: check the others as the
+    /// scene format does (`ductile_scene::validate`) first.
+    pub fn set_gravity(&self, ctx: &GpuContext, gravity: [f64; 3]) -> Result<(), SimError> {
+        finite("gravity", &gravity)?;
         self.write_params_reals(ctx, PARAMS_GRAVITY, &gravity);
+        Ok(())
     }
 
     /// Replaces the domain walls' Coulomb friction coefficient from the next
-    /// substep on (unchecked, as [`Self::set_gravity`]).
-    pub fn set_wall_friction(&self, ctx: &GpuContext, friction: f64) {
+    /// substep on (checked as [`Self::set_gravity`]).
+    pub fn set_wall_friction(&self, ctx: &GpuContext, friction: f64) -> Result<(), SimError> {
+        finite("wall friction", &[friction])?;
         self.write_params_reals(ctx, PARAMS_WALL_FRICTION, &[friction]);
+        Ok(())
     }
 
     /// Replaces tool `t`'s friction coefficient and contact softness [m]
-    /// from the next substep on (unchecked, as [`Self::set_gravity`]).
+    /// from the next substep on (checked as [`Self::set_gravity`]; finite
+    /// differences step across zero softness, so negative values pass).
     pub fn set_tool_contact(
         &self,
         ctx: &GpuContext,
@@ -377,6 +393,10 @@ impl Simulation {
         if t >= self.model.info.tools as usize {
             return Err(SimError::Other(format!("no tool {t}")));
         }
+        finite(
+            &format!("tool {t}'s friction and softness"),
+            &[friction, softness],
+        )?;
         let p = self.config.precision;
         ctx.queue.write_buffer(
             &self.model.tools,

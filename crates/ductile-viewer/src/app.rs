@@ -636,13 +636,17 @@ impl ViewerApp {
             }
         };
         if let Some(sim) = &session.sim {
-            sim.set_gravity(&self.ctx, scene.gravity);
-            sim.set_wall_friction(&self.ctx, scene.domain.wall_friction);
-            for (t, tool) in scene.tools.iter().enumerate() {
-                if let Err(e) = sim.set_tool_contact(&self.ctx, t, tool.friction, tool.softness) {
-                    session.solver_error = Some(e.to_string());
-                    return;
-                }
+            let applied = sim
+                .set_gravity(&self.ctx, scene.gravity)
+                .and_then(|_| sim.set_wall_friction(&self.ctx, scene.domain.wall_friction))
+                .and_then(|_| {
+                    scene.tools.iter().enumerate().try_for_each(|(t, tool)| {
+                        sim.set_tool_contact(&self.ctx, t, tool.friction, tool.softness)
+                    })
+                });
+            if let Err(e) = applied {
+                session.solver_error = Some(format!("not applied: {e}"));
+                return;
             }
         }
         // Resets and the gradient view start from the edited scene.
@@ -1286,7 +1290,9 @@ fn solver_panel(ui: &mut egui::Ui, session: &mut Session) -> SolverAction {
             ui.horizontal(|ui| {
                 ui.label("gravity");
                 for g in e.gravity.iter_mut() {
-                    changed |= ui.add(physical(g)).changed();
+                    // Steps of at least 0.01 m/s², so a zero component drags.
+                    let step = (g.abs() * 0.01).max(0.01);
+                    changed |= ui.add(physical(g).speed(step)).changed();
                 }
                 ui.small("m/s²");
             });
