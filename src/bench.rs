@@ -139,7 +139,7 @@ pub fn bench_case(
     let n = sim.particle_count();
     // Room for every timed pass of the run (up to the timer's 2048), so that
     // timings are read back once, after the clock stops.
-    sim.timer = if args.no_timestamps {
+    sim.world.timer = if args.no_timestamps {
         GpuTimer::disabled()
     } else {
         GpuTimer::new(ctx, 2048)
@@ -151,7 +151,7 @@ pub fn bench_case(
     ctx.wait()?;
     sim.check(ctx)?;
     sim.collect_timings(ctx)?;
-    sim.timer.totals.clear();
+    sim.world.timer.totals.clear();
     // Timed: one submission per 10 substeps, as a frame loop would, and no
     // host wait until the last.
     let t0 = Instant::now();
@@ -167,7 +167,7 @@ pub fn bench_case(
     sim.check(ctx)?;
     let rate = n as f64 * args.steps as f64 / wall;
     let passes: serde_json::Map<String, serde_json::Value> = sim
-        .timer
+        .timer()
         .totals
         .iter()
         .map(|(k, (ns, c))| (k.to_string(), json!(ns / *c as f64 / 1e6)))
@@ -184,7 +184,7 @@ pub fn bench_case(
         "ms_per_substep": wall * 1e3 / args.steps as f64,
         "gpu_ms_per_substep_by_pass": passes,
         "gpu_ms_per_substep_timed": gpu_ms,
-        "timestamps": sim.timer.enabled(),
+        "timestamps": sim.timer().enabled(),
         "gpu_buffer_bytes": gpu_bytes,
         "peak_rss_bytes": peak_rss_bytes(),
     }))

@@ -92,7 +92,7 @@ pub fn run_scene(
             frames,
             substeps,
             scene.time.dt,
-            sim.config.precision
+            sim.config().precision
         );
     }
     let start_diag = sim.diagnostics(ctx)?;
@@ -170,7 +170,7 @@ pub fn run_scene(
             }
             frames_written.push(frame);
             let d = sim.diagnostics(ctx)?;
-            frame_energy.push(json!({"frame": frame, "time_s": sim.step as f64 * scene.time.dt, "diagnostics": sums_json(&d)}));
+            frame_energy.push(json!({"frame": frame, "time_s": sim.step_count() as f64 * scene.time.dt, "diagnostics": sums_json(&d)}));
         }
         sim.collect_timings(ctx)?;
         done_frames = frame;
@@ -185,9 +185,9 @@ pub fn run_scene(
     let wall = t0.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let end_diag = sim.diagnostics(ctx)?;
-    let steps = sim.step;
+    let steps = sim.step_count();
     let pass_times: serde_json::Map<String, serde_json::Value> = sim
-        .timer
+        .timer()
         .totals
         .iter()
         .map(|(k, (ns, count))| {
@@ -209,8 +209,8 @@ pub fn run_scene(
             "float_atomics": ctx.float_atomics,
             "timestamps": ctx.timestamps,
         },
-        "precision": format!("{:?}", sim.config.precision),
-        "atomics": format!("{:?}", sim.config.atomics),
+        "precision": format!("{:?}", sim.config().precision),
+        "atomics": format!("{:?}", sim.config().atomics),
         "particles": n,
         "grid_cells": scene.domain.cells,
         "dx_m": scene.domain.dx,

@@ -6,8 +6,10 @@
 //     by `mpm/g2p_adj.wgsl` into `grid_vbar`.
 //   `grid_update_adj`: the adjoint of the grid update (`mpm/grid_update.wgsl`).
 //     Pulls `grid_vbar` back through the update (tools in reverse, then walls,
-//     gravity and v = P/m), recomputed from `grid_raw` (momentum, mass), and
-//     writes (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl`.
+//     gravity and v = (P + dt·f_ext)/m), recomputed from `grid_raw` (momentum,
+//     mass) and `ext_force` (the couplings' force f_ext [N]), and writes
+//     (∂L/∂P_i, ∂L/∂m_i) to `grid_bar` for `mpm/p2g_adj.wgsl` and
+//     ∂L/∂f_ext = dt·∂L/∂P_i to `ext_force_bar` for the couplings' adjoints.
 // `tool_grad_blocks` sums each tool's adjoints over each reached node block (16
 // Reals per tool, laid out as a Control record: position 0..3, friction 3,
 // quaternion 4..8, linear velocity 8..11, softness 11, angular velocity
@@ -35,12 +37,21 @@
 @group(0) @binding(12) var<storage, read_write> tool_param_grad: array<Real>;
 @group(0) @binding(13) var<storage, read_write> grid_vbar: array<vec4r>;
 @group(0) @binding(14) var<storage, read> active_blocks: array<u32>;
+@group(0) @binding(15) var<storage, read> ext_force: array<vec4r>;
+@group(0) @binding(16) var<storage, read_write> ext_force_bar: array<vec4r>;
 
 // Tools a differentiable scene may hold (the host refuses more).
 const MAX_ADJ_TOOLS: u32 = 8u;
 const TOOL_GRAD: u32 = 16u;
 
 var<workgroup> red: array<Real, 64>;
+
+// Node i's momentum after the couplings' impulse, and its mass: what the
+// forward update turned into a velocity.
+fn raw_with_ext(i: u32) -> vec4r {
+    let raw = grid_raw[i];
+    return vec4r(raw.xyz + p_dt() * ext_force[i].xyz, raw.w);
+}
 
 // Node velocity before operation k (walls 0..5, then tools) of the update.
 fn velocity_before(node: vec3<u32>, xw: vec3r, v0: vec3r, k: u32, step: u32) -> vec3r {
@@ -137,7 +148,9 @@ fn grid_update_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
         return;
     }
     let i = node_index(node);
-    grid_bar[i] = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
+    let out = node_adjoint(node, raw_with_ext(i), grid_vbar[i].xyz, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
+    grid_bar[i] = out;
+    ext_force_bar[i] = vec4r(p_dt() * out.xyz, 0.0);
 }
 
 // Per (reached node block, tool), the sum of the tool's adjoints over the
@@ -161,7 +174,7 @@ fn tool_grad_blocks(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgrou
         let node = block_node(blk, li);
         if (all(node < p_nodes())) {
             let i = node_index(node);
-            let cap = node_adjoint(node, grid_raw[i], grid_vbar[i].xyz, clock[0], nt, t).captured;
+            let cap = node_adjoint(node, raw_with_ext(i), grid_vbar[i].xyz, clock[0], nt, t).captured;
             for (var c = 0u; c < TOOL_GRAD; c = c + 1u) {
                 sum[c] = sum[c] + cap[c];
             }

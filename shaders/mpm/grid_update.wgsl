@@ -1,4 +1,5 @@
-// Grid update of one node after P2G: momentum to velocity, gravity, then the
+// Grid update of one node after P2G (`momentum` includes the impulse dt·f of
+// the couplings' external force): momentum to velocity, gravity, then the
 // boundary conditions of `mpm/contact.wgsl` (walls, then each tool), summing
 // each tool's contact force. The importer binds `params`, `tools`,
 // `control`, `sdf_values` and `accum_buf` (per-tool contact force, 4 f32 each).

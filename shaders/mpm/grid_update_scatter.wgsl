@@ -1,7 +1,7 @@
 // Grid update after the scatter P2G (`mpm/p2g_scatter.wgsl`): per node of a
 // reached 4³ node block (listed by `mpm/mark_blocks.wgsl`, dispatched
 // indirectly, one workgroup per block), momentum and mass from the f32 accumulators, then
-// gravity, walls and tools (`mpm/grid_update.wgsl`); writes velocity [m/s]
+// the couplings' external force (`ext_force` [N]), gravity, walls and tools (`mpm/grid_update.wgsl`); writes velocity [m/s]
 // and mass [kg] per node, as the gather P2G does.
 
 #import common/index
@@ -22,6 +22,7 @@
 #else
 @group(0) @binding(8) var<storage, read_write> accum_buf: array<atomic<u32>>;
 #endif
+@group(0) @binding(9) var<storage, read> ext_force: array<vec4r>;
 
 @compute @workgroup_size(64)
 fn grid_update_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -34,7 +35,8 @@ fn grid_update_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         return;
     }
     let gi = 4u * node_index(node);
-    let mom = vec3r(Real(grid_sum[gi]), Real(grid_sum[gi + 1u]), Real(grid_sum[gi + 2u]));
+    let mom = vec3r(Real(grid_sum[gi]), Real(grid_sum[gi + 1u]), Real(grid_sum[gi + 2u]))
+        + p_dt() * ext_force[node_index(node)].xyz;
     let mass = Real(grid_sum[gi + 3u]);
     let vnew = grid_update_node(node, mass, mom, clock[0]);
     grid[gi] = vnew.x;

@@ -1,7 +1,9 @@
 // P2G, stage 2, fused with the grid update: one invocation per grid node
 // gathers mass and momentum from the particles of the 27 cells whose stencils
 // reach it (`mpm/gather.wgsl`: no float atomics and a fixed summation order),
-// then applies gravity, walls and tools (`mpm/grid_update.wgsl`). Writes the
+// then adds the external force that couplings put on the node (`ext_force`,
+// [N], zero without couplings) and applies gravity, walls and tools
+// (`mpm/grid_update.wgsl`). Writes the
 // node's updated velocity and mass to `grid`, and the gathered momentum and
 // mass (before the update) to `grid_raw`, which the adjoint pass reads.
 //
@@ -29,6 +31,7 @@
 #endif
 @group(0) @binding(10) var<storage, read_write> grid_raw: array<vec4r>;
 @group(0) @binding(11) var<storage, read> active_blocks: array<u32>;
+@group(0) @binding(12) var<storage, read> ext_force: array<vec4r>;
 
 @compute @workgroup_size(64)
 fn p2g(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) li: u32) {
@@ -41,7 +44,8 @@ fn p2g(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         return;
     }
     let sums = gather_node(node);
-    let vnew = grid_update_node(node, sums.w, sums.xyz, clock[0]);
+    let momentum = sums.xyz + p_dt() * ext_force[node_index(node)].xyz;
+    let vnew = grid_update_node(node, sums.w, momentum, clock[0]);
     let gi = 4u * node_index(node);
     grid[gi] = vnew.x;
     grid[gi + 1u] = vnew.y;

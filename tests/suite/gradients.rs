@@ -857,7 +857,7 @@ fn replay_visits_the_forward_states() {
     let g0 = r.backward(ctx).unwrap();
     let mut seen = Vec::new();
     r.replay(ctx, &[0, 7, 20], |sim, step| -> Result<(), SimError> {
-        assert_eq!(sim.step as usize, step);
+        assert_eq!(sim.step_count() as usize, step);
         seen.push(sim.state(ctx)?);
         Ok(())
     })

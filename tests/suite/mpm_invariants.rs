@@ -38,7 +38,7 @@ fn p2g_conserves_mass() {
         assert!(
             rel < tol,
             "{:?}: grid mass {grid_mass} vs particles {particle_mass} (rel {rel:e})",
-            s.config.precision
+            s.config().precision
         );
     }
 }
@@ -296,7 +296,7 @@ fn atomic_paths_agree() {
         let mut s = sim(ctx, &loaded, opts);
         advance(ctx, &mut s, 150);
         let force = s.diagnostics(ctx).unwrap().tool_forces[0][0];
-        (s.state(ctx).unwrap().x, s.config.atomics, force)
+        (s.state(ctx).unwrap().x, s.config().atomics, force)
     };
     let (native, mode_a, force) = run(SimulationOptions::default());
     // The left tool pushes in +x, so the matter pushes it back (−x): contact is active.
@@ -487,11 +487,11 @@ fn translating_a_tool_shifts_its_future_positions() {
     .unwrap();
     let mut s = sim(ctx, &loaded, SimulationOptions::default());
     advance(ctx, &mut s, 5);
-    let before = s.control.values.clone();
+    let before = s.control().values.clone();
     let pose = s.tool_poses()[0];
     s.translate_tool(ctx, 0, [0.1, -0.02, 0.0]).unwrap();
-    let after = s.control.values.clone();
-    let (steps, tools) = (s.control.steps, s.control.tools);
+    let after = s.control().values.clone();
+    let (steps, tools) = (s.control().steps, s.control().tools);
     for n in 0..steps {
         for t in 0..tools {
             for k in 0..16 {
@@ -510,9 +510,10 @@ fn translating_a_tool_shifts_its_future_positions() {
     }
     let moved = s.tool_poses()[0];
     assert!((moved.position - pose.position - DVec3::new(0.1, -0.02, 0.0)).length() < 1e-12);
-    let p = s.config.precision;
+    let p = s.config().precision;
     let gpu_values = ductile::gpu::bytes_to_reals(
-        &ductile::gpu::read_buffer(ctx, &s.control.buffer, after.len() as u64 * p.bytes()).unwrap(),
+        &ductile::gpu::read_buffer(ctx, &s.control().buffer, after.len() as u64 * p.bytes())
+            .unwrap(),
         p,
     );
     for (a, g) in after.iter().zip(&gpu_values) {

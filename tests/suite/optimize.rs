@@ -719,7 +719,7 @@ fn task_precision_sets_the_rollouts_precision() {
     };
     let precision_of = |t: &LoadedTask, opts: &RunOptions| {
         let (r, _, _) = prepare(ctx, t, opts).unwrap_or_else(|e| panic!("{e}"));
-        r.sim.config.precision
+        r.sim.config().precision
     };
     let default = RunOptions::default();
     let f32_opts = RunOptions {

@@ -567,6 +567,6 @@ pub fn run_task(
         best,
         stopped,
         error,
-        precision: r.sim.config.precision,
+        precision: r.sim.config().precision,
     })
 }

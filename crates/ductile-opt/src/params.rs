@@ -250,7 +250,7 @@ impl Params {
                         tool.to_string(),
                         format!("a tool index (0..{tools})"),
                     ))
-                } else if let Some(g) = r.sim.control.gripper_of[tool] {
+                } else if let Some(g) = r.sim.control().gripper_of[tool] {
                     Err(bad(
                         "tool",
                         tool.to_string(),
@@ -1149,7 +1149,7 @@ impl Params {
 /// Number of grippers in the rollout's scene.
 fn gripper_count(r: &Rollout) -> usize {
     r.sim
-        .control
+        .control()
         .gripper_of
         .iter()
         .flatten()
@@ -1208,7 +1208,7 @@ impl GripperPath {
 
 /// The tool indices of gripper `g`'s left and right fingers.
 fn finger_tools(r: &Rollout, g: usize) -> Option<[usize; 2]> {
-    let of = &r.sim.control.gripper_of;
+    let of = &r.sim.control().gripper_of;
     let mut it = (0..of.len()).filter(|&t| of[t] == Some(g));
     match (it.next(), it.next()) {
         (Some(l), Some(rt)) => Some([l, rt]),

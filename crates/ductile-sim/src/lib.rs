@@ -4,8 +4,10 @@
 //! - **State**: what every substep reads and writes (particle x, v, C, F, …);
 //! - **Control**: what an optimiser may change (per-substep tool poses and velocities).
 //!
-//! [`Simulation`] builds all three from a scene and steps them on the GPU;
-//! [`Rollout`] adds the checkpointed adjoint pass for gradients of a loss.
+//! A [`world::World`] holds the solvers (MPM today; see `ARCHITECTURE.md`
+//! for adding one), their couplings and what they share; [`Simulation`]
+//! builds a world from a scene and steps it on the GPU; [`Rollout`] adds the
+//! checkpointed adjoint pass for gradients of a loss.
 
 pub mod control;
 pub mod error;
@@ -16,12 +18,15 @@ pub mod mpm;
 pub mod simulation;
 pub mod stages;
 pub mod tape;
+pub mod world;
 
 pub use control::{Control, ToolPose};
 pub use error::{SimError, Unstable};
 pub use loss::LossMonitor;
 pub use mpm::diagnostics::PackColor;
 pub use mpm::p2g::P2gMode;
+pub use mpm::solver::{BodyGradients, MpmSolver};
 pub use mpm::state::StateHost;
 pub use simulation::{BinnedParticles, Diagnostics, ParticlesHost, Simulation, SimulationOptions};
-pub use tape::{BodyGradients, Gradients, MemoryPlan, Rollout, TapeOptions};
+pub use tape::{Gradients, MemoryPlan, Rollout, TapeOptions};
+pub use world::{Coupling, PointSet, Solver, SolverGradients, World};

@@ -4,11 +4,16 @@
 //! table, so that the forward pass adds each term's value at the steps it is
 //! active without any readback, and the backward pass adds ∂L/∂x, ∂L/∂v (and
 //! ∂L/∂tool position) of the active terms to the adjoint state.
+//!
+//! A loss set binds to a solver's [`PointSet`] (positions, velocities,
+//! tags, bodies and the adjoint layout every solver shares), not to MPM's
+//! state, so every loss kind runs on any solver's points. Grid-density terms
+//! also need the points binned by cell (MPM's gather P2G keeps a binning).
 
 use crate::control::Control;
 use crate::mpm::bin::Binning;
-use crate::mpm::model::MpmModel;
-use crate::mpm::state::MpmState;
+use crate::mpm::model::ModelInfo;
+use crate::world::PointSet;
 use crate::SimError;
 use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
@@ -143,14 +148,14 @@ pub struct LossSet {
 
 /// Buffers the loss kernels read besides their own.
 pub struct LossBindings<'a> {
-    /// Both states (ping-pong).
-    pub states: [&'a MpmState; 2],
-    /// Both adjoint states.
+    /// The points the terms measure (their `body` indexes `points.bodies`).
+    pub points: &'a PointSet<'a>,
+    /// Both adjoint states of the points (layout of [`PointSet`]).
     pub adj: [&'a wgpu::Buffer; 2],
     /// Substep clock.
     pub clock: &'a wgpu::Buffer,
-    /// Particle binning (for grid-density terms).
-    pub bins: &'a Binning,
+    /// The points binned by grid cell (grid-density terms need it).
+    pub bins: Option<&'a Binning>,
     /// Tool controls.
     pub control: &'a Control,
     /// ∂L/∂control.
@@ -158,18 +163,23 @@ pub struct LossBindings<'a> {
 }
 
 impl LossSet {
-    /// Packs the scene's loss for a rollout of `steps` substeps.
+    /// Packs `terms` (the scene's `loss`, or a solver's share of it) for a
+    /// rollout of `steps` substeps. `grid` describes the domain's grid (for
+    /// grid-density targets); target shapes are sampled at the scene's dx
+    /// like the scene body of the same index.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
         loaded: &LoadedScene,
-        model: &MpmModel,
+        terms: &[LossTerm],
+        grid: &ModelInfo,
         steps: usize,
         b: &LossBindings,
         config: ShaderConfig,
     ) -> Result<Self, SimError> {
         let scene = &loaded.scene;
-        let terms = &scene.loss;
-        let info = &model.info;
+        let info = grid;
+        let bodies = &b.points.bodies;
         let nodes = info.num_nodes();
         let mut packed = Vec::with_capacity(16 * terms.len().max(1));
         let mut points: Vec<f64> = Vec::new();
@@ -178,10 +188,9 @@ impl LossSet {
         let (mut has_chamfer, mut has_density) = (false, false);
         let mut recorded: Vec<(usize, usize, usize)> = Vec::new();
         for (ti, t) in terms.iter().enumerate() {
-            let range = info
-                .bodies
+            let range = bodies
                 .get(t.body)
-                .map(|b| b.1.clone())
+                .map(|b| b.range.clone())
                 .ok_or_else(|| SimError::Other(format!("loss body {} does not exist", t.body)))?;
             let count = range.end - range.start;
             let mut r = [0.0f64; 16];
@@ -190,7 +199,12 @@ impl LossSet {
             r[3] = count as f64;
             r[4] = t.weight;
             let sample = |target: &ductile_scene::BodyShape| -> Result<Vec<[f64; 3]>, SimError> {
-                let body = &scene.bodies[t.body];
+                let body = scene.bodies.get(t.body).ok_or_else(|| {
+                    SimError::Other(format!(
+                        "loss[{ti}].kind.target: body {} has no scene body to sample a target like",
+                        t.body
+                    ))
+                })?;
                 let probe = Body {
                     shape: target.clone(),
                     ..body.clone()
@@ -229,8 +243,13 @@ impl LossSet {
                     has_chamfer = true;
                 }
                 LossKind::ShapeDensity { target, norm } => {
+                    if b.bins.is_none() {
+                        return Err(SimError::Other(format!(
+                            "loss[{ti}]: shape_density needs points binned by grid cell, which this solver does not keep"
+                        )));
+                    }
                     let pts = sample(target)?;
-                    let m = info.particle_mass[t.body];
+                    let m = bodies[t.body].point_mass;
                     r[0] = 4.0;
                     r[8] = target_masses.len() as f64;
                     r[10] = match norm {
@@ -247,15 +266,11 @@ impl LossSet {
                     r[8] = *tool as f64;
                 }
                 LossKind::BodyDistance { other, offset } => {
-                    let range = info
-                        .bodies
-                        .get(*other)
-                        .map(|b| b.1.clone())
-                        .ok_or_else(|| {
-                            SimError::Other(format!(
-                                "loss[{ti}].kind.other: body {other} does not exist"
-                            ))
-                        })?;
+                    let range = bodies.get(*other).map(|b| b.range.clone()).ok_or_else(|| {
+                        SimError::Other(format!(
+                            "loss[{ti}].kind.other: body {other} does not exist"
+                        ))
+                    })?;
                     r[0] = 7.0;
                     r[5..8].copy_from_slice(offset);
                     r[8] = range.start as f64;
@@ -329,37 +344,45 @@ impl LossSet {
         let chamfer_p = k("chamfer_particles")?;
         let chamfer_t = k("chamfer_targets")?;
         let density = k("density_nodes")?;
-        let all = |s: &'_ MpmState, a: usize| -> Vec<(u32, wgpu::Buffer)> {
+        // Without a binning, grid-density terms are refused above; the
+        // binding slots still need buffers.
+        let no_bins = storage_buffer_zeroed(ctx, "loss (no binning)", 16, BufferUse::Storage)?;
+        let (cell_start, sorted) = match b.bins {
+            Some(bins) => (&bins.cell_start, &bins.sorted),
+            None => (&no_bins, &no_bins),
+        };
+        let pts = b.points;
+        let all = |s: usize, a: usize| -> Vec<(u32, wgpu::Buffer)> {
             // Cloned handles (cheap reference counts) so that one list serves every entry.
             vec![
-                (0, model.params.clone()),
+                (0, pts.params.clone()),
                 (1, terms_buf.clone()),
                 (2, factors_buf.clone()),
                 (3, b.clock.clone()),
-                (4, s.x.clone()),
-                (5, s.v.clone()),
+                (4, pts.x[s].clone()),
+                (5, pts.v[s].clone()),
                 (6, stats.clone()),
                 (7, value.clone()),
                 (8, b.adj[a].clone()),
                 (9, target_points.clone()),
                 (10, chamfer_p_buf.clone()),
                 (11, chamfer_t_buf.clone()),
-                (12, b.bins.cell_start.clone()),
-                (13, b.bins.sorted.clone()),
+                (12, cell_start.clone()),
+                (13, sorted.clone()),
                 (14, target_mass.clone()),
                 (15, density_bar.clone()),
                 (16, density_val.clone()),
                 (17, b.control.buffer.clone()),
                 (18, b.control_grad.clone()),
-                (19, model.body_of.clone()),
+                (19, pts.tags.clone()),
             ]
         };
-        let bind = |kernel: &Kernel, s: &MpmState, a: usize| {
+        let bind = |kernel: &Kernel, s: usize, a: usize| {
             let list = all(s, a);
             let refs: Vec<(u32, &wgpu::Buffer)> = list.iter().map(|(i, b)| (*i, b)).collect();
             kernel.bind_used(ctx, &refs)
         };
-        let st = b.states;
+        let st = [0usize, 1];
         let bg_eval = st.map(|s| bind(&eval, s, 0));
         let bg_stats = st.map(|s| bind(&stats_k, s, 0));
         let bg_seed = st.map(|s| [bind(&seed, s, 0), bind(&seed, s, 1)]);
@@ -385,7 +408,7 @@ impl LossSet {
             chamfer_p,
             chamfer_t,
             density,
-            particles: info.particles,
+            particles: pts.count,
             nodes,
             target_points: (points.len() / 3) as u32,
             has_chamfer,
@@ -536,7 +559,7 @@ impl LossMonitor {
         if nt == 0 {
             return Ok(None);
         }
-        let steps = sim.control.steps;
+        let steps = sim.control().steps;
         let clock = storage_buffer_zeroed(ctx, "loss monitor clock", 16, BufferUse::Storage)?;
         let adj =
             storage_buffer_zeroed(ctx, "loss monitor (unused adjoint)", 16, BufferUse::Storage)?;
@@ -546,24 +569,26 @@ impl LossMonitor {
             16,
             BufferUse::Storage,
         )?;
-        let states = [&sim.states[0], &sim.states[1]];
+        let states = [sim.mpm_state(0), sim.mpm_state(1)];
         // Its own binning: the simulation's (gather P2G) holds the state
         // before the last substep, not the one evaluated.
-        let bins = Binning::new(ctx, &sim.model, states, sim.config)?;
+        let bins = Binning::new(ctx, sim.model(), states, sim.config())?;
+        let points = crate::world::Solver::points(sim.mpm(), crate::Simulation::MPM);
         let mut set = LossSet::new(
             ctx,
             loaded,
-            &sim.model,
+            &loaded.scene.loss,
+            sim.info(),
             steps,
             &LossBindings {
-                states,
+                points: &points,
                 adj: [&adj, &adj],
                 clock: &clock,
-                bins: &bins,
-                control: &sim.control,
+                bins: Some(&bins),
+                control: sim.control(),
                 control_grad: &control_grad,
             },
-            sim.config,
+            sim.config(),
         )?;
         // Every term at every step, at factor 1.
         let ones = vec![1.0; (steps + 1) * nt];
@@ -583,7 +608,7 @@ impl LossMonitor {
     /// Each term's weighted value (`weight` × measure) on `sim`'s current
     /// state, in the order of the scene's `loss` (blocking readback).
     pub fn values(&self, ctx: &GpuContext, sim: &crate::Simulation) -> Result<Vec<f64>, SimError> {
-        let step = (sim.step as usize).min(self.steps) as u32;
+        let step = (sim.step_count() as usize).min(self.steps) as u32;
         ctx.queue
             .write_buffer(&self.clock, 0, bytemuck::cast_slice(&[step, 0, 0, 0]));
         let mut enc = ctx
@@ -592,13 +617,16 @@ impl LossMonitor {
                 label: Some("loss monitor"),
             });
         if self.set.needs_bins() {
-            self.bins
-                .encode(&mut enc, sim.parity, &mut ductile_gpu::GpuTimer::disabled());
+            self.bins.encode(
+                &mut enc,
+                sim.parity(),
+                &mut ductile_gpu::GpuTimer::disabled(),
+            );
         }
         self.set.clear(&mut enc);
-        self.set.encode_eval(&mut enc, sim.parity);
+        self.set.encode_eval(&mut enc, sim.parity());
         ctx.queue.submit([enc.finish()]);
-        self.set.values(ctx, sim.config.precision)
+        self.set.values(ctx, sim.config().precision)
     }
 }
 

@@ -1,6 +1,7 @@
-//! A running simulation: Model, two States (ping-pong), Control and the MPM
-//! stages, built from a scene. `step_frame` records a frame's substeps into
-//! one command buffer with no readback; outputs read back only when asked.
+//! A running simulation built from a scene: a [`World`] whose first solver
+//! is MPM (the scene's `bodies`), with the scene's tools as its Control.
+//! [`Simulation::step`] records substeps into one command buffer with no
+//! readback; outputs read back only when asked.
 
 use crate::control::Control;
 use crate::error::{SimError, Unstable};
@@ -11,12 +12,11 @@ use crate::mpm::model::{
     ModelDesc, ModelInfo, PARAMS_GRAVITY, PARAMS_INTS_BYTES, PARAMS_WALL_FRICTION,
 };
 use crate::mpm::p2g::{P2g, P2gMode};
+use crate::mpm::solver::MpmSolver;
 use crate::mpm::state::{matrices_from_gpu, matrices_to_gpu, StateHost};
 use crate::mpm::{MpmModel, MpmState};
-use ductile_gpu::{
-    read_buffer, storage_buffer, AtomicsMode, BufferUse, GpuContext, GpuTimer, Precision,
-    ShaderConfig,
-};
+use crate::world::{World, STATUS_HEALTHY};
+use ductile_gpu::{read_buffer, AtomicsMode, GpuContext, GpuTimer, Precision, ShaderConfig};
 use ductile_scene::{LoadedScene, Material, SceneError};
 
 /// Options that are not part of the scene.
@@ -54,32 +54,10 @@ pub struct Diagnostics {
 
 /// A scene on the GPU.
 pub struct Simulation {
-    /// Static buffers.
-    pub model: MpmModel,
-    /// Ping-pong states; `states[parity]` is current.
-    pub states: [MpmState; 2],
-    /// Per-substep tool controls.
-    pub control: Control,
-    /// Index of the current state.
-    pub parity: usize,
-    /// Substeps taken.
-    pub step: u64,
-    pub(crate) p2g: P2g,
-    pub(crate) g2p: G2p,
-    diag: DiagKernels,
-    /// Substep counter read by the kernels (u32).
-    pub clock: wgpu::Buffer,
-    status: wgpu::Buffer,
-    /// Per-pass GPU times.
-    pub timer: GpuTimer,
-    /// Precision and atomics in use.
-    pub config: ShaderConfig,
-    body_index: Vec<u32>,
+    /// The solvers (MPM is solver [`Simulation::MPM`]), their couplings,
+    /// the clock, the status and the Control.
+    pub world: World,
     substeps_since_force_clear: u64,
-    /// Each body's material, as last set.
-    materials: Vec<ductile_scene::Material>,
-    /// Each body's particle volume [m³].
-    particle_volumes: Vec<f64>,
 }
 
 /// Refuses non-finite values of a parameter set at run time, naming it.
@@ -280,59 +258,121 @@ impl Simulation {
             precision,
         )?;
         let control = Control::build(ctx, &scene.tools, dt, control_steps, precision)?;
+        let ext_force = MpmSolver::external_force_buffer(ctx, &model)?;
         let s0 = MpmState::upload(ctx, &host, precision, "state0")?;
         let s1 = MpmState::zeroed(ctx, n as u32, precision, "state1")?;
-        let clock = storage_buffer(
-            ctx,
-            "clock",
-            bytemuck::cast_slice(&[0u32; 4]),
-            BufferUse::Storage,
-        )?;
-        let status = storage_buffer(
-            ctx,
-            "status",
-            bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]),
-            BufferUse::Storage,
-        )?;
+        let passes_per_step = 6;
+        // (scatter mode times 3 passes per substep, gather mode 6)
+        let timer = GpuTimer::new(ctx, passes_per_step * scene.time.substeps.max(1));
+        let mut world = World::new(ctx, control, dt, config, timer)?;
         let states = [&s0, &s1];
         let mode = if opts.deterministic || precision == Precision::F64 {
             P2gMode::Gather
         } else {
             P2gMode::Scatter
         };
-        let p2g = P2g::new(ctx, &model, states, &control, &clock, config, mode)?;
-        let g2p = G2p::new(ctx, &model, states, &p2g.grid, &clock, &status, config)?;
+        let p2g = P2g::new(
+            ctx,
+            &model,
+            states,
+            &world.control,
+            &world.clock,
+            &ext_force,
+            config,
+            mode,
+        )?;
+        let g2p = G2p::new(
+            ctx,
+            &model,
+            states,
+            &p2g.grid,
+            &world.clock,
+            &world.status,
+            config,
+        )?;
         let diag = DiagKernels::new(ctx, &model, states, config)?;
-        let passes_per_step = 6;
-        // (scatter mode times 3 passes per substep, gather mode 6)
-        let timer = GpuTimer::new(ctx, passes_per_step * scene.time.substeps.max(1));
-        let sim = Simulation {
+        let mpm = MpmSolver::from_parts(
             model,
-            states: [s0, s1],
-            control,
-            parity: 0,
-            step: 0,
+            [s0, s1],
             p2g,
             g2p,
             diag,
-            clock,
-            status,
-            timer,
-            config,
+            ext_force,
             body_index,
-            substeps_since_force_clear: 0,
-            materials: scene.bodies.iter().map(|b| b.material.clone()).collect(),
-            particle_volumes: volumes,
-        };
+            scene.bodies.iter().map(|b| b.material.clone()).collect(),
+            volumes,
+        );
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        sim.g2p.encode_stress_init(&mut enc, 0);
+        mpm.g2p.encode_stress_init(&mut enc, 0);
         ctx.queue.submit([enc.finish()]);
-        Ok(sim)
+        let index = world.add_solver(Box::new(mpm));
+        debug_assert_eq!(index, Self::MPM);
+        Ok(Simulation {
+            world,
+            substeps_since_force_clear: 0,
+        })
+    }
+
+    /// Index of the MPM solver in [`Simulation::world`].
+    pub const MPM: usize = 0;
+
+    /// The MPM solver.
+    pub fn mpm(&self) -> &MpmSolver {
+        self.world
+            .solver::<MpmSolver>(Self::MPM)
+            .expect("a simulation's solver 0 is MPM")
+    }
+
+    /// The MPM solver, mutably.
+    pub fn mpm_mut(&mut self) -> &mut MpmSolver {
+        self.world
+            .solver_mut::<MpmSolver>(Self::MPM)
+            .expect("a simulation's solver 0 is MPM")
+    }
+
+    /// The MPM model (static buffers).
+    pub fn model(&self) -> &MpmModel {
+        &self.mpm().model
+    }
+
+    /// The MPM state `parity` (0 or 1).
+    pub fn mpm_state(&self, parity: usize) -> &MpmState {
+        &self.mpm().states[parity]
+    }
+
+    /// Per-substep tool controls.
+    pub fn control(&self) -> &Control {
+        &self.world.control
+    }
+
+    /// Index of the current state (0 or 1) of every solver.
+    pub fn parity(&self) -> usize {
+        self.world.parity
+    }
+
+    /// Substeps taken.
+    pub fn step_count(&self) -> u64 {
+        self.world.step
+    }
+
+    /// Precision and atomics in use.
+    pub fn config(&self) -> ShaderConfig {
+        self.world.config
+    }
+
+    /// The substep clock buffer (u32) the kernels read.
+    pub fn clock(&self) -> &wgpu::Buffer {
+        &self.world.clock
+    }
+
+    /// Per-pass GPU times of the forward substeps.
+    pub fn timer(&self) -> &GpuTimer {
+        &self.world.timer
     }
 
     /// Each body's material (the scene's, or as last set by [`Self::set_material`]).
     pub fn materials(&self) -> &[ductile_scene::Material] {
-        &self.materials
+        &self.mpm().materials
     }
 
     /// Replaces body `body`'s material parameters (same model kind) from the
@@ -343,7 +383,8 @@ impl Simulation {
         body: usize,
         m: &ductile_scene::Material,
     ) -> Result<(), SimError> {
-        let old = self
+        let mpm = self.mpm_mut();
+        let old = mpm
             .materials
             .get(body)
             .ok_or_else(|| SimError::Other(format!("no body {body}")))?;
@@ -352,14 +393,14 @@ impl Simulation {
                 "set_material cannot change the model kind".into(),
             ));
         }
-        let rec = crate::material::pack_material(m, self.particle_volumes[body]);
-        let p = self.config.precision;
+        let rec = crate::material::pack_material(m, mpm.particle_volumes[body]);
+        let p = mpm.model.info.precision;
         ctx.queue.write_buffer(
-            &self.model.materials,
+            &mpm.model.materials,
             16 * body as u64 * p.bytes(),
             &ductile_gpu::reals_to_bytes(&rec, p),
         );
-        self.materials[body] = m.clone();
+        mpm.materials[body] = m.clone();
         Ok(())
     }
 
@@ -390,16 +431,16 @@ impl Simulation {
         friction: f64,
         softness: f64,
     ) -> Result<(), SimError> {
-        if t >= self.model.info.tools as usize {
+        if t >= self.model().info.tools as usize {
             return Err(SimError::Other(format!("no tool {t}")));
         }
         finite(
             &format!("tool {t}'s friction and softness"),
             &[friction, softness],
         )?;
-        let p = self.config.precision;
+        let p = self.config().precision;
         ctx.queue.write_buffer(
-            &self.model.tools,
+            &self.model().tools,
             (16 * t as u64 + 4) * p.bytes(),
             &ductile_gpu::reals_to_bytes(&[friction, softness], p),
         );
@@ -408,9 +449,9 @@ impl Simulation {
 
     /// Writes `values` into the Reals of the `Params` uniform from index `first`.
     fn write_params_reals(&self, ctx: &GpuContext, first: u64, values: &[f64]) {
-        let p = self.config.precision;
+        let p = self.config().precision;
         ctx.queue.write_buffer(
-            &self.model.params,
+            &self.model().params,
             PARAMS_INTS_BYTES + first * p.bytes(),
             &ductile_gpu::reals_to_bytes(values, p),
         );
@@ -418,23 +459,18 @@ impl Simulation {
 
     /// Host description of the model.
     pub fn info(&self) -> &ModelInfo {
-        &self.model.info
+        &self.model().info
     }
 
     /// Number of particles.
     pub fn particle_count(&self) -> u32 {
-        self.model.info.particles
+        self.model().info.particles
     }
 
     /// Records `substeps` substeps into `enc` (no readback, no allocation).
     pub fn encode_substeps(&mut self, enc: &mut wgpu::CommandEncoder, substeps: u32) {
-        for _ in 0..substeps {
-            self.p2g.encode(enc, self.parity, &mut self.timer);
-            self.g2p.encode(enc, self.parity, &mut self.timer);
-            self.parity = 1 - self.parity;
-            self.step += 1;
-            self.substeps_since_force_clear += 1;
-        }
+        self.world.encode_substeps(enc, substeps);
+        self.substeps_since_force_clear += substeps as u64;
     }
 
     /// Runs `substeps` substeps in one submission. Does not wait.
@@ -445,16 +481,17 @@ impl Simulation {
                 label: Some("substeps"),
             });
         self.encode_substeps(&mut enc, substeps);
-        self.timer.resolve(&mut enc);
+        self.world.timer.resolve(&mut enc);
         ctx.queue.submit([enc.finish()]);
     }
 
     /// Waits for the GPU, reads the health status, and turns a failure into [`Unstable`].
     pub fn check(&mut self, ctx: &GpuContext) -> Result<(), SimError> {
-        let bytes = read_buffer(ctx, &self.status, 16)?;
+        let bytes = read_buffer(ctx, &self.world.status, 16)?;
         let s: &[u32] = bytemuck::cast_slice(&bytes);
         if s[0] != u32::MAX {
             let particle = s[1];
+            let solver = s[3] as usize;
             let what = if s[2] & 1 != 0 {
                 "became non-finite (NaN or inf)"
             } else {
@@ -465,10 +502,17 @@ impl Simulation {
             } else {
                 "; add walls (domain.boundary_cells >= 1), enlarge the domain or lower the speeds"
             };
+            let body = match self.world.solver::<MpmSolver>(solver) {
+                Some(m) => m.model.info.body_of_particle(particle).to_string(),
+                None => match self.world.solvers.get(solver) {
+                    Some(other) => format!("{} ({})", other.name(), other.describe_item(particle)),
+                    None => format!("solver {solver}"),
+                },
+            };
             return Err(SimError::Unstable(Unstable {
                 step: s[0] as u64,
-                time: s[0] as f64 * self.model.info.dt,
-                body: self.model.info.body_of_particle(particle).to_string(),
+                time: s[0] as f64 * self.world.dt,
+                body,
                 particle,
                 what: what.into(),
                 hint: hint.into(),
@@ -479,45 +523,46 @@ impl Simulation {
 
     /// Clears the health status (before re-running from a new initial state).
     pub fn reset_status(&self, ctx: &GpuContext) {
-        ctx.queue.write_buffer(
-            &self.status,
-            0,
-            bytemuck::cast_slice(&[u32::MAX, u32::MAX, 0, 0]),
-        );
+        ctx.queue
+            .write_buffer(&self.world.status, 0, bytemuck::cast_slice(&STATUS_HEALTHY));
     }
 
     /// Collects the GPU pass timings recorded since the last call (blocking).
     pub fn collect_timings(&mut self, ctx: &GpuContext) -> Result<(), SimError> {
-        self.timer.collect(ctx)?;
+        self.world.timer.collect(ctx)?;
         Ok(())
     }
 
     /// Current particle positions, velocities and body indices (blocking readback).
     pub fn particles(&self, ctx: &GpuContext) -> Result<ParticlesHost, SimError> {
-        let (x, v) = self.states[self.parity].download_xv(
+        let (x, v) = self.mpm_state(self.parity()).download_xv(
             ctx,
             self.particle_count(),
-            self.config.precision,
+            self.config().precision,
         )?;
         Ok(ParticlesHost {
             x,
             v,
-            body: self.body_index.clone(),
+            body: self.mpm().body_index.clone(),
         })
     }
 
     /// Full current state (blocking readback).
     pub fn state(&self, ctx: &GpuContext) -> Result<StateHost, SimError> {
-        Ok(self.states[self.parity].download(ctx, self.particle_count(), self.config.precision)?)
+        Ok(self.mpm_state(self.parity()).download(
+            ctx,
+            self.particle_count(),
+            self.config().precision,
+        )?)
     }
 
     /// Gather mode: the binning the last P2G made (blocking readback, for
     /// checks). `None` with the atomic scatter.
     pub fn binned_particles(&self, ctx: &GpuContext) -> Result<Option<BinnedParticles>, SimError> {
-        let Some((bins, _)) = self.p2g.gather_buffers() else {
+        let Some((bins, _)) = self.mpm().p2g.gather_buffers() else {
             return Ok(None);
         };
-        let cells = self.model.info.num_cells() as u64;
+        let cells = self.model().info.num_cells() as u64;
         let n = self.particle_count() as u64;
         let start = read_buffer(ctx, &bins.cell_start, 4 * (cells + 1))?;
         let sorted = read_buffer(ctx, &bins.sorted, 4 * n)?;
@@ -529,9 +574,9 @@ impl Simulation {
 
     /// Sums over particles, and mean tool forces since the last call (blocking readback).
     pub fn diagnostics(&mut self, ctx: &GpuContext) -> Result<Diagnostics, SimError> {
-        let sums = self.diag.sums(ctx, self.parity)?;
-        let nt = self.model.info.tools as usize;
-        let bytes = read_buffer(ctx, &self.p2g.tool_force, 16 * nt.max(1) as u64)?;
+        let sums = self.mpm().diag.sums(ctx, self.parity())?;
+        let nt = self.model().info.tools as usize;
+        let bytes = read_buffer(ctx, &self.mpm().p2g.tool_force, 16 * nt.max(1) as u64)?;
         let f: &[f32] = bytemuck::cast_slice(&bytes);
         let k = self.substeps_since_force_clear.max(1) as f64;
         let tool_forces = (0..nt)
@@ -544,7 +589,7 @@ impl Simulation {
             })
             .collect();
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        enc.clear_buffer(&self.p2g.tool_force, 0, None);
+        enc.clear_buffer(&self.mpm().p2g.tool_force, 0, None);
         ctx.queue.submit([enc.finish()]);
         self.substeps_since_force_clear = 0;
         Ok(Diagnostics { sums, tool_forces })
@@ -553,8 +598,8 @@ impl Simulation {
     /// Packs the current particles for the renderer and returns the packed
     /// buffer ((x, y, z, c) f32 per particle), c as `color` says.
     pub fn pack_for_render(&self, ctx: &GpuContext, color: PackColor) -> &wgpu::Buffer {
-        self.diag.pack(ctx, self.parity, color);
-        &self.diag.packed
+        self.mpm().diag.pack(ctx, self.parity(), color);
+        &self.mpm().diag.packed
     }
 
     /// Uploads one value per particle for [`PackColor::Value`] (for example
@@ -574,7 +619,7 @@ impl Simulation {
             )));
         }
         let v: Vec<f32> = values.iter().map(|x| *x as f32).collect();
-        self.diag.set_particle_values(ctx, &v);
+        self.mpm().diag.set_particle_values(ctx, &v);
         Ok(())
     }
 
@@ -596,8 +641,8 @@ impl Simulation {
                 )));
             }
         }
-        let p = self.config.precision;
-        let st = &self.states[self.parity];
+        let p = self.config().precision;
+        let st = self.mpm_state(self.parity());
         let put = |b: &wgpu::Buffer, d: &[f64]| {
             ctx.queue
                 .write_buffer(b, 0, &ductile_gpu::reals_to_bytes(d, p))
@@ -608,17 +653,17 @@ impl Simulation {
         put(&st.f, &matrices_to_gpu(&host.f));
         put(&st.aux, &host.aux);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.g2p.encode_stress_init(&mut enc, self.parity);
+        self.mpm().g2p.encode_stress_init(&mut enc, self.parity());
         ctx.queue.submit([enc.finish()]);
         Ok(())
     }
 
     /// Kirchhoff stress τ [Pa] of every particle, 9 per particle column-major (blocking readback).
     pub fn stress(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
-        let p = self.config.precision;
+        let p = self.config().precision;
         let n = self.particle_count() as u64;
         Ok(matrices_from_gpu(&ductile_gpu::bytes_to_reals(
-            &read_buffer(ctx, &self.states[self.parity].tau, 9 * n * p.bytes())?,
+            &read_buffer(ctx, &self.mpm_state(self.parity()).tau, 9 * n * p.bytes())?,
             p,
         )))
     }
@@ -628,17 +673,17 @@ impl Simulation {
     /// far from all particles are not written by the update and hold stale values;
     /// their mass is meaningful only where particles were near.
     pub fn grid(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
-        let p = self.config.precision;
-        let nodes = self.model.info.num_nodes() as u64;
+        let p = self.config().precision;
+        let nodes = self.model().info.num_nodes() as u64;
         Ok(ductile_gpu::bytes_to_reals(
-            &read_buffer(ctx, &self.p2g.grid, 4 * nodes * p.bytes())?,
+            &read_buffer(ctx, &self.mpm().p2g.grid, 4 * nodes * p.bytes())?,
             p,
         ))
     }
 
     /// The P2G mode in use.
     pub fn p2g_mode(&self) -> P2gMode {
-        self.p2g.mode
+        self.mpm().p2g.mode
     }
 
     /// Moves tool `t` by `delta` [m] from the current substep on: every
@@ -653,7 +698,9 @@ impl Simulation {
         t: usize,
         delta: [f64; 3],
     ) -> Result<(), SimError> {
-        let c = &mut self.control;
+        let step = self.world.step as usize;
+        let precision = self.world.config.precision;
+        let c = &mut self.world.control;
         if t >= c.tools {
             return Err(SimError::Other(format!(
                 "no tool {t}: the scene has {}",
@@ -672,7 +719,7 @@ impl Simulation {
                 .collect(),
             None => vec![t],
         };
-        let first = (self.step as usize).min(c.steps - 1);
+        let first = step.min(c.steps - 1);
         for n in first..c.steps {
             for &u in &moved {
                 let o = 16 * (n * c.tools + u);
@@ -684,19 +731,20 @@ impl Simulation {
             }
         }
         let start = 16 * first * c.tools;
-        let r = self.config.precision.bytes();
+        let r = precision.bytes();
         ctx.queue.write_buffer(
             &c.buffer,
             start as u64 * r,
-            &ductile_gpu::reals_to_bytes(&c.values[start..], self.config.precision),
+            &ductile_gpu::reals_to_bytes(&c.values[start..], precision),
         );
         Ok(())
     }
 
     /// Pose of each tool at the current substep.
     pub fn tool_poses(&self) -> Vec<crate::control::ToolPose> {
-        let i = (self.step as usize).min(self.control.steps - 1);
-        self.control.poses.get(i).cloned().unwrap_or_default()
+        let c = &self.world.control;
+        let i = (self.world.step as usize).min(c.steps - 1);
+        c.poses.get(i).cloned().unwrap_or_default()
     }
 }
 

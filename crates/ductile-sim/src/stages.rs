@@ -17,7 +17,7 @@ use crate::mpm::state::{entries_from_gpu, entries_to_gpu, field_from_gpu, field_
 use crate::mpm::MpmState;
 use crate::tape::Rollout;
 use crate::SimError;
-use ductile_gpu::{bytes_to_reals, read_buffer, reals_to_bytes, GpuContext};
+use ductile_gpu::{bytes_to_reals, read_buffer, reals_to_bytes, GpuContext, GpuTimer};
 
 /// Reals per particle of a stage state and of its adjoint: x 3, v 3, C 9,
 /// F 9, aux 1, τ 9 (matrices column-major; the adjoint-state layout).
@@ -59,7 +59,7 @@ impl Rollout {
         b: &wgpu::Buffer,
         reals: usize,
     ) -> Result<Vec<f64>, SimError> {
-        let p = self.sim.config.precision;
+        let p = self.sim.config().precision;
         Ok(bytes_to_reals(
             &read_buffer(ctx, b, reals as u64 * p.bytes())?,
             p,
@@ -83,7 +83,7 @@ impl Rollout {
             )));
         }
         ctx.queue
-            .write_buffer(b, 0, &reals_to_bytes(values, self.sim.config.precision));
+            .write_buffer(b, 0, &reals_to_bytes(values, self.sim.config().precision));
         Ok(())
     }
 
@@ -98,7 +98,7 @@ impl Rollout {
                 state.len()
             )));
         }
-        let s = &self.sim.states[0];
+        let s = self.sim.mpm_state(0);
         let mut off = 0;
         for (b, k) in fields(s) {
             let field: Vec<f64> = (0..n)
@@ -112,7 +112,7 @@ impl Rollout {
             off += k;
         }
         ctx.queue
-            .write_buffer(&self.sim.clock, 0, bytemuck::bytes_of(&0u32));
+            .write_buffer(self.sim.clock(), 0, bytemuck::bytes_of(&0u32));
         Ok(())
     }
 
@@ -142,17 +142,18 @@ impl Rollout {
     ) -> Result<(Vec<f64>, Vec<f64>), SimError> {
         self.stage_upload(ctx, state)?;
         self.stage_submit(ctx, |r, enc| {
-            r.sim.p2g.encode(enc, 0, &mut r.sim.timer);
+            r.sim.mpm().p2g.encode(enc, 0, &mut GpuTimer::disabled());
         })?;
         let nodes = self.stage_nodes();
         let (_, raw) = self
             .sim
+            .mpm()
             .p2g
             .gather_buffers()
             .ok_or_else(|| SimError::Other("stages need the gather P2G".into()))?;
         Ok((
             self.stage_read(ctx, raw, 4 * nodes)?,
-            self.stage_read(ctx, &self.sim.p2g.grid, 4 * nodes)?,
+            self.stage_read(ctx, &self.sim.mpm().p2g.grid, 4 * nodes)?,
         ))
     }
 
@@ -167,14 +168,16 @@ impl Rollout {
         self.stage_upload(ctx, state)?;
         self.stage_write(
             ctx,
-            &self.sim.p2g.grid,
+            &self.sim.mpm().p2g.grid,
             grid_v,
             "grid_v",
             4 * self.stage_nodes(),
         )?;
-        self.stage_submit(ctx, |r, enc| r.sim.g2p.encode(enc, 0, &mut r.sim.timer))?;
+        self.stage_submit(ctx, |r, enc| {
+            r.sim.mpm().g2p.encode(enc, 0, &mut GpuTimer::disabled())
+        })?;
         let n = self.sim.particle_count() as usize;
-        let s = &self.sim.states[1];
+        let s = self.sim.mpm_state(1);
         let mut out = vec![0.0; STATE_STRIDE * n];
         let mut off = 0;
         for (b, k) in fields(s) {
@@ -189,8 +192,8 @@ impl Rollout {
     }
 
     fn stage_clear(&self, enc: &mut wgpu::CommandEncoder) {
-        self.adjoint.clear(enc);
-        enc.clear_buffer(&self.adjoint.grid_vbar, 0, None);
+        self.sim.world.encode_clear_adjoint(enc);
+        enc.clear_buffer(&self.adjoint().grid_vbar, 0, None);
     }
 
     fn stage_state_adjoint(
@@ -201,10 +204,10 @@ impl Rollout {
         let n = self.sim.particle_count() as usize;
         Ok((
             entries_from_gpu(
-                &self.stage_read(ctx, &self.adjoint.adj[which], STATE_STRIDE * n)?,
+                &self.stage_read(ctx, &self.adjoint().adj[which], STATE_STRIDE * n)?,
                 STATE_STRIDE,
             ),
-            self.stage_read(ctx, &self.adjoint.pgrad, PGRAD_STRIDE as usize * n)?,
+            self.stage_read(ctx, &self.adjoint().pgrad, PGRAD_STRIDE as usize * n)?,
         ))
     }
 
@@ -220,12 +223,12 @@ impl Rollout {
         self.stage_submit(ctx, |r, enc| r.stage_clear(enc))?;
         self.stage_write(
             ctx,
-            &self.adjoint.grid_bar,
+            &self.adjoint().grid_bar,
             grid_bar,
             "grid_bar",
             4 * self.stage_nodes(),
         )?;
-        self.stage_submit(ctx, |r, enc| r.adjoint.encode_p2g(enc, 1))?;
+        self.stage_submit(ctx, |r, enc| r.adjoint().encode_p2g(enc, 1))?;
         let (state, params) = self.stage_state_adjoint(ctx, 1)?;
         Ok(StageAdjoint {
             state,
@@ -248,18 +251,26 @@ impl Rollout {
         self.stage_submit(ctx, |r, enc| r.stage_clear(enc))?;
         self.stage_write(
             ctx,
-            &self.adjoint.grid_vbar,
+            &self.adjoint().grid_vbar,
             grid_vbar,
             "grid_vbar",
             4 * self.stage_nodes(),
         )?;
-        self.stage_submit(ctx, |r, enc| r.adjoint.encode_grid_update(enc))?;
+        self.stage_submit(ctx, |r, enc| r.adjoint().encode_grid_update(enc))?;
         let nodes = self.stage_nodes();
         let nt = self.tool_params().len();
         Ok(StageAdjoint {
-            grid: self.stage_read(ctx, &self.adjoint.grid_bar, 4 * nodes)?,
-            control: self.stage_read(ctx, &self.adjoint.control_grad, 16 * nt)?,
-            tool_params: self.stage_read(ctx, &self.adjoint.tool_param_grad, 2 * nt)?,
+            grid: self.stage_read(ctx, &self.adjoint().grid_bar, 4 * nodes)?,
+            control: self.stage_read(
+                ctx,
+                &self.sim.world.shared_adjoint()?.control_grad,
+                16 * nt,
+            )?,
+            tool_params: self.stage_read(
+                ctx,
+                &self.sim.world.shared_adjoint()?.tool_param_grad,
+                2 * nt,
+            )?,
             ..Default::default()
         })
     }
@@ -279,28 +290,28 @@ impl Rollout {
         self.stage_submit(ctx, |r, enc| r.stage_clear(enc))?;
         self.stage_write(
             ctx,
-            &self.sim.p2g.grid,
+            &self.sim.mpm().p2g.grid,
             grid_v,
             "grid_v",
             4 * self.stage_nodes(),
         )?;
         self.stage_write(
             ctx,
-            &self.adjoint.adj[0],
+            &self.adjoint().adj[0],
             &entries_to_gpu(next_bar, STATE_STRIDE),
             "next_bar",
             STATE_STRIDE * self.sim.particle_count() as usize,
         )?;
         self.stage_submit(ctx, |r, enc| {
-            r.adjoint.encode_g2p_particles(enc, 0);
-            r.adjoint.encode_g2p_grid(enc);
+            r.adjoint().encode_g2p_particles(enc, 0);
+            r.adjoint().encode_g2p_grid(enc);
         })?;
         let (state, params) = self.stage_state_adjoint(ctx, 1)?;
         let nodes = self.stage_nodes();
         Ok(StageAdjoint {
             state,
             params,
-            grid: self.stage_read(ctx, &self.adjoint.grid_vbar, 4 * nodes)?,
+            grid: self.stage_read(ctx, &self.adjoint().grid_vbar, 4 * nodes)?,
             ..Default::default()
         })
     }

@@ -1,28 +1,30 @@
-//! Differentiable rollouts: a forward pass that keeps a checkpoint of the
-//! state every K substeps, and a backward pass that replays each segment
-//! forward (storing its K states) and then runs the substep adjoints of
-//! [`crate::mpm::adjoint`] in reverse, seeding the scene's loss terms
-//! ([`crate::loss`]) at the steps they are active.
+//! Differentiable rollouts of a [`crate::World`]: a forward pass that keeps a
+//! checkpoint of the state every K substeps, and a backward pass that
+//! replays each segment forward (storing its K states and, memory
+//! permitting, each substep's replay cache) and then runs the world's
+//! substep adjoints in reverse ([`crate::world`]), seeding the loss terms
+//! ([`crate::loss`]) at the steps they are active. A stored state is every
+//! solver's stored bytes at fixed offsets; the tape never names a solver's
+//! fields.
 //!
-//! Memory: (⌈T/K⌉ checkpoints + K segment states) × (25 Reals per particle),
-//! plus the fixed adjoint buffers. K defaults to ⌈√T⌉ (memory ∝ √T); with a
+//! Memory: (⌈T/K⌉ checkpoints + K segment states) × (the world's stored
+//! bytes: 25 Reals per MPM particle), plus the fixed adjoint buffers. K defaults to ⌈√T⌉ (memory ∝ √T); with a
 //! budget, the smallest K that fits is used (K = 1 stores every state and
 //! replays nothing). Checkpoints stay on the GPU up to a limit
 //! ([`TapeOptions::gpu_checkpoint_bytes`]) and spill to host memory beyond it.
 
 use crate::error::SimError;
 use crate::loss::{LossBindings, LossSet};
-use crate::mpm::adjoint::{MpmAdjoint, ADJ_STRIDE, PGRAD_STRIDE};
-use crate::mpm::state::{entries_from_gpu, field_to_gpu, StateHost};
+use crate::mpm::adjoint::MpmAdjoint;
+pub use crate::mpm::solver::{elastic_constants, BodyGradients, STORED_REALS};
+use crate::mpm::state::{field_to_gpu, StateHost};
 use crate::simulation::{Simulation, SimulationOptions};
+use crate::world::{Solver, SolverGradients};
 use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
     GpuTimer, Precision,
 };
 use ductile_scene::{LoadedScene, Material};
-
-/// Reals per particle in a stored state: x 3, v 3, C 9, F 9, aux 1 (τ is recomputed).
-pub const STORED_REALS: u64 = 25;
 
 /// How the backward pass trades memory for recomputation.
 #[derive(Clone, Debug, Default)]
@@ -307,41 +309,6 @@ pub fn human_bytes(b: u64) -> String {
     }
 }
 
-/// Adjoints of one body's parameters.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct BodyGradients {
-    /// ∂L/∂μ (Lamé μ; fluids: viscosity [Pa·s]).
-    pub mu: f64,
-    /// ∂L/∂λ (Lamé λ; fluids: bulk modulus K).
-    pub lambda: f64,
-    /// ∂L/∂(model parameter a): von Mises and Herschel–Bulkley yield stress [Pa]; Drucker–Prager α;
-    /// fluids' Tait exponent γ; snow's critical compression θ_c.
-    pub a: f64,
-    /// ∂L/∂(model parameter b): Herschel–Bulkley consistency k [Pa·sⁿ];
-    /// Drucker–Prager volumetric shift ε_c of the cohesion; snow's critical stretch θ_s.
-    pub b: f64,
-    /// ∂L/∂(model parameter c): Herschel–Bulkley flow index n; snow's hardening ξ.
-    pub c: f64,
-    /// ∂L/∂(cohesion) [1/Pa] (Drucker–Prager).
-    pub cohesion: f64,
-    /// ∂L/∂K [1/Pa] (Herschel–Bulkley bulk modulus).
-    pub bulk_modulus: f64,
-    /// ∂L/∂G [1/Pa] (Herschel–Bulkley shear modulus).
-    pub shear_modulus: f64,
-    /// ∂L/∂(friction angle) [1/degree] (Drucker–Prager).
-    pub friction_angle_deg: f64,
-    /// ∂L/∂(particle mass) [1/kg].
-    pub particle_mass: f64,
-    /// ∂L/∂(particle volume) [1/m³].
-    pub particle_volume: f64,
-    /// ∂L/∂E (elastic and elastoplastic models).
-    pub youngs_modulus: f64,
-    /// ∂L/∂ν.
-    pub poisson_ratio: f64,
-    /// ∂L/∂ρ, through the particle mass.
-    pub density: f64,
-}
-
 /// Gradients of the loss from one backward pass.
 #[derive(Clone, Debug, Default)]
 pub struct Gradients {
@@ -349,15 +316,15 @@ pub struct Gradients {
     pub loss: f64,
     /// Each term's weighted value.
     pub terms: Vec<f64>,
-    /// ∂L/∂x_0 [1/m], 3 per particle.
+    /// ∂L/∂x_0 [1/m], 3 per MPM particle.
     pub x0: Vec<f64>,
-    /// ∂L/∂v_0 [s/m], 3 per particle.
+    /// ∂L/∂v_0 [s/m], 3 per MPM particle.
     pub v0: Vec<f64>,
-    /// ∂L/∂C_0 [s], 9 per particle (column-major).
+    /// ∂L/∂C_0 [s], 9 per MPM particle (column-major).
     pub c0: Vec<f64>,
-    /// ∂L/∂F_0, 9 per particle (column-major).
+    /// ∂L/∂F_0, 9 per MPM particle (column-major).
     pub f0: Vec<f64>,
-    /// ∂L/∂aux_0 (J for fluids, J_p for snow), 1 per particle.
+    /// ∂L/∂aux_0 (J for fluids, J_p for snow), 1 per MPM particle.
     pub aux0: Vec<f64>,
     /// ∂L/∂control, 16 per (substep, tool) as the Control buffer: position,
     /// quaternion (raw x, y, z, w components), linear velocity, angular velocity.
@@ -366,8 +333,10 @@ pub struct Gradients {
     pub tool_friction: Vec<f64>,
     /// ∂L/∂softness [1/m] per tool.
     pub tool_softness: Vec<f64>,
-    /// Per body.
+    /// Per MPM body.
     pub bodies: Vec<BodyGradients>,
+    /// Every solver's readout (MPM's included), in world order.
+    pub solvers: Vec<SolverGradients>,
 }
 
 enum Slot {
@@ -377,26 +346,23 @@ enum Slot {
 
 /// A scene set up for gradients: forward with checkpoints, backward with adjoints.
 pub struct Rollout {
-    /// The simulation (deterministic gather P2G).
+    /// The simulation (deterministic gather P2G); its world holds every solver.
     pub sim: Simulation,
-    /// Substep adjoint kernels and gradient buffers.
-    pub adjoint: MpmAdjoint,
     /// The loss.
     pub loss: LossSet,
     /// The schedule and its memory.
     pub plan: MemoryPlan,
     steps: usize,
+    /// The initial state of the whole world (each solver's stored bytes at its offset).
     initial: wgpu::Buffer,
     initial_host: StateHost,
     checkpoints: Vec<Slot>,
     segment: Vec<wgpu::Buffer>,
-    /// The P2G result of each stored segment state (empty when recomputed).
-    grids: Vec<wgpu::Buffer>,
+    /// The replay cache of each stored segment state (empty when recomputed).
+    caches: Vec<wgpu::Buffer>,
     transfer: wgpu::Buffer,
     step_table: wgpu::Buffer,
     timer: GpuTimer,
-    materials: Vec<Material>,
-    volumes: Vec<f64>,
     tool_params: Vec<[f64; 2]>,
     forward_done: bool,
 }
@@ -426,53 +392,68 @@ impl Rollout {
                 deterministic: true,
             },
         )?;
-        let p = sim.config.precision;
-        let n = sim.particle_count() as u64;
-        let state_bytes = STORED_REALS * n * p.bytes();
-        let nodes = sim.info().num_nodes() as u64;
-        let fixed = (2 * ADJ_STRIDE + 16 + PGRAD_STRIDE) * n * p.bytes()
-            + 8 * nodes * p.bytes()
-            + sim.control.buffer.size();
-        let grid_bytes: u64 = sim.p2g.adjoint_inputs().iter().map(|b| b.size()).sum();
-        let plan = MemoryPlan::new(steps, state_bytes, grid_bytes, fixed, tape)?;
-        ctx.check_buffer("stored state", state_bytes)?;
+        if sim.mpm().p2g.gather_buffers().is_none() {
+            return Err(SimError::Other("gradients need the gather P2G".into()));
+        }
+        Self::from_simulation(ctx, loaded, sim, steps, tape)
+    }
 
-        let adjoint = MpmAdjoint::new(
-            ctx,
-            &sim.model,
-            &sim.states[0],
-            &sim.p2g,
-            &sim.control,
-            &sim.clock,
-            sim.config,
-        )?;
-        let bins = sim
-            .p2g
-            .gather_buffers()
-            .map(|g| g.0)
-            .ok_or_else(|| SimError::Other("gradients need the gather P2G".into()))?;
+    /// Builds a differentiable rollout of `steps` substeps of `sim`'s world
+    /// (a scene's simulation, possibly with more solvers and couplings added
+    /// to its world), with `loaded`'s loss on the MPM particles. The memory
+    /// plan is made, and a budget too small refused, before the adjoint and
+    /// the tape are allocated.
+    pub fn from_simulation(
+        ctx: &GpuContext,
+        loaded: &LoadedScene,
+        mut sim: Simulation,
+        steps: usize,
+        tape: &TapeOptions,
+    ) -> Result<Self, SimError> {
+        let steps = steps.max(1);
+        if sim.control().steps < steps {
+            return Err(SimError::Other(format!(
+                "the simulation holds controls for {} substeps, the rollout needs {steps}",
+                sim.control().steps
+            )));
+        }
+        let world = &sim.world;
+        let state_bytes = world.stored_bytes();
+        let fixed = world.solvers.iter().map(|s| s.adjoint_bytes()).sum::<u64>()
+            + world.control.buffer.size();
+        let cache_bytes = world.cache_bytes();
+        let plan = MemoryPlan::new(steps, state_bytes, cache_bytes, fixed, tape)?;
+        ctx.check_buffer("stored state", state_bytes)?;
+        sim.world.enable_adjoint(ctx)?;
+
+        let world = &sim.world;
+        let points = sim.mpm().points(Simulation::MPM);
+        let adj = points
+            .adj
+            .ok_or_else(|| SimError::Other("MPM gradients are not enabled".into()))?;
         let loss = LossSet::new(
             ctx,
             loaded,
-            &sim.model,
+            &loaded.scene.loss,
+            sim.info(),
             steps,
             &LossBindings {
-                states: [&sim.states[0], &sim.states[1]],
-                adj: [&adjoint.adj[0], &adjoint.adj[1]],
-                clock: &sim.clock,
-                bins,
-                control: &sim.control,
-                control_grad: &adjoint.control_grad,
+                points: &points,
+                adj,
+                clock: &world.clock,
+                bins: points.bins,
+                control: &world.control,
+                control_grad: &world.shared_adjoint()?.control_grad,
             },
-            sim.config,
+            world.config,
         )?;
         let initial_host = sim.state(ctx)?;
-        let initial = storage_buffer(
-            ctx,
-            "initial state",
-            &pack_state(&initial_host, p),
-            BufferUse::Storage,
-        )?;
+        let initial = storage_buffer_zeroed(ctx, "initial state", state_bytes, BufferUse::Storage)?;
+        {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            sim.world.encode_save(&mut enc, sim.parity(), &initial);
+            ctx.queue.submit([enc.finish()]);
+        }
         let mut checkpoints = Vec::with_capacity(plan.checkpoints);
         // (the binomial schedule has no checkpoints: its snapshots are the segment states)
         for i in 0..plan.checkpoints {
@@ -490,9 +471,9 @@ impl Rollout {
         let segment = (0..plan.segment_states)
             .map(|_| storage_buffer_zeroed(ctx, "segment state", state_bytes, BufferUse::Storage))
             .collect::<Result<Vec<_>, _>>()?;
-        let grids = (0..plan.stored_grids)
+        let caches = (0..plan.stored_grids)
             .map(|_| {
-                storage_buffer_zeroed(ctx, "segment P2G result", grid_bytes, BufferUse::Storage)
+                storage_buffer_zeroed(ctx, "segment replay cache", cache_bytes, BufferUse::Storage)
             })
             .collect::<Result<Vec<_>, _>>()?;
         let transfer =
@@ -504,26 +485,15 @@ impl Rollout {
             bytemuck::cast_slice(&table),
             BufferUse::Storage,
         )?;
-        let volumes = scene
-            .bodies
-            .iter()
-            .map(|b| {
-                ductile_scene::sampling::body_volume_per_particle(
-                    scene.domain.dx,
-                    b.particles_per_cell,
-                )
-            })
-            .collect();
         Ok(Rollout {
             timer: GpuTimer::disabled(),
-            materials: scene.bodies.iter().map(|b| b.material.clone()).collect(),
-            tool_params: scene
+            tool_params: loaded
+                .scene
                 .tools
                 .iter()
                 .map(|t| [t.friction, t.softness])
                 .collect(),
             sim,
-            adjoint,
             loss,
             plan,
             steps,
@@ -531,10 +501,9 @@ impl Rollout {
             initial_host,
             checkpoints,
             segment,
-            grids,
+            caches,
             transfer,
             step_table,
-            volumes,
             forward_done: false,
         })
     }
@@ -542,6 +511,15 @@ impl Rollout {
     /// Substeps T of the rollout.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// The MPM adjoint (kernels and buffers).
+    pub fn adjoint(&self) -> &MpmAdjoint {
+        self.sim
+            .mpm()
+            .adjoint
+            .as_ref()
+            .expect("a rollout enables the MPM adjoint when it is built")
     }
 
     /// The initial state (host copy).
@@ -566,39 +544,74 @@ impl Rollout {
                 "initial state sizes do not match {n} particles"
             )));
         }
-        ctx.queue.write_buffer(
-            &self.initial,
-            0,
-            &pack_state(host, self.sim.config.precision),
-        );
+        let bytes = pack_state(host, self.sim.config().precision);
+        self.set_initial_bytes(ctx, Simulation::MPM, &bytes)?;
         self.initial_host = host.clone();
+        Ok(())
+    }
+
+    /// Replaces solver `solver`'s part of the initial state with `bytes`,
+    /// laid out as the solver stores a state ([`crate::Solver::encode_save`]).
+    pub fn set_initial_bytes(
+        &mut self,
+        ctx: &GpuContext,
+        solver: usize,
+        bytes: &[u8],
+    ) -> Result<(), SimError> {
+        let world = &self.sim.world;
+        let want = world
+            .solvers
+            .get(solver)
+            .map(|s| s.stored_bytes())
+            .ok_or_else(|| SimError::Other(format!("no solver {solver}")))?;
+        if bytes.len() as u64 != want {
+            return Err(SimError::Other(format!(
+                "solver {solver} ({}) stores {want} bytes of state, got {}",
+                world.solvers[solver].name(),
+                bytes.len()
+            )));
+        }
+        ctx.queue
+            .write_buffer(&self.initial, world.stored_offset(solver), bytes);
         self.forward_done = false;
         Ok(())
     }
 
+    /// Solver `solver`'s part of the initial state, as it stores a state (blocking readback).
+    pub fn initial_bytes(&self, ctx: &GpuContext, solver: usize) -> Result<Vec<u8>, SimError> {
+        let world = &self.sim.world;
+        let len = world
+            .solvers
+            .get(solver)
+            .map(|s| s.stored_bytes())
+            .ok_or_else(|| SimError::Other(format!("no solver {solver}")))?;
+        let all = read_buffer(ctx, &self.initial, world.stored_bytes())?;
+        let off = world.stored_offset(solver) as usize;
+        Ok(all[off..off + len as usize].to_vec())
+    }
+
     /// The control values (16 per substep and tool; see [`crate::Control`]).
     pub fn control_values(&self) -> &[f64] {
-        &self.sim.control.values
+        &self.sim.control().values
     }
 
     /// Replaces the control values.
     pub fn set_control_values(&mut self, ctx: &GpuContext, values: &[f64]) -> Result<(), SimError> {
-        if values.len() != self.sim.control.values.len() {
+        let precision = self.sim.config().precision;
+        let control = &mut self.sim.world.control;
+        if values.len() != control.values.len() {
             return Err(SimError::Other(format!(
                 "control has {} values, got {}",
-                self.sim.control.values.len(),
+                control.values.len(),
                 values.len()
             )));
         }
-        ctx.queue.write_buffer(
-            &self.sim.control.buffer,
-            0,
-            &reals_to_bytes(values, self.sim.config.precision),
-        );
-        self.sim.control.values = values.to_vec();
+        ctx.queue
+            .write_buffer(&control.buffer, 0, &reals_to_bytes(values, precision));
+        control.values = values.to_vec();
         // Keep the host poses (used to draw the tools) in step with the values.
-        let tools = self.sim.control.tools;
-        for (n, row) in self.sim.control.poses.iter_mut().enumerate() {
+        let tools = control.tools;
+        for (n, row) in control.poses.iter_mut().enumerate() {
             for (t, pose) in row.iter_mut().enumerate() {
                 let o = 16 * (n * tools + t);
                 let v = |a: usize| {
@@ -621,7 +634,7 @@ impl Rollout {
 
     /// The material of each body.
     pub fn materials(&self) -> &[Material] {
-        &self.materials
+        self.sim.materials()
     }
 
     /// Replaces body `body`'s material parameters (same model kind).
@@ -632,7 +645,6 @@ impl Rollout {
         m: &Material,
     ) -> Result<(), SimError> {
         self.sim.set_material(ctx, body, m)?;
-        self.materials[body] = m.clone();
         self.forward_done = false;
         Ok(())
     }
@@ -667,49 +679,20 @@ impl Rollout {
         Ok(())
     }
 
+    /// Marks the stored forward pass stale (after a change the rollout does
+    /// not see, such as a parameter written into another solver's buffers).
+    pub fn invalidate(&mut self) {
+        self.forward_done = false;
+    }
+
     fn set_clock(&self, enc: &mut wgpu::CommandEncoder, step: usize) {
-        enc.copy_buffer_to_buffer(&self.step_table, 4 * step as u64, &self.sim.clock, 0, 4);
-    }
-
-    /// Copies state `parity`'s stored fields into `dst`.
-    fn save(&self, enc: &mut wgpu::CommandEncoder, parity: usize, dst: &wgpu::Buffer) {
-        let s = &self.sim.states[parity];
-        let r = self.sim.config.precision.bytes() * self.sim.particle_count() as u64;
-        let mut off = 0;
-        for (b, k) in [(&s.x, 3), (&s.v, 3), (&s.c, 9), (&s.f, 9), (&s.aux, 1)] {
-            enc.copy_buffer_to_buffer(b, 0, dst, off, k * r);
-            off += k * r;
-        }
-    }
-
-    /// Copies the P2G result the adjoint reads (binning and grids) into `dst`.
-    fn save_grid(&self, enc: &mut wgpu::CommandEncoder, dst: &wgpu::Buffer) {
-        let mut off = 0;
-        for b in self.sim.p2g.adjoint_inputs() {
-            enc.copy_buffer_to_buffer(b, 0, dst, off, b.size());
-            off += b.size();
-        }
-    }
-
-    /// Copies a P2G result saved by [`Self::save_grid`] back.
-    fn restore_grid(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer) {
-        let mut off = 0;
-        for b in self.sim.p2g.adjoint_inputs() {
-            enc.copy_buffer_to_buffer(src, off, b, 0, b.size());
-            off += b.size();
-        }
-    }
-
-    /// Copies a stored state into state `parity` and recomputes its τ.
-    fn restore(&self, enc: &mut wgpu::CommandEncoder, src: &wgpu::Buffer, parity: usize) {
-        let s = &self.sim.states[parity];
-        let r = self.sim.config.precision.bytes() * self.sim.particle_count() as u64;
-        let mut off = 0;
-        for (b, k) in [(&s.x, 3), (&s.v, 3), (&s.c, 9), (&s.f, 9), (&s.aux, 1)] {
-            enc.copy_buffer_to_buffer(src, off, b, 0, k * r);
-            off += k * r;
-        }
-        self.sim.g2p.encode_stress_init(enc, parity);
+        enc.copy_buffer_to_buffer(
+            &self.step_table,
+            4 * step as u64,
+            &self.sim.world.clock,
+            0,
+            4,
+        );
     }
 
     /// Records the loss terms active at `step` on state `parity` (binning it first when needed).
@@ -720,15 +703,44 @@ impl Rollout {
 
     fn bin_for_loss(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
         if self.loss.needs_bins() {
-            if let Some((bins, _)) = self.sim.p2g.gather_buffers() {
+            if let Some((bins, _)) = self.sim.mpm().p2g.gather_buffers() {
                 bins.encode(enc, parity, &mut self.timer);
             }
         }
     }
 
     fn encode_substep(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
-        self.sim.p2g.encode(enc, parity, &mut self.timer);
-        self.sim.g2p.encode(enc, parity, &mut self.timer);
+        self.sim
+            .world
+            .encode_substep_with(enc, parity, &mut self.timer);
+    }
+
+    /// Records the backward step of substep `t`: restores state_t into
+    /// parity 0 (from `state`, or leaves the one there), sets the clock,
+    /// brings the replay inputs back (the couplings' forward, then each
+    /// solver's cache from `cache`, or recomputed), runs the world's adjoint
+    /// of the substep (∂L/∂state_{t+1} in `cur` → ∂L/∂state_t) and seeds the
+    /// loss terms active at t.
+    fn encode_reverse_step(
+        &mut self,
+        enc: &mut wgpu::CommandEncoder,
+        t: usize,
+        state: Option<&wgpu::Buffer>,
+        cache: Option<&wgpu::Buffer>,
+        cur: &mut usize,
+    ) {
+        if let Some(src) = state {
+            self.sim.world.encode_restore(enc, src, 0);
+        }
+        self.set_clock(enc, t);
+        self.sim
+            .world
+            .encode_replay_inputs(enc, 0, cache, &mut self.timer);
+        self.sim.world.encode_adjoint_substep(enc, *cur);
+        *cur = 1 - *cur;
+        if self.loss.active_at(t) {
+            self.loss.encode_seed(enc, 0, *cur);
+        }
     }
 
     /// Runs the rollout from the initial state, keeping checkpoints, and
@@ -737,7 +749,7 @@ impl Rollout {
         let k = self.plan.checkpoint_every;
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         self.sim.reset_status(ctx);
-        self.restore(&mut enc, &self.initial, 0);
+        self.sim.world.encode_restore(&mut enc, &self.initial, 0);
         self.set_clock(&mut enc, 0);
         self.loss.clear(&mut enc);
         let mut parity = 0;
@@ -749,9 +761,9 @@ impl Rollout {
             if k > 0 && t % k == 0 {
                 let i = t / k;
                 match &self.checkpoints[i] {
-                    Slot::Gpu(b) => self.save(&mut enc, parity, b),
+                    Slot::Gpu(b) => self.sim.world.encode_save(&mut enc, parity, b),
                     Slot::Host(_) => {
-                        self.save(&mut enc, parity, &self.transfer);
+                        self.sim.world.encode_save(&mut enc, parity, &self.transfer);
                         ctx.queue.submit([enc.finish()]);
                         let bytes = read_buffer(ctx, &self.transfer, self.plan.state_bytes)?;
                         self.checkpoints[i] = Slot::Host(bytes);
@@ -770,11 +782,11 @@ impl Rollout {
             }
         }
         ctx.queue.submit([enc.finish()]);
-        self.sim.parity = parity;
-        self.sim.step = self.steps as u64;
+        self.sim.world.parity = parity;
+        self.sim.world.step = self.steps as u64;
         self.sim.check(ctx)?;
         self.forward_done = true;
-        let values = self.loss.values(ctx, self.sim.config.precision)?;
+        let values = self.loss.values(ctx, self.sim.config().precision)?;
         Ok(values.iter().sum())
     }
 
@@ -806,7 +818,7 @@ impl Rollout {
         self.forward_done = false;
         self.sim.reset_status(ctx);
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.restore(&mut enc, &self.initial, 0);
+        self.sim.world.encode_restore(&mut enc, &self.initial, 0);
         self.set_clock(&mut enc, 0);
         let mut parity = 0;
         let mut t = 0;
@@ -822,8 +834,8 @@ impl Rollout {
             }
             ctx.queue.submit([enc.finish()]);
             enc = ctx.device.create_command_encoder(&Default::default());
-            self.sim.parity = parity;
-            self.sim.step = t as u64;
+            self.sim.world.parity = parity;
+            self.sim.world.step = t as u64;
             self.sim.check(ctx)?;
             visit(&self.sim, t)?;
         }
@@ -831,103 +843,96 @@ impl Rollout {
         Ok(())
     }
 
+    /// Zeroes every adjoint and seeds the terms on the final state.
+    fn encode_backward_start(&mut self, enc: &mut wgpu::CommandEncoder) {
+        self.sim.world.encode_clear_adjoint(enc);
+        let t_end = self.steps;
+        if self.loss.active_at(t_end) {
+            self.set_clock(enc, t_end);
+            let parity = self.sim.parity();
+            self.bin_for_loss(enc, parity);
+            self.loss.encode_seed(enc, parity, 0);
+        }
+    }
+
     /// Runs the backward pass after [`Rollout::forward`] and returns every gradient.
     pub fn backward(&mut self, ctx: &GpuContext) -> Result<Gradients, SimError> {
         if !self.forward_done {
             self.forward(ctx)?;
         }
-        let terms = self.loss.values(ctx, self.sim.config.precision)?;
-        if self.plan.schedule == Schedule::Binomial {
-            return self.backward_binomial(ctx, terms);
-        }
-        let k = self.plan.checkpoint_every;
-        let t_end = self.steps;
+        let terms = self.loss.values(ctx, self.sim.config().precision)?;
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.adjoint.clear(&mut enc);
+        self.encode_backward_start(&mut enc);
         let mut cur = 0;
-        // Seeds of the terms on the final state.
-        if self.loss.active_at(t_end) {
-            self.set_clock(&mut enc, t_end);
-            let parity = self.sim.parity;
-            self.bin_for_loss(&mut enc, parity);
-            self.loss.encode_seed(&mut enc, parity, cur);
-        }
-        let segments = t_end.div_ceil(k);
-        for seg in (0..segments).rev() {
-            let s0 = seg * k;
-            let s1 = (s0 + k).min(t_end);
-            // Restore the checkpoint and replay the segment, storing its states.
-            match &self.checkpoints[seg] {
-                Slot::Gpu(b) => self.restore(&mut enc, b, 0),
-                Slot::Host(bytes) => {
-                    ctx.queue.submit([enc.finish()]);
-                    ctx.queue.write_buffer(&self.transfer, 0, bytes);
-                    enc = ctx.device.create_command_encoder(&Default::default());
-                    self.restore(&mut enc, &self.transfer, 0);
-                }
-            }
-            self.set_clock(&mut enc, s0);
-            let keep_grids = !self.grids.is_empty();
-            let mut parity = 0;
-            for t in s0..s1 {
-                self.save(&mut enc, parity, &self.segment[t - s0]);
-                if t + 1 < s1 {
-                    self.encode_substep(&mut enc, parity);
-                    parity = 1 - parity;
-                } else if keep_grids {
-                    self.sim.p2g.encode(&mut enc, parity, &mut self.timer);
-                }
-                if keep_grids {
-                    // (G2P leaves the P2G result in place)
-                    self.save_grid(&mut enc, &self.grids[t - s0]);
-                }
-            }
-            // Adjoints in reverse.
-            for t in (s0..s1).rev() {
-                self.restore(&mut enc, &self.segment[t - s0], 0);
-                self.set_clock(&mut enc, t);
-                if keep_grids {
-                    self.restore_grid(&mut enc, &self.grids[t - s0]);
-                } else {
-                    self.sim.p2g.encode(&mut enc, 0, &mut self.timer);
-                }
-                self.adjoint.encode_step(&mut enc, cur);
-                cur = 1 - cur;
-                if self.loss.active_at(t) {
-                    self.loss.encode_seed(&mut enc, 0, cur);
-                }
-            }
+        if self.plan.schedule == Schedule::Binomial {
             ctx.queue.submit([enc.finish()]);
+            // Slot `None` is the initial state; Some(i) a snapshot.
+            self.reverse(ctx, 0, self.steps, None, 0, &mut cur)?;
             enc = ctx.device.create_command_encoder(&Default::default());
+        } else {
+            enc = self.backward_uniform(ctx, enc, &mut cur)?;
         }
-        // State 0 is in states[0]: fold in the initial stress.
-        self.adjoint.encode_stress_init(&mut enc, cur);
+        // State 0 is in parity 0: what follows the last reversed substep.
+        self.sim.world.encode_adjoint_initial(&mut enc, cur);
         ctx.queue.submit([enc.finish()]);
         self.read_gradients(ctx, cur, terms)
     }
 
-    fn backward_binomial(
+    /// The uniform schedule: each segment restored from its checkpoint,
+    /// replayed once (storing its states and replay caches), then reversed.
+    fn backward_uniform(
         &mut self,
         ctx: &GpuContext,
-        terms: Vec<f64>,
-    ) -> Result<Gradients, SimError> {
+        mut enc: wgpu::CommandEncoder,
+        cur: &mut usize,
+    ) -> Result<wgpu::CommandEncoder, SimError> {
+        let k = self.plan.checkpoint_every;
         let t_end = self.steps;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.adjoint.clear(&mut enc);
-        let mut cur = 0;
-        if self.loss.active_at(t_end) {
-            self.set_clock(&mut enc, t_end);
-            let parity = self.sim.parity;
-            self.bin_for_loss(&mut enc, parity);
-            self.loss.encode_seed(&mut enc, parity, cur);
+        let keep = !self.caches.is_empty();
+        for seg in (0..t_end.div_ceil(k)).rev() {
+            let s0 = seg * k;
+            let s1 = (s0 + k).min(t_end);
+            // Restore the checkpoint and replay the segment, storing its states.
+            match &self.checkpoints[seg] {
+                Slot::Gpu(b) => self.sim.world.encode_restore(&mut enc, b, 0),
+                Slot::Host(bytes) => {
+                    ctx.queue.submit([enc.finish()]);
+                    ctx.queue.write_buffer(&self.transfer, 0, bytes);
+                    enc = ctx.device.create_command_encoder(&Default::default());
+                    self.sim.world.encode_restore(&mut enc, &self.transfer, 0);
+                }
+            }
+            self.set_clock(&mut enc, s0);
+            let mut parity = 0;
+            for t in s0..s1 {
+                self.sim
+                    .world
+                    .encode_save(&mut enc, parity, &self.segment[t - s0]);
+                if t + 1 < s1 {
+                    self.encode_substep(&mut enc, parity);
+                    parity = 1 - parity;
+                } else if keep {
+                    self.sim
+                        .world
+                        .encode_replay_inputs(&mut enc, parity, None, &mut self.timer);
+                }
+                if keep {
+                    // (a substep leaves its replay cache in place)
+                    self.sim
+                        .world
+                        .encode_save_cache(&mut enc, &self.caches[t - s0]);
+                }
+            }
+            // Adjoints in reverse.
+            for t in (s0..s1).rev() {
+                let state = self.segment[t - s0].clone();
+                let cache = keep.then(|| self.caches[t - s0].clone());
+                self.encode_reverse_step(&mut enc, t, Some(&state), cache.as_ref(), cur);
+            }
+            ctx.queue.submit([enc.finish()]);
+            enc = ctx.device.create_command_encoder(&Default::default());
         }
-        ctx.queue.submit([enc.finish()]);
-        // Slot `None` is the initial state; Some(i) a snapshot.
-        self.reverse(ctx, 0, t_end, None, 0, &mut cur)?;
-        let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.adjoint.encode_stress_init(&mut enc, cur);
-        ctx.queue.submit([enc.finish()]);
-        self.read_gradients(ctx, cur, terms)
+        Ok(enc)
     }
 
     fn slot_buffer(&self, slot: Option<usize>) -> &wgpu::Buffer {
@@ -956,24 +961,21 @@ impl Rollout {
             // Reverse each substep, replaying from state_a (quadratic when no slot is free).
             for t in (a..b).rev() {
                 let mut enc = ctx.device.create_command_encoder(&Default::default());
-                self.restore(&mut enc, self.slot_buffer(slot), 0);
+                let src = self.slot_buffer(slot).clone();
+                self.sim.world.encode_restore(&mut enc, &src, 0);
                 self.set_clock(&mut enc, a);
                 let mut parity = 0;
                 for _ in a..t {
                     self.encode_substep(&mut enc, parity);
                     parity = 1 - parity;
                 }
-                if parity != 0 {
-                    self.save(&mut enc, parity, &self.transfer);
-                    self.restore(&mut enc, &self.transfer, 0);
-                }
-                self.set_clock(&mut enc, t);
-                self.sim.p2g.encode(&mut enc, 0, &mut self.timer);
-                self.adjoint.encode_step(&mut enc, *cur);
-                *cur = 1 - *cur;
-                if self.loss.active_at(t) {
-                    self.loss.encode_seed(&mut enc, 0, *cur);
-                }
+                let state = if parity != 0 {
+                    self.sim.world.encode_save(&mut enc, parity, &self.transfer);
+                    Some(self.transfer.clone())
+                } else {
+                    None
+                };
+                self.encode_reverse_step(&mut enc, t, state.as_ref(), None, cur);
                 ctx.queue.submit([enc.finish()]);
             }
             return Ok(());
@@ -981,14 +983,17 @@ impl Rollout {
         let m = binomial_split(a, b, free);
         // Advance a → m and store state_m in slot `next`.
         let mut enc = ctx.device.create_command_encoder(&Default::default());
-        self.restore(&mut enc, self.slot_buffer(slot), 0);
+        let src = self.slot_buffer(slot).clone();
+        self.sim.world.encode_restore(&mut enc, &src, 0);
         self.set_clock(&mut enc, a);
         let mut parity = 0;
         for _ in a..m {
             self.encode_substep(&mut enc, parity);
             parity = 1 - parity;
         }
-        self.save(&mut enc, parity, &self.segment[next]);
+        self.sim
+            .world
+            .encode_save(&mut enc, parity, &self.segment[next]);
         ctx.queue.submit([enc.finish()]);
         self.reverse(ctx, m, b, Some(next), next + 1, cur)?;
         self.reverse(ctx, a, m, slot, next, cur)
@@ -1002,11 +1007,11 @@ impl Rollout {
         ctx: &GpuContext,
         reps: u32,
     ) -> Result<Vec<(&'static str, f64)>, SimError> {
-        let keep_grids = !self.grids.is_empty();
+        let keep = !self.caches.is_empty();
         let mut out = vec![
             ("restore", 0.0),
             (
-                if keep_grids {
+                if keep {
                     "p2g result restore"
                 } else {
                     "p2g recompute"
@@ -1023,12 +1028,19 @@ impl Rollout {
                 let mut enc = ctx.device.create_command_encoder(&Default::default());
                 let t0 = std::time::Instant::now();
                 match i {
-                    0 => self.restore(&mut enc, &self.segment[0], 0),
-                    1 if keep_grids => self.restore_grid(&mut enc, &self.grids[0]),
-                    1 => self.sim.p2g.encode(&mut enc, 0, &mut self.timer),
-                    2 => self.adjoint.encode_part(&mut enc, 0, 0),
-                    3 => self.adjoint.encode_part(&mut enc, 0, 1),
-                    4 => self.adjoint.encode_part(&mut enc, 0, 2),
+                    0 => self.sim.world.encode_restore(&mut enc, &self.segment[0], 0),
+                    1 => {
+                        let cache = keep.then(|| self.caches[0].clone());
+                        self.sim.world.encode_replay_inputs(
+                            &mut enc,
+                            0,
+                            cache.as_ref(),
+                            &mut self.timer,
+                        )
+                    }
+                    2 => self.adjoint().encode_part(&mut enc, 0, 0),
+                    3 => self.adjoint().encode_part(&mut enc, 0, 1),
+                    4 => self.adjoint().encode_part(&mut enc, 0, 2),
                     _ => self.encode_substep(&mut enc, 0),
                 }
                 ctx.queue.submit([enc.finish()]);
@@ -1045,134 +1057,39 @@ impl Rollout {
         cur: usize,
         terms: Vec<f64>,
     ) -> Result<Gradients, SimError> {
-        let p = self.sim.config.precision;
-        let n = self.sim.particle_count() as usize;
+        let p = self.sim.config().precision;
         let get = |b: &wgpu::Buffer, len: usize| -> Result<Vec<f64>, SimError> {
             Ok(ductile_gpu::bytes_to_reals(
                 &read_buffer(ctx, b, len as u64 * p.bytes())?,
                 p,
             ))
         };
-        let adj = entries_from_gpu(
-            &get(&self.adjoint.adj[cur], ADJ_STRIDE as usize * n)?,
-            ADJ_STRIDE as usize,
-        );
-        let mut x0 = Vec::with_capacity(3 * n);
-        let mut v0 = Vec::with_capacity(3 * n);
-        let mut c0 = Vec::with_capacity(9 * n);
-        let mut f0 = Vec::with_capacity(9 * n);
-        let mut aux0 = Vec::with_capacity(n);
-        for i in 0..n {
-            let o = ADJ_STRIDE as usize * i;
-            x0.extend_from_slice(&adj[o..o + 3]);
-            v0.extend_from_slice(&adj[o + 3..o + 6]);
-            c0.extend_from_slice(&adj[o + 6..o + 15]);
-            f0.extend_from_slice(&adj[o + 15..o + 24]);
-            aux0.push(adj[o + 24]);
-        }
-        let control = get(&self.adjoint.control_grad, self.sim.control.values.len())?;
+        let shared = self.sim.world.shared_adjoint()?;
+        let control = get(&shared.control_grad, self.sim.control().values.len())?;
         let nt = self.tool_params.len();
-        let tp = get(&self.adjoint.tool_param_grad, 2 * nt.max(1))?;
-        let pg = get(&self.adjoint.pgrad, PGRAD_STRIDE as usize * n)?;
-        let mut bodies = Vec::new();
-        for (b, (_, range)) in self.sim.info().bodies.iter().enumerate() {
-            let mut g = BodyGradients::default();
-            for i in range.clone() {
-                let o = PGRAD_STRIDE as usize * i as usize;
-                g.mu += pg[o];
-                g.lambda += pg[o + 1];
-                g.a += pg[o + 2];
-                g.particle_mass += pg[o + 3];
-                g.particle_volume += pg[o + 4];
-                g.b += pg[o + 5];
-                g.c += pg[o + 6];
-            }
-            let m = &self.materials[b];
-            g.density = g.particle_mass * self.volumes[b];
-            if let Material::DruckerPrager {
-                youngs_modulus,
-                poisson_ratio,
-                cohesion,
-                ..
-            } = *m
-            {
-                // ε_c = cohesion / K with K = λ + 2μ/3: the shift also depends on μ and λ.
-                let (mu, la) = crate::material::lame(youngs_modulus, poisson_ratio);
-                let k = la + 2.0 * mu / 3.0;
-                g.cohesion = g.b / k;
-                g.lambda -= g.b * cohesion / (k * k);
-                g.mu -= g.b * cohesion * 2.0 / (3.0 * k * k);
-            }
-            if let Material::HerschelBulkley { .. } = m {
-                // μ = G, λ = K − 2G/3.
-                g.bulk_modulus = g.lambda;
-                g.shear_modulus = g.mu - 2.0 * g.lambda / 3.0;
-            }
-            if let Some((e, nu)) = elastic_constants(m) {
-                let d = (1.0 + nu) * (1.0 - 2.0 * nu);
-                let dmu_de = 1.0 / (2.0 * (1.0 + nu));
-                let dla_de = nu / d;
-                let dmu_dnu = -e / (2.0 * (1.0 + nu) * (1.0 + nu));
-                let dla_dnu = e * (1.0 + 2.0 * nu * nu) / (d * d);
-                g.youngs_modulus = g.mu * dmu_de + g.lambda * dla_de;
-                g.poisson_ratio = g.mu * dmu_dnu + g.lambda * dla_dnu;
-            }
-            if let Material::DruckerPrager {
-                friction_angle_deg, ..
-            } = *m
-            {
-                // α = √(2/3)·2 sin φ / (3 − sin φ): dα/dφ = √(2/3)·6 cos φ / (3 − sin φ)².
-                let phi = friction_angle_deg.to_radians();
-                let da = (2.0f64 / 3.0).sqrt() * 6.0 * phi.cos() / (3.0 - phi.sin()).powi(2);
-                g.friction_angle_deg = g.a * da * std::f64::consts::PI / 180.0;
-            }
-            bodies.push(g);
-        }
+        let tp = get(&shared.tool_param_grad, 2 * nt.max(1))?;
+        let mpm = self.sim.mpm().read_typed_gradients(ctx, cur)?;
+        let solvers = self
+            .sim
+            .world
+            .solvers
+            .iter()
+            .map(|s| s.read_gradients(ctx, cur))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Gradients {
             loss: terms.iter().sum(),
             terms,
-            x0,
-            v0,
-            c0,
-            f0,
-            aux0,
+            x0: mpm.x0,
+            v0: mpm.v0,
+            c0: mpm.c0,
+            f0: mpm.f0,
+            aux0: mpm.aux0,
             control,
             tool_friction: (0..nt).map(|t| tp[2 * t]).collect(),
             tool_softness: (0..nt).map(|t| tp[2 * t + 1]).collect(),
-            bodies,
+            bodies: mpm.bodies,
+            solvers,
         })
-    }
-}
-
-/// (E, ν) of the models parameterised by them.
-pub fn elastic_constants(m: &Material) -> Option<(f64, f64)> {
-    match *m {
-        Material::FixedCorotated {
-            youngs_modulus,
-            poisson_ratio,
-            ..
-        }
-        | Material::NeoHookean {
-            youngs_modulus,
-            poisson_ratio,
-            ..
-        }
-        | Material::VonMises {
-            youngs_modulus,
-            poisson_ratio,
-            ..
-        }
-        | Material::Snow {
-            youngs_modulus,
-            poisson_ratio,
-            ..
-        }
-        | Material::DruckerPrager {
-            youngs_modulus,
-            poisson_ratio,
-            ..
-        } => Some((youngs_modulus, poisson_ratio)),
-        _ => None,
     }
 }
 

@@ -349,7 +349,7 @@ impl ViewerApp {
         let Some(sim) = session.sim.as_mut() else {
             return;
         };
-        let step = sim.step;
+        let step = sim.step_count();
         if self.timeline.has_room() {
             let packed = sim.pack_for_render(&self.ctx, PackColor::Body);
             let copy = self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
@@ -416,7 +416,7 @@ impl ViewerApp {
             .session
             .as_ref()
             .and_then(|s| s.sim.as_ref())
-            .map(|s| s.step)
+            .map(|s| s.step_count())
         else {
             return;
         };
@@ -432,10 +432,10 @@ impl ViewerApp {
                 break;
             };
             // Stop at each scene frame boundary to check and record it.
-            let k = n.min((fs - sim.step % fs) as u32);
+            let k = n.min((fs - sim.step_count() % fs) as u32);
             sim.step(&self.ctx, k);
             n -= k;
-            if sim.step % fs == 0 {
+            if sim.step_count() % fs == 0 {
                 self.frames_run += 1;
                 if let Err(e) = sim.check(&self.ctx) {
                     self.error = Some(e.to_string());
@@ -837,8 +837,8 @@ impl ViewerApp {
             ui.label(format!(
                 "{} particles · substep {} · t = {:.4} s",
                 sim.particle_count(),
-                sim.step,
-                sim.step as f64 * s.time.dt
+                sim.step_count(),
+                sim.step_count() as f64 * s.time.dt
             ));
         }
         ui.separator();
@@ -1209,7 +1209,7 @@ impl ViewerApp {
                 "eye": c.eye.to_array(), "target": c.target.to_array(), "up": c.up.to_array(),
                 "fov_y_deg": c.fov_y_deg, "width": c.width, "height": c.height,
             })),
-            "substep": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.step),
+            "substep": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.step_count()),
             "frames_per_s": self.fps,
             "substeps_per_s": self.steps_per_s,
             "mean_frames_per_s": self.frame_stats.frames_per_s(),
@@ -1513,8 +1513,8 @@ mod tests {
         app.apply_live_solver();
         let s = app.session.as_ref().unwrap();
         let sim = s.sim.as_ref().unwrap();
-        let p = sim.config.precision;
-        let bytes = ductile_gpu::read_buffer(&ctx, &sim.model.tools, 16 * p.bytes()).unwrap();
+        let p = sim.config().precision;
+        let bytes = ductile_gpu::read_buffer(&ctx, &sim.model().tools, 16 * p.bytes()).unwrap();
         let rec: Vec<f64> = match p.bytes() {
             8 => bytemuck::pod_collect_to_vec::<u8, f64>(&bytes),
             _ => bytemuck::pod_collect_to_vec::<u8, f32>(&bytes)

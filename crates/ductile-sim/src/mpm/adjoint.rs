@@ -16,12 +16,16 @@
 //! Adjoint states are 34 Reals per particle (x̄ 3, v̄ 3, C̄ 9, F̄ 9, aux̄ 1,
 //! τ̄ 9), ping-ponged: `adj[cur]` holds ∂L/∂state_{t+1} and the substep's
 //! adjoint writes ∂L/∂state_t into `adj[1 − cur]`. Parameter adjoints
-//! accumulate over the whole backward pass.
+//! accumulate over the whole backward pass; control and tool-parameter
+//! adjoints go into the world's [`crate::world::SharedAdjoint`]. The grid
+//! update's adjoint also writes ∂L/∂f_ext per node (`ext_force_bar`) for the
+//! couplings that push grid nodes.
 
 use super::model::MpmModel;
 use super::p2g::P2g;
 use super::state::MpmState;
 use crate::control::Control;
+use crate::world::SharedAdjoint;
 use crate::SimError;
 use ductile_gpu::{storage_buffer_zeroed, BufferUse, GpuContext, Kernel, ShaderConfig};
 
@@ -49,10 +53,6 @@ pub struct MpmAdjoint {
     p2g_adj: Kernel,
     /// Adjoint states, ping-pong (34 Reals per particle).
     pub adj: [wgpu::Buffer; 2],
-    /// ∂L/∂control, laid out as the Control buffer (16 Reals per substep and tool).
-    pub control_grad: wgpu::Buffer,
-    /// ∂L/∂(friction, softness) per tool (2 Reals each).
-    pub tool_param_grad: wgpu::Buffer,
     /// Per-particle parameter adjoints (8 Reals each, see [`PGRAD_STRIDE`]).
     pub pgrad: wgpu::Buffer,
     payload: wgpu::Buffer,
@@ -61,6 +61,8 @@ pub struct MpmAdjoint {
     tool_partial: wgpu::Buffer,
     /// ∂L/∂v_i of the updated grid (4 Reals per node, the last unused), `g2p_grid_adj`'s output.
     pub grid_vbar: wgpu::Buffer,
+    /// ∂L/∂f_ext of the couplings' force per node (4 Reals, the last unused), `grid_update_adj`'s output.
+    pub ext_force_bar: wgpu::Buffer,
     bg_g2p: [wgpu::BindGroup; 2],
     bg_stress: [wgpu::BindGroup; 2],
     bg_g2p_grid: wgpu::BindGroup,
@@ -82,7 +84,10 @@ pub struct MpmAdjoint {
 
 impl MpmAdjoint {
     /// Builds the adjoint of the substep that reads `state` (the state a
-    /// backward step restores state_t into) with `p2g` in gather mode.
+    /// backward step restores state_t into) with `p2g` in gather mode and
+    /// the couplings' force `ext_force`, adding control and tool-parameter
+    /// adjoints into `shared`.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
         model: &MpmModel,
@@ -90,6 +95,8 @@ impl MpmAdjoint {
         p2g: &P2g,
         control: &Control,
         clock: &wgpu::Buffer,
+        ext_force: &wgpu::Buffer,
+        shared: &SharedAdjoint,
         config: ShaderConfig,
     ) -> Result<Self, SimError> {
         let info = &model.info;
@@ -113,6 +120,7 @@ impl MpmAdjoint {
             ("parameter adjoints", PGRAD_STRIDE * n * r),
             ("grid adjoint", 4 * nodes * r),
             ("grid velocity adjoint", 4 * nodes * r),
+            ("external force adjoint", 4 * nodes * r),
             ("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r),
         ];
         for (what, bytes) in sizes {
@@ -128,15 +136,14 @@ impl MpmAdjoint {
         let pgrad = z("parameter adjoints", PGRAD_STRIDE * n * r)?;
         let grid_bar = z("grid adjoint", 4 * nodes * r)?;
         let grid_vbar = z("grid velocity adjoint", 4 * nodes * r)?;
+        let ext_force_bar = z("external force adjoint", 4 * nodes * r)?;
         let tool_partial = z("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r)?;
-        let control_grad = z("control adjoint", control.buffer.size())?;
-        let tool_param_grad = z("tool parameter adjoint", 2 * nt.max(1) * r)?;
+        let (control_grad, tool_param_grad) = (&shared.control_grad, &shared.tool_param_grad);
         let bytes = 2 * ADJ_STRIDE * n * r
             + 16 * n * r
             + PGRAD_STRIDE * n * r
-            + 8 * nodes * r
-            + blocks * nt.max(1) * TOOL_GRAD * r
-            + control.buffer.size();
+            + 12 * nodes * r
+            + blocks * nt.max(1) * TOOL_GRAD * r;
 
         let g2p_adj = Kernel::new(ctx, "mpm/g2p_adj", "g2p_adj", config)?;
         let stress_init_adj = Kernel::new(ctx, "mpm/g2p_adj", "stress_init_adj", config)?;
@@ -196,6 +203,8 @@ impl MpmAdjoint {
             (9, &grid_bar),
             (13, &grid_vbar),
             (14, &bins.active.buffer),
+            (15, ext_force),
+            (16, &ext_force_bar),
         ];
         let bg_g2p_grid = g2p_grid_adj.bind_used(ctx, &grid_bindings);
         let bg_grid_update = grid_update_adj.bind_used(ctx, &grid_bindings);
@@ -212,6 +221,7 @@ impl MpmAdjoint {
                 (10, &tool_partial),
                 (13, &grid_vbar),
                 (14, &bins.active.buffer),
+                (15, ext_force),
             ],
         );
         let bg_reduce = tool_reduce.bind_at(
@@ -221,8 +231,8 @@ impl MpmAdjoint {
                 (0, &model.params),
                 (7, clock),
                 (10, &tool_partial),
-                (11, &control_grad),
-                (12, &tool_param_grad),
+                (11, control_grad),
+                (12, tool_param_grad),
                 (14, &bins.active.buffer),
             ],
         );
@@ -273,13 +283,12 @@ impl MpmAdjoint {
             tool_reduce,
             p2g_adj,
             adj,
-            control_grad,
-            tool_param_grad,
             pgrad,
             payload,
             grid_bar,
             tool_partial,
             grid_vbar,
+            ext_force_bar,
             bg_g2p,
             bg_stress,
             bg_g2p_grid,
@@ -296,16 +305,10 @@ impl MpmAdjoint {
         })
     }
 
-    /// Zeroes both adjoint states and every parameter adjoint.
+    /// Zeroes both adjoint states and every parameter adjoint (the shared
+    /// control and tool-parameter adjoints are the world's to clear).
     pub fn clear(&self, enc: &mut wgpu::CommandEncoder) {
-        for b in [
-            &self.adj[0],
-            &self.adj[1],
-            &self.control_grad,
-            &self.tool_param_grad,
-            &self.pgrad,
-            &self.grid_bar,
-        ] {
+        for b in [&self.adj[0], &self.adj[1], &self.pgrad, &self.grid_bar] {
             enc.clear_buffer(b, 0, None);
         }
     }
@@ -359,8 +362,8 @@ impl MpmAdjoint {
     }
 
     /// The grid update's adjoint: [`MpmAdjoint::grid_vbar`] to
-    /// [`MpmAdjoint::grid_bar`], and the tools' adjoints added to
-    /// `control_grad` and `tool_param_grad`.
+    /// [`MpmAdjoint::grid_bar`] and [`MpmAdjoint::ext_force_bar`], and the
+    /// tools' adjoints added to the shared `control_grad` and `tool_param_grad`.
     pub fn encode_grid_update(&self, enc: &mut wgpu::CommandEncoder) {
         let mut pass = Self::pass(enc, "grid_update_adj");
         self.grid_update_adj.dispatch_indirect(
@@ -400,6 +403,7 @@ impl MpmAdjoint {
         self.payload.size()
             + self.grid_bar.size()
             + self.grid_vbar.size()
+            + self.ext_force_bar.size()
             + self.tool_partial.size()
     }
 }

@@ -1,6 +1,6 @@
-//! G2P (`shaders/mpm/g2p.wgsl`), the rigid-body projection that follows it
-//! (`shaders/mpm/rigid.wgsl`) and the substep clock (`shaders/mpm/clock.wgsl`):
-//! reads state_t and the grid, writes state_{t+1}; also the initial stress
+//! G2P (`shaders/mpm/g2p.wgsl`) and the rigid-body projection that follows it
+//! (`shaders/mpm/rigid.wgsl`): reads state_t and the grid, writes
+//! state_{t+1}; also the initial stress
 //! (`shaders/mpm/stress_init.wgsl`).
 
 use super::model::MpmModel;
@@ -10,10 +10,8 @@ use ductile_gpu::{GpuContext, GpuTimer, Kernel, ShaderConfig};
 /// G2P kernels.
 pub struct G2p {
     g2p: Kernel,
-    clock_kernel: Kernel,
     stress: Kernel,
     bg_g2p: [wgpu::BindGroup; 2],
-    bg_clock: wgpu::BindGroup,
     bg_stress: [wgpu::BindGroup; 2],
     /// Rigid projection: kernel and `bg[k]` (state k → state 1 − k), when a body is rigid.
     rigid: Option<(Kernel, [wgpu::BindGroup; 2])>,
@@ -33,7 +31,6 @@ impl G2p {
         config: ShaderConfig,
     ) -> Result<Self, crate::SimError> {
         let g2p = Kernel::new(ctx, "mpm/g2p", "g2p", config)?;
-        let clock_kernel = Kernel::new(ctx, "mpm/clock", "advance_clock", config)?;
         let stress = Kernel::new(ctx, "mpm/stress_init", "stress_init", config)?;
         let bind = |a: &MpmState, b: &MpmState| {
             g2p.bind(
@@ -61,7 +58,6 @@ impl G2p {
             )
         };
         let bg_g2p = [bind(states[0], states[1]), bind(states[1], states[0])];
-        let bg_clock = clock_kernel.bind(ctx, 0, &[clock]);
         let rigid = if model.info.rigid_bodies.is_empty() {
             None
         } else {
@@ -102,10 +98,8 @@ impl G2p {
         });
         Ok(G2p {
             g2p,
-            clock_kernel,
             stress,
             bg_g2p,
-            bg_clock,
             bg_stress,
             rigid,
             rigid_bodies: model.info.rigid_bodies.len() as u32,
@@ -113,8 +107,8 @@ impl G2p {
         })
     }
 
-    /// Records G2P from state `parity` into state `1 − parity`, projects
-    /// rigid bodies, then advances the clock.
+    /// Records G2P from state `parity` into state `1 − parity` and projects
+    /// rigid bodies (the world advances the clock after every solver).
     pub fn encode(&self, enc: &mut wgpu::CommandEncoder, parity: usize, timer: &mut GpuTimer) {
         {
             let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -131,12 +125,6 @@ impl G2p {
             });
             k.dispatch(&mut pass, &[&bg[parity]], [self.rigid_bodies, 1, 1]);
         }
-        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-            label: Some("clock"),
-            timestamp_writes: None,
-        });
-        self.clock_kernel
-            .dispatch(&mut pass, &[&self.bg_clock], [1, 1, 1]);
     }
 
     /// Records the computation of τ for state `parity` from its F, C and aux.

@@ -11,7 +11,6 @@
 //! | or, deterministic: P2G gather fused with the grid update | [`p2g::P2g`] | `mpm/p2g.wgsl`, `mpm/grid_update.wgsl` |
 //! | G2P, deformation update, plasticity, stress | [`g2p::G2p`] | `mpm/g2p.wgsl`, `mpm/material.wgsl` |
 //! | rigid bodies only: project each onto a rigid motion | [`g2p::G2p`] | `mpm/rigid.wgsl`, `mpm/rigid_common.wgsl` |
-//! | advance the substep clock | [`g2p::G2p`] | `mpm/clock.wgsl` |
 //!
 //! Adjoints of these stages are listed in [`adjoint`].
 //!
@@ -27,6 +26,7 @@ pub mod diagnostics;
 pub mod g2p;
 pub mod model;
 pub mod p2g;
+pub mod solver;
 pub mod state;
 
 pub use model::MpmModel;

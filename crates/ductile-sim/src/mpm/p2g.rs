@@ -68,7 +68,8 @@ pub struct P2g {
 }
 
 impl P2g {
-    /// Builds the kernels and buffers for `mode`.
+    /// Builds the kernels and buffers for `mode`. The grid update adds
+    /// `ext_force` (4 Reals per node: the couplings' force [N], then unused).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
@@ -76,6 +77,7 @@ impl P2g {
         states: [&MpmState; 2],
         control: &Control,
         clock: &wgpu::Buffer,
+        ext_force: &wgpu::Buffer,
         config: ShaderConfig,
         mode: P2gMode,
     ) -> Result<Self, crate::SimError> {
@@ -144,6 +146,7 @@ impl P2g {
                         clock,
                         &grid,
                         &tool_force,
+                        ext_force,
                     ],
                 );
                 scatter = Some(ScatterPath {
@@ -205,6 +208,7 @@ impl P2g {
                         (9, &tool_force),
                         (10, &grid_raw),
                         (11, &bins.active.buffer),
+                        (12, ext_force),
                     ],
                 );
                 gather = Some(GatherPath {
