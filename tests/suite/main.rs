@@ -12,6 +12,7 @@
 //! | `physics` | solvers against closed-form solutions and measurements |
 //! | `stage_adjoints` | each transfer kernel's adjoint alone (P2G, grid update with tools and walls, G2P) |
 //! | `viewer` | `ductile view` in a real window under Xvfb: every scene drawn where its bodies are |
+//! | `world` | the multi-solver runtime: a test-only spring solver and its coupling to MPM through the world, tape, losses and gradient checks |
 
 mod cli;
 mod common;
@@ -22,3 +23,4 @@ mod optimize;
 mod physics;
 mod stage_adjoints;
 mod viewer;
+mod world;

@@ -49,12 +49,57 @@ impl Kernel {
                 used: used.clone(),
             });
         }
-        let shader = ShaderLibrary::create_module(&ctx.device, module, config)?;
-        let used = ShaderLibrary::used_bindings(module, config, entry)?
+        let src = ShaderLibrary::compose(module, config)?;
+        Self::build(ctx, key, &src)
+    }
+
+    /// A kernel from WGSL source text kept outside `shaders/` (a solver
+    /// defined in a test or a downstream crate), composed with the library's
+    /// `#import`s as [`ShaderLibrary::compose_source`] does. `module` names
+    /// it in labels, errors and the pipeline cache: give each source its own.
+    pub fn from_source(
+        ctx: &GpuContext,
+        module: &str,
+        src: &str,
+        entry: &str,
+        config: ShaderConfig,
+    ) -> Result<Self, ShaderError> {
+        let key = (module.to_string(), entry.to_string(), config);
+        if let Some((pipeline, used)) = ctx
+            .pipelines
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(Kernel {
+                name: format!("{module}::{entry}"),
+                pipeline: pipeline.clone(),
+                used: used.clone(),
+            });
+        }
+        let composed = ShaderLibrary::compose_source(module, src, config)?;
+        Self::build(ctx, key, &composed)
+    }
+
+    /// Validates a composed source, builds its pipeline and caches it under `key`.
+    fn build(
+        ctx: &GpuContext,
+        key: (String, String, ShaderConfig),
+        src: &str,
+    ) -> Result<Self, ShaderError> {
+        let (module, entry, config) = (key.0.as_str(), key.1.as_str(), key.2);
+        let name = format!("{module}::{entry}");
+        let used = ShaderLibrary::used_bindings_in(module, src, config, entry)?
             .into_iter()
             .filter(|(g, _)| *g == 0)
             .map(|(_, b)| b)
             .collect::<Vec<u32>>();
+        let shader = ctx
+            .device
+            .create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(module),
+                source: wgpu::ShaderSource::Wgsl(src.into()),
+            });
         let pipeline = ctx
             .device
             .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
@@ -68,7 +113,7 @@ impl Kernel {
         ctx.pipelines
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(key, (pipeline.clone(), used.clone()));
+            .insert(key.clone(), (pipeline.clone(), used.clone()));
         Ok(Kernel {
             name,
             pipeline,

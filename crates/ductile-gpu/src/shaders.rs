@@ -181,6 +181,22 @@ impl ShaderLibrary {
         Ok(out)
     }
 
+    /// Composes a module given as source text `src` (a kernel kept outside
+    /// `shaders/`, such as a test's solver): the same header, directives and
+    /// `#import`s of the library's modules as [`Self::compose`].
+    pub fn compose_source(
+        name: &str,
+        src: &str,
+        config: ShaderConfig,
+    ) -> Result<String, ShaderError> {
+        let mut out = config.header();
+        let mut seen = HashSet::new();
+        seen.insert(name.to_string());
+        let defines = config.defines();
+        Self::expand(name, src, &defines, &mut seen, &mut out)?;
+        Ok(out)
+    }
+
     fn include(
         name: &str,
         defines: &[&str],
@@ -289,7 +305,17 @@ impl ShaderLibrary {
         config: ShaderConfig,
         entry: &str,
     ) -> Result<Vec<(u32, u32)>, ShaderError> {
-        let (module, info) = Self::validate_with_info(name, config)?;
+        Self::used_bindings_in(name, &Self::compose(name, config)?, config, entry)
+    }
+
+    /// [`Self::used_bindings`] of an already composed source `src` (named `name` in errors).
+    pub fn used_bindings_in(
+        name: &str,
+        src: &str,
+        config: ShaderConfig,
+        entry: &str,
+    ) -> Result<Vec<(u32, u32)>, ShaderError> {
+        let (module, info) = Self::validate_composed(name, src, config)?;
         let index = module
             .entry_points
             .iter()
@@ -315,15 +341,22 @@ impl ShaderLibrary {
         name: &str,
         config: ShaderConfig,
     ) -> Result<(naga::Module, naga::valid::ModuleInfo), ShaderError> {
-        let src = Self::compose(name, config)?;
+        Self::validate_composed(name, &Self::compose(name, config)?, config)
+    }
+
+    fn validate_composed(
+        name: &str,
+        src: &str,
+        config: ShaderConfig,
+    ) -> Result<(naga::Module, naga::valid::ModuleInfo), ShaderError> {
         let naga_err = |stage, message| ShaderError::Naga {
             module: name.to_string(),
             config,
             stage,
             message,
         };
-        let module = naga::front::wgsl::parse_str(&src)
-            .map_err(|e| naga_err("parse", e.emit_to_string(&src)))?;
+        let module = naga::front::wgsl::parse_str(src)
+            .map_err(|e| naga_err("parse", e.emit_to_string(src)))?;
         let mut caps = naga::valid::Capabilities::default();
         if config.precision == Precision::F64 {
             caps |= naga::valid::Capabilities::FLOAT64;
@@ -338,7 +371,7 @@ impl ShaderLibrary {
                 let cause = format!("{:?}", e.as_inner());
                 naga_err(
                     "validate",
-                    format!("{}\ncause: {cause}", e.emit_to_string(&src)),
+                    format!("{}\ncause: {cause}", e.emit_to_string(src)),
                 )
             })?;
         Ok((module, info))

@@ -3,6 +3,7 @@
 //! of step sizes. Used by `ductile gradcheck` and the gradient tests.
 
 use crate::error::SimError;
+use crate::mpm::solver::BodyGradients;
 use crate::tape::{elastic_constants, Gradients, Rollout};
 use ductile_gpu::GpuContext;
 use ductile_scene::Material;
@@ -24,6 +25,9 @@ pub enum ParamGroup {
     Material(usize),
     /// Tool friction coefficients and softness, relative to their values.
     ToolContact,
+    /// Parameters outside the scene's groups (another solver's state or
+    /// parameters), checked by [`check_values`] with the caller's accessors.
+    Named(&'static str),
 }
 
 impl ParamGroup {
@@ -36,6 +40,7 @@ impl ParamGroup {
             ParamGroup::Control => "tool controls".into(),
             ParamGroup::Material(b) => format!("material of body {b}"),
             ParamGroup::ToolContact => "tool friction and softness".into(),
+            ParamGroup::Named(n) => (*n).into(),
         }
     }
 }
@@ -262,7 +267,7 @@ fn with_material_params(m: &Material, p: &[f64]) -> Material {
     m
 }
 
-fn material_gradient(m: &Material, g: &crate::tape::BodyGradients) -> Vec<f64> {
+fn material_gradient(m: &Material, g: &BodyGradients) -> Vec<f64> {
     match m {
         Material::Fluid { .. } => vec![g.density, g.lambda, g.mu, g.a],
         Material::VonMises { .. } => vec![g.density, g.youngs_modulus, g.poisson_ratio, g.a],
@@ -328,6 +333,8 @@ fn group_values(r: &Rollout, g: &Gradients, group: ParamGroup) -> (Vec<f64>, Vec
             let scale = vals.iter().map(|v| v.abs().max(1e-3)).collect();
             (vals, scale, grads)
         }
+        // (named groups bring their own values: `check_values`)
+        ParamGroup::Named(_) => (Vec::new(), Vec::new(), Vec::new()),
     }
 }
 
@@ -373,6 +380,9 @@ fn set_group(
             }
             Ok(())
         }
+        ParamGroup::Named(n) => Err(SimError::Other(format!(
+            "group `{n}` is set by its caller's accessor (check_values)"
+        ))),
     }
 }
 
@@ -390,15 +400,77 @@ pub fn check_group(
     seed: u64,
 ) -> Result<GroupCheck, SimError> {
     let (vals, scale, g) = group_values(r, grads, group);
+    check_values(
+        ctx,
+        r,
+        grads.loss,
+        GroupValues {
+            group,
+            values: &vals,
+            scale: &scale,
+            gradient: &g,
+        },
+        &mut |ctx, r, v| set_group(ctx, r, group, v),
+        eps,
+        seed,
+    )
+}
+
+/// A group's current values, the per-entry scale of a step, and the
+/// adjoint's gradient with respect to them.
+pub struct GroupValues<'a> {
+    /// The group (for reports).
+    pub group: ParamGroup,
+    /// Current values.
+    pub values: &'a [f64],
+    /// Per-entry scale of a step (1 for absolute steps; |value| for relative).
+    pub scale: &'a [f64],
+    /// ∂L/∂value from the adjoint, one per value.
+    pub gradient: &'a [f64],
+}
+
+/// Writes a group's values into a rollout (for [`check_values`]).
+pub type SetValues<'a> = dyn FnMut(&GpuContext, &mut Rollout, &[f64]) -> Result<(), SimError> + 'a;
+
+/// Checks any group of values along a random direction (seeded by `seed`):
+/// `set` writes values into the rollout (it must mark a stale forward pass
+/// itself, as the `Rollout::set_*` methods do); the adjoint's directional
+/// derivative is compared with central differences at each step in `eps`
+/// (in units of `scale`). `loss` is the loss at the current values (its
+/// round-off floors the relative error). The values are restored at the end.
+pub fn check_values(
+    ctx: &GpuContext,
+    r: &mut Rollout,
+    loss: f64,
+    group: GroupValues<'_>,
+    set: &mut SetValues<'_>,
+    eps: &[f64],
+    seed: u64,
+) -> Result<GroupCheck, SimError> {
+    let GroupValues {
+        group,
+        values: vals,
+        scale,
+        gradient: g,
+    } = group;
     if vals.is_empty() {
         return Err(SimError::Other(format!(
             "{} has no parameters",
             group.name()
         )));
     }
+    if scale.len() != vals.len() || g.len() != vals.len() {
+        return Err(SimError::Other(format!(
+            "{}: {} values, {} scales and {} gradients",
+            group.name(),
+            vals.len(),
+            scale.len(),
+            g.len()
+        )));
+    }
     let d = Rng::new(seed).direction(vals.len());
     let adjoint: f64 = (0..vals.len()).map(|i| g[i] * d[i] * scale[i]).sum();
-    let base_loss = grads.loss.abs();
+    let base_loss = loss.abs();
     let mut samples = Vec::new();
     for &e in eps {
         let plus: Vec<f64> = (0..vals.len())
@@ -407,9 +479,9 @@ pub fn check_group(
         let minus: Vec<f64> = (0..vals.len())
             .map(|i| vals[i] - e * scale[i] * d[i])
             .collect();
-        set_group(ctx, r, group, &plus)?;
+        set(ctx, r, &plus)?;
         let lp = r.forward(ctx)?;
-        set_group(ctx, r, group, &minus)?;
+        set(ctx, r, &minus)?;
         let lm = r.forward(ctx)?;
         let fd = (lp - lm) / (2.0 * e);
         let denom = fd
@@ -423,7 +495,7 @@ pub fn check_group(
             rel_error: (fd - adjoint).abs() / denom,
         });
     }
-    set_group(ctx, r, group, &vals)?;
+    set(ctx, r, vals)?;
     Ok(GroupCheck {
         group,
         adjoint,

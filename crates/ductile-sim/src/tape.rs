@@ -348,8 +348,9 @@ enum Slot {
 pub struct Rollout {
     /// The simulation (deterministic gather P2G); its world holds every solver.
     pub sim: Simulation,
-    /// The loss.
-    pub loss: LossSet,
+    /// The loss: one set of terms per solver whose points they measure; the
+    /// first is the scene's `loss` on the MPM particles.
+    pub losses: Vec<LossSet>,
     /// The schedule and its memory.
     pub plan: MemoryPlan,
     steps: usize,
@@ -494,7 +495,7 @@ impl Rollout {
                 .map(|t| [t.friction, t.softness])
                 .collect(),
             sim,
-            loss,
+            losses: vec![loss],
             plan,
             steps,
             initial,
@@ -653,8 +654,85 @@ impl Rollout {
     /// see [`crate::loss::LossSet::set_window`]. The rollout still runs all
     /// its substeps.
     pub fn set_loss_window(&mut self, ctx: &GpuContext, end: Option<usize>) {
-        self.loss.set_window(ctx, end);
+        for l in &mut self.losses {
+            l.set_window(ctx, end);
+        }
         self.forward_done = false;
+    }
+
+    /// Adds loss `terms` on solver `solver`'s points (their `body` indexes
+    /// the solver's point-set bodies). Every loss kind works on any solver;
+    /// grid-density terms need a solver that bins its points. Terms whose
+    /// targets are sampled shapes are sampled like the scene body of the same index.
+    pub fn add_loss(
+        &mut self,
+        ctx: &GpuContext,
+        loaded: &LoadedScene,
+        solver: usize,
+        terms: &[ductile_scene::LossTerm],
+    ) -> Result<(), SimError> {
+        let world = &self.sim.world;
+        let points = world
+            .solvers
+            .get(solver)
+            .ok_or_else(|| SimError::Other(format!("no solver {solver}")))?
+            .points(solver);
+        let adj = points.adj.ok_or_else(|| {
+            SimError::Other(format!("solver {solver} has no adjoint for its points"))
+        })?;
+        let set = LossSet::new(
+            ctx,
+            loaded,
+            terms,
+            self.sim.info(),
+            self.steps,
+            &LossBindings {
+                points: &points,
+                adj,
+                clock: &world.clock,
+                bins: points.bins,
+                control: &world.control,
+                control_grad: &world.shared_adjoint()?.control_grad,
+            },
+            world.config,
+        )?;
+        self.losses.push(set);
+        self.forward_done = false;
+        Ok(())
+    }
+
+    fn loss_active_at(&self, t: usize) -> bool {
+        self.losses.iter().any(|l| l.active_at(t))
+    }
+
+    /// Every term's value, loss set after loss set (blocking readback).
+    fn loss_values(&self, ctx: &GpuContext) -> Result<Vec<f64>, SimError> {
+        let p = self.sim.config().precision;
+        let mut out = Vec::new();
+        for l in &self.losses {
+            out.extend(l.values(ctx, p)?);
+        }
+        Ok(out)
+    }
+
+    /// Records the seeds of every term active at the clock's step on state
+    /// `parity` into adjoint buffer `cur` (binning the state first when needed).
+    fn encode_loss_seed(
+        &mut self,
+        enc: &mut wgpu::CommandEncoder,
+        t: usize,
+        parity: usize,
+        cur: usize,
+    ) {
+        if !self.loss_active_at(t) {
+            return;
+        }
+        self.bin_for_loss(enc, parity);
+        for l in &self.losses {
+            if l.active_at(t) {
+                l.encode_seed(enc, parity, cur);
+            }
+        }
     }
 
     /// Friction and softness [m] of each tool.
@@ -695,14 +773,21 @@ impl Rollout {
         );
     }
 
-    /// Records the loss terms active at `step` on state `parity` (binning it first when needed).
-    fn encode_loss_eval(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+    /// Records the loss terms active at `t` on state `parity` (binning it first when needed).
+    fn encode_loss_eval(&mut self, enc: &mut wgpu::CommandEncoder, t: usize, parity: usize) {
+        if !self.loss_active_at(t) {
+            return;
+        }
         self.bin_for_loss(enc, parity);
-        self.loss.encode_eval(enc, parity);
+        for l in &self.losses {
+            if l.active_at(t) {
+                l.encode_eval(enc, parity);
+            }
+        }
     }
 
     fn bin_for_loss(&mut self, enc: &mut wgpu::CommandEncoder, parity: usize) {
-        if self.loss.needs_bins() {
+        if self.losses.iter().any(|l| l.needs_bins()) {
             if let Some((bins, _)) = self.sim.mpm().p2g.gather_buffers() {
                 bins.encode(enc, parity, &mut self.timer);
             }
@@ -738,9 +823,7 @@ impl Rollout {
             .encode_replay_inputs(enc, 0, cache, &mut self.timer);
         self.sim.world.encode_adjoint_substep(enc, *cur);
         *cur = 1 - *cur;
-        if self.loss.active_at(t) {
-            self.loss.encode_seed(enc, 0, *cur);
-        }
+        self.encode_loss_seed(enc, t, 0, *cur);
     }
 
     /// Runs the rollout from the initial state, keeping checkpoints, and
@@ -751,11 +834,11 @@ impl Rollout {
         self.sim.reset_status(ctx);
         self.sim.world.encode_restore(&mut enc, &self.initial, 0);
         self.set_clock(&mut enc, 0);
-        self.loss.clear(&mut enc);
-        let mut parity = 0;
-        if self.loss.active_at(0) {
-            self.encode_loss_eval(&mut enc, parity);
+        for l in &self.losses {
+            l.clear(&mut enc);
         }
+        let mut parity = 0;
+        self.encode_loss_eval(&mut enc, 0, parity);
         for t in 0..self.steps {
             // (the binomial schedule keeps no checkpoints in the forward pass: k = 0)
             if k > 0 && t % k == 0 {
@@ -773,9 +856,7 @@ impl Rollout {
             }
             self.encode_substep(&mut enc, parity);
             parity = 1 - parity;
-            if self.loss.active_at(t + 1) {
-                self.encode_loss_eval(&mut enc, parity);
-            }
+            self.encode_loss_eval(&mut enc, t + 1, parity);
             if t % 64 == 63 {
                 ctx.queue.submit([enc.finish()]);
                 enc = ctx.device.create_command_encoder(&Default::default());
@@ -786,8 +867,7 @@ impl Rollout {
         self.sim.world.step = self.steps as u64;
         self.sim.check(ctx)?;
         self.forward_done = true;
-        let values = self.loss.values(ctx, self.sim.config().precision)?;
-        Ok(values.iter().sum())
+        Ok(self.loss_values(ctx)?.iter().sum())
     }
 
     /// Replays the rollout for pictures: resets the simulation to the initial
@@ -847,11 +927,10 @@ impl Rollout {
     fn encode_backward_start(&mut self, enc: &mut wgpu::CommandEncoder) {
         self.sim.world.encode_clear_adjoint(enc);
         let t_end = self.steps;
-        if self.loss.active_at(t_end) {
+        if self.loss_active_at(t_end) {
             self.set_clock(enc, t_end);
             let parity = self.sim.parity();
-            self.bin_for_loss(enc, parity);
-            self.loss.encode_seed(enc, parity, 0);
+            self.encode_loss_seed(enc, t_end, parity, 0);
         }
     }
 
@@ -860,7 +939,7 @@ impl Rollout {
         if !self.forward_done {
             self.forward(ctx)?;
         }
-        let terms = self.loss.values(ctx, self.sim.config().precision)?;
+        let terms = self.loss_values(ctx)?;
         let mut enc = ctx.device.create_command_encoder(&Default::default());
         self.encode_backward_start(&mut enc);
         let mut cur = 0;

@@ -295,6 +295,11 @@ pub trait Coupling: Any {
     /// reads ∂L/∂(coupling inputs) and state_t (parity 0), adds into the
     /// joined solvers' ∂L/∂state_t (adjoint buffers `1 − cur`).
     fn encode_adjoint(&self, enc: &mut wgpu::CommandEncoder, cur: usize);
+
+    /// For downcasting to the concrete coupling.
+    fn as_any(&self) -> &dyn Any;
+    /// For downcasting to the concrete coupling.
+    fn as_any_mut(&mut self) -> &mut dyn Any;
 }
 
 /// Solvers, couplings and what they share.

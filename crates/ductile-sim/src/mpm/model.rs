@@ -10,6 +10,9 @@ use ductile_scene::{Boundary, Scene, ToolShape};
 pub struct MpmModel {
     /// `Params` of `shaders/mpm/params.wgsl` (a uniform buffer).
     pub params: wgpu::Buffer,
+    /// The bytes `params` was built with (gravity and wall friction as the
+    /// scene gave them; later `Simulation::set_*` calls write only the GPU copy).
+    pub params_host: Vec<u8>,
     /// 16 Reals per body (see `shaders/mpm/material.wgsl`).
     pub materials: wgpu::Buffer,
     /// Tag of each particle (u32): body index in the low 8 bits, the
@@ -113,6 +116,9 @@ pub(crate) const PARAMS_INTS_BYTES: u64 = 24 * 4;
 pub(crate) const PARAMS_GRAVITY: u64 = 4;
 /// Index of the walls' friction coefficient among the `Params` Reals.
 pub(crate) const PARAMS_WALL_FRICTION: u64 = 8;
+
+/// Byte offset of the particle count in `Params` (`i[2].x`).
+pub const PARAMS_PARTICLES_BYTE: usize = 2 * 16;
 
 fn params_bytes(info: &ModelInfo, scene: &Scene) -> Vec<u8> {
     let d = &scene.domain;
@@ -302,8 +308,10 @@ impl MpmModel {
         if sdf_values.is_empty() {
             sdf_values.resize(4, 0.0);
         }
+        let params_host = params_bytes(&info, scene);
         Ok(MpmModel {
-            params: ductile_gpu::uniform_buffer(ctx, "params", &params_bytes(&info, scene)),
+            params: ductile_gpu::uniform_buffer(ctx, "params", &params_host),
+            params_host,
             materials: storage_buffer(
                 ctx,
                 "materials",

@@ -147,6 +147,16 @@ impl MpmSolver {
         }
     }
 
+    /// A copy of the scene uniform (`Params`: domain grid, dt, tools, control
+    /// steps) whose particle count is `count`: what another solver's
+    /// [`PointSet::params`] binds so that the loss kernels run on its points.
+    pub fn point_params(&self, ctx: &GpuContext, count: u32) -> wgpu::Buffer {
+        let mut bytes = self.model.params_host.clone();
+        let at = super::model::PARAMS_PARTICLES_BYTE;
+        bytes[at..at + 4].copy_from_slice(&count.to_le_bytes());
+        ductile_gpu::uniform_buffer(ctx, "point-set params", &bytes)
+    }
+
     /// Number of particles.
     pub fn particle_count(&self) -> u32 {
         self.model.info.particles
