@@ -54,12 +54,15 @@
 @group(0) @binding(19) var<storage, read> body_of: array<u32>;
 
 
+// Reals per loss term (`ductile_sim::loss::LOSS_TERM_REALS`, compared by a test).
+const LOSS_TERM: u32 = 16u;
+
 var<workgroup> red_x: array<vec3r, 64>;
 var<workgroup> red_v: array<vec3r, 64>;
 var<workgroup> red_s: array<Real, 64>;
 
 fn num_terms() -> u32 {
-    return u32(arrayLength(&terms) / 16u);
+    return u32(arrayLength(&terms) / LOSS_TERM);
 }
 
 fn sigmoid(z: Real) -> Real {
@@ -68,7 +71,7 @@ fn sigmoid(z: Real) -> Real {
 
 // Soft indicator of the region box and its gradient [1/m].
 fn region_weight(t: u32, p: vec3r) -> vec4r {
-    let o = 16u * t;
+    let o = LOSS_TERM * t;
     let lo = vec3r(terms[o + 8u], terms[o + 9u], terms[o + 10u]);
     let hi = vec3r(terms[o + 11u], terms[o + 12u], terms[o + 13u]);
     let h = terms[o + 14u];
@@ -86,7 +89,7 @@ fn factor(t: u32) -> Real {
 }
 
 fn reduce_term(t: u32, li: u32) {
-    let o = 16u * t;
+    let o = LOSS_TERM * t;
     let first = u32(terms[o + 2u]);
     // (never past the last particle)
     let count = min(u32(terms[o + 3u]), p_num_particles() - min(first, p_num_particles()));
@@ -152,7 +155,7 @@ fn reduce_term(t: u32, li: u32) {
         let n = Real(max(count, 1u));
         let com = red_x[0] / n;
         // BodyDistance: the other body's centre of mass in the velocity slots.
-        let comv = red_v[0] / select(n, Real(max(u32(terms[16u * t + 9u]), 1u)), kind == 7u);
+        let comv = red_v[0] / select(n, Real(max(u32(terms[LOSS_TERM * t + 9u]), 1u)), kind == 7u);
         stats[8u * t] = com.x;
         stats[8u * t + 1u] = com.y;
         stats[8u * t + 2u] = com.z;
@@ -165,7 +168,7 @@ fn reduce_term(t: u32, li: u32) {
 
 // Position [m] of the term's tool at the current step.
 fn tool_position(t: u32) -> vec3r {
-    let tool = u32(terms[16u * t + 8u]);
+    let tool = u32(terms[LOSS_TERM * t + 8u]);
     let cstep = min(clock[0], p_control_steps() - 1u);
     let co = 16u * (cstep * p_num_tools() + tool);
     return vec3r(control[co], control[co + 1u], control[co + 2u]);
@@ -173,7 +176,7 @@ fn tool_position(t: u32) -> vec3r {
 
 // First target point of the record taken at the current step (kind 6).
 fn recorded_base(t: u32) -> u32 {
-    let o = 16u * t;
+    let o = LOSS_TERM * t;
     let rec = max(clock[0] / max(u32(terms[o + 10u]), 1u), 1u) - 1u;
     return u32(terms[o + 8u]) + rec * u32(terms[o + 3u]);
 }
@@ -194,7 +197,7 @@ fn chamfer_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
         return;
     }
     for (var t = 0u; t < num_terms(); t = t + 1u) {
-        let o = 16u * t;
+        let o = LOSS_TERM * t;
         let first = u32(terms[o + 2u]);
         let count = u32(terms[o + 3u]);
         if (u32(terms[o]) != 3u || factor(t) == 0.0 || p < first || p >= first + count) {
@@ -224,7 +227,7 @@ fn chamfer_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num
 fn chamfer_targets(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let q = flat_index(gid, nwg);
     for (var t = 0u; t < num_terms(); t = t + 1u) {
-        let o = 16u * t;
+        let o = LOSS_TERM * t;
         let t0 = u32(terms[o + 8u]);
         if (u32(terms[o]) != 3u || factor(t) == 0.0 || q < t0 || q >= t0 + u32(terms[o + 9u])) {
             continue;
@@ -264,7 +267,7 @@ fn density_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let cells = vec3<i32>(p_cells());
     let ni = vec3<i32>(node);
     for (var t = 0u; t < num_terms(); t = t + 1u) {
-        let o = 16u * t;
+        let o = LOSS_TERM * t;
         if (u32(terms[o]) != 4u || factor(t) == 0.0) {
             continue;
         }
@@ -303,7 +306,7 @@ fn density_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
 }
 
 fn term_value(t: u32) -> Real {
-    let o = 16u * t;
+    let o = LOSS_TERM * t;
     let kind = u32(terms[o]);
     let target_v = vec3r(terms[o + 5u], terms[o + 6u], terms[o + 7u]);
     let com = vec3r(stats[8u * t], stats[8u * t + 1u], stats[8u * t + 2u]);
@@ -332,7 +335,7 @@ fn loss_eval(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_in
     }
     reduce_term(t, li);
     if (li == 0u) {
-        value[t] = value[t] + factor(t) * terms[16u * t + 4u] * term_value(t);
+        value[t] = value[t] + factor(t) * terms[LOSS_TERM * t + 4u] * term_value(t);
     }
 }
 
@@ -358,7 +361,7 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     // lost.)
     if (p == 0u) {
         for (var t = 0u; t < num_terms(); t = t + 1u) {
-            let o = 16u * t;
+            let o = LOSS_TERM * t;
             let f = factor(t);
             if (f == 0.0 || u32(terms[o]) != 5u) {
                 continue;
@@ -376,7 +379,7 @@ fn loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     var xbar = vec3r(0.0);
     var vbar = vec3r(0.0);
     for (var t = 0u; t < num_terms(); t = t + 1u) {
-        let o = 16u * t;
+        let o = LOSS_TERM * t;
         let first = u32(terms[o + 2u]);
         let count = u32(terms[o + 3u]);
         let f = factor(t);

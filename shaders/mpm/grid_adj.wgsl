@@ -50,6 +50,9 @@ var<workgroup> red: array<Real, 64>;
 // forward update turned into a velocity.
 fn raw_with_ext(i: u32) -> vec4r {
     let raw = grid_raw[i];
+    if (!p_has_external_force()) {
+        return raw;
+    }
     return vec4r(raw.xyz + p_dt() * ext_force[i].xyz, raw.w);
 }
 
@@ -150,7 +153,9 @@ fn grid_update_adj(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroup
     let i = node_index(node);
     let out = node_adjoint(node, raw_with_ext(i), grid_vbar[i].xyz, clock[0], min(p_num_tools(), MAX_ADJ_TOOLS), MAX_ADJ_TOOLS).out;
     grid_bar[i] = out;
-    ext_force_bar[i] = vec4r(p_dt() * out.xyz, 0.0);
+    if (p_has_external_force()) {
+        ext_force_bar[i] = vec4r(p_dt() * out.xyz, 0.0);
+    }
 }
 
 // Per (reached node block, tool), the sum of the tool's adjoints over the

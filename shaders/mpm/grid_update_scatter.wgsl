@@ -35,8 +35,10 @@ fn grid_update_scatter(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workg
         return;
     }
     let gi = 4u * node_index(node);
-    let mom = vec3r(Real(grid_sum[gi]), Real(grid_sum[gi + 1u]), Real(grid_sum[gi + 2u]))
-        + p_dt() * ext_force[node_index(node)].xyz;
+    var mom = vec3r(Real(grid_sum[gi]), Real(grid_sum[gi + 1u]), Real(grid_sum[gi + 2u]));
+    if (p_has_external_force()) {
+        mom = mom + p_dt() * ext_force[node_index(node)].xyz;
+    }
     let mass = Real(grid_sum[gi + 3u]);
     let vnew = grid_update_node(node, mass, mom, clock[0]);
     grid[gi] = vnew.x;

@@ -1,8 +1,8 @@
 // P2G, stage 2, fused with the grid update: one invocation per grid node
 // gathers mass and momentum from the particles of the 27 cells whose stencils
 // reach it (`mpm/gather.wgsl`: no float atomics and a fixed summation order),
-// then adds the external force that couplings put on the node (`ext_force`,
-// [N], zero without couplings) and applies gravity, walls and tools
+// then adds the external force that couplings put on the node (`ext_force`
+// [N], read only when the scene has couplings) and applies gravity, walls and tools
 // (`mpm/grid_update.wgsl`). Writes the
 // node's updated velocity and mass to `grid`, and the gathered momentum and
 // mass (before the update) to `grid_raw`, which the adjoint pass reads.
@@ -44,7 +44,10 @@ fn p2g(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3
         return;
     }
     let sums = gather_node(node);
-    let momentum = sums.xyz + p_dt() * ext_force[node_index(node)].xyz;
+    var momentum = sums.xyz;
+    if (p_has_external_force()) {
+        momentum = momentum + p_dt() * ext_force[node_index(node)].xyz;
+    }
     let vnew = grid_update_node(node, sums.w, momentum, clock[0]);
     let gi = 4u * node_index(node);
     grid[gi] = vnew.x;

@@ -5,7 +5,8 @@
 struct Params {
     // [0] cells x, y, z, total cells   [1] node blocks x, y, z, total blocks
     // [2] particles, tools, boundary cells, boundary kind (0 separate, 1 slip, 2 sticky)
-    // [3] bodies, control steps, _, _   [4] cell blocks x, y, z, total   [5] unused
+    // [3] bodies, control steps, external force (1: couplings push grid nodes), _
+    // [4] cell blocks x, y, z, total   [5] unused
     i: array<vec4<u32>, 6>,
     // [0] origin xyz [m], dx [m]   [1] gravity xyz [m/s²], dt [s]
     // [2] wall friction, 1/dx [1/m], _, _   [3] unused
@@ -30,6 +31,9 @@ fn p_num_tools() -> u32 { return params.i[2].y; }
 fn p_boundary_cells() -> u32 { return params.i[2].z; }
 fn p_boundary_kind() -> u32 { return params.i[2].w; }
 fn p_control_steps() -> u32 { return params.i[3].y; }
+// True when couplings add a force per grid node (`ext_force`); without one
+// the grid update reads no external force at all.
+fn p_has_external_force() -> bool { return params.i[3].z != 0u; }
 fn p_cell_blocks() -> vec3<u32> { return params.i[4].xyz; }
 fn p_origin() -> vec3r { return params.r[0].xyz; }
 fn p_dx() -> Real { return params.r[0].w; }

@@ -7,6 +7,10 @@ use ductile_gpu::{reals_to_bytes, storage_buffer, BufferUse, GpuContext, GpuErro
 use ductile_scene::{Finger, Motion, Pose, Tool};
 use glam::{DQuat, DVec3, EulerRot};
 
+/// Reals per (substep, tool) record of the Control buffer (`CONTROL_RECORD`
+/// in `shaders/common/tools.wgsl`, compared by a test).
+pub const CONTROL_RECORD_REALS: usize = 16;
+
 /// A tool's pose and velocity during one substep.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ToolPose {
@@ -205,12 +209,12 @@ impl Control {
             .map(|t| tool_trajectory(t, dt, steps))
             .collect();
         let mut poses = vec![Vec::with_capacity(tools.len()); steps];
-        let mut data = vec![0.0f64; 16 * steps * tools.len().max(1)];
+        let mut data = vec![0.0f64; CONTROL_RECORD_REALS * steps * tools.len().max(1)];
         for (n, row) in poses.iter_mut().enumerate() {
             for (t, traj) in trajectories.iter().enumerate() {
                 let p = traj[n];
                 row.push(p);
-                let o = 16 * (n * tools.len() + t);
+                let o = CONTROL_RECORD_REALS * (n * tools.len() + t);
                 data[o..o + 3].copy_from_slice(&p.position.to_array());
                 data[o + 4..o + 8].copy_from_slice(&p.rotation.to_array());
                 data[o + 8..o + 11].copy_from_slice(&p.linear.to_array());

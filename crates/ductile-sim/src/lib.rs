@@ -18,6 +18,7 @@ pub mod mpm;
 pub mod simulation;
 pub mod stages;
 pub mod tape;
+pub mod tools;
 pub mod world;
 
 pub use control::{Control, ToolPose};

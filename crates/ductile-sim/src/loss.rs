@@ -21,6 +21,9 @@ use ductile_gpu::{
 };
 use ductile_scene::{Body, LoadedScene, LossKind, LossTerm, LossWhen, Norm};
 
+/// Reals per packed loss term (`LOSS_TERM` in `shaders/loss/loss.wgsl`).
+pub const LOSS_TERM_REALS: usize = 16;
+
 /// Weight factor of every term at every step `0..=steps` (row-major `[step][term]`):
 /// 1 at the last step for `Final`, 1/n inside an n-state `Running` window, 0 elsewhere.
 pub fn step_factors(terms: &[LossTerm], steps: usize) -> Vec<f64> {
@@ -181,7 +184,7 @@ impl LossSet {
         let info = grid;
         let bodies = &b.points.bodies;
         let nodes = info.num_nodes();
-        let mut packed = Vec::with_capacity(16 * terms.len().max(1));
+        let mut packed = Vec::with_capacity(LOSS_TERM_REALS * terms.len().max(1));
         let mut points: Vec<f64> = Vec::new();
         let mut chamfer_slots = 0usize;
         let mut target_masses: Vec<f64> = Vec::new();
@@ -193,7 +196,7 @@ impl LossSet {
                 .map(|b| b.range.clone())
                 .ok_or_else(|| SimError::Other(format!("loss body {} does not exist", t.body)))?;
             let count = range.end - range.start;
-            let mut r = [0.0f64; 16];
+            let mut r = [0.0f64; LOSS_TERM_REALS];
             r[1] = t.body as f64;
             r[2] = range.start as f64;
             r[3] = count as f64;

@@ -15,6 +15,7 @@ use crate::mpm::p2g::{P2g, P2gMode};
 use crate::mpm::solver::MpmSolver;
 use crate::mpm::state::{matrices_from_gpu, matrices_to_gpu, StateHost};
 use crate::mpm::{MpmModel, MpmState};
+use crate::tools::{ToolSet, TOOL_FRICTION, TOOL_RECORD_REALS};
 use crate::world::{World, STATUS_HEALTHY};
 use ductile_gpu::{read_buffer, AtomicsMode, GpuContext, GpuTimer, Precision, ShaderConfig};
 use ductile_scene::{LoadedScene, Material, SceneError};
@@ -245,6 +246,7 @@ impl Simulation {
         let tool_sdfs: Vec<_> = (0..scene.tools.len())
             .map(|i| loaded.tool_sdf(i, 2))
             .collect::<Result<_, _>>()?;
+        let tools = ToolSet::new(ctx, &scene.tools, &tool_sdfs, precision)?;
         let model = MpmModel::build(
             ctx,
             &ModelDesc {
@@ -252,19 +254,19 @@ impl Simulation {
                 body_counts: &body_counts,
                 release_steps: &release_steps,
                 particle_volumes: &volumes,
-                tool_sdfs: &tool_sdfs,
+                tools: &tools,
                 control_steps: control_steps as u32,
             },
             precision,
         )?;
         let control = Control::build(ctx, &scene.tools, dt, control_steps, precision)?;
-        let ext_force = MpmSolver::external_force_buffer(ctx, &model)?;
+        let ext_force = MpmSolver::external_force_placeholder(ctx, &model)?;
         let s0 = MpmState::upload(ctx, &host, precision, "state0")?;
         let s1 = MpmState::zeroed(ctx, n as u32, precision, "state1")?;
         let passes_per_step = 6;
         // (scatter mode times 3 passes per substep, gather mode 6)
         let timer = GpuTimer::new(ctx, passes_per_step * scene.time.substeps.max(1));
-        let mut world = World::new(ctx, control, dt, config, timer)?;
+        let mut world = World::new(ctx, control, tools, dt, config, timer)?;
         let states = [&s0, &s1];
         let mode = if opts.deterministic || precision == Precision::F64 {
             P2gMode::Gather
@@ -441,7 +443,7 @@ impl Simulation {
         let p = self.config().precision;
         ctx.queue.write_buffer(
             &self.model().tools,
-            (16 * t as u64 + 4) * p.bytes(),
+            ((TOOL_RECORD_REALS * t + TOOL_FRICTION) as u64) * p.bytes(),
             &ductile_gpu::reals_to_bytes(&[friction, softness], p),
         );
         Ok(())

@@ -1,7 +1,8 @@
 //! The multi-solver runtime: the [`Solver`] and [`Coupling`] interfaces and
 //! the [`World`] that holds what solvers share.
 //!
-//! A world holds the substep clock, the status word, the tools' [`Control`],
+//! A world holds the substep clock, the status word, the tools (their
+//! shapes in [`ToolSet`], their per-substep poses in [`Control`]),
 //! its solvers (MPM first; FEM, shells and rods plug in the same way) and the
 //! couplings between them. One substep is a fixed sequence:
 //!
@@ -25,6 +26,7 @@
 
 use crate::control::Control;
 use crate::error::SimError;
+use crate::tools::ToolSet;
 use ductile_gpu::{
     storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext, GpuTimer, Kernel, ShaderConfig,
 };
@@ -151,6 +153,8 @@ pub struct WorldBuffers<'a> {
     pub status: &'a wgpu::Buffer,
     /// The tools' per-substep poses and velocities.
     pub control: &'a Control,
+    /// The tools' shape records and signed-distance grids.
+    pub tools: &'a ToolSet,
     /// Precision and atomics of every kernel.
     pub config: ShaderConfig,
     /// The shared gradient buffers (when gradients are enabled).
@@ -176,6 +180,14 @@ pub trait Solver: Any {
     /// Zeroes the buffers couplings add into (called once per substep,
     /// before the couplings' forward, only when the world has couplings).
     fn encode_clear_coupling_inputs(&self, _enc: &mut wgpu::CommandEncoder) {}
+
+    /// Allocates the buffers couplings add into and makes the substep read
+    /// them (a solver without couplings reads none: no cost). Called through
+    /// [`World::enable_coupling_inputs`] before a coupling binds them, and
+    /// before gradients are enabled.
+    fn enable_coupling_inputs(&mut self, _ctx: &GpuContext) -> Result<(), SimError> {
+        Ok(())
+    }
 
     /// Bytes of one stored state (what a checkpoint keeps of this solver).
     fn stored_bytes(&self) -> u64;
@@ -310,6 +322,8 @@ pub struct World {
     pub couplings: Vec<Box<dyn Coupling>>,
     /// Per-substep tool controls.
     pub control: Control,
+    /// The tools every solver collides with (`shaders/common/tools.wgsl`).
+    pub tools: ToolSet,
     /// Substep counter read by the kernels (u32).
     pub clock: wgpu::Buffer,
     /// The status word (see [`STATUS_HEALTHY`]).
@@ -335,6 +349,7 @@ impl World {
     pub fn new(
         ctx: &GpuContext,
         control: Control,
+        tools: ToolSet,
         dt: f64,
         config: ShaderConfig,
         timer: GpuTimer,
@@ -357,6 +372,7 @@ impl World {
             solvers: Vec::new(),
             couplings: Vec::new(),
             control,
+            tools,
             clock,
             status,
             config,
@@ -376,6 +392,7 @@ impl World {
             clock: &self.clock,
             status: &self.status,
             control: &self.control,
+            tools: &self.tools,
             config: self.config,
             adjoint: self.adjoint.as_ref(),
         }
@@ -385,6 +402,21 @@ impl World {
     pub fn add_solver(&mut self, s: Box<dyn Solver>) -> usize {
         self.solvers.push(s);
         self.solvers.len() - 1
+    }
+
+    /// Makes solver `i` allocate and read its coupling inputs (see
+    /// [`Solver::enable_coupling_inputs`]); a coupling calls this for each
+    /// solver it joins before it binds their buffers.
+    pub fn enable_coupling_inputs(&mut self, ctx: &GpuContext, i: usize) -> Result<(), SimError> {
+        if self.adjoint.is_some() {
+            return Err(SimError::Other(
+                "couplings must be added before gradients are enabled".into(),
+            ));
+        }
+        self.solvers
+            .get_mut(i)
+            .ok_or_else(|| SimError::Other(format!("no solver {i}")))?
+            .enable_coupling_inputs(ctx)
     }
 
     /// Adds a coupling after the existing ones.

@@ -59,14 +59,18 @@ pub struct SpringMpmCoupling {
 
 impl SpringMpmCoupling {
     /// Couples the spring solver `springs` of `sim`'s world to its MPM
-    /// solver, with penalty stiffness `kappa` [N/m²] and radius `radius` [m].
+    /// solver (enabling MPM's external-force input), with penalty stiffness
+    /// `kappa` [N/m²] and radius `radius` [m].
     pub fn new(
         ctx: &GpuContext,
-        sim: &Simulation,
+        sim: &mut Simulation,
         springs: usize,
         kappa: f64,
         radius: f64,
     ) -> Result<Self, SimError> {
+        sim.world.enable_coupling_inputs(ctx, Simulation::MPM)?;
+        sim.world.enable_coupling_inputs(ctx, springs)?;
+        let sim = &*sim;
         let config = sim.config();
         let p = config.precision;
         let mpm = sim.mpm();

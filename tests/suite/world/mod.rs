@@ -147,8 +147,8 @@ fn rollout(
     let springs = SpringSolver::new(ctx, &sim, desc).unwrap_or_else(|e| panic!("{e}"));
     let si = sim.world.add_solver(Box::new(springs));
     if let Some(kappa) = kappa {
-        let c =
-            SpringMpmCoupling::new(ctx, &sim, si, kappa, 0.05).unwrap_or_else(|e| panic!("{e}"));
+        let c = SpringMpmCoupling::new(ctx, &mut sim, si, kappa, 0.05)
+            .unwrap_or_else(|e| panic!("{e}"));
         sim.world.add_coupling(Box::new(c));
     }
     let mut r =

@@ -85,8 +85,8 @@ pub struct MpmAdjoint {
 impl MpmAdjoint {
     /// Builds the adjoint of the substep that reads `state` (the state a
     /// backward step restores state_t into) with `p2g` in gather mode and
-    /// the couplings' force `ext_force`, adding control and tool-parameter
-    /// adjoints into `shared`.
+    /// the couplings' force `ext_force` (read when `coupled`), adding control
+    /// and tool-parameter adjoints into `shared`.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         ctx: &GpuContext,
@@ -96,6 +96,7 @@ impl MpmAdjoint {
         control: &Control,
         clock: &wgpu::Buffer,
         ext_force: &wgpu::Buffer,
+        coupled: bool,
         shared: &SharedAdjoint,
         config: ShaderConfig,
     ) -> Result<Self, SimError> {
@@ -120,7 +121,10 @@ impl MpmAdjoint {
             ("parameter adjoints", PGRAD_STRIDE * n * r),
             ("grid adjoint", 4 * nodes * r),
             ("grid velocity adjoint", 4 * nodes * r),
-            ("external force adjoint", 4 * nodes * r),
+            (
+                "external force adjoint",
+                if coupled { 4 * nodes * r } else { 4 * r },
+            ),
             ("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r),
         ];
         for (what, bytes) in sizes {
@@ -136,13 +140,16 @@ impl MpmAdjoint {
         let pgrad = z("parameter adjoints", PGRAD_STRIDE * n * r)?;
         let grid_bar = z("grid adjoint", 4 * nodes * r)?;
         let grid_vbar = z("grid velocity adjoint", 4 * nodes * r)?;
-        let ext_force_bar = z("external force adjoint", 4 * nodes * r)?;
+        let ext_force_bar = z(
+            "external force adjoint",
+            if coupled { 4 * nodes * r } else { 4 * r },
+        )?;
         let tool_partial = z("tool adjoint partials", blocks * nt.max(1) * TOOL_GRAD * r)?;
         let (control_grad, tool_param_grad) = (&shared.control_grad, &shared.tool_param_grad);
         let bytes = 2 * ADJ_STRIDE * n * r
             + 16 * n * r
             + PGRAD_STRIDE * n * r
-            + 12 * nodes * r
+            + (if coupled { 12 } else { 8 }) * nodes * r
             + blocks * nt.max(1) * TOOL_GRAD * r;
 
         let g2p_adj = Kernel::new(ctx, "mpm/g2p_adj", "g2p_adj", config)?;

@@ -1,10 +1,10 @@
 //! The MPM Model: everything that stays fixed during a rollout — grid and
-//! run parameters, per-body materials, each particle's body, tool shapes and
-//! mesh signed-distance grids.
+//! run parameters, per-body materials, each particle's body (and handles to
+//! the world's tool buffers, [`crate::tools`]).
 
 use crate::material::pack_material;
 use ductile_gpu::{reals_to_bytes, storage_buffer, BufferUse, GpuContext, GpuError, Precision};
-use ductile_scene::{Boundary, Scene, ToolShape};
+use ductile_scene::{Boundary, Scene};
 
 /// Static GPU buffers of an MPM scene.
 pub struct MpmModel {
@@ -20,9 +20,9 @@ pub struct MpmModel {
     /// particles present from the start). See `tag_body` and
     /// `tag_release` in `shaders/mpm/params.wgsl`.
     pub body_of: wgpu::Buffer,
-    /// 16 Reals per tool (shape, friction, softness, SDF grid placement).
+    /// The world's tool records ([`crate::tools::ToolSet::records`], the same buffer).
     pub tools: wgpu::Buffer,
-    /// All mesh tools' signed-distance values [m], f32.
+    /// The world's mesh-tool signed distances ([`crate::tools::ToolSet::sdf_values`]).
     pub sdf_values: wgpu::Buffer,
     /// Per rigid body (u32 × 4): first particle, particle count, body index, 0
     /// (`shaders/mpm/rigid.wgsl`; one dummy row when there is none).
@@ -104,19 +104,23 @@ pub struct ModelDesc<'a> {
     pub release_steps: &'a [u32],
     /// Per body: particle volume [m³].
     pub particle_volumes: &'a [f64],
-    /// Per tool: its SDF grid if it is a mesh.
-    pub tool_sdfs: &'a [Option<ductile_scene::mesh::SdfGrid>],
+    /// The world's tools (the model binds their buffers).
+    pub tools: &'a crate::tools::ToolSet,
     /// Number of control substeps uploaded.
     pub control_steps: u32,
 }
 
 /// Bytes of the `Params` uniform's integers, which precede its Reals.
-pub(crate) const PARAMS_INTS_BYTES: u64 = 24 * 4;
+pub const PARAMS_INTS_BYTES: u64 = 24 * 4;
+/// Reals of the `Params` uniform, after its integers.
+pub const PARAMS_REALS: u64 = 16;
 /// Index of gravity's x component [m/s²] among the `Params` Reals.
 pub(crate) const PARAMS_GRAVITY: u64 = 4;
 /// Index of the walls' friction coefficient among the `Params` Reals.
 pub(crate) const PARAMS_WALL_FRICTION: u64 = 8;
 
+/// Byte offset of the external-force flag in `Params` (`i[3].z`).
+pub const PARAMS_EXTERNAL_FORCE_BYTE: usize = 3 * 16 + 8;
 /// Byte offset of the particle count in `Params` (`i[2].x`).
 pub const PARAMS_PARTICLES_BYTE: usize = 2 * 16;
 
@@ -157,7 +161,7 @@ fn params_bytes(info: &ModelInfo, scene: &Scene) -> Vec<u8> {
         0,
     ];
     let g = scene.gravity;
-    let reals: [f64; 16] = [
+    let reals: [f64; PARAMS_REALS as usize] = [
         d.origin[0],
         d.origin[1],
         d.origin[2],
@@ -254,60 +258,6 @@ impl MpmModel {
         for (tag, release) in body_of.iter_mut().zip(desc.release_steps) {
             *tag |= release << 8;
         }
-        // Tools and their SDF grids.
-        let mut tool_recs = Vec::new();
-        let mut sdf_values: Vec<f32> = Vec::new();
-        for (i, t) in scene.tools.iter().enumerate() {
-            let mut r = [0.0f64; 16];
-            match &t.shape {
-                ToolShape::Box { half_extents } => {
-                    r[0] = 0.0;
-                    r[1..4].copy_from_slice(half_extents);
-                }
-                ToolShape::Sphere { radius } => {
-                    r[0] = 1.0;
-                    r[1] = *radius;
-                }
-                ToolShape::Capsule {
-                    radius,
-                    half_height,
-                } => {
-                    r[0] = 2.0;
-                    r[1] = *radius;
-                    r[2] = *half_height;
-                }
-                ToolShape::Cylinder {
-                    radius,
-                    half_height,
-                } => {
-                    r[0] = 3.0;
-                    r[1] = *radius;
-                    r[2] = *half_height;
-                }
-                ToolShape::Plane => r[0] = 4.0,
-                ToolShape::Mesh { .. } => {
-                    r[0] = 5.0;
-                    if let Some(Some(g)) = desc.tool_sdfs.get(i) {
-                        r[6] = sdf_values.len() as f64;
-                        r[7] = g.dims[0] as f64;
-                        r[8] = g.dims[1] as f64;
-                        r[9] = g.dims[2] as f64;
-                        r[10] = g.dx;
-                        r[11..14].copy_from_slice(&g.origin);
-                        sdf_values.extend_from_slice(&g.values);
-                    }
-                }
-            }
-            r[4] = t.friction;
-            r[5] = t.softness;
-            tool_recs.extend_from_slice(&r);
-        }
-        if tool_recs.is_empty() {
-            tool_recs.resize(16, 0.0);
-        }
-        if sdf_values.is_empty() {
-            sdf_values.resize(4, 0.0);
-        }
         let params_host = params_bytes(&info, scene);
         Ok(MpmModel {
             params: ductile_gpu::uniform_buffer(ctx, "params", &params_host),
@@ -324,18 +274,8 @@ impl MpmModel {
                 bytemuck::cast_slice(&body_of),
                 BufferUse::Storage,
             )?,
-            tools: storage_buffer(
-                ctx,
-                "tools",
-                &reals_to_bytes(&tool_recs, precision),
-                BufferUse::Storage,
-            )?,
-            sdf_values: storage_buffer(
-                ctx,
-                "tool SDF values",
-                bytemuck::cast_slice(&sdf_values),
-                BufferUse::Storage,
-            )?,
+            tools: desc.tools.records.clone(),
+            sdf_values: desc.tools.sdf_values.clone(),
             rigid_table: storage_buffer(
                 ctx,
                 "rigid bodies",

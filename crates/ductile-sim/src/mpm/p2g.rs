@@ -41,6 +41,8 @@ struct ScatterPath {
     block_active: wgpu::Buffer,
     bg_scatter: [wgpu::BindGroup; 2],
     bg_update: wgpu::BindGroup,
+    /// `bg_update`'s buffers, in binding order (the last is `ext_force`).
+    update_buffers: Vec<wgpu::Buffer>,
 }
 
 /// Kernels and buffers of the gather mode.
@@ -52,6 +54,8 @@ struct GatherPath {
     payload: wgpu::Buffer,
     bg_prepare: [wgpu::BindGroup; 2],
     bg_gather: wgpu::BindGroup,
+    /// `bg_gather`'s bindings (the last is `ext_force`).
+    gather_buffers: Vec<(u32, wgpu::Buffer)>,
 }
 
 /// P2G kernels and the grid.
@@ -133,22 +137,20 @@ impl P2g {
                         ],
                     )
                 });
-                let bg_update = k_update.bind(
-                    ctx,
-                    0,
-                    &[
-                        &model.params,
-                        &active.buffer,
-                        &grid_sum,
-                        &model.tools,
-                        &control.buffer,
-                        &model.sdf_values,
-                        clock,
-                        &grid,
-                        &tool_force,
-                        ext_force,
-                    ],
-                );
+                let update_buffers: Vec<wgpu::Buffer> = vec![
+                    model.params.clone(),
+                    active.buffer.clone(),
+                    grid_sum.clone(),
+                    model.tools.clone(),
+                    control.buffer.clone(),
+                    model.sdf_values.clone(),
+                    clock.clone(),
+                    grid.clone(),
+                    tool_force.clone(),
+                    ext_force.clone(),
+                ];
+                let refs: Vec<&wgpu::Buffer> = update_buffers.iter().collect();
+                let bg_update = k_update.bind(ctx, 0, &refs);
                 scatter = Some(ScatterPath {
                     scatter: k_scatter,
                     active,
@@ -157,6 +159,7 @@ impl P2g {
                     block_active,
                     bg_scatter,
                     bg_update,
+                    update_buffers,
                 });
             }
             P2gMode::Gather => {
@@ -193,24 +196,23 @@ impl P2g {
                         ],
                     )
                 });
-                let bg_gather = k_gather.bind_at(
-                    ctx,
-                    0,
-                    &[
-                        (0, &model.params),
-                        (1, &bins.cell_start),
-                        (3, &payload),
-                        (4, &model.tools),
-                        (5, &control.buffer),
-                        (6, &model.sdf_values),
-                        (7, clock),
-                        (8, &grid),
-                        (9, &tool_force),
-                        (10, &grid_raw),
-                        (11, &bins.active.buffer),
-                        (12, ext_force),
-                    ],
-                );
+                let gather_buffers: Vec<(u32, wgpu::Buffer)> = vec![
+                    (0, model.params.clone()),
+                    (1, bins.cell_start.clone()),
+                    (3, payload.clone()),
+                    (4, model.tools.clone()),
+                    (5, control.buffer.clone()),
+                    (6, model.sdf_values.clone()),
+                    (7, clock.clone()),
+                    (8, grid.clone()),
+                    (9, tool_force.clone()),
+                    (10, grid_raw.clone()),
+                    (11, bins.active.buffer.clone()),
+                    (12, ext_force.clone()),
+                ];
+                let refs: Vec<(u32, &wgpu::Buffer)> =
+                    gather_buffers.iter().map(|(i, b)| (*i, b)).collect();
+                let bg_gather = k_gather.bind_at(ctx, 0, &refs);
                 gather = Some(GatherPath {
                     bins,
                     grid_raw,
@@ -219,6 +221,7 @@ impl P2g {
                     payload,
                     bg_prepare,
                     bg_gather,
+                    gather_buffers,
                 });
             }
         }
@@ -272,6 +275,26 @@ impl P2g {
             gp.bins
                 .active
                 .dispatch(&gp.gather, &mut pass, &[&gp.bg_gather]);
+        }
+    }
+
+    /// Binds `ext_force` (4 Reals per node) in place of the external-force
+    /// buffer given at construction (when a coupling first joins MPM).
+    pub fn rebind_external_force(&mut self, ctx: &GpuContext, ext_force: &wgpu::Buffer) {
+        if let Some(sp) = &mut self.scatter {
+            if let Some(last) = sp.update_buffers.last_mut() {
+                *last = ext_force.clone();
+            }
+            let refs: Vec<&wgpu::Buffer> = sp.update_buffers.iter().collect();
+            sp.bg_update = sp.update.bind(ctx, 0, &refs);
+        }
+        if let Some(gp) = &mut self.gather {
+            if let Some(last) = gp.gather_buffers.last_mut() {
+                last.1 = ext_force.clone();
+            }
+            let refs: Vec<(u32, &wgpu::Buffer)> =
+                gp.gather_buffers.iter().map(|(i, b)| (*i, b)).collect();
+            gp.bg_gather = gp.gather.bind_at(ctx, 0, &refs);
         }
     }
 

@@ -88,8 +88,12 @@ pub struct MpmSolver {
     /// Sums, render packing.
     pub diag: DiagKernels,
     /// The couplings' force on each grid node [N], 4 Reals per node (the last
-    /// unused); zero without couplings. Added in the grid update.
+    /// unused), added in the grid update once a coupling has enabled it
+    /// ([`Solver::enable_coupling_inputs`]); until then a placeholder of one
+    /// node that no kernel reads.
     pub ext_force: wgpu::Buffer,
+    /// Whether couplings push grid nodes (`ext_force` allocated and read).
+    pub coupled: bool,
     /// The adjoint, once gradients are enabled.
     pub adjoint: Option<MpmAdjoint>,
     /// Body index of each particle.
@@ -102,17 +106,16 @@ pub struct MpmSolver {
 }
 
 impl MpmSolver {
-    /// Assembles the solver from its built parts; allocates the
-    /// external-force buffer (checked against the adapter's limits first).
-    pub fn external_force_buffer(
+    /// The external-force placeholder a solver starts with (one node's worth,
+    /// never read until a coupling enables the real buffer).
+    pub fn external_force_placeholder(
         ctx: &GpuContext,
         model: &MpmModel,
     ) -> Result<wgpu::Buffer, SimError> {
-        let bytes = 4 * model.info.num_nodes() as u64 * model.info.precision.bytes();
-        ctx.check_buffer("grid external force (4 Reals per node)", bytes)?;
+        let bytes = 4 * model.info.precision.bytes();
         Ok(storage_buffer_zeroed(
             ctx,
-            "grid external force",
+            "grid external force (none)",
             bytes,
             BufferUse::Storage,
         )?)
@@ -139,6 +142,7 @@ impl MpmSolver {
             g2p,
             diag,
             ext_force,
+            coupled: false,
             adjoint: None,
             body_index,
             materials,
@@ -321,7 +325,31 @@ impl Solver for MpmSolver {
     }
 
     fn encode_clear_coupling_inputs(&self, enc: &mut wgpu::CommandEncoder) {
-        enc.clear_buffer(&self.ext_force, 0, None);
+        if self.coupled {
+            enc.clear_buffer(&self.ext_force, 0, None);
+        }
+    }
+
+    fn enable_coupling_inputs(&mut self, ctx: &GpuContext) -> Result<(), SimError> {
+        if self.coupled {
+            return Ok(());
+        }
+        if self.adjoint.is_some() {
+            return Err(SimError::Other(
+                "couplings must join MPM before its gradients are enabled".into(),
+            ));
+        }
+        let bytes = 4 * self.model.info.num_nodes() as u64 * self.precision.bytes();
+        ctx.check_buffer("grid external force (4 Reals per node)", bytes)?;
+        self.ext_force =
+            storage_buffer_zeroed(ctx, "grid external force", bytes, BufferUse::Storage)?;
+        self.p2g.rebind_external_force(ctx, &self.ext_force);
+        let at = super::model::PARAMS_EXTERNAL_FORCE_BYTE;
+        self.model.params_host[at..at + 4].copy_from_slice(&1u32.to_le_bytes());
+        ctx.queue
+            .write_buffer(&self.model.params, at as u64, &1u32.to_le_bytes());
+        self.coupled = true;
+        Ok(())
     }
 
     fn stored_bytes(&self) -> u64 {
@@ -394,13 +422,14 @@ impl Solver for MpmSolver {
     }
 
     fn adjoint_bytes(&self) -> u64 {
-        // Adjoint states, payload, parameter adjoints, and three grids (P2G's
-        // and the update's adjoints, the external force's); the tool partials
-        // are small and allocated on top.
+        // Adjoint states, payload, parameter adjoints, and two grids (P2G's
+        // and the update's adjoints), three with couplings (the external
+        // force's); the tool partials are small and allocated on top.
         let info = &self.model.info;
         let r = self.precision.bytes();
+        let grids = if self.coupled { 12 } else { 8 };
         (2 * ADJ_STRIDE + 16 + PGRAD_STRIDE) * info.particles as u64 * r
-            + 12 * info.num_nodes() as u64 * r
+            + grids * info.num_nodes() as u64 * r
     }
 
     fn enable_adjoint(&mut self, ctx: &GpuContext, world: &WorldBuffers) -> Result<u64, SimError> {
@@ -418,6 +447,7 @@ impl Solver for MpmSolver {
             world.control,
             world.clock,
             &self.ext_force,
+            self.coupled,
             shared,
             world.config,
         )?;
