@@ -118,7 +118,74 @@ pub fn write_npy_f64(path: &std::path::Path, shape: &[u64], data: &[f64]) -> Res
     Ok(())
 }
 
-/// The scene's loss on the GPU.
+/// Loss terms a [`crate::Rollout`] evaluates on the GPU in the forward pass
+/// and seeds in the backward pass, with no readback in between: the
+/// point-set terms of [`LossSet`] (every scene loss kind, on any solver's
+/// points), or a solver's own terms on its output buffers (a sensor's
+/// forces or image), added with [`crate::Rollout::add_loss_terms`].
+pub trait LossTerms {
+    /// Number of terms (their values come back in this order).
+    fn len(&self) -> usize;
+    /// True when there are no terms.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// True when some term is evaluated on the state after `step` substeps.
+    fn active_at(&self, step: usize) -> bool;
+    /// True when the evaluated MPM state must be binned by cell first.
+    fn needs_bins(&self) -> bool {
+        false
+    }
+    /// Restricts the terms to substeps `0..=end` (None: the whole rollout).
+    fn set_window(&mut self, ctx: &GpuContext, end: Option<usize>);
+    /// Records the zeroing of the accumulated values.
+    fn clear(&self, enc: &mut wgpu::CommandEncoder);
+    /// Records the addition of the terms active at the clock's step,
+    /// evaluated on state `parity`.
+    fn encode_eval(&self, enc: &mut wgpu::CommandEncoder, parity: usize);
+    /// Records the addition of the active terms' ∂/∂state (state `parity`)
+    /// into the adjoint buffers `adj` of the solvers they measure.
+    fn encode_seed(&self, enc: &mut wgpu::CommandEncoder, parity: usize, adj: usize);
+    /// Each term's accumulated weighted value (blocking readback).
+    fn values(
+        &self,
+        ctx: &GpuContext,
+        precision: ductile_gpu::Precision,
+    ) -> Result<Vec<f64>, SimError>;
+}
+
+impl LossTerms for LossSet {
+    fn len(&self) -> usize {
+        self.terms.len()
+    }
+    fn active_at(&self, step: usize) -> bool {
+        LossSet::active_at(self, step)
+    }
+    fn needs_bins(&self) -> bool {
+        LossSet::needs_bins(self)
+    }
+    fn set_window(&mut self, ctx: &GpuContext, end: Option<usize>) {
+        LossSet::set_window(self, ctx, end)
+    }
+    fn clear(&self, enc: &mut wgpu::CommandEncoder) {
+        LossSet::clear(self, enc)
+    }
+    fn encode_eval(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        LossSet::encode_eval(self, enc, parity)
+    }
+    fn encode_seed(&self, enc: &mut wgpu::CommandEncoder, parity: usize, adj: usize) {
+        LossSet::encode_seed(self, enc, parity, adj)
+    }
+    fn values(
+        &self,
+        ctx: &GpuContext,
+        precision: ductile_gpu::Precision,
+    ) -> Result<Vec<f64>, SimError> {
+        LossSet::values(self, ctx, precision)
+    }
+}
+
+/// Loss terms on one solver's points (see [`LossTerms`]).
 pub struct LossSet {
     /// The terms, as given in the scene.
     pub terms: Vec<LossTerm>,

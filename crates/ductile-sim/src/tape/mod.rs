@@ -19,7 +19,7 @@ use plan::binomial_split;
 pub use plan::{binomial_capacity, human_bytes, MemoryPlan, Schedule, TapeOptions};
 
 use crate::error::SimError;
-use crate::loss::{LossBindings, LossSet};
+use crate::loss::{LossBindings, LossSet, LossTerms};
 use crate::mpm::adjoint::MpmAdjoint;
 pub use crate::mpm::solver::{elastic_constants, BodyGradients, STORED_REALS};
 use crate::mpm::state::{field_to_gpu, StateHost};
@@ -70,9 +70,10 @@ enum Slot {
 pub struct Rollout {
     /// The simulation (deterministic gather P2G); its world holds every solver.
     pub sim: Simulation,
-    /// The loss: one set of terms per solver whose points they measure; the
-    /// first is the scene's `loss` on the MPM particles.
-    pub losses: Vec<LossSet>,
+    /// The loss: sets of terms, the first the scene's `loss` on the MPM
+    /// particles, then those added by [`Rollout::add_loss`] (on any
+    /// solver's points) and [`Rollout::add_loss_terms`] (a solver's own).
+    pub losses: Vec<Box<dyn LossTerms>>,
     /// The schedule and its memory.
     pub plan: MemoryPlan,
     steps: usize,
@@ -217,7 +218,7 @@ impl Rollout {
                 .map(|t| [t.friction, t.softness])
                 .collect(),
             sim,
-            losses: vec![loss],
+            losses: vec![Box::new(loss)],
             plan,
             steps,
             initial,
@@ -418,9 +419,16 @@ impl Rollout {
             },
             world.config,
         )?;
-        self.losses.push(set);
+        self.losses.push(Box::new(set));
         self.forward_done = false;
         Ok(())
+    }
+
+    /// Adds loss terms that a solver evaluates itself (on its output
+    /// buffers: a sensor's forces, markers or image), seeded into its adjoint.
+    pub fn add_loss_terms(&mut self, terms: Box<dyn LossTerms>) {
+        self.losses.push(terms);
+        self.forward_done = false;
     }
 
     fn loss_active_at(&self, t: usize) -> bool {
