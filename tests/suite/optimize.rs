@@ -395,6 +395,50 @@ fn emitter_path_gradient_matches_central_differences() {
     );
 }
 
+/// Task controls may name their body (and the scene's loss its body), for
+/// an inline scene and for a scene file beside the task; the names give
+/// the same controls as indices, and an unknown name is a located error.
+#[test]
+fn task_controls_refer_to_bodies_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = "Scene(
+    name: \"named\",
+    domain: (cells: (16, 16, 16), dx: 0.0625),
+    time: (dt: 1e-3, substeps: 10, frames: 1),
+    bodies: [(name: \"ball\", shape: Sphere(center: (0.5, 0.5, 0.5), radius: 0.1),
+              material: NeoHookean(density: 1000.0, youngs_modulus: 1e4, poisson_ratio: 0.3))],
+    loss: [(kind: CenterOfMass(target: (0.6, 0.5, 0.5)), body: \"ball\")],
+)";
+    std::fs::write(dir.path().join("named.ron"), scene).unwrap();
+    let task = |scene_field: &str, body: &str| {
+        format!(
+            "Task(
+    scene: {scene_field},
+    controls: [InitialVelocity(body: {body}, min: (-2.0, -2.0, -2.0), max: (2.0, 2.0, 2.0))],
+    optimizer: GradientDescent(learning_rate: 0.5, iterations: 2),
+)"
+        )
+    };
+    let path = dir.path().join("task.ron");
+    for scene_field in ["\"named.ron\"", scene] {
+        let by_name =
+            parse_task(&task(scene_field, "\"ball\""), &path).unwrap_or_else(|e| panic!("{e}"));
+        let by_index = parse_task(&task(scene_field, "0"), &path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(by_name.task.controls, by_index.task.controls);
+        assert_eq!(by_name.load_scene().unwrap().scene.loss[0].body, 0);
+        let text = task(scene_field, "\"bal\"");
+        let e = parse_task(&text, &path)
+            .expect_err("unknown body")
+            .to_string();
+        let line = text.lines().position(|l| l.contains("\"bal\"")).unwrap() + 1;
+        assert!(e.contains(&format!("task.ron:{line}:")), "{e}");
+        assert!(
+            e.contains("\"bal\" names no body: the scene's bodies are \"ball\""),
+            "{e}"
+        );
+    }
+}
+
 /// A task may hold its scene inline: it loads and optimises like one read
 /// from a file, a comment or string holding `scene:` does not confuse it,
 /// and a mistake inside the inline scene is reported at its line and column

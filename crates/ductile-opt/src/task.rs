@@ -43,6 +43,7 @@ pub struct Task {
 #[serde(deny_unknown_fields)]
 pub struct Record {
     /// Body whose particles are recorded.
+    #[serde(deserialize_with = "ductile_scene::refs::body")]
     pub body: usize,
     /// NPY file written, relative to the scene file (the scene's
     /// `ParticlePositions` loss reads it): shape [records, particles, 3].
@@ -121,7 +122,8 @@ pub enum Interpolation {
 pub enum ControlSpec {
     /// The initial velocity [m/s] of every particle of a body.
     InitialVelocity {
-        /// Body index.
+        /// The body: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::body")]
         body: usize,
         /// Initial guess (default: the scene's value).
         #[serde(default)]
@@ -137,7 +139,8 @@ pub enum ControlSpec {
     /// A rigid translation [m] of a body's initial particle positions from
     /// where the scene places them (initial guess zero unless given).
     InitialOffset {
-        /// Body index.
+        /// The body: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::body")]
         body: usize,
         /// Initial guess [m] (default zero).
         #[serde(default)]
@@ -152,7 +155,8 @@ pub enum ControlSpec {
     },
     /// A material parameter of a body.
     Material {
-        /// Body index.
+        /// The body: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::body")]
         body: usize,
         /// Which parameter.
         param: MaterialParam,
@@ -169,7 +173,8 @@ pub enum ControlSpec {
     /// velocity per substep); its position follows by integration from the
     /// scene's initial pose (orientation and angular velocity as in the scene).
     ToolVelocity {
-        /// Tool index.
+        /// The tool: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::tool")]
         tool: usize,
         /// Number of constant-velocity segments over the rollout (>= 1).
         segments: usize,
@@ -193,7 +198,8 @@ pub enum ControlSpec {
     /// q(n + 1) = exp(dt · ω(n)) q(n) (position and linear velocity as in
     /// the scene, or from a `ToolVelocity` control of the same tool).
     ToolAngularVelocity {
-        /// Tool index.
+        /// The tool: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::tool")]
         tool: usize,
         /// Number of constant-velocity segments over the rollout (>= 1).
         segments: usize,
@@ -217,7 +223,8 @@ pub enum ControlSpec {
     /// position's change over that substep divided by dt (orientation and
     /// angular velocity as in the scene).
     ToolKeyframes {
-        /// Tool index.
+        /// The tool: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::tool")]
         tool: usize,
         /// Number of key frames (>= 1; `steps + 1` gives one pose per substep).
         keys: usize,
@@ -246,7 +253,8 @@ pub enum ControlSpec {
     /// stirring) and first-order otherwise. Position and linear velocity as
     /// in the scene, or from a `ToolVelocity` or `ToolKeyframes` control.
     ToolRotationKeyframes {
-        /// Tool index.
+        /// The tool: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::tool")]
         tool: usize,
         /// Number of key frames (>= 1; `steps + 1` gives one per substep).
         keys: usize,
@@ -273,6 +281,7 @@ pub enum ControlSpec {
     /// position at its release substep.
     EmitterKeyframes {
         /// Body index (a body with an `emitter`).
+        #[serde(deserialize_with = "ductile_scene::refs::body")]
         body: usize,
         /// Number of key frames (>= 1; `steps + 1` gives one per substep).
         keys: usize,
@@ -299,7 +308,8 @@ pub enum ControlSpec {
     /// (the scene's width and orientation, or a `GripperWidth` control's
     /// width) and each finger's velocity is its interpolated motion.
     GripperKeyframes {
-        /// Gripper index (in the scene's `grippers`).
+        /// The gripper in the scene's `grippers`: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::gripper")]
         gripper: usize,
         /// Number of key frames (>= 1; `steps + 1` gives one per substep).
         keys: usize,
@@ -328,7 +338,8 @@ pub enum ControlSpec {
     /// closing axis is q·x̂); their angular velocity is (θ(n + 1) − θ(n)) / dt
     /// as for [`ControlSpec::ToolRotationKeyframes`].
     GripperRotationKeyframes {
-        /// Gripper index (in the scene's `grippers`).
+        /// The gripper in the scene's `grippers`: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::gripper")]
         gripper: usize,
         /// Number of key frames (>= 1; `steps + 1` gives one per substep).
         keys: usize,
@@ -355,7 +366,8 @@ pub enum ControlSpec {
     /// as the scene says; each finger's velocity is its interpolated motion
     /// over the substep.
     GripperWidth {
-        /// Gripper index (in the scene's `grippers`).
+        /// The gripper in the scene's `grippers`: its index or its name.
+        #[serde(deserialize_with = "ductile_scene::refs::gripper")]
         gripper: usize,
         /// Number of key frames (>= 1; `steps + 1` gives one per substep).
         keys: usize,
@@ -573,13 +585,23 @@ pub fn parse_task(source: &str, path: &Path) -> Result<LoadedTask, SceneError> {
     };
     // `Some(..)` may be left out around optional values, and `Adam(..)`
     // holds its settings directly.
-    let task: Task = ron::Options::default()
-        .with_default_extension(
-            ron::extensions::Extensions::IMPLICIT_SOME
-                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
-        )
-        .from_str(&task_text)
-        .map_err(|e| SceneError::from_ron(source, &label, &e))?;
+    // Body, tool and gripper references may be names: read the scene's first.
+    let names = match &inline_scene {
+        Some(scene) => ductile_scene::refs::probe_names(scene),
+        None => probe_scene_path(&task_text).and_then(|p| {
+            let file = path.parent().unwrap_or(Path::new(".")).join(p);
+            ductile_scene::refs::probe_names(&std::fs::read_to_string(file).ok()?)
+        }),
+    };
+    let task: Task = ductile_scene::refs::with_names(names, || {
+        ron::Options::default()
+            .with_default_extension(
+                ron::extensions::Extensions::IMPLICIT_SOME
+                    | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+            )
+            .from_str(&task_text)
+    })
+    .map_err(|e| SceneError::from_ron(source, &label, &e))?;
     let t = LoadedTask {
         task,
         path: path.to_path_buf(),
@@ -588,6 +610,23 @@ pub fn parse_task(source: &str, path: &Path) -> Result<LoadedTask, SceneError> {
     };
     check(&t)?;
     Ok(t)
+}
+
+/// The `scene` path of task text, read leniently (None when it does not parse).
+fn probe_scene_path(task_text: &str) -> Option<String> {
+    #[derive(Deserialize)]
+    #[serde(rename = "Task")]
+    struct Peek {
+        scene: String,
+    }
+    ron::Options::default()
+        .with_default_extension(
+            ron::extensions::Extensions::IMPLICIT_SOME
+                | ron::extensions::Extensions::UNWRAP_VARIANT_NEWTYPES,
+        )
+        .from_str::<Peek>(task_text)
+        .ok()
+        .map(|p| p.scene)
 }
 
 /// Byte range of an inline scene, the value of the task's top-level

@@ -12,7 +12,7 @@ pub mod scene;
 pub mod shapes;
 
 pub use camera::Camera;
-pub use renderer::{view_texture, Renderer, COLOR_FORMAT, MAX_PALETTE};
+pub use renderer::{view_texture, Frame, Renderer, COLOR_FORMAT, MAX_PALETTE};
 
 use thiserror::Error;
 
@@ -36,6 +36,14 @@ pub enum RenderError {
         height: u32,
         /// The device's largest 2-D texture side.
         max: u32,
+    },
+    /// A GPU mesh view asks for more triangles than its index buffer holds.
+    #[error("GPU mesh asks for {triangles} triangles but its index buffer holds only {capacity}")]
+    GpuMeshBuffer {
+        /// Triangles asked for.
+        triangles: u32,
+        /// Triangles (12 bytes each) the index buffer holds.
+        capacity: u64,
     },
     /// Reading the image back from the GPU failed.
     #[error("reading the image back failed: {0}")]
@@ -73,6 +81,21 @@ pub struct ParticleView<'a> {
     /// Categorical colours (linear 0..1 RGB); empty uses [`DEFAULT_PALETTE`]; at most
     /// [`MAX_PALETTE`] entries are used.
     pub palette: Vec<[f32; 3]>,
+}
+
+/// A deforming triangle mesh drawn straight from GPU buffers (a solver's
+/// surface: an FEM pad, a shell): nothing is read back or uploaded per frame.
+/// Drawn opaque, flat-shaded, two-sided.
+pub struct GpuMeshView<'a> {
+    /// Storage buffer of vertex positions, `[f32; 4]` per vertex (x, y, z,
+    /// unused) in world metres (a solver's render packing writes it).
+    pub vertices: &'a wgpu::Buffer,
+    /// Storage buffer of triangle corners, 3 `u32` vertex indices per triangle.
+    pub indices: &'a wgpu::Buffer,
+    /// Number of triangles to draw (from the start of `indices`).
+    pub triangles: u32,
+    /// Linear RGB colour (alpha ignored: opaque).
+    pub color: [f32; 4],
 }
 
 /// A triangle mesh already in world coordinates, drawn lit; `color[3] < 1` draws it

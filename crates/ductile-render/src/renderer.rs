@@ -1,11 +1,14 @@
 //! The renderer: pipelines for the background, meshes and particle impostors,
 //! the render targets, and readback into an [`image::RgbaImage`].
 //!
-//! Draw order: background, opaque meshes, particles, transparent meshes
+//! Draw order: background, opaque meshes, GPU meshes (deforming surfaces
+//! pulled from a solver's buffers), particles, transparent meshes
 //! (blended, depth-tested but not depth-writing). Depth is reversed
 //! (near = 1, infinity = 0) in a `Depth32Float` buffer.
 
-use crate::{Camera, ColorMode, MeshInstance, ParticleView, RenderError, DEFAULT_PALETTE};
+use crate::{
+    Camera, ColorMode, GpuMeshView, MeshInstance, ParticleView, RenderError, DEFAULT_PALETTE,
+};
 use bytemuck::{Pod, Zeroable};
 use ductile_gpu::{ShaderConfig, ShaderLibrary};
 use glam::Vec3;
@@ -47,6 +50,23 @@ struct ParticleParams {
 struct MeshVertex {
     position: [f32; 3],
     normal: [f32; 3],
+    color: [f32; 4],
+}
+
+/// Everything one picture draws.
+#[derive(Default)]
+pub struct Frame<'a> {
+    /// Particle views.
+    pub particles: &'a [ParticleView<'a>],
+    /// Host meshes (tools, containers, floor).
+    pub meshes: &'a [MeshInstance],
+    /// Deforming meshes in GPU buffers.
+    pub gpu_meshes: &'a [GpuMeshView<'a>],
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Pod, Zeroable)]
+struct GpuMeshParams {
     color: [f32; 4],
 }
 
@@ -136,7 +156,13 @@ pub struct Renderer {
     globals: wgpu::Buffer,
     globals_bind: wgpu::BindGroup,
     particle_layout: wgpu::BindGroupLayout,
+    gpu_mesh_layout: wgpu::BindGroupLayout,
     background: wgpu::RenderPipeline,
+    gpu_mesh: wgpu::RenderPipeline,
+    /// One colour uniform per GPU mesh view, grown on demand.
+    gpu_mesh_params: Vec<wgpu::Buffer>,
+    /// This frame's GPU mesh bind groups with the vertices each draws.
+    gpu_mesh_draws: Vec<(wgpu::BindGroup, u32)>,
     mesh_opaque: wgpu::RenderPipeline,
     mesh_transparent: wgpu::RenderPipeline,
     particles: wgpu::RenderPipeline,
@@ -199,6 +225,20 @@ impl Renderer {
                 uniform_entry(1, stages),
             ],
         });
+        let storage_entry = |binding| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::VERTEX,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Storage { read_only: true },
+                has_dynamic_offset: false,
+                min_binding_size: None,
+            },
+            count: None,
+        };
+        let gpu_mesh_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("render GPU meshes"),
+            entries: &[storage_entry(0), storage_entry(1), uniform_entry(2, stages)],
+        });
         let globals = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("render globals"),
             size: std::mem::size_of::<Globals>() as u64,
@@ -222,14 +262,16 @@ impl Renderer {
         };
         let scene_layout = layout(&[Some(&globals_layout)]);
         let particle_pipeline_layout = layout(&[Some(&globals_layout), Some(&particle_layout)]);
+        let gpu_mesh_pipeline_layout = layout(&[Some(&globals_layout), Some(&gpu_mesh_layout)]);
         let module = |name| {
             ShaderLibrary::create_module(device, name, ShaderConfig::default())
                 .expect("renderer shaders are embedded")
         };
-        let (bg_module, mesh_module, particle_module) = (
+        let (bg_module, mesh_module, particle_module, gpu_mesh_module) = (
             module("render/background"),
             module("render/mesh"),
             module("render/particles"),
+            module("render/gpu_mesh"),
         );
         let mesh_attributes =
             wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x4];
@@ -322,11 +364,25 @@ impl Renderer {
             Cmp::Greater,
             None,
         );
+        let gpu_mesh = pipeline(
+            "render GPU mesh",
+            &gpu_mesh_pipeline_layout,
+            &gpu_mesh_module,
+            &[],
+            Topo::TriangleList,
+            true,
+            Cmp::Greater,
+            None,
+        );
         Renderer {
             globals,
             globals_bind,
             particle_layout,
+            gpu_mesh_layout,
             background,
+            gpu_mesh,
+            gpu_mesh_params: Vec::new(),
+            gpu_mesh_draws: Vec::new(),
             mesh_opaque,
             mesh_transparent,
             particles,
@@ -372,8 +428,25 @@ impl Renderer {
         meshes: &[MeshInstance],
         camera: &Camera,
     ) -> Result<image::RgbaImage, RenderError> {
+        let frame = Frame {
+            particles,
+            meshes,
+            gpu_meshes: &[],
+        };
+        self.render_frame(device, queue, &frame, camera)
+    }
+
+    /// Renders `frame` (particles, host meshes and GPU meshes) and reads it
+    /// back as an image of the camera's size.
+    pub fn render_frame(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        frame: &Frame,
+        camera: &Camera,
+    ) -> Result<image::RgbaImage, RenderError> {
         self.resize(device, camera.width, camera.height)?;
-        self.prepare(device, queue, particles, meshes, camera)?;
+        self.prepare(device, queue, frame, camera)?;
         let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
             label: Some("render"),
         });
@@ -433,19 +506,36 @@ impl Renderer {
         meshes: &[MeshInstance],
         camera: &Camera,
     ) -> Result<(), RenderError> {
+        let frame = Frame {
+            particles,
+            meshes,
+            gpu_meshes: &[],
+        };
+        self.encode_frame(device, queue, encoder, target, &frame, camera)
+    }
+
+    /// [`Renderer::encode`] for a whole [`Frame`] (GPU meshes included).
+    pub fn encode_frame(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        encoder: &mut wgpu::CommandEncoder,
+        target: &wgpu::TextureView,
+        frame: &Frame,
+        camera: &Camera,
+    ) -> Result<(), RenderError> {
         self.resize(device, camera.width, camera.height)?;
-        self.prepare(device, queue, particles, meshes, camera)?;
+        self.prepare(device, queue, frame, camera)?;
         self.draw(encoder, target);
         Ok(())
     }
 
-    /// Uploads uniforms and meshes and builds the particle bind groups.
+    /// Uploads uniforms and meshes and builds the particle and GPU-mesh bind groups.
     fn prepare(
         &mut self,
         device: &wgpu::Device,
         queue: &wgpu::Queue,
-        particles: &[ParticleView],
-        meshes: &[MeshInstance],
+        frame: &Frame,
         camera: &Camera,
     ) -> Result<(), RenderError> {
         let view = camera.view();
@@ -461,8 +551,60 @@ impl Renderer {
             bg_bottom: [0.93, 0.94, 0.96, 1.0],
         };
         queue.write_buffer(&self.globals, 0, bytemuck::bytes_of(&globals));
-        self.prepare_particles(device, queue, particles)?;
-        self.prepare_meshes(device, queue, meshes);
+        self.prepare_particles(device, queue, frame.particles)?;
+        self.prepare_meshes(device, queue, frame.meshes);
+        self.prepare_gpu_meshes(device, queue, frame.gpu_meshes)
+    }
+
+    fn prepare_gpu_meshes(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        views: &[GpuMeshView],
+    ) -> Result<(), RenderError> {
+        self.gpu_mesh_draws.clear();
+        for (i, v) in views.iter().enumerate() {
+            let capacity = v.indices.size() / 12;
+            if v.triangles as u64 > capacity {
+                return Err(RenderError::GpuMeshBuffer {
+                    triangles: v.triangles,
+                    capacity,
+                });
+            }
+            if v.triangles == 0 {
+                continue;
+            }
+            if self.gpu_mesh_params.len() <= i {
+                self.gpu_mesh_params
+                    .push(device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("render GPU mesh params"),
+                        size: std::mem::size_of::<GpuMeshParams>() as u64,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }));
+            }
+            let params = GpuMeshParams { color: v.color };
+            queue.write_buffer(&self.gpu_mesh_params[i], 0, bytemuck::bytes_of(&params));
+            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("render GPU mesh"),
+                layout: &self.gpu_mesh_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: v.vertices.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: v.indices.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: self.gpu_mesh_params[i].as_entire_binding(),
+                    },
+                ],
+            });
+            self.gpu_mesh_draws.push((bind, 3 * v.triangles));
+        }
         Ok(())
     }
 
@@ -637,6 +779,13 @@ impl Renderer {
             pass.set_pipeline(&self.mesh_opaque);
             pass.draw_indexed(0..opaque, 0, 0..1);
         }
+        if !self.gpu_mesh_draws.is_empty() {
+            pass.set_pipeline(&self.gpu_mesh);
+            for (bind, vertices) in &self.gpu_mesh_draws {
+                pass.set_bind_group(1, bind, &[]);
+                pass.draw(0..*vertices, 0..1);
+            }
+        }
         pass.set_pipeline(&self.particles);
         for (bind, count) in &self.particle_draws {
             pass.set_bind_group(1, bind, &[]);
@@ -656,7 +805,12 @@ mod tests {
     /// The renderer's shaders pass naga in every configuration the library checks.
     #[test]
     fn shaders_validate() {
-        for name in ["render/background", "render/mesh", "render/particles"] {
+        for name in [
+            "render/background",
+            "render/mesh",
+            "render/particles",
+            "render/gpu_mesh",
+        ] {
             for config in ShaderConfig::all() {
                 if let Err(e) = ShaderLibrary::validate(name, config) {
                     panic!("{e}");

@@ -322,3 +322,95 @@ fn a_million_particles() {
     let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
     assert_ne!(centre(&img), centre(&background));
 }
+
+/// A deforming mesh drawn from GPU buffers (as a solver's surface is): a
+/// red square facing the camera covers the centre in red and leaves the
+/// corners to the background; moving its vertices in the buffer, with no
+/// other change, moves what is drawn; and a view asking for more triangles
+/// than its index buffer holds is refused.
+#[test]
+fn gpu_meshes_draw_from_storage_buffers() {
+    use ductile_render::{Frame, GpuMeshView, RenderError};
+    let ctx = ctx();
+    let cam = camera(160, 120);
+    let mut r = Renderer::new(&ctx.device, 160, 120);
+    let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
+    // A square of half side 0.15 through the origin, normal towards the camera.
+    let n = (cam.eye - cam.target).normalize();
+    let u = n.cross(Vec3::Y).normalize();
+    let v = u.cross(n);
+    let corner = |a: f32, b: f32| {
+        let p = (u * a + v * b) * 0.15;
+        [p.x, p.y, p.z, 0.0]
+    };
+    let square = [
+        corner(-1.0, -1.0),
+        corner(1.0, -1.0),
+        corner(1.0, 1.0),
+        corner(-1.0, 1.0),
+    ];
+    let vertices = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test GPU mesh vertices"),
+            contents: bytemuck::cast_slice(&square),
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        });
+    let indices = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test GPU mesh indices"),
+            contents: bytemuck::cast_slice(&[0u32, 1, 2, 0, 2, 3]),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+    let mut draw = |triangles: u32| {
+        let mesh = [GpuMeshView {
+            vertices: &vertices,
+            indices: &indices,
+            triangles,
+            color: [0.9, 0.1, 0.1, 1.0],
+        }];
+        let frame = Frame {
+            gpu_meshes: &mesh,
+            ..Default::default()
+        };
+        r.render_frame(&ctx.device, &ctx.queue, &frame, &cam)
+    };
+    let img = draw(2).unwrap();
+    save(&img, "gpu_mesh");
+    let is_red = |p: &Rgba<u8>| {
+        u32::from(p[0]) > 2 * u32::from(p[1]) && u32::from(p[0]) > 2 * u32::from(p[2])
+    };
+    let c = centre(&img);
+    assert!(is_red(&c), "centre {c:?} is not red");
+    assert_eq!(corners(&img), corners(&background));
+    // Move the square to the right in the buffer only.
+    let shifted: Vec<[f32; 4]> = square
+        .iter()
+        .map(|p| {
+            let q = Vec3::new(p[0], p[1], p[2]) + u * 0.3;
+            [q.x, q.y, q.z, 0.0]
+        })
+        .collect();
+    ctx.queue
+        .write_buffer(&vertices, 0, bytemuck::cast_slice(&shifted));
+    let moved = draw(2).unwrap();
+    assert_eq!(
+        centre(&moved),
+        centre(&background),
+        "the square left the centre"
+    );
+    let red = |img: &RgbaImage| img.pixels().filter(|p| is_red(p)).count();
+    assert!(
+        red(&moved) > 100,
+        "{} red pixels after the move",
+        red(&moved)
+    );
+    assert!(matches!(
+        draw(3),
+        Err(RenderError::GpuMeshBuffer {
+            triangles: 3,
+            capacity: 2
+        })
+    ));
+}

@@ -23,6 +23,7 @@
 pub mod error;
 pub mod locate;
 pub mod mesh;
+pub mod refs;
 pub mod sampling;
 pub mod schema;
 pub mod validate;
@@ -134,9 +135,11 @@ impl LoadedScene {
 /// Parses and validates scene text. `file_label` names the text in error
 /// messages (usually its path). Meshes are not loaded.
 pub fn parse_scene_str(src: &str, file_label: &str) -> Result<Scene, SceneError> {
-    let scene: Scene = ron::Options::default()
-        .from_str(src)
-        .map_err(|e| SceneError::from_ron(src, file_label, &e))?;
+    // Body and tool references may be names: read the names first.
+    let scene: Scene = refs::with_names(refs::probe_names(src), || {
+        ron::Options::default().from_str(src)
+    })
+    .map_err(|e| SceneError::from_ron(src, file_label, &e))?;
     validate::validate_scene(&scene, src, file_label)?;
     let mut scene = scene;
     scene.expand_grippers();

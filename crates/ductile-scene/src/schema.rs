@@ -65,7 +65,8 @@ pub enum LossWhen {
 pub struct LossTerm {
     /// What is measured.
     pub kind: LossKind,
-    /// Index of the body in `bodies`.
+    /// The body in `bodies`: its index or its name.
+    #[serde(deserialize_with = "crate::refs::body")]
     pub body: usize,
     /// Weight of the term (default 1).
     #[serde(default = "one_f64")]
@@ -130,14 +131,17 @@ pub enum LossKind {
     /// |tool position − body centre of mass|² [m²] (a tool–object distance;
     /// its gradient also reaches the tool's controls).
     ToolDistance {
-        /// Index of the tool in `tools`.
+        /// The tool in `tools`: its index or its name (a gripper's fingers
+        /// are `NAME.left` and `NAME.right`).
+        #[serde(deserialize_with = "crate::refs::tool")]
         tool: usize,
     },
     /// |c − c_other − offset|² [m²] for the centres of mass c of this body
     /// and c_other of body `other`: brings two bodies together (offset zero,
     /// the default) or to a given relative placement.
     BodyDistance {
-        /// Index of the other body in `bodies`.
+        /// The other body in `bodies`: its index or its name.
+        #[serde(deserialize_with = "crate::refs::body")]
         other: usize,
         /// Wanted c − c_other [m] (default zero).
         #[serde(default)]

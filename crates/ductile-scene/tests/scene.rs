@@ -623,3 +623,38 @@ fn body_distance_needs_another_body() {
     let msg = assert_invalid(&src, "loss[0].kind.other", "3, offset");
     assert!(msg.contains("other than the term's body 0"), "{msg}");
 }
+
+/// Loss terms may name their body and tool (`body: "jelly"`, `tool:
+/// "pusher"`) instead of giving indices; names resolve to the same indices,
+/// and an unknown name is a located error that lists the names there are.
+#[test]
+fn loss_terms_refer_to_bodies_and_tools_by_name() {
+    let with_loss = |loss: &str| {
+        MINIMAL.replacen(
+            "    tools: [",
+            &format!("    loss: [{loss}],\n    tools: ["),
+            1,
+        )
+    };
+    let by_name = parse_scene_str(
+        &with_loss(r#"(kind: ToolDistance(tool: "pusher"), body: "jelly")"#),
+        "names.ron",
+    )
+    .unwrap();
+    let by_index = parse_scene_str(
+        &with_loss("(kind: ToolDistance(tool: 0), body: 0)"),
+        "index.ron",
+    )
+    .unwrap();
+    assert_eq!(by_name.loss, by_index.loss);
+    let src = with_loss(r#"(kind: CenterOfMass(target: (0.5, 0.5, 0.5)), body: "jely")"#);
+    let e = parse_scene_str(&src, "typo.ron").unwrap_err();
+    let msg = e.to_string();
+    let (line, _) = pos_of(&src, "\"jely\"");
+    assert!(msg.contains(&format!("typo.ron:{line}:")), "{msg}");
+    assert!(msg.contains("loss[0].body"), "{msg}");
+    assert!(
+        msg.contains(r#""jely" names no body: the scene's bodies are "jelly""#),
+        "{msg}"
+    );
+}
