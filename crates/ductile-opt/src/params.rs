@@ -8,6 +8,7 @@ use crate::task::{ControlSpec, Interpolation, LoadedTask, MaterialParam};
 use crate::OptError;
 use ductile_gpu::GpuContext;
 use ductile_scene::Material;
+use ductile_sim::control::{control_offset, CONTROL_QUATERNION, CONTROL_RECORD_REALS};
 use ductile_sim::{Gradients, Rollout};
 use glam::{DQuat, DVec3};
 use std::ops::Range;
@@ -368,7 +369,7 @@ impl Params {
                 } => {
                     tool_ok(*tool)?;
                     keys_ok(*keys)?;
-                    let o = 16 * tool;
+                    let o = control_offset(0, *tool, tools);
                     let c = r.control_values();
                     let x = x0.unwrap_or([c[o], c[o + 1], c[o + 2]]);
                     in_box(x, min, max, "the tool's scene position")?;
@@ -451,8 +452,10 @@ impl Params {
                     let [left, right] = fingers_of(*gripper)?;
                     keys_ok(*keys)?;
                     let c = r.control_values();
-                    let mid: [f64; 3] =
-                        std::array::from_fn(|k| 0.5 * (c[16 * left + k] + c[16 * right + k]));
+                    let mid: [f64; 3] = std::array::from_fn(|k| {
+                        0.5 * (c[control_offset(0, left, tools) + k]
+                            + c[control_offset(0, right, tools) + k])
+                    });
                     let x = x0.unwrap_or(mid);
                     in_box(x, min, max, "the gripper's scene position")?;
                     (
@@ -477,7 +480,10 @@ impl Params {
                     let [left, right] = fingers_of(*gripper)?;
                     keys_ok(*keys)?;
                     let c = r.control_values();
-                    let (l, rt) = (16 * left, 16 * right);
+                    let (l, rt) = (
+                        control_offset(0, left, tools),
+                        control_offset(0, right, tools),
+                    );
                     let scene_w = (0..3)
                         .map(|k| (c[rt + k] - c[l + k]).powi(2))
                         .sum::<f64>()
@@ -672,7 +678,7 @@ impl Params {
         let nt = r.tool_params().len().max(1);
         let dt = r.sim.info().dt;
         let steps = r.steps();
-        let n_ctrl = control.len() / (16 * nt);
+        let n_ctrl = control.len() / (CONTROL_RECORD_REALS * nt);
         for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
             let th = &theta[range.clone()];
             match c {
@@ -694,11 +700,11 @@ impl Params {
                 }
                 ControlSpec::ToolVelocity { tool, segments, .. } => {
                     let seg_len = steps.div_ceil(*segments);
-                    let o0 = 16 * tool;
+                    let o0 = control_offset(0, *tool, nt);
                     let mut pos = [control[o0], control[o0 + 1], control[o0 + 2]];
                     for n in 0..n_ctrl {
                         let s = (n / seg_len).min(segments - 1);
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         for a in 0..3 {
                             let v = th[3 * s + a];
                             control[o + a] = pos[a];
@@ -709,7 +715,7 @@ impl Params {
                 }
                 ControlSpec::ToolAngularVelocity { tool, segments, .. } => {
                     let seg_len = steps.div_ceil(*segments);
-                    let o0 = 16 * tool;
+                    let o0 = control_offset(0, *tool, nt);
                     let mut q = DQuat::from_xyzw(
                         control[o0 + 4],
                         control[o0 + 5],
@@ -718,7 +724,7 @@ impl Params {
                     );
                     for n in 0..n_ctrl {
                         let s = (n / seg_len).min(segments - 1);
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         let w = DVec3::from_slice(&th[3 * s..3 * s + 3]);
                         control[o + 4..o + 8].copy_from_slice(&q.to_array());
                         control[o + 12..o + 15].copy_from_slice(&w.to_array());
@@ -759,11 +765,13 @@ impl Params {
                     ..
                 } => {
                     let w = key_weights(*keys, *interpolation, n_ctrl);
-                    let o0 = 16 * tool;
-                    let q0 = DQuat::from_slice(&control[o0 + 4..o0 + 8]);
+                    let o0 = control_offset(0, *tool, nt);
+                    let q0 = DQuat::from_slice(
+                        &control[o0 + CONTROL_QUATERNION..o0 + CONTROL_QUATERNION + 4],
+                    );
                     let rot = |n: usize| keyed_vec3(&w[n], th);
                     for n in 0..n_ctrl {
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         let (r0, r1) = (rot(n), rot(n + 1));
                         control[o + 4..o + 8].copy_from_slice(&(quat_exp(r0) * q0).to_array());
                         control[o + 12..o + 15].copy_from_slice(&((r1 - r0) / dt).to_array());
@@ -780,7 +788,7 @@ impl Params {
                         w[n].iter().map(|&(j, wj)| wj * th[3 * j + a]).sum()
                     };
                     for n in 0..n_ctrl {
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         for a in 0..3 {
                             control[o + a] = at(n, a);
                             control[o + 8 + a] = (at(n + 1, a) - at(n, a)) / dt;
@@ -824,7 +832,7 @@ impl Params {
     fn gripper_path(&self, r: &Rollout, theta: &[f64], gi: usize) -> GripperPath {
         let nt = r.tool_params().len().max(1);
         let dt = r.sim.info().dt;
-        let n_ctrl = self.base_control.len() / (16 * nt);
+        let n_ctrl = self.base_control.len() / (CONTROL_RECORD_REALS * nt);
         let fingers = finger_tools(r, gi).expect("checked in Params::new");
         let frame = gripper_frame(&self.base_control, fingers, nt, n_ctrl, dt);
         let mut path = GripperPath {
@@ -865,8 +873,8 @@ impl Params {
                     ..
                 } if *gripper == gi => {
                     let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    let o = 16 * fingers[0];
-                    let q0 = DQuat::from_slice(&self.base_control[o + 4..o + 8]);
+                    let o = control_offset(0, fingers[0], nt) + CONTROL_QUATERNION;
+                    let q0 = DQuat::from_slice(&self.base_control[o..o + 4]);
                     let rot: Vec<DVec3> = kw.iter().map(|row| keyed_vec3(row, th)).collect();
                     path.axis = rot.iter().map(|&v| (quat_exp(v) * q0) * DVec3::X).collect();
                     path.rotation = Some((q0, rot));
@@ -886,12 +894,12 @@ impl Params {
     fn apply_grippers(&self, r: &Rollout, theta: &[f64], control: &mut [f64]) {
         let nt = r.tool_params().len().max(1);
         let dt = r.sim.info().dt;
-        let n_ctrl = control.len() / (16 * nt);
+        let n_ctrl = control.len() / (CONTROL_RECORD_REALS * nt);
         for gi in self.controlled_grippers() {
             let path = self.gripper_path(r, theta, gi);
             for n in 0..n_ctrl {
                 for s in 0..2 {
-                    let o = 16 * (n * nt + path.fingers[s]);
+                    let o = control_offset(n, path.fingers[s], nt);
                     let (pos, next) = (path.finger(s, n), path.finger(s, n + 1));
                     control[o..o + 3].copy_from_slice(&pos.to_array());
                     control[o + 8..o + 11].copy_from_slice(&((next - pos) / dt).to_array());
@@ -920,7 +928,7 @@ impl Params {
     ) -> (Vec<DVec3>, Vec<f64>, Vec<DVec3>) {
         let nt = r.tool_params().len().max(1);
         let dt = r.sim.info().dt;
-        let n_ctrl = g.control.len() / (16 * nt);
+        let n_ctrl = g.control.len() / (CONTROL_RECORD_REALS * nt);
         let path = self.gripper_path(r, theta, gi);
         let mut c_bar = vec![DVec3::ZERO; n_ctrl + 1];
         let mut w_bar = vec![0.0; n_ctrl + 1];
@@ -929,7 +937,7 @@ impl Params {
         let mut omega_bar = vec![DVec3::ZERO; n_ctrl + 1];
         for n in 0..n_ctrl {
             for (s, side) in [-1.0, 1.0].into_iter().enumerate() {
-                let o = 16 * (n * nt + path.fingers[s]);
+                let o = control_offset(n, path.fingers[s], nt);
                 let gp = DVec3::from_slice(&g.control[o..o + 3]);
                 let gv = DVec3::from_slice(&g.control[o + 8..o + 11]) / dt;
                 // v_s(n) = (p_s(n + 1) − p_s(n)) / dt.
@@ -965,7 +973,7 @@ impl Params {
         let nt = r.tool_params().len().max(1);
         let dt = r.sim.info().dt;
         let steps = r.steps();
-        let n_ctrl = g.control.len() / (16 * nt);
+        let n_ctrl = g.control.len() / (CONTROL_RECORD_REALS * nt);
         for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
             let th = &theta[range.clone()];
             let out = &mut out[range.clone()];
@@ -1003,7 +1011,7 @@ impl Params {
                     // dL/dv_n = dL/dlin_n + dt Σ_{m > n} dL/dpos_m.
                     let mut later_pos = [0.0; 3];
                     for n in (0..n_ctrl).rev() {
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         let s = (n / seg_len).min(segments - 1);
                         for a in 0..3 {
                             out[3 * s + a] += g.control[o + 8 + a] + dt * later_pos[a];
@@ -1019,7 +1027,7 @@ impl Params {
                     // ω̄(n) = ∂L/∂ω(n) + dt · J_exp(dt ω(n))ᵀ R(q(n))ᵀ q̄(n + 1).
                     let mut qbar_next = DQuat::from_xyzw(0.0, 0.0, 0.0, 0.0);
                     for n in (0..n_ctrl).rev() {
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         let s = (n / seg_len).min(segments - 1);
                         let q = DQuat::from_slice(&c[o + 4..o + 8]);
                         let w = DVec3::from_slice(&c[o + 12..o + 15]);
@@ -1100,9 +1108,10 @@ impl Params {
                     // q(n) = exp(θ(n)) q₀ and ω(n) = (θ(n + 1) − θ(n)) / dt,
                     // θ(n) = Σ_j w_nj θ_j.
                     let w = key_weights(*keys, *interpolation, n_ctrl);
-                    let q0 = DQuat::from_slice(&self.base_control[16 * tool + 4..16 * tool + 8]);
+                    let q = control_offset(0, *tool, nt) + CONTROL_QUATERNION;
+                    let q0 = DQuat::from_slice(&self.base_control[q..q + 4]);
                     for n in 0..n_ctrl {
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         let r_n = keyed_vec3(&w[n], th);
                         let q_bar = DQuat::from_slice(&g.control[o + 4..o + 8]);
                         let (e_bar, _) = quat_mul_vjp(quat_exp(r_n), q0, q_bar);
@@ -1128,7 +1137,7 @@ impl Params {
                 } => {
                     let w = key_weights(*keys, *interpolation, n_ctrl);
                     for n in 0..n_ctrl {
-                        let o = 16 * (n * nt + tool);
+                        let o = control_offset(n, *tool, nt);
                         for a in 0..3 {
                             let (gp, gv) = (g.control[o + a], g.control[o + 8 + a] / dt);
                             for &(j, wj) in &w[n] {
@@ -1168,7 +1177,7 @@ fn gripper_widths(
     dt: f64,
 ) -> Vec<f64> {
     let frame = gripper_frame(control, [left, right], nt, steps, dt);
-    let at = |n: usize, t: usize| 16 * (n * nt + t);
+    let at = |n: usize, t: usize| control_offset(n, t, nt);
     let pos = |n: usize, t: usize| {
         if n < steps {
             DVec3::from_slice(&control[at(n, t)..at(n, t) + 3])
@@ -1228,7 +1237,7 @@ fn gripper_frame(
     steps: usize,
     dt: f64,
 ) -> Vec<(DVec3, DVec3)> {
-    let at = |n: usize, t: usize| 16 * (n * nt + t);
+    let at = |n: usize, t: usize| control_offset(n, t, nt);
     let mut out: Vec<(DVec3, DVec3)> = (0..steps)
         .map(|n| {
             let (l, r) = (at(n, left), at(n, right));

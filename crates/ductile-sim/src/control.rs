@@ -11,6 +11,22 @@ use glam::{DQuat, DVec3, EulerRot};
 /// in `shaders/common/tools.wgsl`, compared by a test).
 pub const CONTROL_RECORD_REALS: usize = 16;
 
+/// Index, within a control record, of the position [m] (3 Reals).
+pub const CONTROL_POSITION: usize = 0;
+/// Index of the orientation quaternion (x, y, z, w).
+pub const CONTROL_QUATERNION: usize = 4;
+/// Index of the linear velocity [m/s] (3 Reals).
+pub const CONTROL_LINEAR: usize = 8;
+/// Index of the angular velocity [rad/s] (3 Reals).
+pub const CONTROL_ANGULAR: usize = 12;
+
+/// Index of the first Real of (substep `n`, tool `t`)'s record in the
+/// Control values of `tools` tools (the one place the layout is computed;
+/// `tool_control_offset` in `shaders/common/tools.wgsl` on the GPU).
+pub fn control_offset(n: usize, t: usize, tools: usize) -> usize {
+    CONTROL_RECORD_REALS * (n * tools + t)
+}
+
 /// A tool's pose and velocity during one substep.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ToolPose {
@@ -214,7 +230,7 @@ impl Control {
             for (t, traj) in trajectories.iter().enumerate() {
                 let p = traj[n];
                 row.push(p);
-                let o = CONTROL_RECORD_REALS * (n * tools.len() + t);
+                let o = control_offset(n, t, tools.len());
                 data[o..o + 3].copy_from_slice(&p.position.to_array());
                 data[o + 4..o + 8].copy_from_slice(&p.rotation.to_array());
                 data[o + 8..o + 11].copy_from_slice(&p.linear.to_array());

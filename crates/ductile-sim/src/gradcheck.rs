@@ -289,7 +289,16 @@ fn material_gradient(m: &Material, g: &BodyGradients) -> Vec<f64> {
 /// Indices of the control values (position, quaternion, linear and angular velocity).
 fn control_indices(len: usize) -> Vec<usize> {
     (0..len)
-        .filter(|i| matches!(i % 16, 0..=2 | 4..=10 | 12..=14))
+        .filter(|i| {
+            use crate::control::{
+                CONTROL_ANGULAR as W, CONTROL_LINEAR as V, CONTROL_POSITION as X,
+                CONTROL_QUATERNION as Q, CONTROL_RECORD_REALS,
+            };
+            let k = i % CONTROL_RECORD_REALS;
+            [(X, 3), (Q, 4), (V, 3), (W, 3)]
+                .iter()
+                .any(|&(first, n)| (first..first + n).contains(&k))
+        })
         .collect()
 }
 

@@ -724,7 +724,7 @@ impl Simulation {
         let first = step.min(c.steps - 1);
         for n in first..c.steps {
             for &u in &moved {
-                let o = 16 * (n * c.tools + u);
+                let o = crate::control::control_offset(n, u, c.tools);
                 for (k, d) in delta.iter().enumerate() {
                     c.values[o + k] += d;
                 }

@@ -337,7 +337,7 @@ impl Rollout {
         let tools = control.tools;
         for (n, row) in control.poses.iter_mut().enumerate() {
             for (t, pose) in row.iter_mut().enumerate() {
-                let o = 16 * (n * tools + t);
+                let o = crate::control::control_offset(n, t, tools);
                 let v = |a: usize| {
                     glam::DVec3::new(values[o + a], values[o + a + 1], values[o + a + 2])
                 };
