@@ -6,6 +6,7 @@
 
 pub mod cmaes;
 pub mod gradient;
+mod kinds;
 pub mod params;
 pub mod task;
 pub mod warm;

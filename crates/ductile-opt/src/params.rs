@@ -2,13 +2,16 @@
 //! with its bounds, scaled coordinates u ∈ [0, 1] (logarithmic for material
 //! parameters), which entries are free (masks, frozen segments), writing θ
 //! into a rollout, pulling dL/dθ out of its gradients, and the coarse
-//! key-frame map of the hybrid optimiser.
+//! key-frame map of the hybrid optimiser. What each kind of control lays
+//! out, writes and pulls back is in [`crate::kinds`], the registry; this
+//! file assembles them, and composes each gripper's controls into its fingers.
 
-use crate::task::{ControlSpec, Interpolation, LoadedTask, MaterialParam};
+use crate::kinds::{kind, Check, Geometry, ParamKind, Written};
+use crate::task::{Interpolation, LoadedTask, MaterialParam};
 use crate::OptError;
 use ductile_gpu::GpuContext;
 use ductile_scene::Material;
-use ductile_sim::control::{control_offset, CONTROL_QUATERNION, CONTROL_RECORD_REALS};
+use ductile_sim::control::{control_offset, CONTROL_RECORD_REALS};
 use ductile_sim::{Gradients, Rollout};
 use glam::{DQuat, DVec3};
 use std::ops::Range;
@@ -76,7 +79,7 @@ pub fn set_material_param(
 }
 
 /// The current value of `param` in `m`, if the model has it.
-fn material_param(m: &Material, param: MaterialParam) -> Option<f64> {
+pub(crate) fn material_param(m: &Material, param: MaterialParam) -> Option<f64> {
     match (m, param) {
         (_, MaterialParam::Density) => Some(ductile_sim::material::density(m)),
         (Material::Fluid { viscosity, .. }, MaterialParam::Viscosity) => Some(*viscosity),
@@ -136,7 +139,11 @@ pub fn key_weights(keys: usize, interp: Interpolation, steps: usize) -> Vec<Vec<
 /// in its start position, d(n) = Σ_j k_nj D_j, and in the nozzle velocity it
 /// leaves with, (d(n + 1) − d(n)) / dt [1/s]; `kw` = `key_weights(.., steps)`.
 /// A particle still waiting at the end (n = steps) gets no velocity.
-fn nozzle_weights(kw: &[Vec<(usize, f64)>], n: usize, dt: f64) -> Vec<(usize, f64, f64)> {
+pub(crate) fn nozzle_weights(
+    kw: &[Vec<(usize, f64)>],
+    n: usize,
+    dt: f64,
+) -> Vec<(usize, f64, f64)> {
     let mut out: Vec<(usize, f64, f64)> = kw[n].iter().map(|&(j, w)| (j, w, -w / dt)).collect();
     match kw.get(n + 1) {
         Some(next) => {
@@ -184,7 +191,8 @@ impl CoarseMap {
 /// The task's controls as one vector θ, with bounds, and the maps between
 /// θ, the scaled coordinates u ∈ [0, 1] and the rollout.
 pub struct Params {
-    specs: Vec<ControlSpec>,
+    /// Each control's kind ([`crate::kinds`]), in the task's order.
+    kinds: Vec<Box<dyn ParamKind>>,
     /// Lower bounds of θ.
     pub lo: Vec<f64>,
     /// Upper bounds of θ.
@@ -212,7 +220,7 @@ impl Params {
     /// are the base) and returns the initial θ.
     pub fn new(task: &LoadedTask, r: &Rollout) -> Result<(Self, Vec<f64>), OptError> {
         let mut p = Params {
-            specs: task.task.controls.clone(),
+            kinds: task.task.controls.iter().map(kind).collect(),
             lo: vec![],
             hi: vec![],
             log: vec![],
@@ -226,341 +234,31 @@ impl Params {
             base_materials: r.materials().to_vec(),
         };
         let mut init = vec![];
-        let bodies = r.sim.info().bodies.len();
-        let tools = r.tool_params().len();
         const AXES: [&str; 3] = ["x", "y", "z"];
-        for (i, c) in task.task.controls.iter().enumerate() {
-            let bad = |path: &str, v: String, allowed: String| {
-                OptError::Scene(task.invalid(format!("controls[{i}].{path}"), v, allowed))
-            };
-            let body_ok = |body: usize| {
-                if body >= bodies {
-                    Err(bad(
-                        "body",
-                        body.to_string(),
-                        format!("a body index (0..{bodies})"),
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            let tool_ok = |tool: usize| {
-                if tool >= tools {
-                    Err(bad(
-                        "tool",
-                        tool.to_string(),
-                        format!("a tool index (0..{tools})"),
-                    ))
-                } else if let Some(g) = r.sim.control().gripper_of[tool] {
-                    Err(bad(
-                        "tool",
-                        tool.to_string(),
-                        format!(
-                            "a tool that is not a gripper's finger (tool {tool} moves with gripper {g}; control the gripper with GripperKeyframes, GripperRotationKeyframes or GripperWidth)"
-                        ),
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            let fingers_of = |g: usize| {
-                finger_tools(r, g).ok_or_else(|| {
-                    bad(
-                        "gripper",
-                        g.to_string(),
-                        format!("a gripper index (0..{})", gripper_count(r)),
-                    )
-                })
-            };
-            let keys_ok = |keys: usize| {
-                if keys > r.steps() + 1 {
-                    Err(bad(
-                        "keys",
-                        keys.to_string(),
-                        format!("at most the rollout's substeps + 1 = {}", r.steps() + 1),
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
-            let in_box = |v: [f64; 3], min: &[f64; 3], max: &[f64; 3], what: &str| {
-                if (0..3).any(|k| !(v[k] >= min[k] && v[k] <= max[k])) {
-                    Err(bad(
-                        "min",
-                        format!("{min:?} .. {max:?}"),
-                        format!("bounds that hold {what} {v:?} (or give `init`)"),
-                    ))
-                } else {
-                    Ok(())
-                }
-            };
+        for (index, k) in p.kinds.iter().enumerate() {
+            let lay = k.layout(&Check { task, index, r })?;
             let start = p.lo.len();
-            // (name, segments, per-segment init, min, max, mask, freeze)
-            let (name, segs, v, min, max, mask, freeze) = match c {
-                ControlSpec::InitialVelocity {
-                    body,
-                    init: v0,
-                    min,
-                    max,
-                    mask,
-                } => {
-                    body_ok(*body)?;
-                    let q = r.sim.info().bodies[*body].1.start as usize;
-                    let s = &r.initial_state().v;
-                    let v = v0.unwrap_or([s[3 * q], s[3 * q + 1], s[3 * q + 2]]);
-                    in_box(v, min, max, "the scene's initial velocity")?;
-                    (format!("body{body}.v0"), None, v, *min, *max, *mask, 0)
-                }
-                ControlSpec::InitialOffset {
-                    body,
-                    init: d0,
-                    min,
-                    max,
-                    mask,
-                } => {
-                    body_ok(*body)?;
-                    let d = d0.unwrap_or([0.0; 3]);
-                    in_box(d, min, max, "the initial offset (default zero)")?;
-                    (format!("body{body}.offset"), None, d, *min, *max, *mask, 0)
-                }
-                ControlSpec::ToolVelocity {
-                    tool,
-                    segments,
-                    init: v0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                }
-                | ControlSpec::ToolAngularVelocity {
-                    tool,
-                    segments,
-                    init: v0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                } => {
-                    tool_ok(*tool)?;
-                    if *segments > r.steps() {
-                        return Err(bad(
-                            "segments",
-                            segments.to_string(),
-                            format!("at most the rollout's {} substeps", r.steps()),
-                        ));
-                    }
-                    let v = v0.unwrap_or([0.0; 3]);
-                    let (what, name) = match c {
-                        ControlSpec::ToolVelocity { .. } => ("velocity", format!("tool{tool}.v")),
-                        _ => ("angular velocity", format!("tool{tool}.w")),
-                    };
-                    in_box(v, min, max, &format!("the initial {what} (default zero)"))?;
-                    (name, Some(*segments), v, *min, *max, *mask, *freeze)
-                }
-                ControlSpec::ToolKeyframes {
-                    tool,
-                    keys,
-                    init: x0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                    ..
-                } => {
-                    tool_ok(*tool)?;
-                    keys_ok(*keys)?;
-                    let o = control_offset(0, *tool, tools);
-                    let c = r.control_values();
-                    let x = x0.unwrap_or([c[o], c[o + 1], c[o + 2]]);
-                    in_box(x, min, max, "the tool's scene position")?;
-                    let name = format!("tool{tool}.key");
-                    (name, Some(*keys), x, *min, *max, *mask, *freeze)
-                }
-                ControlSpec::EmitterKeyframes {
-                    body,
-                    keys,
-                    init: d0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                    ..
-                } => {
-                    body_ok(*body)?;
-                    if !r.sim.info().emitter_bodies.contains(&(*body as u32)) {
-                        return Err(bad(
-                            "body",
-                            body.to_string(),
-                            "a body with an `emitter`".to_string(),
-                        ));
-                    }
-                    keys_ok(*keys)?;
-                    let d = d0.unwrap_or([0.0; 3]);
-                    in_box(d, min, max, "the initial displacement (default zero)")?;
-                    (
-                        format!("body{body}.nozzle"),
-                        Some(*keys),
-                        d,
-                        *min,
-                        *max,
-                        *mask,
-                        *freeze,
-                    )
-                }
-                ControlSpec::ToolRotationKeyframes {
-                    tool: who,
-                    keys,
-                    init: r0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                    ..
-                }
-                | ControlSpec::GripperRotationKeyframes {
-                    gripper: who,
-                    keys,
-                    init: r0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                    ..
-                } => {
-                    let name = if let ControlSpec::ToolRotationKeyframes { .. } = c {
-                        tool_ok(*who)?;
-                        format!("tool{who}.rot")
+            let axes = lay.init.len();
+            for s in 0..lay.segments.unwrap_or(1) {
+                for (a, axis_name) in AXES.iter().enumerate().take(axes) {
+                    p.lo.push(lay.min[a]);
+                    p.hi.push(lay.max[a]);
+                    p.log.push(lay.log);
+                    p.free.push(lay.mask[a] && s >= lay.freeze);
+                    let axis = if axes == 1 {
+                        String::new()
                     } else {
-                        fingers_of(*who)?;
-                        format!("gripper{who}.rot")
+                        format!(".{axis_name}")
                     };
-                    keys_ok(*keys)?;
-                    let th = r0.unwrap_or([0.0; 3]);
-                    in_box(th, min, max, "the initial rotation (default zero)")?;
-                    (name, Some(*keys), th, *min, *max, *mask, *freeze)
-                }
-                ControlSpec::GripperKeyframes {
-                    gripper,
-                    keys,
-                    init: x0,
-                    min,
-                    max,
-                    mask,
-                    freeze,
-                    ..
-                } => {
-                    let [left, right] = fingers_of(*gripper)?;
-                    keys_ok(*keys)?;
-                    let c = r.control_values();
-                    let mid: [f64; 3] = std::array::from_fn(|k| {
-                        0.5 * (c[control_offset(0, left, tools) + k]
-                            + c[control_offset(0, right, tools) + k])
+                    p.names.push(match lay.segments {
+                        Some(_) => format!("{}[{s}]{axis}", lay.name),
+                        None => format!("{}{axis}", lay.name),
                     });
-                    let x = x0.unwrap_or(mid);
-                    in_box(x, min, max, "the gripper's scene position")?;
-                    (
-                        format!("gripper{gripper}.key"),
-                        Some(*keys),
-                        x,
-                        *min,
-                        *max,
-                        *mask,
-                        *freeze,
-                    )
-                }
-                ControlSpec::GripperWidth {
-                    gripper,
-                    keys,
-                    init: w0,
-                    min,
-                    max,
-                    freeze,
-                    ..
-                } => {
-                    let [left, right] = fingers_of(*gripper)?;
-                    keys_ok(*keys)?;
-                    let c = r.control_values();
-                    let (l, rt) = (
-                        control_offset(0, left, tools),
-                        control_offset(0, right, tools),
-                    );
-                    let scene_w = (0..3)
-                        .map(|k| (c[rt + k] - c[l + k]).powi(2))
-                        .sum::<f64>()
-                        .sqrt();
-                    let w = w0.unwrap_or(scene_w);
-                    if !(w >= *min && w <= *max) {
-                        return Err(bad(
-                            "min",
-                            format!("{min} .. {max}"),
-                            format!("bounds that hold the scene's width {w} m at t = 0 (or give `init`)"),
-                        ));
-                    }
-                    let name = format!("gripper{gripper}.width");
-                    for k in 0..*keys {
-                        p.lo.push(*min);
-                        p.hi.push(*max);
-                        p.log.push(false);
-                        p.free.push(k >= *freeze);
-                        p.names.push(format!("{name}[{k}]"));
-                        init.push(w);
-                    }
-                    p.groups.push((name, start..p.lo.len()));
-                    p.segmented.push(Some(*keys));
-                    continue;
-                }
-                ControlSpec::Material {
-                    body,
-                    param,
-                    init: v0,
-                    min,
-                    max,
-                } => {
-                    body_ok(*body)?;
-                    let m = &r.materials()[*body];
-                    let scene_value = material_param(m, *param).ok_or_else(|| {
-                        bad(
-                            "param",
-                            format!("{param:?}"),
-                            format!("a parameter of {}", ductile_sim::material::model_name(m)),
-                        )
-                    })?;
-                    let v = v0.unwrap_or(scene_value);
-                    if !(v >= *min && v <= *max) {
-                        return Err(bad(
-                            "min",
-                            format!("{min} .. {max}"),
-                            format!("bounds that hold the scene's value {v} (or give `init`)"),
-                        ));
-                    }
-                    let name = format!("body{body}.{param:?}");
-                    p.lo.push(*min);
-                    p.hi.push(*max);
-                    p.log.push(true);
-                    p.free.push(true);
-                    p.names.push(name.clone());
-                    init.push(v);
-                    p.groups.push((name, start..p.lo.len()));
-                    p.segmented.push(None);
-                    continue;
-                }
-            };
-            let mask = mask.unwrap_or([true; 3]);
-            for s in 0..segs.unwrap_or(1) {
-                for k in 0..3 {
-                    p.lo.push(min[k]);
-                    p.hi.push(max[k]);
-                    p.log.push(false);
-                    p.free.push(mask[k] && s >= freeze);
-                    p.names.push(match segs {
-                        Some(_) => format!("{name}[{s}].{}", AXES[k]),
-                        None => format!("{name}.{}", AXES[k]),
-                    });
-                    init.push(v[k]);
+                    init.push(lay.init[a]);
                 }
             }
-            p.groups.push((name, start..p.lo.len()));
-            p.segmented.push(segs);
+            p.groups.push((lay.name, start..p.lo.len()));
+            p.segmented.push(lay.segments);
         }
         p.theta0 = init.clone();
         Ok((p, init))
@@ -679,123 +377,21 @@ impl Params {
         let dt = r.sim.info().dt;
         let steps = r.steps();
         let n_ctrl = control.len() / (CONTROL_RECORD_REALS * nt);
-        for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
-            let th = &theta[range.clone()];
-            match c {
-                ControlSpec::InitialVelocity { body, .. } => {
-                    for q in r.sim.info().bodies[*body].1.clone() {
-                        state.v[3 * q as usize..3 * q as usize + 3].copy_from_slice(th);
-                    }
-                }
-                ControlSpec::InitialOffset { body, .. } => {
-                    for q in r.sim.info().bodies[*body].1.clone() {
-                        for (a, d) in th.iter().enumerate() {
-                            state.x[3 * q as usize + a] += d;
-                        }
-                    }
-                }
-                ControlSpec::Material { body, param, .. } => {
-                    materials[*body] = set_material_param(&materials[*body], *param, th[0])
-                        .map_err(OptError::Other)?;
-                }
-                ControlSpec::ToolVelocity { tool, segments, .. } => {
-                    let seg_len = steps.div_ceil(*segments);
-                    let o0 = control_offset(0, *tool, nt);
-                    let mut pos = [control[o0], control[o0 + 1], control[o0 + 2]];
-                    for n in 0..n_ctrl {
-                        let s = (n / seg_len).min(segments - 1);
-                        let o = control_offset(n, *tool, nt);
-                        for a in 0..3 {
-                            let v = th[3 * s + a];
-                            control[o + a] = pos[a];
-                            control[o + 8 + a] = v;
-                            pos[a] += dt * v;
-                        }
-                    }
-                }
-                ControlSpec::ToolAngularVelocity { tool, segments, .. } => {
-                    let seg_len = steps.div_ceil(*segments);
-                    let o0 = control_offset(0, *tool, nt);
-                    let mut q = DQuat::from_xyzw(
-                        control[o0 + 4],
-                        control[o0 + 5],
-                        control[o0 + 6],
-                        control[o0 + 7],
-                    );
-                    for n in 0..n_ctrl {
-                        let s = (n / seg_len).min(segments - 1);
-                        let o = control_offset(n, *tool, nt);
-                        let w = DVec3::from_slice(&th[3 * s..3 * s + 3]);
-                        control[o + 4..o + 8].copy_from_slice(&q.to_array());
-                        control[o + 12..o + 15].copy_from_slice(&w.to_array());
-                        q = quat_exp(dt * w) * q;
-                    }
-                }
-                ControlSpec::EmitterKeyframes {
-                    body,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    // x_q += d(n), v_q += (d(n + 1) − d(n)) / dt for a
-                    // particle released at substep n < steps, with
-                    // d(n) = Σ_j k_nj D_j.
-                    let kw = key_weights(*keys, *interpolation, steps);
-                    let info = r.sim.info();
-                    for q in info.bodies[*body].1.clone() {
-                        let q = q as usize;
-                        let n = (info.release_steps[q] as usize).min(steps);
-                        for (j, wx, wv) in nozzle_weights(&kw, n, dt) {
-                            for a in 0..3 {
-                                state.x[3 * q + a] += wx * th[3 * j + a];
-                                state.v[3 * q + a] += wv * th[3 * j + a];
-                            }
-                        }
-                    }
-                }
-                // Written together below: a gripper's position, width and
-                // orientation compose.
-                ControlSpec::GripperWidth { .. }
-                | ControlSpec::GripperKeyframes { .. }
-                | ControlSpec::GripperRotationKeyframes { .. } => {}
-                ControlSpec::ToolRotationKeyframes {
-                    tool,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    let w = key_weights(*keys, *interpolation, n_ctrl);
-                    let o0 = control_offset(0, *tool, nt);
-                    let q0 = DQuat::from_slice(
-                        &control[o0 + CONTROL_QUATERNION..o0 + CONTROL_QUATERNION + 4],
-                    );
-                    let rot = |n: usize| keyed_vec3(&w[n], th);
-                    for n in 0..n_ctrl {
-                        let o = control_offset(n, *tool, nt);
-                        let (r0, r1) = (rot(n), rot(n + 1));
-                        control[o + 4..o + 8].copy_from_slice(&(quat_exp(r0) * q0).to_array());
-                        control[o + 12..o + 15].copy_from_slice(&((r1 - r0) / dt).to_array());
-                    }
-                }
-                ControlSpec::ToolKeyframes {
-                    tool,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    let w = key_weights(*keys, *interpolation, n_ctrl);
-                    let at = |n: usize, a: usize| -> f64 {
-                        w[n].iter().map(|&(j, wj)| wj * th[3 * j + a]).sum()
-                    };
-                    for n in 0..n_ctrl {
-                        let o = control_offset(n, *tool, nt);
-                        for a in 0..3 {
-                            control[o + a] = at(n, a);
-                            control[o + 8 + a] = (at(n + 1, a) - at(n, a)) / dt;
-                        }
-                    }
-                }
-            }
+        let geo = Geometry {
+            r,
+            nt,
+            dt,
+            steps,
+            n_ctrl,
+            base_control: &self.base_control,
+        };
+        let mut out = Written {
+            state: &mut state,
+            control: &mut control,
+            materials: &mut materials,
+        };
+        for (k, (_, range)) in self.kinds.iter().zip(&self.groups) {
+            k.apply(&theta[range.clone()], &geo, &mut out)?;
         }
         self.apply_grippers(r, theta, &mut control);
         r.set_initial_state(ctx, &state)?;
@@ -810,16 +406,7 @@ impl Params {
 
     /// The grippers that a control of the task moves, each once.
     fn controlled_grippers(&self) -> Vec<usize> {
-        let mut grippers: Vec<usize> = self
-            .specs
-            .iter()
-            .filter_map(|c| match c {
-                ControlSpec::GripperWidth { gripper, .. }
-                | ControlSpec::GripperKeyframes { gripper, .. }
-                | ControlSpec::GripperRotationKeyframes { gripper, .. } => Some(*gripper),
-                _ => None,
-            })
-            .collect();
+        let mut grippers: Vec<usize> = self.kinds.iter().filter_map(|k| k.gripper()).collect();
         grippers.sort_unstable();
         grippers.dedup();
         grippers
@@ -842,45 +429,16 @@ impl Params {
             axis: frame.iter().map(|f| f.1).collect(),
             rotation: None,
         };
-        for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
-            let th = &theta[range.clone()];
-            match c {
-                ControlSpec::GripperKeyframes {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                } if *gripper == gi => {
-                    let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    path.center = kw.iter().map(|row| keyed_vec3(row, th)).collect();
-                }
-                ControlSpec::GripperWidth {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                } if *gripper == gi => {
-                    let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    path.width = kw
-                        .iter()
-                        .map(|row| row.iter().map(|&(j, wj)| wj * th[j]).sum())
-                        .collect();
-                }
-                ControlSpec::GripperRotationKeyframes {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                } if *gripper == gi => {
-                    let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    let o = control_offset(0, fingers[0], nt) + CONTROL_QUATERNION;
-                    let q0 = DQuat::from_slice(&self.base_control[o..o + 4]);
-                    let rot: Vec<DVec3> = kw.iter().map(|row| keyed_vec3(row, th)).collect();
-                    path.axis = rot.iter().map(|&v| (quat_exp(v) * q0) * DVec3::X).collect();
-                    path.rotation = Some((q0, rot));
-                }
-                _ => {}
-            }
+        let geo = Geometry {
+            r,
+            nt,
+            dt,
+            steps: r.steps(),
+            n_ctrl,
+            base_control: &self.base_control,
+        };
+        for (k, (_, range)) in self.kinds.iter().zip(&self.groups) {
+            k.shape_gripper(gi, &theta[range.clone()], &geo, &mut path);
         }
         path
     }
@@ -974,189 +532,30 @@ impl Params {
         let dt = r.sim.info().dt;
         let steps = r.steps();
         let n_ctrl = g.control.len() / (CONTROL_RECORD_REALS * nt);
-        for (c, (_, range)) in self.specs.iter().zip(&self.groups) {
-            let th = &theta[range.clone()];
-            let out = &mut out[range.clone()];
-            match c {
-                ControlSpec::InitialVelocity { body, .. } => {
-                    for q in r.sim.info().bodies[*body].1.clone() {
-                        for (a, o) in out.iter_mut().enumerate() {
-                            *o += g.v0[3 * q as usize + a];
-                        }
-                    }
-                }
-                ControlSpec::InitialOffset { body, .. } => {
-                    for q in r.sim.info().bodies[*body].1.clone() {
-                        for (a, o) in out.iter_mut().enumerate() {
-                            *o += g.x0[3 * q as usize + a];
-                        }
-                    }
-                }
-                ControlSpec::Material { body, param, .. } => {
-                    let b = &g.bodies[*body];
-                    out[0] = match param {
-                        MaterialParam::YoungsModulus => b.youngs_modulus,
-                        MaterialParam::PoissonRatio => b.poisson_ratio,
-                        MaterialParam::YieldStress => b.a,
-                        MaterialParam::FrictionAngle => b.friction_angle_deg,
-                        MaterialParam::Viscosity => b.mu,
-                        MaterialParam::Density => b.density,
-                        MaterialParam::Consistency => b.b,
-                        MaterialParam::FlowIndex => b.c,
-                        MaterialParam::Cohesion => b.cohesion,
-                    };
-                }
-                ControlSpec::ToolVelocity { tool, segments, .. } => {
-                    let seg_len = steps.div_ceil(*segments);
-                    // dL/dv_n = dL/dlin_n + dt Σ_{m > n} dL/dpos_m.
-                    let mut later_pos = [0.0; 3];
-                    for n in (0..n_ctrl).rev() {
-                        let o = control_offset(n, *tool, nt);
-                        let s = (n / seg_len).min(segments - 1);
-                        for a in 0..3 {
-                            out[3 * s + a] += g.control[o + 8 + a] + dt * later_pos[a];
-                            later_pos[a] += g.control[o + a];
-                        }
-                    }
-                }
-                ControlSpec::ToolAngularVelocity { tool, segments, .. } => {
-                    let seg_len = steps.div_ceil(*segments);
-                    let c = r.control_values();
-                    // Reverse sweep of q(n + 1) = e(n) q(n), e(n) = exp(dt ω(n)):
-                    // q̄(n) = ∂L/∂q(n) + L(e(n))ᵀ q̄(n + 1),
-                    // ω̄(n) = ∂L/∂ω(n) + dt · J_exp(dt ω(n))ᵀ R(q(n))ᵀ q̄(n + 1).
-                    let mut qbar_next = DQuat::from_xyzw(0.0, 0.0, 0.0, 0.0);
-                    for n in (0..n_ctrl).rev() {
-                        let o = control_offset(n, *tool, nt);
-                        let s = (n / seg_len).min(segments - 1);
-                        let q = DQuat::from_slice(&c[o + 4..o + 8]);
-                        let w = DVec3::from_slice(&c[o + 12..o + 15]);
-                        let (e_bar, q_bar) = quat_mul_vjp(quat_exp(dt * w), q, qbar_next);
-                        let w_bar = dt * quat_exp_vjp(dt * w, e_bar);
-                        for a in 0..3 {
-                            out[3 * s + a] += g.control[o + 12 + a] + w_bar[a];
-                        }
-                        qbar_next = DQuat::from_slice(&g.control[o + 4..o + 8]) + q_bar;
-                    }
-                }
-                ControlSpec::EmitterKeyframes {
-                    body,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    let kw = key_weights(*keys, *interpolation, steps);
-                    let info = r.sim.info();
-                    for q in info.bodies[*body].1.clone() {
-                        let q = q as usize;
-                        let n = (info.release_steps[q] as usize).min(steps);
-                        for (j, wx, wv) in nozzle_weights(&kw, n, dt) {
-                            for a in 0..3 {
-                                out[3 * j + a] += wx * g.x0[3 * q + a] + wv * g.v0[3 * q + a];
-                            }
-                        }
-                    }
-                }
-                ControlSpec::GripperKeyframes {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                }
-                | ControlSpec::GripperRotationKeyframes {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    // c(n) or θ(n) = Σ_j k_nj K_j.
-                    let (c_bar, _, rot_bar) = self.gripper_gradient(r, g, theta, *gripper);
-                    let bar = match c {
-                        ControlSpec::GripperKeyframes { .. } => c_bar,
-                        _ => rot_bar,
-                    };
-                    let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    for (row, b) in kw.iter().zip(&bar) {
-                        for &(j, wj) in row {
-                            for a in 0..3 {
-                                out[3 * j + a] += wj * b[a];
-                            }
-                        }
-                    }
-                }
-                ControlSpec::GripperWidth {
-                    gripper,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    // w(n) = Σ_j k_nj W_j.
-                    let (_, w_bar, _) = self.gripper_gradient(r, g, theta, *gripper);
-                    let kw = key_weights(*keys, *interpolation, n_ctrl);
-                    for (row, b) in kw.iter().zip(&w_bar) {
-                        for &(j, wj) in row {
-                            out[j] += wj * b;
-                        }
-                    }
-                }
-                ControlSpec::ToolRotationKeyframes {
-                    tool,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    // q(n) = exp(θ(n)) q₀ and ω(n) = (θ(n + 1) − θ(n)) / dt,
-                    // θ(n) = Σ_j w_nj θ_j.
-                    let w = key_weights(*keys, *interpolation, n_ctrl);
-                    let q = control_offset(0, *tool, nt) + CONTROL_QUATERNION;
-                    let q0 = DQuat::from_slice(&self.base_control[q..q + 4]);
-                    for n in 0..n_ctrl {
-                        let o = control_offset(n, *tool, nt);
-                        let r_n = keyed_vec3(&w[n], th);
-                        let q_bar = DQuat::from_slice(&g.control[o + 4..o + 8]);
-                        let (e_bar, _) = quat_mul_vjp(quat_exp(r_n), q0, q_bar);
-                        let rbar_n = quat_exp_vjp(r_n, e_bar);
-                        let wbar = DVec3::from_slice(&g.control[o + 12..o + 15]) / dt;
-                        for &(j, wj) in &w[n] {
-                            for a in 0..3 {
-                                out[3 * j + a] += wj * (rbar_n[a] - wbar[a]);
-                            }
-                        }
-                        for &(j, wj) in &w[n + 1] {
-                            for a in 0..3 {
-                                out[3 * j + a] += wj * wbar[a];
-                            }
-                        }
-                    }
-                }
-                ControlSpec::ToolKeyframes {
-                    tool,
-                    keys,
-                    interpolation,
-                    ..
-                } => {
-                    let w = key_weights(*keys, *interpolation, n_ctrl);
-                    for n in 0..n_ctrl {
-                        let o = control_offset(n, *tool, nt);
-                        for a in 0..3 {
-                            let (gp, gv) = (g.control[o + a], g.control[o + 8 + a] / dt);
-                            for &(j, wj) in &w[n] {
-                                out[3 * j + a] += wj * (gp - gv);
-                            }
-                            for &(j, wj) in &w[n + 1] {
-                                out[3 * j + a] += wj * gv;
-                            }
-                        }
-                    }
-                }
-            }
+        let geo = Geometry {
+            r,
+            nt,
+            dt,
+            steps,
+            n_ctrl,
+            base_control: &self.base_control,
+        };
+        let grip = |gi: usize| self.gripper_gradient(r, g, theta, gi);
+        for (k, (_, range)) in self.kinds.iter().zip(&self.groups) {
+            k.pull_back(
+                &theta[range.clone()],
+                g,
+                &geo,
+                &grip,
+                &mut out[range.clone()],
+            );
         }
         out
     }
 }
 
 /// Number of grippers in the rollout's scene.
-fn gripper_count(r: &Rollout) -> usize {
+pub(crate) fn gripper_count(r: &Rollout) -> usize {
     r.sim
         .control()
         .gripper_of
@@ -1193,18 +592,18 @@ fn gripper_widths(
 
 /// One gripper's frame at substeps `0..=n` as a task sets it (see
 /// [`Params::gripper_path`]).
-struct GripperPath {
+pub(crate) struct GripperPath {
     /// Tool indices of the left and right fingers.
-    fingers: [usize; 2],
+    pub fingers: [usize; 2],
     /// The point midway between the fingers [m].
-    center: Vec<DVec3>,
+    pub center: Vec<DVec3>,
     /// Distance between the finger origins along the closing axis [m].
-    width: Vec<f64>,
+    pub width: Vec<f64>,
     /// The closing axis q·x̂ (unit), from left to right finger.
-    axis: Vec<DVec3>,
+    pub axis: Vec<DVec3>,
     /// Under a `GripperRotationKeyframes` control: the scene's orientation
     /// q₀ at t = 0 and the rotation vector θ(n) [rad], q(n) = exp(θ(n)) q₀.
-    rotation: Option<(DQuat, Vec<DVec3>)>,
+    pub rotation: Option<(DQuat, Vec<DVec3>)>,
 }
 
 impl GripperPath {
@@ -1216,7 +615,7 @@ impl GripperPath {
 }
 
 /// The tool indices of gripper `g`'s left and right fingers.
-fn finger_tools(r: &Rollout, g: usize) -> Option<[usize; 2]> {
+pub(crate) fn finger_tools(r: &Rollout, g: usize) -> Option<[usize; 2]> {
     let of = &r.sim.control().gripper_of;
     let mut it = (0..of.len()).filter(|&t| of[t] == Some(g));
     match (it.next(), it.next()) {
@@ -1260,7 +659,7 @@ fn gripper_frame(
 /// The interpolated 3-vector Σ_j w_j θ_j (a position or a rotation
 /// vector) from key weights `w` (see [`key_weights`]) and keys `th` (3 per
 /// key).
-fn keyed_vec3(w: &[(usize, f64)], th: &[f64]) -> DVec3 {
+pub(crate) fn keyed_vec3(w: &[(usize, f64)], th: &[f64]) -> DVec3 {
     w.iter()
         .map(|&(j, wj)| wj * DVec3::from_slice(&th[3 * j..3 * j + 3]))
         .sum()
