@@ -1,4 +1,5 @@
-//! Files a run writes: per-frame particle PLY and NPY files, PNG renders and
+//! Files a run writes: per-frame particle PLY and NPY files, every other
+//! solver's points (NPY) and surface (PLY mesh) per frame, PNG renders and
 //! `summary.json`. Each writer reports the path it failed on.
 
 use anyhow::{Context, Result};
@@ -33,6 +34,85 @@ pub fn write_ply(path: &Path, x: &[f64], v: &[f64], body: &[u32]) -> Result<()> 
         out.extend(c.iter().map(|&f| (f.clamp(0.0, 1.0) * 255.0).round() as u8));
     }
     std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes a binary little-endian PLY triangle mesh: vertex positions [m]
+/// and faces of 3 vertex indices (ParaView, Blender and MeshLab read it).
+pub fn write_mesh_ply(path: &Path, vertices: &[[f32; 3]], triangles: &[u32]) -> Result<()> {
+    let (n, f) = (vertices.len(), triangles.len() / 3);
+    let mut out = Vec::with_capacity(128 + 12 * n + 13 * f);
+    write!(
+        out,
+        "ply\nformat binary_little_endian 1.0\ncomment ductile surface: position [m]\nelement vertex {n}\nproperty float x\nproperty float y\nproperty float z\nelement face {f}\nproperty list uchar uint vertex_indices\nend_header\n"
+    )?;
+    for v in vertices {
+        for c in v {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    for t in triangles.chunks_exact(3) {
+        out.push(3);
+        for i in t {
+            out.extend_from_slice(&i.to_le_bytes());
+        }
+    }
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Writes frame `frame` of every solver of `sim`'s world other than MPM
+/// (whose particles the run writes itself): its points' positions as
+/// `npy/<solver>/frame_NNNNN_x.npy` (`n × 3` f32, metres), and its surface,
+/// if it has one, as `ply/<solver>/frame_NNNNN.ply`. Returns, per solver
+/// written, its name, point count and triangle count.
+pub fn write_solver_frames(
+    ctx: &ductile_gpu::GpuContext,
+    sim: &ductile_sim::Simulation,
+    out: &Path,
+    frame: u32,
+) -> Result<Vec<(String, u32, u32)>> {
+    let world = &sim.world;
+    let precision = sim.config().precision;
+    let stem = format!("frame_{frame:05}");
+    let mut written = Vec::new();
+    for (i, s) in world.solvers.iter().enumerate() {
+        if i == ductile_sim::Simulation::MPM {
+            continue;
+        }
+        let name = s.name().to_string();
+        let points = s.points(i);
+        let x = ductile_gpu::bytes_to_reals(
+            &ductile_gpu::read_buffer(
+                ctx,
+                points.x[world.parity],
+                3 * points.count as u64 * precision.bytes(),
+            )?,
+            precision,
+        );
+        let dir = out.join("npy").join(&name);
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        write_npy_vec3(&dir.join(format!("{stem}_x.npy")), &x)?;
+        let mut triangles = 0;
+        if let Some(surface) = s.surface() {
+            let mut enc = ctx.device.create_command_encoder(&Default::default());
+            s.encode_render_pack(&mut enc, world.parity);
+            ctx.queue.submit([enc.finish()]);
+            let v =
+                ductile_gpu::read_buffer(ctx, surface.vertices, 16 * surface.vertex_count as u64)?;
+            let v: &[[f32; 4]] = bytemuck::cast_slice(&v);
+            let vertices: Vec<[f32; 3]> = v.iter().map(|p| [p[0], p[1], p[2]]).collect();
+            let t = ductile_gpu::read_buffer(ctx, surface.indices, 12 * surface.triangles as u64)?;
+            let dir = out.join("ply").join(&name);
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            write_mesh_ply(
+                &dir.join(format!("{stem}.ply")),
+                &vertices,
+                bytemuck::cast_slice(&t),
+            )?;
+            triangles = surface.triangles;
+        }
+        written.push((name, points.count, triangles));
+    }
+    Ok(written)
 }
 
 /// Writes an `n × 3` f32 array as NPY.

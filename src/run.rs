@@ -2,7 +2,9 @@
 //! NPY and PNG files and a `summary.json`. A run that fails part-way keeps
 //! every frame already written and still writes its summary, with the error.
 
-use crate::output::{write_npy_tool_poses, write_npy_u32, write_npy_vec3, write_ply};
+use crate::output::{
+    write_npy_tool_poses, write_npy_u32, write_npy_vec3, write_ply, write_solver_frames,
+};
 use anyhow::{Context, Result};
 use ductile_gpu::GpuContext;
 use ductile_render::scene::render_frame;
@@ -125,6 +127,9 @@ pub fn run_scene(
                     }
                 }
             }
+            if o.ply || o.npy {
+                write_solver_frames(ctx, sim, out, frame)?;
+            }
             if let Some(r) = renderer.as_mut() {
                 let img = render_frame(ctx, r, loaded, sim)?;
                 let path = out.join("png").join(format!("{stem}.png"));
@@ -223,6 +228,10 @@ pub fn run_scene(
         "wall_time_s": wall,
         "particle_steps_per_s": if wall > 0.0 { n as f64 * steps as f64 / wall } else { 0.0 },
         "gpu_pass_time_ms": pass_times,
+        "solvers": sim.world.solvers.iter().enumerate().map(|(i, s)| {
+            let p = s.points(i);
+            json!({"name": s.name(), "points": p.count, "bodies": p.bodies.iter().map(|b| b.name.clone()).collect::<Vec<_>>()})
+        }).collect::<Vec<_>>(),
         "start": sums_json(&start_diag),
         "end": sums_json(&end_diag),
         "frames": frame_energy,

@@ -1,8 +1,12 @@
 //! Turns a simulation's current state into a picture: tool shapes tessellated
-//! at their current poses, the domain outline, and the particles packed on
-//! the GPU (no host copy of particle data).
+//! at their current poses, the domain outline, the particles packed on the
+//! GPU, and every solver's deforming surface drawn from its own buffers (no
+//! host copy of particle or vertex data).
 
-use crate::{shapes, Camera, ColorMode, MeshInstance, ParticleView, RenderError, Renderer};
+use crate::{
+    shapes, Camera, ColorMode, Frame, GpuMeshView, MeshInstance, ParticleView, RenderError,
+    Renderer,
+};
 use ductile_gpu::GpuContext;
 use ductile_scene::{ColorBy, LoadedScene, ToolShape};
 use ductile_sim::control::ToolPose;
@@ -100,7 +104,53 @@ pub fn render_frame(
     let view = particle_view(ctx, loaded, sim, loaded.scene.output.color_by);
     let cam = scene_camera(loaded);
     let meshes = scene_meshes(loaded, sim);
-    renderer.render(&ctx.device, &ctx.queue, &[view], &meshes, &cam)
+    let surfaces = solver_surfaces(ctx, sim);
+    let frame = Frame {
+        particles: &[view],
+        meshes: &meshes,
+        gpu_meshes: &surfaces,
+    };
+    renderer.render_frame(&ctx.device, &ctx.queue, &frame, &cam)
+}
+
+/// Colour of solver `i`'s surface (linear RGB): a light gel tone, varied by solver.
+pub fn surface_color(i: usize) -> [f32; 4] {
+    const TONES: [[f32; 3]; 4] = [
+        [0.80, 0.72, 0.55],
+        [0.55, 0.70, 0.80],
+        [0.75, 0.60, 0.75],
+        [0.60, 0.78, 0.60],
+    ];
+    let c = TONES[i % TONES.len()];
+    [c[0], c[1], c[2], 1.0]
+}
+
+/// Packs every solver's surface for the current state on the GPU (one
+/// submission, no readback) and describes them for the renderer.
+pub fn solver_surfaces<'a>(ctx: &GpuContext, sim: &'a Simulation) -> Vec<GpuMeshView<'a>> {
+    let world = &sim.world;
+    let with_surface: Vec<usize> = (0..world.solvers.len())
+        .filter(|&i| world.solvers[i].surface().is_some())
+        .collect();
+    if with_surface.is_empty() {
+        return Vec::new();
+    }
+    let mut enc = ctx.device.create_command_encoder(&Default::default());
+    for &i in &with_surface {
+        world.solvers[i].encode_render_pack(&mut enc, world.parity);
+    }
+    ctx.queue.submit([enc.finish()]);
+    with_surface
+        .into_iter()
+        .filter_map(|i| {
+            world.solvers[i].surface().map(|s| GpuMeshView {
+                vertices: s.vertices,
+                indices: s.indices,
+                triangles: s.triangles,
+                color: surface_color(i),
+            })
+        })
+        .collect()
 }
 
 /// Packs the simulation's particles on the GPU and describes them for the

@@ -85,6 +85,20 @@ pub struct PointSet<'a> {
     pub bins: Option<&'a crate::mpm::bin::Binning>,
 }
 
+/// A solver's deforming triangle surface, packed for drawing and output:
+/// `vertices` holds `[f32; 4]` per vertex (x, y, z [m], unused), written by
+/// [`Solver::encode_render_pack`]; `indices` 3 `u32` per triangle.
+pub struct SurfaceView<'a> {
+    /// Packed vertex positions.
+    pub vertices: &'a wgpu::Buffer,
+    /// Triangle corners.
+    pub indices: &'a wgpu::Buffer,
+    /// Number of vertices.
+    pub vertex_count: u32,
+    /// Number of triangles.
+    pub triangles: u32,
+}
+
 /// Gradients a solver reads out after a backward pass, as named groups of
 /// values (the solver's own typed readout may say more; MPM's fills
 /// [`crate::Gradients`]' particle fields).
@@ -273,6 +287,17 @@ pub trait Solver: Any {
 
     /// The solver's points (for losses, rendering, outputs and couplings).
     fn points(&self, solver: usize) -> PointSet<'_>;
+
+    /// Records the packing of state `parity` for drawing ([`Solver::surface`]'s
+    /// vertices); solvers without a surface record nothing.
+    fn encode_render_pack(&self, _enc: &mut wgpu::CommandEncoder, _parity: usize) {}
+
+    /// The solver's deforming surface, if it has one (FEM pads, shells); the
+    /// renderer draws it straight from these buffers and `ductile run`
+    /// writes it as PLY. MPM draws its particles instead.
+    fn surface(&self) -> Option<SurfaceView<'_>> {
+        None
+    }
 
     /// Names the item of a failure reported in the status word (`what` of
     /// item `index`, for example "particle 12 of body `water`").

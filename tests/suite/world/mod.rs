@@ -92,6 +92,7 @@ fn tetrahedron(stiffness: f64, damping: f64, with_springs: bool) -> SpringDesc {
         springs,
         stiffness,
         damping,
+        faces: vec![[0, 2, 1], [0, 1, 3], [1, 2, 3], [0, 3, 2]],
     }
 }
 
@@ -442,4 +443,57 @@ fn coupled_springs_and_mpm_gradients_with_contact() {
         c.best().rel_error > PLANTED_MIN,
         "a planted coupling error passed: {c:?}"
     );
+}
+
+/// Every solver is drawn and written, not only MPM: the spring solver's
+/// surface (a tetrahedron of 4 triangles, packed from its state on the GPU)
+/// appears in the scene's picture, which MPM alone draws without it, and
+/// `write_solver_frames` writes its points (its state, to f32 round-off) as
+/// NPY and its surface as a 4-face PLY mesh, naming it in what it returns.
+#[test]
+fn other_solvers_are_drawn_and_written() {
+    use ductile::render::scene::render_frame;
+    use ductile::render::Renderer;
+    let (ctx, _g) = gpu();
+    let loaded = mpm_scene(4);
+    let mut sim = f64_world(ctx, &loaded, 4);
+    let mut renderer = Renderer::new(&ctx.device, 1, 1);
+    let alone = render_frame(ctx, &mut renderer, &loaded, &sim).unwrap();
+    let springs = SpringSolver::new(ctx, &sim, &tetrahedron(40.0, 0.05, true)).unwrap();
+    let si = sim.world.add_solver(Box::new(springs));
+    sim.step(ctx, 2);
+    sim.check(ctx).unwrap();
+    let with = render_frame(ctx, &mut renderer, &loaded, &sim).unwrap();
+    let differing = alone
+        .pixels()
+        .zip(with.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(differing > 20, "the surface changed {differing} pixels");
+
+    let dir = tempfile::tempdir().unwrap();
+    let written = ductile::output::write_solver_frames(ctx, &sim, dir.path(), 2).unwrap();
+    assert_eq!(written, vec![("springs".to_string(), 4, 4)]);
+    let (shape, x) =
+        ductile::sim::loss::read_npy_f64(&dir.path().join("npy/springs/frame_00002_x.npy"))
+            .unwrap();
+    assert_eq!(shape, vec![4, 3]);
+    let state = {
+        let sp = sim.world.solver::<SpringSolver>(si).unwrap();
+        let bytes = ductile::gpu::read_buffer(ctx, &sp.x[sim.parity()], 12 * 8).unwrap();
+        bytes_to_reals(&bytes, Precision::F64)
+    };
+    for (a, b) in x.iter().zip(&state) {
+        assert!((a - b).abs() < 1e-6, "{a} vs {b}");
+    }
+    // The tetrahedron moved (it fell for two substeps).
+    assert!((state[1] - 0.53).abs() > 1e-6);
+    let ply = std::fs::read(dir.path().join("ply/springs/frame_00002.ply")).unwrap();
+    let header_end = ply.windows(11).position(|w| w == b"end_header\n").unwrap() + 11;
+    let header = String::from_utf8_lossy(&ply[..header_end]);
+    assert!(
+        header.contains("element vertex 4") && header.contains("element face 4"),
+        "{header}"
+    );
+    assert_eq!(ply.len(), header_end + 4 * 12 + 4 * 13);
 }

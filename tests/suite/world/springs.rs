@@ -9,7 +9,9 @@ use ductile::gpu::{
     GpuContext, GpuTimer, Kernel, Precision, ShaderConfig,
 };
 use ductile::sim::error::SimError;
-use ductile::sim::world::{PointBody, PointSet, Solver, SolverGradients, WorldBuffers};
+use ductile::sim::world::{
+    PointBody, PointSet, Solver, SolverGradients, SurfaceView, WorldBuffers,
+};
 use ductile::sim::Simulation;
 use std::any::Any;
 
@@ -30,6 +32,8 @@ pub struct SpringDesc {
     pub stiffness: f64,
     /// Damping c [N·s/m] of every spring.
     pub damping: f64,
+    /// Triangles of the surface to draw (point indices); may be empty.
+    pub faces: Vec<[u32; 3]>,
 }
 
 struct AdjointParts {
@@ -70,6 +74,15 @@ pub struct SpringSolver {
     step: Kernel,
     bg_step: [wgpu::BindGroup; 2],
     adjoint: Option<AdjointParts>,
+    /// The drawn surface: packed f32 positions, triangle indices, and the
+    /// packing kernel per parity.
+    surface: Option<(
+        wgpu::Buffer,
+        wgpu::Buffer,
+        u32,
+        Kernel,
+        [wgpu::BindGroup; 2],
+    )>,
 }
 
 impl SpringSolver {
@@ -153,6 +166,23 @@ impl SpringSolver {
                 ],
             )
         });
+        let surface = if d.faces.is_empty() {
+            None
+        } else {
+            let packed =
+                storage_buffer_zeroed(ctx, "springs.packed", 16 * n as u64, BufferUse::Storage)?;
+            let corners: Vec<u32> = d.faces.iter().flatten().copied().collect();
+            let indices = storage_buffer(
+                ctx,
+                "springs.faces",
+                bytemuck::cast_slice(&corners),
+                BufferUse::Storage,
+            )?;
+            let pack = Kernel::from_source(ctx, MODULE, SRC, "spring_pack", config)?;
+            let bg = [0usize, 1]
+                .map(|par| pack.bind_used(ctx, &[(0, &ints), (5, &x[par]), (15, &packed)]));
+            Some((packed, indices, d.faces.len() as u32, pack, bg))
+        };
         let solver = SpringSolver {
             n,
             s,
@@ -179,6 +209,7 @@ impl SpringSolver {
             step,
             bg_step,
             adjoint: None,
+            surface,
         };
         Ok(solver)
     }
@@ -411,6 +442,24 @@ impl Solver for SpringSolver {
             }],
             bins: None,
         }
+    }
+
+    fn encode_render_pack(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        if let Some((_, _, _, pack, bg)) = &self.surface {
+            let mut pass = Self::pass(enc, "spring pack");
+            pack.dispatch_1d(&mut pass, &[&bg[parity]], self.n);
+        }
+    }
+
+    fn surface(&self) -> Option<SurfaceView<'_>> {
+        self.surface
+            .as_ref()
+            .map(|(vertices, indices, triangles, _, _)| SurfaceView {
+                vertices,
+                indices,
+                vertex_count: self.n,
+                triangles: *triangles,
+            })
     }
 
     fn describe_item(&self, index: u32) -> String {

@@ -176,3 +176,15 @@ fn spring_adj_params(@builtin(global_invocation_id) gid: vec3<u32>) {
     pgrad[2u * s] = pgrad[2u * s] + dot(w, (g.l - g.len0) * g.n);
     pgrad[2u * s + 1u] = pgrad[2u * s + 1u] + dot(w, dot(g.u, g.n) * g.n);
 }
+
+// Drawing: each point's position as f32 (x, y, z, 0) for the renderer.
+@group(0) @binding(15) var<storage, read_write> packed: array<vec4<f32>>;
+
+@compute @workgroup_size(64)
+fn spring_pack(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= n_points()) {
+        return;
+    }
+    packed[i] = vec4<f32>(vec3<f32>(xin(i)), 0.0);
+}

@@ -130,15 +130,24 @@ impl ViewerApp {
             ..view
         };
         let meshes = scene_meshes_at(&session.loaded, &poses);
+        // Other solvers' surfaces, straight from their buffers (live runs only).
+        let surfaces = match (self.timeline.shown().is_none(), &session.sim) {
+            (true, Some(sim)) => ductile_render::scene::solver_surfaces(&self.ctx, sim),
+            _ => Vec::new(),
+        };
+        let frame = ductile_render::Frame {
+            particles: &[view],
+            meshes: &meshes,
+            gpu_meshes: &surfaces,
+        };
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         self.renderer
-            .encode(
+            .encode_frame(
                 &self.ctx.device,
                 &self.ctx.queue,
                 &mut enc,
                 &target.view,
-                &[view],
-                &meshes,
+                &frame,
                 &cam,
             )
             .map_err(|e| e.to_string())?;
