@@ -1,5 +1,6 @@
-//! Ductile's offscreen renderer: particles as lit sphere impostors read
-//! straight from a GPU buffer, plus lit triangle meshes (tools, containers,
+//! Ductile's offscreen renderer: particles as lit sphere impostors,
+//! deforming surfaces and tubes read straight from a solver's GPU buffers,
+//! plus lit triangle meshes (tools, containers,
 //! floor) over a gradient background, into an RGBA8 image or a caller's texture.
 //!
 //! The same [`Renderer`] serves PNG output ([`Renderer::render`]) and an
@@ -43,6 +44,14 @@ pub enum RenderError {
         /// Triangles asked for.
         triangles: u32,
         /// Triangles (12 bytes each) the index buffer holds.
+        capacity: u64,
+    },
+    /// A tube view asks for more segments than its segment buffer holds.
+    #[error("tube view asks for {count} segments but its segment buffer holds only {capacity}")]
+    GpuTubeBuffer {
+        /// Segments asked for.
+        count: u32,
+        /// Segments (8 bytes each) the buffer holds.
         capacity: u64,
     },
     /// Reading the image back from the GPU failed.
@@ -95,6 +104,20 @@ pub struct GpuMeshView<'a> {
     /// Number of triangles to draw (from the start of `indices`).
     pub triangles: u32,
     /// Linear RGB colour (alpha ignored: opaque).
+    pub color: [f32; 4],
+}
+
+/// Polylines drawn as lit tubes straight from GPU buffers (a rod's
+/// centreline): nothing is read back or uploaded per frame.
+pub struct GpuTubeView<'a> {
+    /// Storage buffer of vertices, `[f32; 4]` each: x, y, z [m] and the
+    /// tube's radius there [m].
+    pub vertices: &'a wgpu::Buffer,
+    /// Storage buffer of segments, 2 `u32` vertex indices each.
+    pub segments: &'a wgpu::Buffer,
+    /// Number of segments to draw (from the start of `segments`).
+    pub count: u32,
+    /// Linear RGB colour (opaque).
     pub color: [f32; 4],
 }
 

@@ -1,13 +1,14 @@
 //! The renderer: pipelines for the background, meshes and particle impostors,
 //! the render targets, and readback into an [`image::RgbaImage`].
 //!
-//! Draw order: background, opaque meshes, GPU meshes (deforming surfaces
-//! pulled from a solver's buffers), particles, transparent meshes
+//! Draw order: background, opaque meshes, GPU meshes and tubes (deforming
+//! surfaces and rods pulled from a solver's buffers), particles, transparent meshes
 //! (blended, depth-tested but not depth-writing). Depth is reversed
 //! (near = 1, infinity = 0) in a `Depth32Float` buffer.
 
 use crate::{
-    Camera, ColorMode, GpuMeshView, MeshInstance, ParticleView, RenderError, DEFAULT_PALETTE,
+    Camera, ColorMode, GpuMeshView, GpuTubeView, MeshInstance, ParticleView, RenderError,
+    DEFAULT_PALETTE,
 };
 use bytemuck::{Pod, Zeroable};
 use ductile_gpu::{ShaderConfig, ShaderLibrary};
@@ -62,6 +63,8 @@ pub struct Frame<'a> {
     pub meshes: &'a [MeshInstance],
     /// Deforming meshes in GPU buffers.
     pub gpu_meshes: &'a [GpuMeshView<'a>],
+    /// Tubes (polylines) in GPU buffers.
+    pub tubes: &'a [GpuTubeView<'a>],
 }
 
 #[repr(C)]
@@ -159,6 +162,11 @@ pub struct Renderer {
     gpu_mesh_layout: wgpu::BindGroupLayout,
     background: wgpu::RenderPipeline,
     gpu_mesh: wgpu::RenderPipeline,
+    tubes: wgpu::RenderPipeline,
+    /// One colour uniform per tube view, grown on demand.
+    tube_params: Vec<wgpu::Buffer>,
+    /// This frame's tube bind groups with the vertices each draws.
+    tube_draws: Vec<(wgpu::BindGroup, u32)>,
     /// One colour uniform per GPU mesh view, grown on demand.
     gpu_mesh_params: Vec<wgpu::Buffer>,
     /// This frame's GPU mesh bind groups with the vertices each draws.
@@ -267,11 +275,12 @@ impl Renderer {
             ShaderLibrary::create_module(device, name, ShaderConfig::default())
                 .expect("renderer shaders are embedded")
         };
-        let (bg_module, mesh_module, particle_module, gpu_mesh_module) = (
+        let (bg_module, mesh_module, particle_module, gpu_mesh_module, tube_module) = (
             module("render/background"),
             module("render/mesh"),
             module("render/particles"),
             module("render/gpu_mesh"),
+            module("render/tubes"),
         );
         let mesh_attributes =
             wgpu::vertex_attr_array![0 => Float32x3, 1 => Float32x3, 2 => Float32x4];
@@ -374,6 +383,16 @@ impl Renderer {
             Cmp::Greater,
             None,
         );
+        let tubes = pipeline(
+            "render tubes",
+            &gpu_mesh_pipeline_layout,
+            &tube_module,
+            &[],
+            Topo::TriangleList,
+            true,
+            Cmp::Greater,
+            None,
+        );
         Renderer {
             globals,
             globals_bind,
@@ -383,6 +402,9 @@ impl Renderer {
             gpu_mesh,
             gpu_mesh_params: Vec::new(),
             gpu_mesh_draws: Vec::new(),
+            tubes,
+            tube_params: Vec::new(),
+            tube_draws: Vec::new(),
             mesh_opaque,
             mesh_transparent,
             particles,
@@ -431,7 +453,7 @@ impl Renderer {
         let frame = Frame {
             particles,
             meshes,
-            gpu_meshes: &[],
+            ..Default::default()
         };
         self.render_frame(device, queue, &frame, camera)
     }
@@ -509,7 +531,7 @@ impl Renderer {
         let frame = Frame {
             particles,
             meshes,
-            gpu_meshes: &[],
+            ..Default::default()
         };
         self.encode_frame(device, queue, encoder, target, &frame, camera)
     }
@@ -553,7 +575,60 @@ impl Renderer {
         queue.write_buffer(&self.globals, 0, bytemuck::bytes_of(&globals));
         self.prepare_particles(device, queue, frame.particles)?;
         self.prepare_meshes(device, queue, frame.meshes);
-        self.prepare_gpu_meshes(device, queue, frame.gpu_meshes)
+        self.prepare_gpu_meshes(device, queue, frame.gpu_meshes)?;
+        self.prepare_tubes(device, queue, frame.tubes)
+    }
+
+    fn prepare_tubes(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        views: &[GpuTubeView],
+    ) -> Result<(), RenderError> {
+        self.tube_draws.clear();
+        for (i, v) in views.iter().enumerate() {
+            let capacity = v.segments.size() / 8;
+            if v.count as u64 > capacity {
+                return Err(RenderError::GpuTubeBuffer {
+                    count: v.count,
+                    capacity,
+                });
+            }
+            if v.count == 0 {
+                continue;
+            }
+            if self.tube_params.len() <= i {
+                self.tube_params
+                    .push(device.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("render tube params"),
+                        size: std::mem::size_of::<GpuMeshParams>() as u64,
+                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    }));
+            }
+            let params = GpuMeshParams { color: v.color };
+            queue.write_buffer(&self.tube_params[i], 0, bytemuck::bytes_of(&params));
+            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("render tubes"),
+                layout: &self.gpu_mesh_layout,
+                entries: &[
+                    wgpu::BindGroupEntry {
+                        binding: 0,
+                        resource: v.vertices.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 1,
+                        resource: v.segments.as_entire_binding(),
+                    },
+                    wgpu::BindGroupEntry {
+                        binding: 2,
+                        resource: self.tube_params[i].as_entire_binding(),
+                    },
+                ],
+            });
+            self.tube_draws.push((bind, 6 * v.count));
+        }
+        Ok(())
     }
 
     fn prepare_gpu_meshes(
@@ -779,9 +854,15 @@ impl Renderer {
             pass.set_pipeline(&self.mesh_opaque);
             pass.draw_indexed(0..opaque, 0, 0..1);
         }
-        if !self.gpu_mesh_draws.is_empty() {
-            pass.set_pipeline(&self.gpu_mesh);
-            for (bind, vertices) in &self.gpu_mesh_draws {
+        for (pipeline, draws) in [
+            (&self.gpu_mesh, &self.gpu_mesh_draws),
+            (&self.tubes, &self.tube_draws),
+        ] {
+            if draws.is_empty() {
+                continue;
+            }
+            pass.set_pipeline(pipeline);
+            for (bind, vertices) in draws {
                 pass.set_bind_group(1, bind, &[]);
                 pass.draw(0..*vertices, 0..1);
             }
@@ -810,6 +891,7 @@ mod tests {
             "render/mesh",
             "render/particles",
             "render/gpu_mesh",
+            "render/tubes",
         ] {
             for config in ShaderConfig::all() {
                 if let Err(e) = ShaderLibrary::validate(name, config) {

@@ -1,11 +1,11 @@
 //! Turns a simulation's current state into a picture: tool shapes tessellated
 //! at their current poses, the domain outline, the particles packed on the
 //! GPU, and every solver's deforming surface drawn from its own buffers (no
-//! host copy of particle or vertex data).
+//! host copy of particle or vertex data), and its rods as tubes.
 
 use crate::{
-    shapes, Camera, ColorMode, Frame, GpuMeshView, MeshInstance, ParticleView, RenderError,
-    Renderer,
+    shapes, Camera, ColorMode, Frame, GpuMeshView, GpuTubeView, MeshInstance, ParticleView,
+    RenderError, Renderer,
 };
 use ductile_gpu::GpuContext;
 use ductile_scene::{ColorBy, LoadedScene, ToolShape};
@@ -104,11 +104,12 @@ pub fn render_frame(
     let view = particle_view(ctx, loaded, sim, loaded.scene.output.color_by);
     let cam = scene_camera(loaded);
     let meshes = scene_meshes(loaded, sim);
-    let surfaces = solver_surfaces(ctx, sim);
+    let (surfaces, tubes) = solver_views(ctx, sim);
     let frame = Frame {
         particles: &[view],
         meshes: &meshes,
         gpu_meshes: &surfaces,
+        tubes: &tubes,
     };
     renderer.render_frame(&ctx.device, &ctx.queue, &frame, &cam)
 }
@@ -125,32 +126,45 @@ pub fn surface_color(i: usize) -> [f32; 4] {
     [c[0], c[1], c[2], 1.0]
 }
 
-/// Packs every solver's surface for the current state on the GPU (one
-/// submission, no readback) and describes them for the renderer.
-pub fn solver_surfaces<'a>(ctx: &GpuContext, sim: &'a Simulation) -> Vec<GpuMeshView<'a>> {
+/// Packs every solver's surface and tubes for the current state on the GPU
+/// (one submission, no readback) and describes them for the renderer.
+pub fn solver_views<'a>(
+    ctx: &GpuContext,
+    sim: &'a Simulation,
+) -> (Vec<GpuMeshView<'a>>, Vec<GpuTubeView<'a>>) {
     let world = &sim.world;
-    let with_surface: Vec<usize> = (0..world.solvers.len())
-        .filter(|&i| world.solvers[i].surface().is_some())
+    let drawn: Vec<usize> = (0..world.solvers.len())
+        .filter(|&i| world.solvers[i].surface().is_some() || world.solvers[i].tubes().is_some())
         .collect();
-    if with_surface.is_empty() {
-        return Vec::new();
+    if drawn.is_empty() {
+        return (Vec::new(), Vec::new());
     }
     let mut enc = ctx.device.create_command_encoder(&Default::default());
-    for &i in &with_surface {
+    for &i in &drawn {
         world.solvers[i].encode_render_pack(&mut enc, world.parity);
     }
     ctx.queue.submit([enc.finish()]);
-    with_surface
-        .into_iter()
-        .filter_map(|i| {
-            world.solvers[i].surface().map(|s| GpuMeshView {
-                vertices: s.vertices,
-                indices: s.indices,
-                triangles: s.triangles,
+    let (mut surfaces, mut tubes) = (Vec::new(), Vec::new());
+    for i in drawn {
+        let s = &world.solvers[i];
+        if let Some(v) = s.surface() {
+            surfaces.push(GpuMeshView {
+                vertices: v.vertices,
+                indices: v.indices,
+                triangles: v.triangles,
                 color: surface_color(i),
-            })
-        })
-        .collect()
+            });
+        }
+        if let Some(t) = s.tubes() {
+            tubes.push(GpuTubeView {
+                vertices: t.vertices,
+                segments: t.segments,
+                count: t.count,
+                color: surface_color(i),
+            });
+        }
+    }
+    (surfaces, tubes)
 }
 
 /// Packs the simulation's particles on the GPU and describes them for the

@@ -414,3 +414,78 @@ fn gpu_meshes_draw_from_storage_buffers() {
         })
     ));
 }
+
+/// Tubes drawn from GPU buffers (as a rod's centreline is): a horizontal
+/// segment through the origin, 3 cm in radius, covers the centre in its
+/// colour over a band a few pixels thick (the tube's width at this camera),
+/// leaves the corners to the background; a view asking for more segments
+/// than its buffer holds is refused.
+#[test]
+fn tubes_draw_from_storage_buffers() {
+    use ductile_render::{Frame, GpuTubeView, RenderError};
+    let ctx = ctx();
+    let cam = camera(160, 120);
+    let mut r = Renderer::new(&ctx.device, 160, 120);
+    let background = r.render(&ctx.device, &ctx.queue, &[], &[], &cam).unwrap();
+    let n = (cam.eye - cam.target).normalize();
+    let u = n.cross(Vec3::Y).normalize();
+    let end = |s: f32| {
+        let p = u * 0.25 * s;
+        [p.x, p.y, p.z, 0.03]
+    };
+    let vertices = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test tube vertices"),
+            contents: bytemuck::cast_slice(&[end(-1.0), end(1.0)]),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+    let segments = ctx
+        .device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("test tube segments"),
+            contents: bytemuck::cast_slice(&[0u32, 1]),
+            usage: wgpu::BufferUsages::STORAGE,
+        });
+    let mut draw = |count: u32| {
+        let tubes = [GpuTubeView {
+            vertices: &vertices,
+            segments: &segments,
+            count,
+            color: [0.1, 0.2, 0.9, 1.0],
+        }];
+        let frame = Frame {
+            tubes: &tubes,
+            ..Default::default()
+        };
+        r.render_frame(&ctx.device, &ctx.queue, &frame, &cam)
+    };
+    let img = draw(1).unwrap();
+    save(&img, "tube");
+    let c = centre(&img);
+    assert!(
+        u32::from(c[2]) > 2 * u32::from(c[0]),
+        "centre {c:?} is not blue"
+    );
+    assert_eq!(corners(&img), corners(&background));
+    // Across the tube (vertical in the image), the blue band is the tube's width.
+    let x = img.width() / 2;
+    let blue: Vec<u32> = (0..img.height())
+        .filter(|&y| {
+            let p = img.get_pixel(x, y);
+            u32::from(p[2]) > 2 * u32::from(p[0])
+        })
+        .collect();
+    assert!(
+        blue.len() >= 3 && blue.len() < 40,
+        "{} blue rows",
+        blue.len()
+    );
+    assert!(matches!(
+        draw(2),
+        Err(RenderError::GpuTubeBuffer {
+            count: 2,
+            capacity: 1
+        })
+    ));
+}

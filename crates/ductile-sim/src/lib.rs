@@ -30,4 +30,4 @@ pub use mpm::solver::{BodyGradients, MpmSolver};
 pub use mpm::state::StateHost;
 pub use simulation::{BinnedParticles, Diagnostics, ParticlesHost, Simulation, SimulationOptions};
 pub use tape::{Gradients, MemoryPlan, Rollout, TapeOptions};
-pub use world::{Coupling, PointSet, Solver, SolverGradients, SurfaceView, World};
+pub use world::{Coupling, PointSet, Solver, SolverGradients, SurfaceView, TubesView, World};

@@ -99,6 +99,18 @@ pub struct SurfaceView<'a> {
     pub triangles: u32,
 }
 
+/// A solver's polylines (rod centrelines), packed for drawing: `vertices`
+/// holds `[f32; 4]` per vertex (x, y, z [m], tube radius [m]), written by
+/// [`Solver::encode_render_pack`]; `segments` 2 `u32` per segment.
+pub struct TubesView<'a> {
+    /// Packed vertices.
+    pub vertices: &'a wgpu::Buffer,
+    /// Segment ends.
+    pub segments: &'a wgpu::Buffer,
+    /// Number of segments.
+    pub count: u32,
+}
+
 /// Gradients a solver reads out after a backward pass, as named groups of
 /// values (the solver's own typed readout may say more; MPM's fills
 /// [`crate::Gradients`]' particle fields).
@@ -296,6 +308,11 @@ pub trait Solver: Any {
     /// renderer draws it straight from these buffers and `ductile run`
     /// writes it as PLY. MPM draws its particles instead.
     fn surface(&self) -> Option<SurfaceView<'_>> {
+        None
+    }
+
+    /// The solver's polylines drawn as tubes (rods), if it has any.
+    fn tubes(&self) -> Option<TubesView<'_>> {
         None
     }
 

@@ -131,14 +131,15 @@ impl ViewerApp {
         };
         let meshes = scene_meshes_at(&session.loaded, &poses);
         // Other solvers' surfaces, straight from their buffers (live runs only).
-        let surfaces = match (self.timeline.shown().is_none(), &session.sim) {
-            (true, Some(sim)) => ductile_render::scene::solver_surfaces(&self.ctx, sim),
-            _ => Vec::new(),
+        let (surfaces, tubes) = match (self.timeline.shown().is_none(), &session.sim) {
+            (true, Some(sim)) => ductile_render::scene::solver_views(&self.ctx, sim),
+            _ => (Vec::new(), Vec::new()),
         };
         let frame = ductile_render::Frame {
             particles: &[view],
             meshes: &meshes,
             gpu_meshes: &surfaces,
+            tubes: &tubes,
         };
         let mut enc = self.ctx.device.create_command_encoder(&Default::default());
         self.renderer
