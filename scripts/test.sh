@@ -10,6 +10,13 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
 # wgpu, naga and image twice in a cold build: 113 s of extra build time.)
 cargo test --locked --workspace --no-run
 bash scripts/ensure-vulkan.sh target/debug/ductile
+# Gradient checks run in f64: an adapter without SHADER_F64 fails them, so
+# say so once, up front (lavapipe has it).
+if ! target/debug/ductile info | grep -q "f64: yes"; then
+    echo "test.sh: the Vulkan adapter has no SHADER_F64, which the gradient checks need" >&2
+    target/debug/ductile info >&2 || true
+    exit 1
+fi
 # The viewer's test opens a real window under Xvfb.
 if ! command -v xvfb-run >/dev/null 2>&1; then
     echo "test.sh: installing xvfb and xauth for the viewer's test" >&2

@@ -11,7 +11,7 @@
 //! rollouts smooth; a wrong sign, factor or missing term in any adjoint
 //! moves the directional derivative by far more than 1e-4.
 
-use crate::common::{gpu, scene};
+use crate::common::{gpu, require_f64, scene};
 use ductile::gpu::Precision;
 use ductile::scene::Material;
 use ductile::sim::gradcheck::{check_group, groups, ParamGroup};
@@ -85,10 +85,7 @@ fn check_groups(
     include: impl Fn(ParamGroup) -> bool,
 ) -> Option<(Gradients, StateHost)> {
     let (ctx, _g) = gpu();
-    if !ctx.has_f64 {
-        eprintln!("adapter has no SHADER_F64: gradient checks need f64, skipped");
-        return None;
-    }
+    require_f64(ctx);
     let loaded = scene(text);
     let mut r = Rollout::new(
         ctx,
@@ -282,9 +279,7 @@ fn von_mises_gradients_while_yielding() {
 #[test]
 fn drucker_prager_gradients() {
     let (ctx, _g) = gpu();
-    if !ctx.has_f64 {
-        return;
-    }
+    require_f64(ctx);
     let text = contact_scene(
         "DruckerPrager(density: 1600.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3, friction_angle_deg: 30.0)",
         18,
@@ -341,9 +336,7 @@ fn check_params(
     )],
 ) {
     let (ctx, _g) = gpu();
-    if !ctx.has_f64 {
-        return;
-    }
+    require_f64(ctx);
     let loaded = scene(text);
     let mut r = Rollout::new(
         ctx,
@@ -466,9 +459,7 @@ fn cohesive_drucker_prager_gradients() {
 #[test]
 fn random_state_gradients_for_every_material() {
     let (ctx, _g) = gpu();
-    if !ctx.has_f64 {
-        return;
-    }
+    require_f64(ctx);
     for (k, material) in [
         "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
         "FixedCorotated(density: 800.0, youngs_modulus: 8.0e3, poisson_ratio: 0.35)",
@@ -579,10 +570,7 @@ fn fluid_gradients() {
 #[test]
 fn mesh_tool_gradients_through_a_fluid() {
     let (ctx, _g) = gpu();
-    if !ctx.has_f64 {
-        eprintln!("adapter has no SHADER_F64: gradient checks need f64, skipped");
-        return;
-    }
+    require_f64(ctx);
     let text = r#"Scene(
     name: "mesh_cup",
     domain: (cells: (16, 16, 16), dx: 0.025, boundary_cells: 2),
@@ -896,8 +884,8 @@ fn f32_gradients_stay_finite_through_impact() {
     let loaded = scene(&text);
     let mut grads = Vec::new();
     for p in [Precision::F32, Precision::F64] {
-        if p == Precision::F64 && !ctx.has_f64 {
-            continue;
+        if p == Precision::F64 {
+            require_f64(ctx);
         }
         let mut r = Rollout::new(ctx, &loaded, Some(p), Some(40), &TapeOptions::default()).unwrap();
         let g = r.backward(ctx).unwrap();
@@ -946,11 +934,8 @@ fn degenerate_inputs_give_finite_gradients() {
         "Static",
     );
     let loaded = scene(&text);
-    let p = if ctx.has_f64 {
-        Precision::F64
-    } else {
-        Precision::F32
-    };
+    require_f64(ctx);
+    let p = Precision::F64;
     let mut r = Rollout::new(ctx, &loaded, Some(p), Some(12), &TapeOptions::default()).unwrap();
     let mut s = r.initial_state().clone();
     let dx = 0.0625;
@@ -1044,4 +1029,14 @@ fn box_paddle_in_water_control_gradients() {
         20,
         |g| g == ParamGroup::Control,
     );
+}
+
+/// The gradient checks fail, never skip, on an adapter without SHADER_F64:
+/// `require_f64`, which each of them calls first, panics there.
+#[test]
+#[should_panic(expected = "has no SHADER_F64")]
+fn gradient_checks_fail_without_f64() {
+    let mut no_f64 = ductile::gpu::GpuContext::new(&Default::default()).unwrap();
+    no_f64.has_f64 = false;
+    require_f64(&no_f64);
 }

@@ -122,10 +122,7 @@ fn mesh_dx() -> f64 {
 impl Harness {
     fn new() -> Option<Self> {
         let (ctx, _g) = gpu();
-        if !ctx.features.contains(wgpu::Features::SHADER_F64) {
-            eprintln!("skipped: the adapter has no SHADER_F64");
-            return None;
-        }
+        crate::common::require_f64(ctx);
         let config = ShaderConfig {
             precision: Precision::F64,
             atomics: AtomicsMode::CompareSwap,

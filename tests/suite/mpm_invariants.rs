@@ -118,7 +118,8 @@ fn momentum_in_free_fall() {
         let err = (got - want).abs() / scale;
         assert!(err < 1e-9, "momentum[{k}] {got} vs {want} (rel {err:e})");
     }
-    assert!((d1.mass - d0.mass).abs() < 1e-12 * d0.mass);
+    // (No mass check here: the diagnostic mass is a per-body constant, so
+    // comparing it could not fail; `p2g_conserves_mass` checks the grid's.)
     // Gravity replaced mid-run (as the viewer's panel does): the momentum
     // then changes by M g' t'.
     let g2 = [1.5, 2.0, -3.0];

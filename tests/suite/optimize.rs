@@ -395,6 +395,26 @@ fn emitter_path_gradient_matches_central_differences() {
     );
 }
 
+/// A task whose scene file cannot be read names the task file, the line
+/// and the field (`scene`), the value and what is allowed.
+#[test]
+fn a_missing_scene_file_is_located_in_the_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Task(
+    scene: \"no_such_scene.ron\",
+    controls: [InitialVelocity(body: 0, min: (-2.0, -2.0, -2.0), max: (2.0, 2.0, 2.0))],
+    optimizer: GradientDescent(learning_rate: 0.5, iterations: 2),
+)";
+    let t = parse_task(text, &dir.path().join("lost.ron")).unwrap_or_else(|e| panic!("{e}"));
+    let e = t.load_scene().expect_err("no scene file").to_string();
+    assert!(e.contains("lost.ron:2:"), "{e}");
+    assert!(
+        e.contains("scene") && e.contains("no_such_scene.ron"),
+        "{e}"
+    );
+    assert!(e.contains("a readable scene file"), "{e}");
+}
+
 /// Task controls may name their body (and the scene's loss its body), for
 /// an inline scene and for a scene file beside the task; the names give
 /// the same controls as indices, and an unknown name is a located error.

@@ -29,10 +29,7 @@ const NODES: usize = 17;
 
 fn stage_rollout(material: &str) -> Option<Rollout> {
     let (ctx, _g) = gpu();
-    if !ctx.has_f64 {
-        eprintln!("skipped: the adapter has no SHADER_F64");
-        return None;
-    }
+    crate::common::require_f64(ctx);
     let text = format!(
         r#"Scene(
     name: "stages",

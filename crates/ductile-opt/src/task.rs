@@ -555,7 +555,18 @@ impl LoadedTask {
     /// the task file's directory).
     pub fn load_scene(&self) -> Result<ductile_scene::LoadedScene, SceneError> {
         match &self.inline_scene {
-            None => ductile_scene::load_scene(&self.scene_path()),
+            // A scene file that cannot be read is the task's `scene` field's fault.
+            None => ductile_scene::load_scene(&self.scene_path()).map_err(|e| match e {
+                SceneError::Io { source, .. } => self.invalid(
+                    "scene".into(),
+                    format!("{:?}", self.task.scene),
+                    format!(
+                        "a readable scene file, relative to the task file's folder ({}: {source})",
+                        self.scene_path().display()
+                    ),
+                ),
+                other => other,
+            }),
             Some(src) => ductile_scene::load_scene_from_str(
                 src,
                 &self.path.display().to_string(),

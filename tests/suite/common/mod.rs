@@ -16,6 +16,18 @@ pub fn gpu() -> (&'static GpuContext, ()) {
     (ctx, ())
 }
 
+/// Fails (never skips) a check that needs f64 kernels on an adapter
+/// without `SHADER_F64`: gradient checks against finite differences are
+/// only meaningful in f64 (lavapipe, which CI installs, has it).
+pub fn require_f64(ctx: &GpuContext) {
+    assert!(
+        ctx.has_f64,
+        "{} has no SHADER_F64: this check runs in f64 (Mesa's lavapipe has it: \
+         bash scripts/ensure-vulkan.sh target/debug/ductile)",
+        ctx.info.name
+    );
+}
+
 /// Parses scene text (assets resolved from the repository root).
 pub fn scene(text: &str) -> LoadedScene {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
