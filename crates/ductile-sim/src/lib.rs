@@ -11,6 +11,7 @@
 
 pub mod control;
 pub mod error;
+pub mod fem;
 pub mod gradcheck;
 pub mod loss;
 pub mod material;

@@ -1,0 +1,273 @@
+//! FEM on linear tetrahedra: an elastic solid (the tactile pad's elastomer)
+//! as a solver of the world. This file owns the host side of a mesh: the
+//! description a solver is built from, the generated box mesh, the checks
+//! that refuse inverted, degenerate or unreferenced elements by index, and
+//! the precomputed rest data (Dm⁻¹, volumes, lumped masses, the node →
+//! element CSR list the kernels gather through). [`solver::FemSolver`] owns
+//! the GPU side.
+//!
+//! | stage | shader |
+//! |---|---|
+//! | per-element stable neo-Hookean forces | `fem/elastic.wgsl` (`fem_forces`) |
+//! | per-node gather, gravity, couplings' force, damping, symplectic Euler | `fem/elastic.wgsl` (`fem_integrate`) |
+//! | adjoint: nodes, elements (with μ and λ gradients), gather | `fem/elastic_adj.wgsl` |
+
+pub mod solver;
+
+use crate::error::SimError;
+
+/// What an FEM body is built from (SI units).
+#[derive(Clone, Debug)]
+pub struct FemDesc {
+    /// Name used in errors and outputs.
+    pub name: String,
+    /// Rest positions of the nodes [m].
+    pub nodes: Vec<[f64; 3]>,
+    /// Elements: 4 node indices each, positively oriented
+    /// ((x1 − x0)·((x2 − x0) × (x3 − x0)) > 0).
+    pub tets: Vec<[u32; 4]>,
+    /// Density [kg/m³].
+    pub density: f64,
+    /// Young's modulus E [Pa].
+    pub youngs_modulus: f64,
+    /// Poisson ratio ν.
+    pub poisson_ratio: f64,
+    /// Mass-proportional damping c [1/s] (force −c m v per node).
+    pub damping: f64,
+    /// Nodes held at their rest position (a pad's base).
+    pub pinned: Vec<bool>,
+}
+
+/// Rest data derived from a [`FemDesc`], as the kernels read it.
+#[derive(Clone, Debug, Default)]
+pub struct FemRest {
+    /// Dm⁻¹ per element, 9 Reals column-major.
+    pub dm_inv: Vec<f64>,
+    /// Rest volume per element [m³].
+    pub volume: Vec<f64>,
+    /// Lumped mass per node [kg] (a quarter of each element's mass).
+    pub mass: Vec<f64>,
+    /// CSR start per node (nodes + 1 entries) into `entries`.
+    pub adj_start: Vec<u32>,
+    /// Per incidence: element · 4 + corner.
+    pub adj_entry: Vec<u32>,
+}
+
+/// The energy parameters (μ, λ) of `fem/elastic.wgsl`'s stable neo-Hookean
+/// model for Young's modulus `e` [Pa] and Poisson ratio `nu`: μ = μ_L and
+/// λ = λ_L + μ_L for the Lamé parameters, so that it linearises to the
+/// material's (E, ν).
+pub fn energy_parameters(e: f64, nu: f64) -> (f64, f64) {
+    let (mu, la) = crate::material::lame(e, nu);
+    (mu, la + mu)
+}
+
+/// A box [lo, hi] of `cells` hexahedra, each split into 6 tetrahedra
+/// around its main diagonal (Kuhn's subdivision: conforming across cells),
+/// all positively oriented. Nodes are x fastest.
+pub fn box_mesh(lo: [f64; 3], hi: [f64; 3], cells: [u32; 3]) -> (Vec<[f64; 3]>, Vec<[u32; 4]>) {
+    let [nx, ny, nz] = cells.map(|c| c as usize);
+    let node = |i: usize, j: usize, k: usize| (i + (nx + 1) * (j + (ny + 1) * k)) as u32;
+    let mut nodes = Vec::with_capacity((nx + 1) * (ny + 1) * (nz + 1));
+    for k in 0..=nz {
+        for j in 0..=ny {
+            for i in 0..=nx {
+                let t = [
+                    i as f64 / nx as f64,
+                    j as f64 / ny as f64,
+                    k as f64 / nz as f64,
+                ];
+                nodes.push(std::array::from_fn(|a| lo[a] + t[a] * (hi[a] - lo[a])));
+            }
+        }
+    }
+    const PERMS: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    let mut tets = Vec::with_capacity(6 * nx * ny * nz);
+    for k in 0..nz {
+        for j in 0..ny {
+            for i in 0..nx {
+                for p in PERMS {
+                    let mut c = [i, j, k];
+                    let mut t = [node(c[0], c[1], c[2]); 4];
+                    for (s, &a) in p.iter().enumerate() {
+                        c[a] += 1;
+                        t[s + 1] = node(c[0], c[1], c[2]);
+                    }
+                    if signed_volume(&nodes, t) < 0.0 {
+                        t.swap(1, 2);
+                    }
+                    tets.push(t);
+                }
+            }
+        }
+    }
+    (nodes, tets)
+}
+
+/// (x1 − x0)·((x2 − x0) × (x3 − x0)) / 6 [m³].
+pub fn signed_volume(nodes: &[[f64; 3]], t: [u32; 4]) -> f64 {
+    let p = t.map(|i| nodes[i as usize]);
+    let d = |a: usize| [0, 1, 2].map(|k| p[a][k] - p[0][k]);
+    let (a, b, c) = (d(1), d(2), d(3));
+    let cross = [
+        b[1] * c[2] - b[2] * c[1],
+        b[2] * c[0] - b[0] * c[2],
+        b[0] * c[1] - b[1] * c[0],
+    ];
+    (a[0] * cross[0] + a[1] * cross[1] + a[2] * cross[2]) / 6.0
+}
+
+/// Checks `d` and computes its rest data. Errors name the body and the
+/// offending element or node: a corner out of range, an inverted or
+/// degenerate element (volume at most 1e-12 of the mesh's mean), a node
+/// that no element references, or a non-physical material.
+pub fn prepare(d: &FemDesc) -> Result<FemRest, SimError> {
+    let err = |what: String| SimError::Other(format!("FEM body `{}`: {what}", d.name));
+    let n = d.nodes.len();
+    if d.tets.is_empty() || n < 4 {
+        return Err(err("needs at least one element and four nodes".into()));
+    }
+    if d.pinned.len() != n {
+        return Err(err(format!(
+            "{} pinned flags for {n} nodes",
+            d.pinned.len()
+        )));
+    }
+    let physical = d.density > 0.0
+        && d.youngs_modulus > 0.0
+        && d.damping >= 0.0
+        && d.poisson_ratio > -1.0
+        && d.poisson_ratio < 0.5;
+    if !physical {
+        return Err(err(format!(
+            "density {} kg/m³, Young's modulus {} Pa, Poisson ratio {}, damping {} 1/s: need density > 0, E > 0, -1 < ν < 0.5, damping >= 0",
+            d.density, d.youngs_modulus, d.poisson_ratio, d.damping
+        )));
+    }
+    for (e, t) in d.tets.iter().enumerate() {
+        if let Some(&c) = t.iter().find(|&&c| c as usize >= n) {
+            return Err(err(format!(
+                "element {e} names node {c}, but there are {n} nodes"
+            )));
+        }
+    }
+    let volumes: Vec<f64> = d.tets.iter().map(|&t| signed_volume(&d.nodes, t)).collect();
+    let mean = volumes.iter().map(|v| v.abs()).sum::<f64>() / volumes.len() as f64;
+    for (e, &v) in volumes.iter().enumerate() {
+        let positive = v > 1e-12 * mean;
+        if !positive {
+            let kind = if v < 0.0 { "inverted" } else { "degenerate" };
+            return Err(err(format!(
+                "element {e} {:?} is {kind} (signed volume {v:e} m³; corners must be ordered so that (x1 − x0)·((x2 − x0) × (x3 − x0)) > 0)",
+                d.tets[e]
+            )));
+        }
+    }
+    let mut rest = FemRest {
+        mass: vec![0.0; n],
+        ..Default::default()
+    };
+    let mut count = vec![0u32; n];
+    for (e, t) in d.tets.iter().enumerate() {
+        let p = t.map(|i| d.nodes[i as usize]);
+        // Dm = [x1 − x0, x2 − x0, x3 − x0] (columns), inverted.
+        let col = |a: usize| [0, 1, 2].map(|k| p[a][k] - p[0][k]);
+        let m = glam::DMat3::from_cols(
+            glam::DVec3::from_array(col(1)),
+            glam::DVec3::from_array(col(2)),
+            glam::DVec3::from_array(col(3)),
+        );
+        rest.dm_inv.extend_from_slice(&m.inverse().to_cols_array());
+        rest.volume.push(volumes[e]);
+        for &c in t {
+            rest.mass[c as usize] += 0.25 * d.density * volumes[e];
+            count[c as usize] += 1;
+        }
+    }
+    if let Some(i) = count.iter().position(|&c| c == 0) {
+        return Err(err(format!("node {i} belongs to no element")));
+    }
+    rest.adj_start = Vec::with_capacity(n + 1);
+    rest.adj_start.push(0);
+    for c in &count {
+        let last = *rest.adj_start.last().unwrap_or(&0);
+        rest.adj_start.push(last + c);
+    }
+    let mut fill = rest.adj_start[..n].to_vec();
+    rest.adj_entry = vec![0; rest.adj_start[n] as usize];
+    for (e, t) in d.tets.iter().enumerate() {
+        for (corner, &c) in t.iter().enumerate() {
+            let slot = &mut fill[c as usize];
+            rest.adj_entry[*slot as usize] = (4 * e + corner) as u32;
+            *slot += 1;
+        }
+    }
+    Ok(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn desc(nodes: Vec<[f64; 3]>, tets: Vec<[u32; 4]>) -> FemDesc {
+        FemDesc {
+            name: "pad".into(),
+            pinned: vec![false; nodes.len()],
+            nodes,
+            tets,
+            density: 1000.0,
+            youngs_modulus: 1e5,
+            poisson_ratio: 0.3,
+            damping: 0.0,
+        }
+    }
+
+    /// The box mesh fills its box: element volumes sum to the box's, all
+    /// positive; its mass is ρ times that; the CSR list holds every corner once.
+    #[test]
+    fn box_mesh_fills_its_box() {
+        let (nodes, tets) = box_mesh([0.0; 3], [0.2, 0.1, 0.3], [2, 1, 3]);
+        assert_eq!(nodes.len(), 3 * 2 * 4);
+        assert_eq!(tets.len(), 6 * 2 * 3);
+        let d = desc(nodes, tets);
+        let r = prepare(&d).unwrap();
+        let total: f64 = r.volume.iter().sum();
+        assert!((total - 0.006).abs() < 1e-15, "{total}");
+        assert!(r.volume.iter().all(|&v| v > 0.0));
+        let mass: f64 = r.mass.iter().sum();
+        assert!((mass - 6.0).abs() < 1e-12, "{mass}");
+        assert_eq!(r.adj_entry.len(), 4 * d.tets.len());
+        let mut seen = r.adj_entry.clone();
+        seen.sort_unstable();
+        assert!(seen.iter().enumerate().all(|(i, &e)| i as u32 == e));
+    }
+
+    /// Inverted, degenerate and out-of-range elements, and unreferenced
+    /// nodes, are refused with the element or node named.
+    #[test]
+    fn bad_meshes_name_the_element() {
+        let (nodes, mut tets) = box_mesh([0.0; 3], [1.0; 3], [1, 1, 1]);
+        tets[3].swap(0, 1);
+        let e = prepare(&desc(nodes.clone(), tets)).unwrap_err().to_string();
+        assert!(e.contains("element 3") && e.contains("inverted"), "{e}");
+        let (_, mut tets) = box_mesh([0.0; 3], [1.0; 3], [1, 1, 1]);
+        tets[2] = [0, 1, 2, 2];
+        let e = prepare(&desc(nodes.clone(), tets)).unwrap_err().to_string();
+        assert!(e.contains("element 2") && e.contains("degenerate"), "{e}");
+        let (_, mut tets) = box_mesh([0.0; 3], [1.0; 3], [1, 1, 1]);
+        tets[1][3] = 99;
+        let e = prepare(&desc(nodes.clone(), tets)).unwrap_err().to_string();
+        assert!(e.contains("element 1 names node 99"), "{e}");
+        let (mut nodes2, tets) = box_mesh([0.0; 3], [1.0; 3], [1, 1, 1]);
+        nodes2.push([2.0; 3]);
+        let e = prepare(&desc(nodes2, tets)).unwrap_err().to_string();
+        assert!(e.contains("node 8 belongs to no element"), "{e}");
+    }
+}

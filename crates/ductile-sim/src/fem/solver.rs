@@ -1,0 +1,496 @@
+//! The FEM solver's GPU side ([`crate::world::Solver`]): model buffers
+//! (elements, rest data, masses, pins, the CSR gather list), two states
+//! (x, v per node), the couplings' force per node, the forward kernels of
+//! `shaders/fem/elastic.wgsl` and the adjoint of `fem/elastic_adj.wgsl`.
+//!
+//! - Stored state: x and v, 6 Reals per node; no replay cache (the element
+//!   forces are recomputed from state_t in the adjoint).
+//! - Gradient readout: ∂L/∂x_0, ∂L/∂v_0 and ∂L/∂(E, ν) through the energy
+//!   parameters (μ, λ) of [`super::energy_parameters`].
+//! - Surface: the mesh's boundary triangles, drawn and written from the GPU.
+
+use super::{energy_parameters, prepare, FemDesc};
+use crate::error::SimError;
+use crate::world::{PointBody, PointSet, Solver, SolverGradients, SurfaceView, WorldBuffers};
+use crate::Simulation;
+use ductile_gpu::{
+    bytes_to_reals, read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse,
+    GpuContext, GpuTimer, Kernel, Precision, ShaderConfig,
+};
+use std::any::Any;
+
+struct FemAdjoint {
+    adj: [wgpu::Buffer; 2],
+    pgrad: wgpu::Buffer,
+    k_nodes: Kernel,
+    k_elements: Kernel,
+    k_gather: Kernel,
+    bg_nodes: [wgpu::BindGroup; 2],
+    bg_elements: wgpu::BindGroup,
+    bg_gather: [wgpu::BindGroup; 2],
+}
+
+/// A linear-tetrahedron elastic body.
+pub struct FemSolver {
+    name: String,
+    nodes: u32,
+    elements: u32,
+    precision: Precision,
+    config: ShaderConfig,
+    /// (E [Pa], ν) as last set.
+    material: (f64, f64),
+    /// Mean node mass [kg] (what a point set reports per point).
+    mean_mass: f64,
+    reals_host: Vec<f64>,
+    reals: wgpu::Buffer,
+    /// Every model and scratch buffer the kernels bind, by binding number.
+    bound: Vec<(u32, wgpu::Buffer)>,
+    /// Positions per parity, 3 Reals per node [m].
+    pub x: [wgpu::Buffer; 2],
+    /// Velocities per parity [m/s].
+    pub v: [wgpu::Buffer; 2],
+    /// The couplings' force on each node [N], 3 Reals per node.
+    pub ext: wgpu::Buffer,
+    /// ∂L/∂(couplings' force), 3 Reals per node.
+    pub ext_bar: wgpu::Buffer,
+    fbar: wgpu::Buffer,
+    elem_bar: wgpu::Buffer,
+    tags: wgpu::Buffer,
+    params: wgpu::Buffer,
+    k_forces: Kernel,
+    k_integrate: Kernel,
+    bg_forces: [wgpu::BindGroup; 2],
+    bg_integrate: [wgpu::BindGroup; 2],
+    packed: wgpu::Buffer,
+    faces: wgpu::Buffer,
+    triangles: u32,
+    k_pack: Kernel,
+    bg_pack: [wgpu::BindGroup; 2],
+    adjoint: Option<FemAdjoint>,
+}
+
+/// The mesh's boundary triangles (faces of one element only), oriented
+/// outwards, as 3 node indices each.
+pub fn boundary_faces(tets: &[[u32; 4]]) -> Vec<[u32; 3]> {
+    use std::collections::HashMap;
+    // Faces opposite corners 0..3, ordered so that the normal points away
+    // from the opposite corner for a positively oriented element.
+    const FACES: [[usize; 3]; 4] = [[1, 2, 3], [0, 3, 2], [0, 1, 3], [0, 2, 1]];
+    let mut seen: HashMap<[u32; 3], (usize, [u32; 3])> = HashMap::new();
+    for t in tets {
+        for f in FACES {
+            let face = f.map(|c| t[c]);
+            let mut key = face;
+            key.sort_unstable();
+            seen.entry(key)
+                .and_modify(|e| e.0 += 1)
+                .or_insert((1, face));
+        }
+    }
+    let mut out: Vec<[u32; 3]> = seen
+        .into_values()
+        .filter(|(n, _)| *n == 1)
+        .map(|(_, f)| f)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+impl FemSolver {
+    /// Builds the body `d` in `sim`'s world (its dt, gravity and precision).
+    /// Every buffer is checked against the adapter's limits first.
+    pub fn new(ctx: &GpuContext, sim: &Simulation, d: &FemDesc) -> Result<Self, SimError> {
+        let rest = prepare(d)?;
+        let config = sim.config();
+        let p = config.precision;
+        let r = p.bytes();
+        let (n, m) = (d.nodes.len() as u64, d.tets.len() as u64);
+        for (what, bytes) in [
+            ("FEM node state", 3 * n * r),
+            ("FEM element forces", 12 * m * r),
+            ("FEM rest shapes", 9 * m * r),
+        ] {
+            ctx.check_buffer(what, bytes)?;
+        }
+        let info = sim.info();
+        let gravity = {
+            let reals = bytes_to_reals(
+                &sim.model().params_host[crate::mpm::model::PARAMS_INTS_BYTES as usize..],
+                p,
+            );
+            [reals[4], reals[5], reals[6]]
+        };
+        let (mu, la) = energy_parameters(d.youngs_modulus, d.poisson_ratio);
+        let reals_host = vec![
+            info.dt, gravity[0], gravity[1], gravity[2], mu, la, d.damping, 1.0,
+        ];
+        let real_buf = |label: &str, v: &[f64]| {
+            let mut v = v.to_vec();
+            v.resize(v.len().max(2), 0.0);
+            storage_buffer(ctx, label, &reals_to_bytes(&v, p), BufferUse::Storage)
+        };
+        let u32_buf = |label: &str, v: &[u32]| {
+            let mut v = v.to_vec();
+            v.resize(v.len().max(1), 0);
+            storage_buffer(ctx, label, bytemuck::cast_slice(&v), BufferUse::Storage)
+        };
+        let zeros = |label: &str, reals: u64| {
+            storage_buffer_zeroed(ctx, label, reals.max(2) * r, BufferUse::Storage)
+        };
+        let flat: Vec<f64> = d.nodes.iter().flatten().copied().collect();
+        let x = [real_buf("fem.x0", &flat)?, zeros("fem.x1", 3 * n)?];
+        let v = [zeros("fem.v0", 3 * n)?, zeros("fem.v1", 3 * n)?];
+        let reals = real_buf("fem.reals", &reals_host)?;
+        let tets: Vec<u32> = d.tets.iter().flatten().copied().collect();
+        let pinned: Vec<u32> = d.pinned.iter().map(|&b| u32::from(b)).collect();
+        let bound: Vec<(u32, wgpu::Buffer)> = vec![
+            (0, u32_buf("fem.ints", &[n as u32, m as u32, 0, 0])?),
+            (1, reals.clone()),
+            (2, u32_buf("fem.tets", &tets)?),
+            (3, real_buf("fem.dm_inv", &rest.dm_inv)?),
+            (4, real_buf("fem.volume", &rest.volume)?),
+            (5, real_buf("fem.mass", &rest.mass)?),
+            (6, u32_buf("fem.pinned", &pinned)?),
+            (7, u32_buf("fem.adj_start", &rest.adj_start)?),
+            (8, u32_buf("fem.adj_entry", &rest.adj_entry)?),
+            (13, zeros("fem.elem_force", 12 * m)?),
+        ];
+        let ext = zeros("fem.ext", 3 * n)?;
+        let k = |module: &str, e: &str| Kernel::new(ctx, module, e, config);
+        let k_forces = k("fem/elastic", "fem_forces")?;
+        let k_integrate = k("fem/elastic", "fem_integrate")?;
+        let with = |extra: Vec<(u32, &wgpu::Buffer)>| -> Vec<(u32, wgpu::Buffer)> {
+            let mut all = bound.clone();
+            all.extend(extra.into_iter().map(|(i, b)| (i, b.clone())));
+            all
+        };
+        let bind = |kern: &Kernel, list: &[(u32, wgpu::Buffer)]| {
+            let refs: Vec<(u32, &wgpu::Buffer)> = list.iter().map(|(i, b)| (*i, b)).collect();
+            kern.bind_used(ctx, &refs)
+        };
+        let step_list = |par: usize| {
+            with(vec![
+                (9, &x[par]),
+                (10, &v[par]),
+                (11, &x[1 - par]),
+                (12, &v[1 - par]),
+                (14, &ext),
+            ])
+        };
+        let bg_forces = [0, 1].map(|par| bind(&k_forces, &step_list(par)));
+        let bg_integrate = [0, 1].map(|par| bind(&k_integrate, &step_list(par)));
+        let faces = boundary_faces(&d.tets);
+        let face_idx: Vec<u32> = faces.iter().flatten().copied().collect();
+        let faces_buf = u32_buf("fem.faces", &face_idx)?;
+        let packed = storage_buffer_zeroed(ctx, "fem.packed", 16 * n.max(1), BufferUse::Storage)?;
+        let k_pack = k("fem/pack", "fem_pack")?;
+        let bg_pack = [0usize, 1]
+            .map(|par| k_pack.bind_used(ctx, &[(0, &bound[0].1), (9, &x[par]), (21, &packed)]));
+        Ok(FemSolver {
+            name: d.name.clone(),
+            nodes: n as u32,
+            elements: m as u32,
+            precision: p,
+            config,
+            material: (d.youngs_modulus, d.poisson_ratio),
+            mean_mass: rest.mass.iter().sum::<f64>() / n as f64,
+            reals_host,
+            reals,
+            bound,
+            x,
+            v,
+            ext,
+            ext_bar: zeros("fem.ext_bar", 3 * n)?,
+            fbar: zeros("fem.fbar", 3 * n)?,
+            elem_bar: zeros("fem.elem_bar", 12 * m)?,
+            tags: storage_buffer_zeroed(ctx, "fem.tags", 4 * n.max(1), BufferUse::Storage)?,
+            params: sim.mpm().point_params(ctx, n as u32),
+            k_forces,
+            k_integrate,
+            bg_forces,
+            bg_integrate,
+            packed,
+            faces: faces_buf,
+            triangles: faces.len() as u32,
+            k_pack,
+            bg_pack,
+            adjoint: None,
+        })
+    }
+
+    /// Number of nodes.
+    pub fn node_count(&self) -> u32 {
+        self.nodes
+    }
+
+    /// Number of elements.
+    pub fn element_count(&self) -> u32 {
+        self.elements
+    }
+
+    /// (Young's modulus [Pa], Poisson ratio).
+    pub fn material(&self) -> (f64, f64) {
+        self.material
+    }
+
+    /// Replaces Young's modulus [Pa] and the Poisson ratio from the next
+    /// substep on (the caller marks a rollout stale).
+    pub fn set_material(&mut self, ctx: &GpuContext, e: f64, nu: f64) -> Result<(), SimError> {
+        if !(e > 0.0 && nu > -1.0 && nu < 0.5) {
+            return Err(SimError::Other(format!(
+                "FEM body `{}`: Young's modulus {e} Pa and Poisson ratio {nu}: need E > 0 and -1 < ν < 0.5",
+                self.name
+            )));
+        }
+        let (mu, la) = energy_parameters(e, nu);
+        self.reals_host[4] = mu;
+        self.reals_host[5] = la;
+        self.material = (e, nu);
+        self.write_reals(ctx);
+        Ok(())
+    }
+
+    /// Scales the adjoint's element pull-back by `factor` (1: exact; else a
+    /// planted error, for tests that show a gradient check fails).
+    pub fn plant_adjoint_error(&mut self, ctx: &GpuContext, factor: f64) {
+        self.reals_host[7] = factor;
+        self.write_reals(ctx);
+    }
+
+    fn write_reals(&self, ctx: &GpuContext) {
+        ctx.queue.write_buffer(
+            &self.reals,
+            0,
+            &reals_to_bytes(&self.reals_host, self.precision),
+        );
+    }
+
+    fn pass<'e>(enc: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
+        enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        })
+    }
+}
+
+impl Solver for FemSolver {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encode_substep(
+        &mut self,
+        enc: &mut wgpu::CommandEncoder,
+        parity: usize,
+        timer: &mut GpuTimer,
+    ) {
+        let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("fem"),
+            timestamp_writes: timer.pass("fem"),
+        });
+        self.k_forces
+            .dispatch_1d(&mut pass, &[&self.bg_forces[parity]], self.elements);
+        self.k_integrate
+            .dispatch_1d(&mut pass, &[&self.bg_integrate[parity]], self.nodes);
+    }
+
+    fn encode_clear_coupling_inputs(&self, enc: &mut wgpu::CommandEncoder) {
+        enc.clear_buffer(&self.ext, 0, None);
+    }
+
+    fn stored_bytes(&self) -> u64 {
+        6 * self.nodes as u64 * self.precision.bytes()
+    }
+
+    fn encode_save(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        parity: usize,
+        dst: &wgpu::Buffer,
+        offset: u64,
+    ) {
+        let half = 3 * self.nodes as u64 * self.precision.bytes();
+        enc.copy_buffer_to_buffer(&self.x[parity], 0, dst, offset, half);
+        enc.copy_buffer_to_buffer(&self.v[parity], 0, dst, offset + half, half);
+    }
+
+    fn encode_restore(
+        &self,
+        enc: &mut wgpu::CommandEncoder,
+        src: &wgpu::Buffer,
+        offset: u64,
+        parity: usize,
+    ) {
+        let half = 3 * self.nodes as u64 * self.precision.bytes();
+        enc.copy_buffer_to_buffer(src, offset, &self.x[parity], 0, half);
+        enc.copy_buffer_to_buffer(src, offset + half, &self.v[parity], 0, half);
+    }
+
+    fn adjoint_bytes(&self) -> u64 {
+        let r = self.precision.bytes();
+        12 * self.nodes as u64 * r + 2 * self.elements as u64 * r
+    }
+
+    fn enable_adjoint(&mut self, ctx: &GpuContext, _world: &WorldBuffers) -> Result<u64, SimError> {
+        if self.adjoint.is_some() {
+            return Ok(0);
+        }
+        let r = self.precision.bytes();
+        let z = |label: &str, reals: u64| {
+            storage_buffer_zeroed(ctx, label, reals.max(2) * r, BufferUse::Storage)
+        };
+        let n = self.nodes as u64;
+        let adj = [z("fem.adj0", 6 * n)?, z("fem.adj1", 6 * n)?];
+        let pgrad = z("fem.pgrad", 2 * self.elements as u64)?;
+        let k = |e: &str| Kernel::new(ctx, "fem/elastic_adj", e, self.config);
+        let (k_nodes, k_elements, k_gather) = (
+            k("fem_adj_nodes")?,
+            k("fem_adj_elements")?,
+            k("fem_adj_gather")?,
+        );
+        let list = |cur: usize| -> Vec<(u32, &wgpu::Buffer)> {
+            let mut l: Vec<(u32, &wgpu::Buffer)> =
+                self.bound.iter().map(|(i, b)| (*i, b)).collect();
+            l.extend([
+                (9, &self.x[0]),
+                (10, &self.v[0]),
+                (15, &adj[cur]),
+                (16, &adj[1 - cur]),
+                (17, &self.fbar),
+                (18, &self.elem_bar),
+                (19, &pgrad),
+                (20, &self.ext_bar),
+            ]);
+            l
+        };
+        let bg_nodes = [0, 1].map(|c| k_nodes.bind_used(ctx, &list(c)));
+        let bg_elements = k_elements.bind_used(ctx, &list(0));
+        let bg_gather = [0, 1].map(|c| k_gather.bind_used(ctx, &list(c)));
+        self.adjoint = Some(FemAdjoint {
+            adj,
+            pgrad,
+            k_nodes,
+            k_elements,
+            k_gather,
+            bg_nodes,
+            bg_elements,
+            bg_gather,
+        });
+        Ok(self.adjoint_bytes())
+    }
+
+    fn encode_clear_adjoint(&self, enc: &mut wgpu::CommandEncoder) {
+        if let Some(a) = &self.adjoint {
+            for b in [
+                &a.adj[0],
+                &a.adj[1],
+                &a.pgrad,
+                &self.fbar,
+                &self.elem_bar,
+                &self.ext_bar,
+            ] {
+                enc.clear_buffer(b, 0, None);
+            }
+        }
+    }
+
+    fn encode_adjoint_substep(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
+        let Some(a) = &self.adjoint else { return };
+        let mut pass = Self::pass(enc, "fem adjoint");
+        a.k_nodes
+            .dispatch_1d(&mut pass, &[&a.bg_nodes[cur]], self.nodes);
+        a.k_elements
+            .dispatch_1d(&mut pass, &[&a.bg_elements], self.elements);
+        a.k_gather
+            .dispatch_1d(&mut pass, &[&a.bg_gather[cur]], self.nodes);
+    }
+
+    fn read_gradients(&self, ctx: &GpuContext, cur: usize) -> Result<SolverGradients, SimError> {
+        let a = self
+            .adjoint
+            .as_ref()
+            .ok_or_else(|| SimError::Other("FEM gradients are not enabled".into()))?;
+        let p = self.precision;
+        let n = self.nodes as usize;
+        let adj = bytes_to_reals(&read_buffer(ctx, &a.adj[cur], 6 * n as u64 * p.bytes())?, p);
+        let point_major = |e0: usize| -> Vec<f64> {
+            (0..n)
+                .flat_map(|i| (0..3).map(move |k| (i, k)))
+                .map(|(i, k)| adj[(e0 + k) * n + i])
+                .collect()
+        };
+        let pg = bytes_to_reals(
+            &read_buffer(ctx, &a.pgrad, 2 * self.elements as u64 * p.bytes())?,
+            p,
+        );
+        let (mut dmu, mut dla) = (0.0, 0.0);
+        for e in 0..self.elements as usize {
+            dmu += pg[2 * e];
+            dla += pg[2 * e + 1];
+        }
+        // μ = E/(2(1 + ν)), λ = Eν/((1 + ν)(1 − 2ν)) + μ.
+        let (e, nu) = self.material;
+        let dmu_de = 1.0 / (2.0 * (1.0 + nu));
+        let dmu_dnu = -e / (2.0 * (1.0 + nu) * (1.0 + nu));
+        let d = (1.0 + nu) * (1.0 - 2.0 * nu);
+        let dla_de = nu / d + dmu_de;
+        let dla_dnu = e * (1.0 + 2.0 * nu * nu) / (d * d) + dmu_dnu;
+        Ok(SolverGradients {
+            solver: self.name.clone(),
+            groups: vec![
+                ("x0".into(), point_major(0)),
+                ("v0".into(), point_major(3)),
+                ("mu_lambda".into(), vec![dmu, dla]),
+                (
+                    "youngs_modulus_poisson_ratio".into(),
+                    vec![dmu * dmu_de + dla * dla_de, dmu * dmu_dnu + dla * dla_dnu],
+                ),
+            ],
+        })
+    }
+
+    fn points(&self, solver: usize) -> PointSet<'_> {
+        PointSet {
+            solver,
+            count: self.nodes,
+            x: [&self.x[0], &self.x[1]],
+            v: [&self.v[0], &self.v[1]],
+            adj: self.adjoint.as_ref().map(|a| [&a.adj[0], &a.adj[1]]),
+            tags: &self.tags,
+            params: &self.params,
+            bodies: vec![PointBody {
+                name: self.name.clone(),
+                range: 0..self.nodes,
+                point_mass: self.mean_mass,
+            }],
+            bins: None,
+        }
+    }
+
+    fn encode_render_pack(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        let mut pass = Self::pass(enc, "fem pack");
+        self.k_pack
+            .dispatch_1d(&mut pass, &[&self.bg_pack[parity]], self.nodes);
+    }
+
+    fn surface(&self) -> Option<SurfaceView<'_>> {
+        Some(SurfaceView {
+            vertices: &self.packed,
+            indices: &self.faces,
+            vertex_count: self.nodes,
+            triangles: self.triangles,
+        })
+    }
+
+    fn describe_item(&self, index: u32) -> String {
+        format!("node {index} of FEM body `{}`", self.name)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+}

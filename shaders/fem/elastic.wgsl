@@ -1,0 +1,120 @@
+// FEM on linear tetrahedra, forward: per-element elastic forces, then a
+// per-node gather and symplectic Euler step (`ductile_sim::fem`).
+//
+// Element e has corners tets[4e..4e+4], rest shape matrix inverse Dm⁻¹
+// (9 Reals, column-major) and rest volume W. With Ds = [x1−x0, x2−x0, x3−x0]
+// and F = Ds Dm⁻¹, the stable neo-Hookean energy density (Smith et al. 2018,
+// without its logarithmic term)
+//   Ψ = μ/2 (tr FᵀF − 3) + λ/2 (J − α)²,  J = det F,  α = 1 + μ/λ,
+// is at rest for F = I and linearises to Lamé parameters (μ, λ − μ). Its
+// first Piola–Kirchhoff stress is P = μF + λ(J − α) cof F, and the nodal
+// forces are [f1 f2 f3] = −W P Dm⁻ᵀ, f0 = −(f1 + f2 + f3).
+//
+// A node's force is the sum over the elements it belongs to (a fixed-order
+// gather through a CSR list built on the host, so no atomics), plus gravity
+// and the couplings' force; then v' = v + dt (f/m − c v) (mass-proportional
+// damping c [1/s]), x' = x + dt v'. Pinned nodes keep their position.
+
+@group(0) @binding(0) var<storage, read> ints: array<u32>;        // nodes, elements
+@group(0) @binding(1) var<storage, read> reals: array<Real>;      // dt, g (3), μ, λ, c, planted
+@group(0) @binding(2) var<storage, read> tets: array<u32>;
+@group(0) @binding(3) var<storage, read> dm_inv: array<Real>;
+@group(0) @binding(4) var<storage, read> volume: array<Real>;
+@group(0) @binding(5) var<storage, read> mass: array<Real>;
+@group(0) @binding(6) var<storage, read> pinned: array<u32>;
+@group(0) @binding(7) var<storage, read> adj_start: array<u32>;
+@group(0) @binding(8) var<storage, read> adj_entry: array<u32>;
+@group(0) @binding(9) var<storage, read> x_in: array<Real>;
+@group(0) @binding(10) var<storage, read> v_in: array<Real>;
+@group(0) @binding(11) var<storage, read_write> x_out: array<Real>;
+@group(0) @binding(12) var<storage, read_write> v_out: array<Real>;
+@group(0) @binding(13) var<storage, read_write> elem_force: array<Real>;
+@group(0) @binding(14) var<storage, read> ext: array<Real>;
+
+fn n_nodes() -> u32 { return ints[0]; }
+fn n_elements() -> u32 { return ints[1]; }
+fn dt() -> Real { return reals[0]; }
+fn gravity() -> vec3r { return vec3r(reals[1], reals[2], reals[3]); }
+fn mu() -> Real { return reals[4]; }
+fn lambda() -> Real { return reals[5]; }
+fn damping() -> Real { return reals[6]; }
+
+fn xin(i: u32) -> vec3r { return vec3r(x_in[3u * i], x_in[3u * i + 1u], x_in[3u * i + 2u]); }
+fn vin(i: u32) -> vec3r { return vec3r(v_in[3u * i], v_in[3u * i + 1u], v_in[3u * i + 2u]); }
+
+fn rest_inverse(e: u32) -> mat3r {
+    let o = 9u * e;
+    return mat3r(
+        vec3r(dm_inv[o], dm_inv[o + 1u], dm_inv[o + 2u]),
+        vec3r(dm_inv[o + 3u], dm_inv[o + 4u], dm_inv[o + 5u]),
+        vec3r(dm_inv[o + 6u], dm_inv[o + 7u], dm_inv[o + 8u]),
+    );
+}
+
+fn deformation(e: u32) -> mat3r {
+    let x0 = xin(tets[4u * e]);
+    let ds = mat3r(xin(tets[4u * e + 1u]) - x0, xin(tets[4u * e + 2u]) - x0, xin(tets[4u * e + 3u]) - x0);
+    return ds * rest_inverse(e);
+}
+
+// cof F = [f2 × f3, f3 × f1, f1 × f2] for the columns f1, f2, f3 of F.
+fn cofactor(f: mat3r) -> mat3r {
+    return mat3r(cross(f[1], f[2]), cross(f[2], f[0]), cross(f[0], f[1]));
+}
+
+fn alpha() -> Real {
+    return 1.0 + mu() / lambda();
+}
+
+fn piola(f: mat3r) -> mat3r {
+    let j = determinant(f);
+    return mu() * f + (lambda() * (j - alpha())) * cofactor(f);
+}
+
+@compute @workgroup_size(64)
+fn fem_forces(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let e = gid.x + gid.y * nwg.x * 64u;
+    if (e >= n_elements()) {
+        return;
+    }
+    let h = -volume[e] * piola(deformation(e)) * transpose(rest_inverse(e));
+    let f0 = -(h[0] + h[1] + h[2]);
+    let o = 12u * e;
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        elem_force[o + k] = f0[k];
+        elem_force[o + 3u + k] = h[0][k];
+        elem_force[o + 6u + k] = h[1][k];
+        elem_force[o + 9u + k] = h[2][k];
+    }
+}
+
+// Sum of the elastic forces on node i, gathered in CSR order.
+fn gathered_force(i: u32) -> vec3r {
+    var f = vec3r(0.0);
+    for (var a = adj_start[i]; a < adj_start[i + 1u]; a = a + 1u) {
+        let o = 3u * adj_entry[a];
+        f = f + vec3r(elem_force[o], elem_force[o + 1u], elem_force[o + 2u]);
+    }
+    return f;
+}
+
+@compute @workgroup_size(64)
+fn fem_integrate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= n_nodes()) {
+        return;
+    }
+    var x = xin(i);
+    var v = vec3r(0.0);
+    if (pinned[i] == 0u) {
+        let m = mass[i];
+        let ext_i = vec3r(ext[3u * i], ext[3u * i + 1u], ext[3u * i + 2u]);
+        let f = gathered_force(i) + m * gravity() + ext_i;
+        v = vin(i) + dt() * (f / m - damping() * vin(i));
+        x = x + dt() * v;
+    }
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        x_out[3u * i + k] = x[k];
+        v_out[3u * i + k] = v[k];
+    }
+}
