@@ -645,3 +645,35 @@ fn fluid_tasks_improve_in_two_iterations() {
 fn emitter_and_cup_tasks_improve_in_two_iterations() {
     tasks_improve_in_two_iterations(TASK_GROUPS[2]);
 }
+
+/// A scene with an FEM body runs from the command line: the pad's nodes are
+/// written as NPY and its surface as a PLY mesh per frame, beside the MPM
+/// particles, and the summary lists both solvers.
+#[test]
+fn run_writes_every_solver() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("pad.ron");
+    let text = std::fs::read_to_string(root().join("tests/suite/fem_scene.ron")).unwrap();
+    std::fs::write(&scene, text).unwrap();
+    let out = dir.path().join("out");
+    let (code, err) = run(&scene, &out, &[]);
+    assert_eq!(code, 0, "{err}");
+    for f in [
+        "npy/pad/frame_00002_x.npy",
+        "ply/pad/frame_00002.ply",
+        "npy/frame_00002_x.npy",
+    ] {
+        assert!(out.join(f).exists(), "missing {f}");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["solvers"][1]["name"], "pad");
+    assert_eq!(summary["solvers"][1]["points"], 27);
+    let ply = std::fs::read(out.join("ply/pad/frame_00002.ply")).unwrap();
+    let header = String::from_utf8_lossy(&ply[..200.min(ply.len())]).to_string();
+    // A 2 × 2 × 2-cell box: 8 boundary squares per face, 2 triangles each.
+    assert!(
+        header.contains("element vertex 27") && header.contains("element face 48"),
+        "{header}"
+    );
+}

@@ -57,6 +57,7 @@ fn pad(lo: [f64; 3], hi: [f64; 3], cells: [u32; 3], e: f64, nu: f64, damping: f6
         poisson_ratio: nu,
         damping,
         pinned,
+        velocity: [0.0; 3],
     }
 }
 
@@ -264,4 +265,51 @@ fn fem_gradients_match_central_differences() {
     let bad = r.backward(ctx).unwrap();
     let c = check_fem_group(ctx, &mut r, fi, &bad, "v0", &[1e-4, 1e-5]);
     assert!(c.best().rel_error > 1e-3, "a planted error passed: {c:?}");
+}
+
+/// A pad written in a scene's `fem` section, beside an MPM body.
+const SCENE_WITH_PAD: &str = include_str!("fem_scene.ron");
+
+/// The scene's `fem` section builds an FEM solver after MPM; bodies are
+/// numbered MPM first (`ball` 0, `pad` 1) and named anywhere; each loss term
+/// goes to the solver whose body it names, and both solvers get gradients.
+/// The pad's pinned base stays put and its free nodes start at the given
+/// velocity.
+#[test]
+fn scene_fem_section_builds_a_solver_with_its_loss() {
+    let (ctx, _g) = gpu();
+    require_f64(ctx);
+    let loaded = scene(SCENE_WITH_PAD);
+    assert_eq!(loaded.scene.loss[0].body, 1);
+    assert_eq!(loaded.scene.loss[1].body, 0);
+    let mut r = Rollout::new(
+        ctx,
+        &loaded,
+        Some(Precision::F64),
+        None,
+        &TapeOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let fi = r.sim.fem_solver(0).expect("the pad's solver");
+    assert_eq!(r.sim.body_solver(1), Some((fi, 0)));
+    assert_eq!(r.sim.world.solvers[fi].name(), "pad");
+    let v0 = initial_field(ctx, &r, fi, 1);
+    let desc = ductile::sim::fem::desc_from_scene(&loaded.scene.fem[0]);
+    for (i, pinned) in desc.pinned.iter().enumerate() {
+        let want = if *pinned { [0.0; 3] } else { [0.3, 0.0, -0.1] };
+        assert_eq!(&v0[3 * i..3 * i + 3], &want);
+    }
+    assert!(desc.pinned.iter().filter(|&&p| p).count() == 9);
+    let g = r.backward(ctx).unwrap_or_else(|e| panic!("{e}"));
+    // The MPM term first, then the FEM set.
+    assert_eq!(g.terms.len(), 2);
+    let gv = g.solvers[fi].group("v0").unwrap();
+    assert!(gv.iter().any(|&x| x != 0.0));
+    assert!(g.v0.iter().any(|&x| x != 0.0));
+    // Pinned nodes feel nothing of their velocity.
+    for (i, pinned) in desc.pinned.iter().enumerate() {
+        if *pinned {
+            assert_eq!(&gv[3 * i..3 * i + 3], &[0.0; 3]);
+        }
+    }
 }

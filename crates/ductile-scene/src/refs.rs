@@ -12,7 +12,8 @@ use std::cell::RefCell;
 /// The names a reference may use, in index order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Names {
-    /// `bodies[i].name`.
+    /// `bodies[i].name`, then `fem[j].name` (FEM bodies are numbered after
+    /// the MPM bodies).
     pub bodies: Vec<String>,
     /// Tools as the simulation orders them: the written tools, then each
     /// gripper's fingers `NAME.left` and `NAME.right`.
@@ -44,6 +45,8 @@ struct ScenePeek {
     #[serde(default)]
     bodies: Vec<Named>,
     #[serde(default)]
+    fem: Vec<Named>,
+    #[serde(default)]
     tools: Vec<Named>,
     #[serde(default)]
     grippers: Vec<Named>,
@@ -59,7 +62,12 @@ pub fn probe_names(src: &str) -> Option<Names> {
         tools.push(format!("{}.right", g.name));
     }
     Some(Names {
-        bodies: peek.bodies.into_iter().map(|b| b.name).collect(),
+        bodies: peek
+            .bodies
+            .into_iter()
+            .chain(peek.fem)
+            .map(|b| b.name)
+            .collect(),
         tools,
         grippers: peek.grippers.into_iter().map(|g| g.name).collect(),
     })

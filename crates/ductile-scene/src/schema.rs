@@ -25,6 +25,11 @@ pub struct Scene {
     /// Matter simulated with MLS-MPM.
     #[serde(default)]
     pub bodies: Vec<Body>,
+    /// Elastic solids simulated with FEM on linear tetrahedra (tactile pads,
+    /// soft objects). Their bodies are numbered after `bodies` wherever a
+    /// body is referred to by index (and by their names anywhere).
+    #[serde(default)]
+    pub fem: Vec<FemBody>,
     /// Kinematic colliders (tools, containers, floors). After loading, each
     /// gripper's two fingers follow these (see [`Scene::expand_grippers`]).
     #[serde(default)]
@@ -42,6 +47,48 @@ pub struct Scene {
     /// weighted sum of these terms. Empty by default.
     #[serde(default)]
     pub loss: Vec<LossTerm>,
+}
+
+/// An elastic solid on linear tetrahedra, with the stable neo-Hookean model
+/// (`ductile_sim::fem`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FemBody {
+    /// Name, unique among `bodies` and `fem` (losses refer to it).
+    pub name: String,
+    /// The tetrahedral mesh.
+    pub mesh: FemMesh,
+    /// Density [kg/m³].
+    pub density: f64,
+    /// Young's modulus E [Pa].
+    pub youngs_modulus: f64,
+    /// Poisson ratio ν, in (−1, 0.5).
+    pub poisson_ratio: f64,
+    /// Mass-proportional damping c [1/s]: a force −c m v on every node (default 0).
+    #[serde(default)]
+    pub damping: f64,
+    /// Nodes with y at or below this height [m] are held at rest (a pad's
+    /// base); default: none.
+    #[serde(default)]
+    pub pin_below: Option<f64>,
+    /// Initial velocity of every node [m/s] (default zero).
+    #[serde(default)]
+    pub velocity: Vec3,
+}
+
+/// Where an FEM body's mesh comes from.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub enum FemMesh {
+    /// A box of `cells` hexahedra, each split into 6 tetrahedra.
+    Box {
+        /// Lower corner [m].
+        min: Vec3,
+        /// Upper corner [m].
+        max: Vec3,
+        /// Hexahedra per axis (each >= 1).
+        cells: [u32; 3],
+    },
 }
 
 /// When a loss term is evaluated.

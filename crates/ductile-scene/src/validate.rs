@@ -254,6 +254,9 @@ impl Checker {
         for (i, b) in s.bodies.iter().enumerate() {
             self.body(&format!("bodies[{i}]"), b, &s.domain, domain_ok, &mut names);
         }
+        for (i, f) in s.fem.iter().enumerate() {
+            self.fem_body(&format!("fem[{i}]"), f, &s.domain, domain_ok, &mut names);
+        }
         // The GPU tags each particle with its body in 8 bits.
         if s.bodies.len() > MAX_BODIES {
             self.push(
@@ -279,6 +282,7 @@ impl Checker {
                 &format!("loss[{i}]"),
                 l,
                 s.bodies.len(),
+                s.fem.len(),
                 s.tool_count(),
                 steps,
             );
@@ -317,12 +321,41 @@ impl Checker {
         }
     }
 
-    fn loss_term(&mut self, p: &str, l: &LossTerm, bodies: usize, tools: usize, steps: u64) {
-        if l.body >= bodies {
+    #[allow(clippy::too_many_arguments)]
+    fn loss_term(
+        &mut self,
+        p: &str,
+        l: &LossTerm,
+        bodies: usize,
+        fem: usize,
+        tools: usize,
+        steps: u64,
+    ) {
+        if l.body >= bodies + fem {
             self.push(
                 format!("{p}.body"),
                 l.body.to_string(),
-                format!("an index into bodies (0..{bodies})"),
+                format!(
+                    "a body index: 0..{bodies} for bodies, {bodies}..{} for fem (or a name)",
+                    bodies + fem
+                ),
+            );
+        }
+        // Terms on an FEM body measure its nodes: the kinds that need a
+        // particle sampling or the MPM grid, or a second body, are MPM's.
+        let on_fem = l.body >= bodies && l.body < bodies + fem;
+        let mpm_only = match l.kind {
+            LossKind::ShapeChamfer { .. } => Some("ShapeChamfer"),
+            LossKind::ShapeDensity { .. } => Some("ShapeDensity"),
+            LossKind::ParticlePositions { .. } => Some("ParticlePositions"),
+            LossKind::BodyDistance { .. } => Some("BodyDistance"),
+            _ => None,
+        };
+        if let (true, Some(kind)) = (on_fem, mpm_only) {
+            self.push(
+                format!("{p}.kind"),
+                format!("{kind} on FEM body {}", l.body),
+                "CenterOfMass, CenterOfMassVelocity, MassOutside or ToolDistance on an FEM body (the others measure MPM bodies)",
             );
         }
         self.non_negative(&format!("{p}.weight"), l.weight, "");
@@ -415,6 +448,76 @@ impl Checker {
         self.range("time.dt", t.dt, B::Open(0.0), B::Closed(0.01), "s");
         self.u32_range("time.substeps", t.substeps, 1, 100_000, "");
         self.u32_range("time.frames", t.frames, 0, 1_000_000, "");
+    }
+
+    fn fem_body(
+        &mut self,
+        p: &str,
+        f: &FemBody,
+        domain: &Domain,
+        domain_ok: bool,
+        names: &mut HashMap<String, String>,
+    ) {
+        self.name(&format!("{p}.name"), &f.name, "body", names);
+        self.positive(&format!("{p}.density"), f.density, "kg/m³");
+        self.positive(&format!("{p}.youngs_modulus"), f.youngs_modulus, "Pa");
+        self.range(
+            &format!("{p}.poisson_ratio"),
+            f.poisson_ratio,
+            B::Open(-1.0),
+            B::Open(0.5),
+            "",
+        );
+        self.non_negative(&format!("{p}.damping"), f.damping, "1/s");
+        self.vec3_finite(&format!("{p}.velocity"), f.velocity, "m/s");
+        match &f.mesh {
+            FemMesh::Box { min, max, cells } => {
+                let q = format!("{p}.mesh");
+                let a = self.vec3_finite(&format!("{q}.min"), *min, "m");
+                let b = self.vec3_finite(&format!("{q}.max"), *max, "m");
+                if a && b && (0..3).any(|k| min[k] >= max[k]) {
+                    self.push(
+                        format!("{q}.max"),
+                        fmt_vec3(*max),
+                        format!("greater than min {} on every axis", fmt_vec3(*min)),
+                    );
+                }
+                for (k, &c) in cells.iter().enumerate() {
+                    self.u32_range(&format!("{q}.cells[{k}]"), c, 1, 256, "");
+                }
+                let n: u64 = cells.iter().map(|&c| u64::from(c)).product();
+                if n > 2_000_000 {
+                    self.push(
+                        format!("{q}.cells"),
+                        format!("{cells:?}"),
+                        "at most 2,000,000 hexahedra (12 million tetrahedra)",
+                    );
+                }
+                if domain_ok && a && b {
+                    let (lo, hi) = domain_bounds(domain);
+                    if (0..3).any(|k| min[k] < lo[k] || max[k] > hi[k]) {
+                        self.push(
+                            format!("{q}.min"),
+                            format!("{} .. {}", fmt_vec3(*min), fmt_vec3(*max)),
+                            format!(
+                                "a box inside the domain {} .. {}",
+                                fmt_vec3(lo),
+                                fmt_vec3(hi)
+                            ),
+                        );
+                    }
+                    if let Some(y) = f.pin_below {
+                        if !(y.is_finite() && y >= min[1]) {
+                            self.push(
+                                format!("{p}.pin_below"),
+                                fmt_f64(y),
+                                format!("a height at or above the mesh's lowest y {} m (or leave it out to pin nothing)", fmt_f64(min[1])),
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     fn body(

@@ -658,3 +658,59 @@ fn loss_terms_refer_to_bodies_and_tools_by_name() {
         "{msg}"
     );
 }
+
+/// FEM bodies (the `fem` section) are checked like the rest, with located
+/// errors: the Poisson ratio's range, a mesh outside the domain, a pin
+/// height below the mesh, and a loss kind that only MPM bodies have; their
+/// names share one namespace with `bodies` and resolve after them.
+#[test]
+fn fem_bodies_are_validated_and_named() {
+    let with_fem = |fem: &str, loss: &str| {
+        MINIMAL.replacen(
+            "    tools: [",
+            &format!("    fem: [{fem}],\n    loss: [{loss}],\n    tools: ["),
+            1,
+        )
+    };
+    let pad = |nu: &str, max: &str, pin: &str| {
+        format!(
+            "(name: \"pad\", mesh: Box(min: (0.1, 0.1, 0.1), max: {max}, cells: (2, 1, 2)), density: 1000.0, youngs_modulus: 1e5, poisson_ratio: {nu}, pin_below: Some({pin}))"
+        )
+    };
+    let ok = with_fem(
+        &pad("0.3", "(0.2, 0.15, 0.2)", "0.1"),
+        r#"(kind: CenterOfMass(target: (0.1, 0.1, 0.1)), body: "pad")"#,
+    );
+    let s = parse_scene_str(&ok, "fem.ron").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(s.loss[0].body, 1);
+    assert_invalid(
+        &with_fem(&pad("0.5", "(0.2, 0.15, 0.2)", "0.1"), ""),
+        "fem[0].poisson_ratio",
+        "0.5, pin_below",
+    );
+    assert_invalid(
+        &with_fem(&pad("0.3", "(0.2, 1.5, 0.2)", "0.1"), ""),
+        "fem[0].mesh.min",
+        "(0.1, 0.1, 0.1), max",
+    );
+    assert_invalid(
+        &with_fem(&pad("0.3", "(0.2, 0.15, 0.2)", "0.05"), ""),
+        "fem[0].pin_below",
+        "Some(0.05)",
+    );
+    let msg = assert_invalid(
+        &with_fem(
+            &pad("0.3", "(0.2, 0.15, 0.2)", "0.1"),
+            r#"(kind: ShapeDensity(target: Sphere(center: (0.2, 0.2, 0.2), radius: 0.05)), body: "pad")"#,
+        ),
+        "loss[0].kind",
+        "ShapeDensity",
+    );
+    assert!(msg.contains("ShapeDensity on FEM body 1"), "{msg}");
+    // One namespace: a pad named like the MPM body is refused.
+    let dup = with_fem(
+        &pad("0.3", "(0.2, 0.15, 0.2)", "0.1").replace("\"pad\"", "\"jelly\""),
+        "",
+    );
+    assert_invalid(&dup, "fem[0].name", "\"jelly\", mesh");
+}

@@ -601,7 +601,7 @@ impl LossSet {
     }
 }
 
-/// The scene's loss terms evaluated on a running [`Simulation`]'s current
+/// The scene's loss terms on MPM bodies evaluated on a running [`Simulation`]'s current
 /// state, for plots of the loss over time (`ductile view`): every term at
 /// weight factor 1 whatever its `when` (a `ParticlePositions` term compares
 /// with the latest record at or before the step). One small readback per
@@ -625,7 +625,9 @@ impl LossMonitor {
         loaded: &LoadedScene,
         sim: &crate::Simulation,
     ) -> Result<Option<Self>, SimError> {
-        let nt = loaded.scene.loss.len();
+        // (terms on other solvers' bodies are not plotted)
+        let (terms, _) = crate::tape::split_loss_terms(sim, &loaded.scene.loss)?;
+        let nt = terms.len();
         if nt == 0 {
             return Ok(None);
         }
@@ -647,7 +649,7 @@ impl LossMonitor {
         let mut set = LossSet::new(
             ctx,
             loaded,
-            &loaded.scene.loss,
+            &terms,
             sim.info(),
             steps,
             &LossBindings {

@@ -59,6 +59,8 @@ pub struct Simulation {
     /// the clock, the status and the Control.
     pub world: World,
     substeps_since_force_clear: u64,
+    /// World indices of the scene's FEM bodies, in `fem` order.
+    fem: Vec<usize>,
 }
 
 /// Refuses non-finite values of a parameter set at run time, naming it.
@@ -309,10 +311,44 @@ impl Simulation {
         ctx.queue.submit([enc.finish()]);
         let index = world.add_solver(Box::new(mpm));
         debug_assert_eq!(index, Self::MPM);
-        Ok(Simulation {
+        let mut sim = Simulation {
             world,
             substeps_since_force_clear: 0,
-        })
+            fem: Vec::new(),
+        };
+        // The scene's FEM bodies, one solver each, after MPM.
+        for (k, b) in scene.fem.iter().enumerate() {
+            let solver =
+                crate::fem::solver::FemSolver::new(ctx, &sim, &crate::fem::desc_from_scene(b))
+                    .map_err(|e| match e {
+                        SimError::Other(msg) => located(
+                            loaded,
+                            format!("fem[{k}].mesh"),
+                            format!("{:?}", b.name),
+                            msg,
+                        ),
+                        other => other,
+                    })?;
+            let i = sim.world.add_solver(Box::new(solver));
+            sim.fem.push(i);
+        }
+        Ok(sim)
+    }
+
+    /// The world index of the scene's FEM body `k` (`fem[k]`).
+    pub fn fem_solver(&self, k: usize) -> Option<usize> {
+        self.fem.get(k).copied()
+    }
+
+    /// The solver, and the body within its point set, that scene body index
+    /// `body` names: MPM bodies first, then each FEM body (its only body).
+    pub fn body_solver(&self, body: usize) -> Option<(usize, usize)> {
+        let mpm_bodies = self.info().bodies.len();
+        if body < mpm_bodies {
+            Some((Self::MPM, body))
+        } else {
+            self.fem_solver(body - mpm_bodies).map(|s| (s, 0))
+        }
     }
 
     /// Index of the MPM solver in [`Simulation::world`].

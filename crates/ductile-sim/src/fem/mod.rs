@@ -36,6 +36,30 @@ pub struct FemDesc {
     pub damping: f64,
     /// Nodes held at their rest position (a pad's base).
     pub pinned: Vec<bool>,
+    /// Initial velocity of every free node [m/s].
+    pub velocity: [f64; 3],
+}
+
+/// The description of a scene's `fem` body.
+pub fn desc_from_scene(b: &ductile_scene::FemBody) -> FemDesc {
+    let (nodes, tets) = match &b.mesh {
+        ductile_scene::FemMesh::Box { min, max, cells } => box_mesh(*min, *max, *cells),
+    };
+    let pinned = nodes
+        .iter()
+        .map(|p| b.pin_below.is_some_and(|y| p[1] <= y))
+        .collect();
+    FemDesc {
+        name: b.name.clone(),
+        nodes,
+        tets,
+        density: b.density,
+        youngs_modulus: b.youngs_modulus,
+        poisson_ratio: b.poisson_ratio,
+        damping: b.damping,
+        pinned,
+        velocity: b.velocity,
+    }
 }
 
 /// Rest data derived from a [`FemDesc`], as the kernels read it.
@@ -226,6 +250,7 @@ mod tests {
             youngs_modulus: 1e5,
             poisson_ratio: 0.3,
             damping: 0.0,
+            velocity: [0.0; 3],
         }
     }
 

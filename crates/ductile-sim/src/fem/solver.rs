@@ -139,7 +139,12 @@ impl FemSolver {
         };
         let flat: Vec<f64> = d.nodes.iter().flatten().copied().collect();
         let x = [real_buf("fem.x0", &flat)?, zeros("fem.x1", 3 * n)?];
-        let v = [zeros("fem.v0", 3 * n)?, zeros("fem.v1", 3 * n)?];
+        let v0: Vec<f64> = d
+            .pinned
+            .iter()
+            .flat_map(|&p| if p { [0.0; 3] } else { d.velocity })
+            .collect();
+        let v = [real_buf("fem.v0", &v0)?, zeros("fem.v1", 3 * n)?];
         let reals = real_buf("fem.reals", &reals_host)?;
         let tets: Vec<u32> = d.tets.iter().flatten().copied().collect();
         let pinned: Vec<u32> = d.pinned.iter().map(|&b| u32::from(b)).collect();

@@ -155,10 +155,13 @@ impl Rollout {
         let adj = points
             .adj
             .ok_or_else(|| SimError::Other("MPM gradients are not enabled".into()))?;
+        // The scene's terms on MPM bodies; those on other solvers' bodies
+        // become their own loss sets below.
+        let (mpm_terms, other_terms) = split_loss_terms(&sim, &loaded.scene.loss)?;
         let loss = LossSet::new(
             ctx,
             loaded,
-            &loaded.scene.loss,
+            &mpm_terms,
             sim.info(),
             steps,
             &LossBindings {
@@ -209,7 +212,7 @@ impl Rollout {
             bytemuck::cast_slice(&table),
             BufferUse::Storage,
         )?;
-        Ok(Rollout {
+        let mut rollout = Rollout {
             timer: GpuTimer::disabled(),
             tool_params: loaded
                 .scene
@@ -229,7 +232,11 @@ impl Rollout {
             transfer,
             step_table,
             forward_done: false,
-        })
+        };
+        for (solver, terms) in other_terms {
+            rollout.add_loss(ctx, loaded, solver, &terms)?;
+        }
+        Ok(rollout)
     }
 
     /// Substeps T of the rollout.
@@ -900,6 +907,38 @@ impl Rollout {
             solvers,
         })
     }
+}
+
+/// A scene's loss terms split by solver: those on MPM bodies, then per
+/// other solver (its world index) those on its bodies.
+pub type SplitTerms = (
+    Vec<ductile_scene::LossTerm>,
+    Vec<(usize, Vec<ductile_scene::LossTerm>)>,
+);
+
+/// Splits a scene's loss terms into those on MPM bodies and, per other
+/// solver, those on its bodies (renumbered within its point set), in order.
+pub fn split_loss_terms(
+    sim: &Simulation,
+    terms: &[ductile_scene::LossTerm],
+) -> Result<SplitTerms, SimError> {
+    let mut mpm = Vec::new();
+    let mut others: Vec<(usize, Vec<ductile_scene::LossTerm>)> = Vec::new();
+    for (i, t) in terms.iter().enumerate() {
+        let (solver, body) = sim
+            .body_solver(t.body)
+            .ok_or_else(|| SimError::Other(format!("loss[{i}].body {} names no body", t.body)))?;
+        if solver == Simulation::MPM {
+            mpm.push(t.clone());
+            continue;
+        }
+        let term = ductile_scene::LossTerm { body, ..t.clone() };
+        match others.iter_mut().find(|(s, _)| *s == solver) {
+            Some((_, list)) => list.push(term),
+            None => others.push((solver, vec![term])),
+        }
+    }
+    Ok((mpm, others))
 }
 
 /// Packs x, v, C, F, aux into one stored-state byte buffer.
