@@ -671,9 +671,18 @@ fn run_writes_every_solver() {
     assert_eq!(summary["solvers"][1]["points"], 27);
     let ply = std::fs::read(out.join("ply/pad/frame_00002.ply")).unwrap();
     let header = String::from_utf8_lossy(&ply[..200.min(ply.len())]).to_string();
-    // A 2 × 2 × 2-cell box: 8 boundary squares per face, 2 triangles each.
+    // A 2 × 2 × 2-cell box: 4 boundary squares per face, 2 triangles each.
     assert!(
         header.contains("element vertex 27") && header.contains("element face 48"),
         "{header}"
     );
+    // The viewer's replay reads the pad's surface back, frame by frame.
+    let rec = ductile_viewer::replay::load_run(&out).unwrap();
+    assert_eq!(rec.surfaces.len(), rec.frames.len());
+    let last = rec.surfaces.last().unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].solver, "pad");
+    assert_eq!((last[0].vertices.len(), last[0].triangles.len()), (27, 144));
+    // It moved: the pad started with a sideways velocity.
+    assert_ne!(rec.surfaces[0][0].vertices, last[0].vertices);
 }

@@ -347,7 +347,6 @@ impl Checker {
         let mpm_only = match l.kind {
             LossKind::ShapeChamfer { .. } => Some("ShapeChamfer"),
             LossKind::ShapeDensity { .. } => Some("ShapeDensity"),
-            LossKind::ParticlePositions { .. } => Some("ParticlePositions"),
             LossKind::BodyDistance { .. } => Some("BodyDistance"),
             _ => None,
         };
@@ -355,7 +354,7 @@ impl Checker {
             self.push(
                 format!("{p}.kind"),
                 format!("{kind} on FEM body {}", l.body),
-                "CenterOfMass, CenterOfMassVelocity, MassOutside or ToolDistance on an FEM body (the others measure MPM bodies)",
+                "CenterOfMass, CenterOfMassVelocity, MassOutside, ParticlePositions or ToolDistance on an FEM body (the others measure MPM bodies)",
             );
         }
         self.non_negative(&format!("{p}.weight"), l.weight, "");

@@ -1,5 +1,6 @@
-//! Reading a run directory written by `ductile run` (its `summary.json` and
-//! `npy/` frames) for replay in the viewer.
+//! Reading a run directory written by `ductile run` (its `summary.json`,
+//! its `npy/` particle frames and every other solver's `ply/SOLVER/`
+//! surfaces) for replay in the viewer.
 
 use anyhow::{bail, Context, Result};
 use ductile_sim::ToolPose;
@@ -18,6 +19,101 @@ pub struct RunRecording {
     /// The tools' poses at each frame (from `frame_NNNNN_tools.npy`; empty
     /// where the run wrote none).
     pub tool_poses: Vec<Vec<ToolPose>>,
+    /// Other solvers' surfaces at each frame (from `ply/SOLVER/frame_NNNNN.ply`).
+    pub surfaces: Vec<Vec<SurfaceFrame>>,
+}
+
+/// One solver's surface in one frame of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SurfaceFrame {
+    /// The solver's name (its folder under `ply/`).
+    pub solver: String,
+    /// Vertex positions [m].
+    pub vertices: Vec<[f32; 3]>,
+    /// Triangles, 3 vertex indices each.
+    pub triangles: Vec<u32>,
+}
+
+/// Reads a binary little-endian PLY triangle mesh as `ductile run` writes
+/// it (float x, y, z per vertex; faces as a uchar count and uint indices).
+pub fn read_mesh_ply(path: &Path) -> Result<(Vec<[f32; 3]>, Vec<u32>)> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let end = bytes
+        .windows(11)
+        .position(|w| w == b"end_header\n")
+        .with_context(|| format!("{}: no PLY header", path.display()))?
+        + 11;
+    let header = String::from_utf8_lossy(&bytes[..end]);
+    if !header.contains("format binary_little_endian 1.0") {
+        bail!("{}: not a binary little-endian PLY", path.display());
+    }
+    let count = |element: &str| -> Result<usize> {
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("element {element} ")))
+            .and_then(|n| n.trim().parse().ok())
+            .with_context(|| format!("{}: no `element {element}` count", path.display()))
+    };
+    let (n, f) = (count("vertex")?, count("face")?);
+    let body = &bytes[end..];
+    if body.len() != 12 * n + 13 * f {
+        bail!(
+            "{}: {} bytes of data for {n} vertices of 3 floats and {f} triangles",
+            path.display(),
+            body.len()
+        );
+    }
+    let float = |o: usize| f32::from_le_bytes([body[o], body[o + 1], body[o + 2], body[o + 3]]);
+    let vertices = (0..n)
+        .map(|i| [float(12 * i), float(12 * i + 4), float(12 * i + 8)])
+        .collect();
+    let mut triangles = Vec::with_capacity(3 * f);
+    for k in 0..f {
+        let o = 12 * n + 13 * k;
+        if body[o] != 3 {
+            bail!(
+                "{}: face {k} has {} corners, not 3",
+                path.display(),
+                body[o]
+            );
+        }
+        for c in 0..3 {
+            let p = o + 1 + 4 * c;
+            let i = u32::from_le_bytes([body[p], body[p + 1], body[p + 2], body[p + 3]]);
+            if i as usize >= n {
+                bail!("{}: face {k} names vertex {i} of {n}", path.display());
+            }
+            triangles.push(i);
+        }
+    }
+    Ok((vertices, triangles))
+}
+
+/// The surfaces of every solver folder under `dir/ply/` at frame `n`.
+fn read_surfaces(dir: &Path, n: u64) -> Result<Vec<SurfaceFrame>> {
+    let ply = dir.join("ply");
+    let Ok(entries) = std::fs::read_dir(&ply) else {
+        return Ok(Vec::new());
+    };
+    let mut solvers: Vec<(String, PathBuf)> = entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    solvers.sort();
+    let mut out = Vec::new();
+    for (solver, path) in solvers {
+        let file = path.join(format!("frame_{n:05}.ply"));
+        if file.is_file() {
+            let (vertices, triangles) = read_mesh_ply(&file)?;
+            out.push(SurfaceFrame {
+                solver,
+                vertices,
+                triangles,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// Reads a `tools × 7` array (position [m], quaternion x, y, z, w) of tool poses.
@@ -88,7 +184,9 @@ pub fn load_run(dir: &Path) -> Result<RunRecording> {
     }
     let mut frames = Vec::with_capacity(names.len());
     let mut tool_poses = Vec::with_capacity(names.len());
+    let mut surfaces = Vec::with_capacity(names.len());
     for (n, path) in names {
+        surfaces.push(read_surfaces(dir, n)?);
         let tools = npy.join(format!("frame_{n:05}_tools.npy"));
         tool_poses.push(if tools.is_file() {
             read_tool_poses(&tools)?
@@ -116,6 +214,7 @@ pub fn load_run(dir: &Path) -> Result<RunRecording> {
         frame_substeps,
         frames,
         tool_poses,
+        surfaces,
     })
 }
 
@@ -188,6 +287,7 @@ mod tests {
         assert_eq!(r.frames.len(), 2);
         assert_eq!(r.frames[0].0, 0);
         assert_eq!(r.frames[1].1[1], [2.0, 1.0, 0.0, 1.0]);
+        assert!(r.surfaces.iter().all(|s| s.is_empty()));
         // Tool poses where the run wrote them, none where it did not.
         assert!(r.tool_poses.iter().all(|p| p.is_empty()));
         write(

@@ -62,10 +62,12 @@ const TIMELINE_BUDGET: u64 = 256 << 20;
 /// GPU memory a replayed run directory may use [bytes]; larger runs are refused, not cut.
 const REPLAY_BUDGET: u64 = 2 << 30;
 
-/// A recorded frame: particles on the GPU and the tool poses.
+/// A recorded frame: particles on the GPU, the tool poses, and (replayed
+/// runs) other solvers' surfaces as host meshes.
 struct Recorded {
     buffer: wgpu::Buffer,
     poses: Vec<ToolPose>,
+    surfaces: Vec<ductile_render::MeshInstance>,
 }
 
 /// A loaded scene and its running simulation.
@@ -310,7 +312,19 @@ impl ViewerApp {
             return;
         }
         self.timeline = Timeline::new(16 * n.max(1), REPLAY_BUDGET);
-        for ((frame, packed), poses) in run.frames.iter().zip(&run.tool_poses) {
+        for (((frame, packed), poses), surfaces) in
+            run.frames.iter().zip(&run.tool_poses).zip(&run.surfaces)
+        {
+            let surfaces = surfaces
+                .iter()
+                .enumerate()
+                .map(|(k, s)| ductile_render::MeshInstance {
+                    positions: s.vertices.clone(),
+                    indices: s.triangles.clone(),
+                    // Solver 0 is MPM: surfaces belong to solvers 1, 2, ….
+                    color: ductile_render::scene::surface_color(k + 1),
+                })
+                .collect();
             match storage_buffer(
                 &self.ctx,
                 "replayed frame",
@@ -323,6 +337,7 @@ impl ViewerApp {
                         Recorded {
                             buffer,
                             poses: poses.clone(),
+                            surfaces,
                         },
                     );
                 }
@@ -376,6 +391,7 @@ impl ViewerApp {
                 Recorded {
                     buffer: copy,
                     poses: sim.tool_poses(),
+                    surfaces: Vec::new(),
                 },
             );
         }

@@ -129,7 +129,10 @@ impl ViewerApp {
             stride: draw_stride(view.count, self.draw_limit),
             ..view
         };
-        let meshes = scene_meshes_at(&session.loaded, &poses);
+        let mut meshes = scene_meshes_at(&session.loaded, &poses);
+        if let Some((_, rec)) = self.timeline.shown() {
+            meshes.extend(rec.surfaces.iter().cloned());
+        }
         // Other solvers' surfaces, straight from their buffers (live runs only).
         let (surfaces, tubes) = match (self.timeline.shown().is_none(), &session.sim) {
             (true, Some(sim)) => ductile_render::scene::solver_views(&self.ctx, sim),
