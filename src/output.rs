@@ -94,7 +94,7 @@ pub fn write_solver_frames(
         let mut triangles = 0;
         if let Some(surface) = s.surface() {
             let mut enc = ctx.device.create_command_encoder(&Default::default());
-            s.encode_render_pack(&mut enc, world.parity);
+            s.encode_render_pack(ctx, &mut enc, world.parity, ductile_sim::PackColor::Body);
             ctx.queue.submit([enc.finish()]);
             let v =
                 ductile_gpu::read_buffer(ctx, surface.vertices, 16 * surface.vertex_count as u64)?;

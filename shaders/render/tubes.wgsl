@@ -8,6 +8,7 @@
 
 struct TubeParams {
     color: vec4<f32>,
+    mode: u32,
 }
 
 @group(1) @binding(0) var<storage, read> vertices: array<vec4<f32>>;

@@ -313,3 +313,28 @@ fn scene_fem_section_builds_a_solver_with_its_loss() {
         }
     }
 }
+
+/// The pad is drawn from its GPU buffers in every picture, and the speed
+/// colour mode colours it by its nodes' speed (the scalar colormap) where
+/// the body mode draws it in its solver's colour: the two pictures differ.
+#[test]
+fn the_pad_takes_the_speed_colour_mode() {
+    use ductile::render::scene::render_frame;
+    use ductile::render::Renderer;
+    let (ctx, _g) = gpu();
+    let mut loaded = scene(SCENE_WITH_PAD);
+    let mut sim = f64_sim(ctx, &loaded, 4);
+    sim.step(ctx, 4);
+    sim.check(ctx).unwrap();
+    let mut r = Renderer::new(&ctx.device, 1, 1);
+    loaded.scene.output.color_by = ductile::scene::ColorBy::Body;
+    let body = render_frame(ctx, &mut r, &loaded, &sim).unwrap();
+    loaded.scene.output.color_by = ductile::scene::ColorBy::Speed;
+    let speed = render_frame(ctx, &mut r, &loaded, &sim).unwrap();
+    let differing = body
+        .pixels()
+        .zip(speed.pixels())
+        .filter(|(a, b)| a != b)
+        .count();
+    assert!(differing > 20, "{differing} pixels differ");
+}

@@ -103,8 +103,12 @@ pub struct GpuMeshView<'a> {
     pub indices: &'a wgpu::Buffer,
     /// Number of triangles to draw (from the start of `indices`).
     pub triangles: u32,
-    /// Linear RGB colour (alpha ignored: opaque).
+    /// Linear RGB colour (alpha ignored: opaque), used when `color_mode` is
+    /// [`ColorMode::Categorical`].
     pub color: [f32; 4],
+    /// [`ColorMode::Scalar`]: each vertex's fourth component in [0, 1]
+    /// through the scalar colormap instead of `color`.
+    pub color_mode: ColorMode,
 }
 
 /// Polylines drawn as lit tubes straight from GPU buffers (a rod's

@@ -71,6 +71,9 @@ pub struct Frame<'a> {
 #[derive(Clone, Copy, Pod, Zeroable)]
 struct GpuMeshParams {
     color: [f32; 4],
+    /// 0: `color`; 1: each vertex's value through the scalar colormap.
+    mode: u32,
+    _pad: [u32; 3],
 }
 
 /// Colour texture, depth and readback buffer of one size.
@@ -606,7 +609,11 @@ impl Renderer {
                         mapped_at_creation: false,
                     }));
             }
-            let params = GpuMeshParams { color: v.color };
+            let params = GpuMeshParams {
+                color: v.color,
+                mode: 0,
+                _pad: [0; 3],
+            };
             queue.write_buffer(&self.tube_params[i], 0, bytemuck::bytes_of(&params));
             let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("render tubes"),
@@ -658,7 +665,11 @@ impl Renderer {
                         mapped_at_creation: false,
                     }));
             }
-            let params = GpuMeshParams { color: v.color };
+            let params = GpuMeshParams {
+                color: v.color,
+                mode: u32::from(v.color_mode == ColorMode::Scalar),
+                _pad: [0; 3],
+            };
             queue.write_buffer(&self.gpu_mesh_params[i], 0, bytemuck::bytes_of(&params));
             let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
                 label: Some("render GPU mesh"),

@@ -104,7 +104,11 @@ pub fn render_frame(
     let view = particle_view(ctx, loaded, sim, loaded.scene.output.color_by);
     let cam = scene_camera(loaded);
     let meshes = scene_meshes(loaded, sim);
-    let (surfaces, tubes) = solver_views(ctx, sim);
+    let color = match loaded.scene.output.color_by {
+        ColorBy::Body => PackColor::Body,
+        ColorBy::Speed => PackColor::Speed(speed_scale(loaded)),
+    };
+    let (surfaces, tubes) = solver_views(ctx, sim, color);
     let frame = Frame {
         particles: &[view],
         meshes: &meshes,
@@ -127,10 +131,13 @@ pub fn surface_color(i: usize) -> [f32; 4] {
 }
 
 /// Packs every solver's surface and tubes for the current state on the GPU
-/// (one submission, no readback) and describes them for the renderer.
+/// (one submission, no readback) and describes them for the renderer,
+/// coloured as `color` asks where the solver has that quantity (speed for
+/// FEM), else in its own colour.
 pub fn solver_views<'a>(
     ctx: &GpuContext,
     sim: &'a Simulation,
+    color: PackColor,
 ) -> (Vec<GpuMeshView<'a>>, Vec<GpuTubeView<'a>>) {
     let world = &sim.world;
     let drawn: Vec<usize> = (0..world.solvers.len())
@@ -141,7 +148,7 @@ pub fn solver_views<'a>(
     }
     let mut enc = ctx.device.create_command_encoder(&Default::default());
     for &i in &drawn {
-        world.solvers[i].encode_render_pack(&mut enc, world.parity);
+        world.solvers[i].encode_render_pack(ctx, &mut enc, world.parity, color);
     }
     ctx.queue.submit([enc.finish()]);
     let (mut surfaces, mut tubes) = (Vec::new(), Vec::new());
@@ -153,6 +160,11 @@ pub fn solver_views<'a>(
                 indices: v.indices,
                 triangles: v.triangles,
                 color: surface_color(i),
+                color_mode: if s.render_scalar(color) {
+                    ColorMode::Scalar
+                } else {
+                    ColorMode::Categorical
+                },
             });
         }
         if let Some(t) = s.tubes() {

@@ -369,6 +369,7 @@ fn gpu_meshes_draw_from_storage_buffers() {
             indices: &indices,
             triangles,
             color: [0.9, 0.1, 0.1, 1.0],
+            color_mode: ColorMode::Categorical,
         }];
         let frame = Frame {
             gpu_meshes: &mesh,

@@ -301,8 +301,24 @@ pub trait Solver: Any {
     fn points(&self, solver: usize) -> PointSet<'_>;
 
     /// Records the packing of state `parity` for drawing ([`Solver::surface`]'s
-    /// vertices); solvers without a surface record nothing.
-    fn encode_render_pack(&self, _enc: &mut wgpu::CommandEncoder, _parity: usize) {}
+    /// and [`Solver::tubes`]' vertices), with each vertex's fourth component
+    /// as `color` asks (a solver without the quantity writes 0 and reports
+    /// [`Solver::render_scalar`] false); solvers with neither record nothing.
+    /// Outside the step loop: it may write a small uniform through `ctx`.
+    fn encode_render_pack(
+        &self,
+        _ctx: &GpuContext,
+        _enc: &mut wgpu::CommandEncoder,
+        _parity: usize,
+        _color: crate::PackColor,
+    ) {
+    }
+
+    /// Whether the last packing wrote a scalar in [0, 1] per vertex (drawn
+    /// through the colormap) rather than nothing (drawn in the solver's colour).
+    fn render_scalar(&self, _color: crate::PackColor) -> bool {
+        false
+    }
 
     /// The solver's deforming surface, if it has one (FEM pads, shells); the
     /// renderer draws it straight from these buffers and `ductile run`

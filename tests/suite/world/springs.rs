@@ -444,7 +444,13 @@ impl Solver for SpringSolver {
         }
     }
 
-    fn encode_render_pack(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+    fn encode_render_pack(
+        &self,
+        _ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        parity: usize,
+        _color: ductile::sim::PackColor,
+    ) {
         if let Some((_, _, _, pack, bg)) = &self.surface {
             let mut pass = Self::pass(enc, "spring pack");
             pack.dispatch_1d(&mut pass, &[&bg[parity]], self.n);

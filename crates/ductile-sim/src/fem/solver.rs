@@ -66,6 +66,8 @@ pub struct FemSolver {
     triangles: u32,
     k_pack: Kernel,
     bg_pack: [wgpu::BindGroup; 2],
+    /// (mode: 1 speed, else none; scale [m/s]) as f32, for the packing.
+    pack_params: wgpu::Buffer,
     adjoint: Option<FemAdjoint>,
 }
 
@@ -189,8 +191,24 @@ impl FemSolver {
         let faces_buf = u32_buf("fem.faces", &face_idx)?;
         let packed = storage_buffer_zeroed(ctx, "fem.packed", 16 * n.max(1), BufferUse::Storage)?;
         let k_pack = k("fem/pack", "fem_pack")?;
-        let bg_pack = [0usize, 1]
-            .map(|par| k_pack.bind_used(ctx, &[(0, &bound[0].1), (9, &x[par]), (21, &packed)]));
+        let pack_params = storage_buffer(
+            ctx,
+            "fem.pack_params",
+            bytemuck::cast_slice(&[0.0f32; 4]),
+            BufferUse::Storage,
+        )?;
+        let bg_pack = [0usize, 1].map(|par| {
+            k_pack.bind_used(
+                ctx,
+                &[
+                    (0, &bound[0].1),
+                    (9, &x[par]),
+                    (10, &v[par]),
+                    (21, &packed),
+                    (22, &pack_params),
+                ],
+            )
+        });
         Ok(FemSolver {
             name: d.name.clone(),
             nodes: n as u32,
@@ -219,6 +237,7 @@ impl FemSolver {
             triangles: faces.len() as u32,
             k_pack,
             bg_pack,
+            pack_params,
             adjoint: None,
         })
     }
@@ -472,10 +491,26 @@ impl Solver for FemSolver {
         }
     }
 
-    fn encode_render_pack(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+    fn encode_render_pack(
+        &self,
+        ctx: &GpuContext,
+        enc: &mut wgpu::CommandEncoder,
+        parity: usize,
+        color: crate::PackColor,
+    ) {
+        let params = match color {
+            crate::PackColor::Speed(scale) => [1.0, scale as f32, 0.0, 0.0],
+            _ => [0.0f32; 4],
+        };
+        ctx.queue
+            .write_buffer(&self.pack_params, 0, bytemuck::cast_slice(&params));
         let mut pass = Self::pass(enc, "fem pack");
         self.k_pack
             .dispatch_1d(&mut pass, &[&self.bg_pack[parity]], self.nodes);
+    }
+
+    fn render_scalar(&self, color: crate::PackColor) -> bool {
+        matches!(color, crate::PackColor::Speed(_))
     }
 
     fn surface(&self) -> Option<SurfaceView<'_>> {

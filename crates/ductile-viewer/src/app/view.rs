@@ -135,7 +135,15 @@ impl ViewerApp {
         }
         // Other solvers' surfaces, straight from their buffers (live runs only).
         let (surfaces, tubes) = match (self.timeline.shown().is_none(), &session.sim) {
-            (true, Some(sim)) => ductile_render::scene::solver_views(&self.ctx, sim),
+            (true, Some(sim)) => {
+                // Other solvers take the colour mode where they have the
+                // quantity (speed), else draw in their own colour.
+                let color = match self.color {
+                    ViewColor::Speed => PackColor::Speed(speed_scale(&session.loaded)),
+                    _ => PackColor::Body,
+                };
+                ductile_render::scene::solver_views(&self.ctx, sim, color)
+            }
             _ => (Vec::new(), Vec::new()),
         };
         let frame = ductile_render::Frame {
