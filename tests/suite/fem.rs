@@ -294,7 +294,7 @@ fn scene_fem_section_builds_a_solver_with_its_loss() {
     assert_eq!(r.sim.body_solver(1), Some((fi, 0)));
     assert_eq!(r.sim.world.solvers[fi].name(), "pad");
     let v0 = initial_field(ctx, &r, fi, 1);
-    let desc = ductile::sim::fem::desc_from_scene(&loaded.scene.fem[0]);
+    let desc = ductile::sim::fem::desc_from_scene(&loaded.scene.fem[0], None);
     for (i, pinned) in desc.pinned.iter().enumerate() {
         let want = if *pinned { [0.0; 3] } else { [0.3, 0.0, -0.1] };
         assert_eq!(&v0[3 * i..3 * i + 3], &want);
@@ -337,4 +337,121 @@ fn the_pad_takes_the_speed_colour_mode() {
         .filter(|(a, b)| a != b)
         .count();
     assert!(differing > 20, "{differing} pixels differ");
+}
+
+/// FEM meshes read from files: a pad written as TetGen `.node`/`.ele` and
+/// as Gmsh `.msh` loads into the same solver as the generated box (same
+/// nodes, elements and first substep); a missing file is a located error at
+/// `fem[0].mesh.path`; a mesh with one inverted element is refused naming it.
+#[test]
+fn tetgen_and_gmsh_pads_load_like_the_generated_one() {
+    let (ctx, _g) = gpu();
+    let dir = tempfile::tempdir().unwrap();
+    let (nodes, tets) = box_mesh([0.3, 0.2, 0.4], [0.34, 0.23, 0.44], [2, 2, 2]);
+    let mut node = format!("{} 3 0 0\n", nodes.len());
+    for (i, p) in nodes.iter().enumerate() {
+        node += &format!("{} {:.17e} {:.17e} {:.17e}\n", i + 1, p[0], p[1], p[2]);
+    }
+    let mut ele = format!("{} 4 0\n", tets.len());
+    for (i, t) in tets.iter().enumerate() {
+        ele += &format!(
+            "{} {} {} {} {}\n",
+            i + 1,
+            t[0] + 1,
+            t[1] + 1,
+            t[2] + 1,
+            t[3] + 1
+        );
+    }
+    std::fs::write(dir.path().join("pad.node"), &node).unwrap();
+    std::fs::write(dir.path().join("pad.ele"), &ele).unwrap();
+    let mut msh = format!(
+        "$MeshFormat\n2.2 0 8\n$EndMeshFormat\n$Nodes\n{}\n",
+        nodes.len()
+    );
+    for (i, p) in nodes.iter().enumerate() {
+        msh += &format!("{} {:.17e} {:.17e} {:.17e}\n", i + 1, p[0], p[1], p[2]);
+    }
+    msh += &format!("$EndNodes\n$Elements\n{}\n", tets.len());
+    for (i, t) in tets.iter().enumerate() {
+        msh += &format!(
+            "{} 4 2 0 1 {} {} {} {}\n",
+            i + 1,
+            t[0] + 1,
+            t[1] + 1,
+            t[2] + 1,
+            t[3] + 1
+        );
+    }
+    msh += "$EndElements\n";
+    std::fs::write(dir.path().join("pad.msh"), &msh).unwrap();
+    let generated = SCENE_WITH_PAD.to_string();
+    let box_mesh_text = "Box(min: (0.3, 0.2, 0.4), max: (0.34, 0.23, 0.44), cells: (2, 2, 2))";
+    assert!(generated.contains(box_mesh_text));
+    let first_step = |text: &str| -> Vec<f64> {
+        let path = dir.path().join("scene.ron");
+        std::fs::write(&path, text).unwrap();
+        let loaded = ductile::scene::load_scene(&path).unwrap_or_else(|e| panic!("{e}"));
+        let mut sim = f64_sim(ctx, &loaded, 2);
+        let fi = sim.fem_solver(0).unwrap();
+        sim.step(ctx, 1);
+        let f = sim.world.solver::<FemSolver>(fi).unwrap();
+        assert_eq!((f.node_count(), f.element_count()), (27, 48));
+        bytes_to_reals(
+            &read_buffer(ctx, &f.x[sim.parity()], 24 * 27).unwrap(),
+            Precision::F64,
+        )
+    };
+    let reference = first_step(&generated);
+    for mesh in [r#"TetGen(path: "pad")"#, r#"Gmsh(path: "pad.msh")"#] {
+        let x = first_step(&generated.replace(box_mesh_text, mesh));
+        for (a, b) in x.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-12, "{mesh}: {a} vs {b}");
+        }
+    }
+    let path = dir.path().join("missing.ron");
+    std::fs::write(
+        &path,
+        generated.replace(box_mesh_text, r#"TetGen(path: "nowhere")"#),
+    )
+    .unwrap();
+    let e = ductile::scene::load_scene(&path).unwrap_err().to_string();
+    assert!(
+        e.contains("fem[0].mesh.path") && e.contains("nowhere.node"),
+        "{e}"
+    );
+    // One element turned inside out.
+    let flipped = ele.replacen(
+        &format!(
+            "3 {} {} {} {}",
+            tets[2][0] + 1,
+            tets[2][1] + 1,
+            tets[2][2] + 1,
+            tets[2][3] + 1
+        ),
+        &format!(
+            "3 {} {} {} {}",
+            tets[2][1] + 1,
+            tets[2][0] + 1,
+            tets[2][2] + 1,
+            tets[2][3] + 1
+        ),
+        1,
+    );
+    std::fs::write(dir.path().join("pad.ele"), flipped).unwrap();
+    let path = dir.path().join("inverted.ron");
+    std::fs::write(
+        &path,
+        generated.replace(box_mesh_text, r#"TetGen(path: "pad")"#),
+    )
+    .unwrap();
+    let loaded = ductile::scene::load_scene(&path).unwrap();
+    let e = match Simulation::new(ctx, &loaded, &SimulationOptions::default()) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("an inverted element was accepted"),
+    };
+    assert!(
+        e.contains("fem[0].mesh") && e.contains("element 2") && e.contains("inverted"),
+        "{e}"
+    );
 }

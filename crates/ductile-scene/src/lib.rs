@@ -26,6 +26,7 @@ pub mod mesh;
 pub mod refs;
 pub mod sampling;
 pub mod schema;
+pub mod tetmesh;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -58,6 +59,9 @@ pub struct LoadedScene {
     /// For each tool: its mesh in the tool's frame (scaled) if the shape is
     /// `Mesh`, else `None`.
     pub tool_meshes: Vec<Option<TriMesh>>,
+    /// For each FEM body: its tetrahedral mesh in world coordinates when it
+    /// is read from a file (`TetGen`, `Gmsh`), else `None`.
+    pub fem_meshes: Vec<Option<tetmesh::TetMesh>>,
 }
 
 impl LoadedScene {
@@ -271,6 +275,56 @@ pub fn load_scene_from_str(
         tool_meshes.push(Some(mesh));
     }
 
+    // FEM bodies' tetrahedral meshes read from files, checked to lie inside the domain.
+    let mut fem_meshes = Vec::with_capacity(scene.fem.len());
+    for (i, b) in scene.fem.iter().enumerate() {
+        let (read, path, scale, translation): (MeshReader, _, _, _) = match &b.mesh {
+            FemMesh::Box { .. } => {
+                fem_meshes.push(None);
+                continue;
+            }
+            FemMesh::TetGen {
+                path,
+                scale,
+                translation,
+            } => (tetmesh::load_tetgen, path, *scale, *translation),
+            FemMesh::Gmsh {
+                path,
+                scale,
+                translation,
+            } => (tetmesh::load_gmsh, path, *scale, *translation),
+        };
+        let file = base_dir.join(path);
+        let mesh = read(&file)
+            .map_err(|e| {
+                mesh_error(
+                    src,
+                    file_label,
+                    format!("fem[{i}].mesh.path"),
+                    file.clone(),
+                    e,
+                )
+            })?
+            .transformed(scale, translation);
+        let (mlo, mhi) = mesh.aabb();
+        if (0..3).any(|k| mlo[k] < lo[k] - tol || mhi[k] > hi[k] + tol) {
+            return Err(mesh_error(
+                src,
+                file_label,
+                format!("fem[{i}].mesh.path"),
+                file,
+                format!(
+                    "the mesh spans {} .. {} m after scale and translation, outside the domain {} .. {}",
+                    validate::fmt_vec3(mlo),
+                    validate::fmt_vec3(mhi),
+                    validate::fmt_vec3(lo),
+                    validate::fmt_vec3(hi)
+                ),
+            ));
+        }
+        fem_meshes.push(Some(mesh));
+    }
+
     Ok(LoadedScene {
         scene,
         path: PathBuf::from(file_label),
@@ -278,8 +332,12 @@ pub fn load_scene_from_str(
         source: src.to_string(),
         body_meshes,
         tool_meshes,
+        fem_meshes,
     })
 }
+
+/// A reader of a tetrahedral mesh file.
+type MeshReader = fn(&Path) -> Result<tetmesh::TetMesh, String>;
 
 /// A [`SceneError::Mesh`] located at field `path` of the scene text.
 fn mesh_error(

@@ -89,6 +89,30 @@ pub enum FemMesh {
         /// Hexahedra per axis (each >= 1).
         cells: [u32; 3],
     },
+    /// TetGen's `PATH.node` and `PATH.ele` (relative to the scene file),
+    /// scaled about the origin, then translated [m].
+    TetGen {
+        /// The files' common path, with or without `.node` or `.ele`.
+        path: String,
+        /// Scale factor (default 1).
+        #[serde(default = "one_f64")]
+        scale: f64,
+        /// Translation [m] (default zero).
+        #[serde(default)]
+        translation: Vec3,
+    },
+    /// A Gmsh ASCII `.msh` file (format 2.2 or 4.1; its 4-node tetrahedra),
+    /// relative to the scene file, scaled, then translated [m].
+    Gmsh {
+        /// The `.msh` file.
+        path: String,
+        /// Scale factor (default 1).
+        #[serde(default = "one_f64")]
+        scale: f64,
+        /// Translation [m] (default zero).
+        #[serde(default)]
+        translation: Vec3,
+    },
 }
 
 /// When a loss term is evaluated.

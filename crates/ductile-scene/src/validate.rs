@@ -470,6 +470,21 @@ impl Checker {
         self.non_negative(&format!("{p}.damping"), f.damping, "1/s");
         self.vec3_finite(&format!("{p}.velocity"), f.velocity, "m/s");
         match &f.mesh {
+            FemMesh::TetGen { path, scale, .. } | FemMesh::Gmsh { path, scale, .. } => {
+                if path.is_empty() {
+                    self.push(
+                        format!("{p}.mesh.path"),
+                        "\"\"",
+                        "a mesh file relative to the scene",
+                    );
+                }
+                self.positive(&format!("{p}.mesh.scale"), *scale, "");
+                if let Some(y) = f.pin_below {
+                    if !y.is_finite() {
+                        self.push(format!("{p}.pin_below"), fmt_f64(y), "a finite height [m]");
+                    }
+                }
+            }
             FemMesh::Box { min, max, cells } => {
                 let q = format!("{p}.mesh");
                 let a = self.vec3_finite(&format!("{q}.min"), *min, "m");

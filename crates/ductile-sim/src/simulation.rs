@@ -318,17 +318,20 @@ impl Simulation {
         };
         // The scene's FEM bodies, one solver each, after MPM.
         for (k, b) in scene.fem.iter().enumerate() {
-            let solver =
-                crate::fem::solver::FemSolver::new(ctx, &sim, &crate::fem::desc_from_scene(b))
-                    .map_err(|e| match e {
-                        SimError::Other(msg) => located(
-                            loaded,
-                            format!("fem[{k}].mesh"),
-                            format!("{:?}", b.name),
-                            msg,
-                        ),
-                        other => other,
-                    })?;
+            let solver = crate::fem::solver::FemSolver::new(
+                ctx,
+                &sim,
+                &crate::fem::desc_from_scene(b, loaded.fem_meshes.get(k).and_then(Option::as_ref)),
+            )
+            .map_err(|e| match e {
+                SimError::Other(msg) => located(
+                    loaded,
+                    format!("fem[{k}].mesh"),
+                    format!("{:?}", b.name),
+                    msg,
+                ),
+                other => other,
+            })?;
             let i = sim.world.add_solver(Box::new(solver));
             sim.fem.push(i);
         }

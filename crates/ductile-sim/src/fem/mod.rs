@@ -40,10 +40,16 @@ pub struct FemDesc {
     pub velocity: [f64; 3],
 }
 
-/// The description of a scene's `fem` body.
-pub fn desc_from_scene(b: &ductile_scene::FemBody) -> FemDesc {
-    let (nodes, tets) = match &b.mesh {
-        ductile_scene::FemMesh::Box { min, max, cells } => box_mesh(*min, *max, *cells),
+/// The description of a scene's `fem` body; `loaded` is its mesh read from
+/// a file (`LoadedScene::fem_meshes`), for the `TetGen` and `Gmsh` meshes.
+pub fn desc_from_scene(
+    b: &ductile_scene::FemBody,
+    loaded: Option<&ductile_scene::tetmesh::TetMesh>,
+) -> FemDesc {
+    let (nodes, tets) = match (&b.mesh, loaded) {
+        (ductile_scene::FemMesh::Box { min, max, cells }, _) => box_mesh(*min, *max, *cells),
+        (_, Some(m)) => (m.nodes.clone(), m.tets.clone()),
+        (_, None) => (Vec::new(), Vec::new()),
     };
     let pinned = nodes
         .iter()
