@@ -219,12 +219,17 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
                         .is_some_and(|l| l.starts_with("Task"))
                 });
                 let checked = if is_task {
-                    ductile_opt::load_task(s).and_then(|t| t.load_scene().map(|_| ()))
+                    ductile_opt::load_task(s).and_then(|t| t.load_scene())
                 } else {
-                    ductile_scene::load_scene(s).map(|_| ())
+                    ductile_scene::load_scene(s)
                 };
                 match checked {
-                    Ok(()) => println!("{}: ok", s.display()),
+                    Ok(loaded) => {
+                        for a in ductile_sim::material::time_step_advice(&loaded.scene) {
+                            eprintln!("{}: warning: {a}", s.display());
+                        }
+                        println!("{}: ok", s.display())
+                    }
                     Err(e) => {
                         bad += 1;
                         eprintln!("{e}");

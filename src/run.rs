@@ -81,6 +81,10 @@ pub fn run_scene(
     let frames = opts.frames.unwrap_or(scene.time.frames);
     let substeps = scene.time.substeps;
     let n = sim.particle_count();
+    // A step above a body's stable step is worth saying even when quiet.
+    for a in ductile_sim::material::time_step_advice(scene) {
+        eprintln!("{}: warning: {a}", loaded.file_label());
+    }
     if !opts.quiet {
         eprintln!("adapter: {}", ctx.describe());
         eprintln!(

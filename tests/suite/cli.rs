@@ -686,3 +686,51 @@ fn run_writes_every_solver() {
     // It moved: the pad started with a sideways velocity.
     assert_ne!(rec.surfaces[0][0].vertices, last[0].vertices);
 }
+
+/// Time-step advice: a stiff jelly at dt = 5e-3 s (far above its Courant
+/// step dx/c ≈ 2e-4 s) gets a warning from `ductile validate` naming the
+/// body, its estimate and what sets it, and a run of it blows up with that
+/// advice as the hint instead of a suggestion to add walls; no shipped
+/// scene gets a warning.
+#[test]
+fn a_step_too_long_is_named_with_its_estimate() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = dir.path().join("jelly.ron");
+    std::fs::write(
+        &scene,
+        r#"Scene(
+    name: "jelly",
+    domain: (cells: (16, 16, 16), dx: 0.0625, boundary_cells: 2),
+    time: (dt: 5e-3, substeps: 10, frames: 2),
+    bodies: [(
+        name: "jelly",
+        shape: Box(min: (0.3, 0.3, 0.3), max: (0.6, 0.6, 0.6)),
+        material: NeoHookean(density: 1000.0, youngs_modulus: 1e8, poisson_ratio: 0.3),
+    )],
+)"#,
+    )
+    .unwrap();
+    let o = ductile().arg("validate").arg(&scene).output().unwrap();
+    assert!(o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("warning: bodies[0] `jelly`: the stable step is about")
+            && err.contains("wave speed"),
+        "{err}"
+    );
+    let (code, err) = run(&scene, &dir.path().join("out"), &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("dt = 5e-3 s is too long") && !err.contains("add walls"),
+        "{err}"
+    );
+    // The shipped scenes sit below their estimates.
+    for e in std::fs::read_dir(root().join("scenes")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "ron") {
+            let l = ductile::scene::load_scene(&p).unwrap();
+            let advice = ductile::sim::material::time_step_advice(&l.scene);
+            assert!(advice.is_empty(), "{}: {advice:?}", p.display());
+        }
+    }
+}

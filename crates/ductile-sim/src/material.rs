@@ -172,3 +172,108 @@ mod tests {
         assert!((la - 2_777.777_777_777_778).abs() < 1e-9);
     }
 }
+
+/// Speed [m/s] of the fastest elastic (pressure) wave in material `m`:
+/// √((λ + 2μ)/ρ) for the solids, √(K/ρ) for the Tait fluid (dp/dρ at rest),
+/// √((K + 4G/3)/ρ) for Herschel–Bulkley; `None` for rigid bodies (projected
+/// each substep, they carry no wave).
+pub fn wave_speed(m: &Material) -> Option<f64> {
+    let rho = density(m);
+    let modulus = match *m {
+        Material::Fluid { bulk_modulus, .. } => bulk_modulus,
+        Material::HerschelBulkley {
+            bulk_modulus,
+            shear_modulus,
+            ..
+        } => bulk_modulus + 4.0 * shear_modulus / 3.0,
+        Material::Rigid { .. } => return None,
+        _ => {
+            let (e, nu) = crate::tape::elastic_constants(m)?;
+            let (mu, la) = lame(e, nu);
+            la + 2.0 * mu
+        }
+    };
+    Some((modulus / rho).sqrt())
+}
+
+/// A body whose explicit step is too long for the scene's `dt`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepAdvice {
+    /// The body's field path (`bodies[2]`, `fem[0]`).
+    pub path: String,
+    /// The body's name.
+    pub body: String,
+    /// The estimated stable step [s].
+    pub limit: f64,
+    /// What sets it (for messages).
+    pub reason: String,
+}
+
+impl std::fmt::Display for StepAdvice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} `{}`: the stable step is about {:.3e} s ({}); lower time.dt or raise time.substeps",
+            self.path, self.body, self.limit, self.reason
+        )
+    }
+}
+
+/// The bodies of `scene` whose stable explicit step is shorter than its `dt`:
+/// the Courant limit h/c of the fastest elastic wave c across a grid cell
+/// (MPM, h = dx) or the shortest element edge (FEM), and the step in which
+/// a body's initial speed crosses a cell. The shipped scenes sit below these
+/// limits; a scene above them blows up within a few substeps.
+pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
+    let dt = scene.time.dt;
+    let dx = scene.domain.dx;
+    let mut out = Vec::new();
+    let mut check = |path: String, body: &str, limit: f64, reason: String| {
+        if dt > limit {
+            out.push(StepAdvice {
+                path,
+                body: body.to_string(),
+                limit,
+                reason,
+            });
+        }
+    };
+    for (i, b) in scene.bodies.iter().enumerate() {
+        if let Some(c) = wave_speed(&b.material) {
+            check(
+                format!("bodies[{i}]"),
+                &b.name,
+                dx / c,
+                format!("wave speed {c:.4e} m/s across dx = {dx:e} m"),
+            );
+        }
+        let v = b.velocity;
+        let speed = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
+        if speed > 0.0 {
+            check(
+                format!("bodies[{i}]"),
+                &b.name,
+                dx / speed,
+                format!("initial speed {speed:.4e} m/s across dx = {dx:e} m"),
+            );
+        }
+    }
+    for (i, f) in scene.fem.iter().enumerate() {
+        let (mu, la) = lame(f.youngs_modulus, f.poisson_ratio);
+        let c = ((la + 2.0 * mu) / f.density).sqrt();
+        let h = match &f.mesh {
+            ductile_scene::FemMesh::Box { min, max, cells } => (0..3)
+                .map(|k| (max[k] - min[k]) / f64::from(cells[k].max(1)))
+                .fold(f64::INFINITY, f64::min),
+            // (file meshes: their edges are known once loaded; see the FEM solver)
+            _ => continue,
+        };
+        check(
+            format!("fem[{i}]"),
+            &f.name,
+            h / c,
+            format!("wave speed {c:.4e} m/s across elements of {h:e} m"),
+        );
+    }
+    out
+}

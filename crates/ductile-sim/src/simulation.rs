@@ -61,6 +61,9 @@ pub struct Simulation {
     substeps_since_force_clear: u64,
     /// World indices of the scene's FEM bodies, in `fem` order.
     fem: Vec<usize>,
+    /// The first body whose stable step is shorter than dt, as a sentence
+    /// (`material::time_step_advice`): the hint a blow-up then gives.
+    step_advice: Option<String>,
 }
 
 /// Refuses non-finite values of a parameter set at run time, naming it.
@@ -315,6 +318,9 @@ impl Simulation {
             world,
             substeps_since_force_clear: 0,
             fem: Vec::new(),
+            step_advice: crate::material::time_step_advice(scene)
+                .first()
+                .map(|a| a.to_string()),
         };
         // The scene's FEM bodies, one solver each, after MPM.
         for (k, b) in scene.fem.iter().enumerate() {
@@ -538,10 +544,14 @@ impl Simulation {
             } else {
                 "left the domain (its stencil would leave the grid)"
             };
-            let hint = if s[2] & 1 != 0 {
-                "; try a smaller dt, softer material or more substeps"
-            } else {
-                "; add walls (domain.boundary_cells >= 1), enlarge the domain or lower the speeds"
+            let hint = match (&self.step_advice, s[2] & 1 != 0) {
+                // A step above a body's stable step explains either failure.
+                (Some(advice), _) => format!("; dt = {:e} s is too long: {advice}", self.world.dt),
+                (None, true) => "; try a smaller dt, softer material or more substeps".into(),
+                (None, false) => {
+                    "; add walls (domain.boundary_cells >= 1), enlarge the domain or lower the speeds"
+                        .into()
+                }
             };
             let body = match self.world.solver::<MpmSolver>(solver) {
                 Some(m) => m.model.info.body_of_particle(particle).to_string(),
@@ -556,7 +566,7 @@ impl Simulation {
                 body,
                 particle,
                 what: what.into(),
-                hint: hint.into(),
+                hint,
             }));
         }
         Ok(())
