@@ -11,12 +11,12 @@
 // forces are [f1 f2 f3] = −W P Dm⁻ᵀ, f0 = −(f1 + f2 + f3).
 //
 // A node's force is the sum over the elements it belongs to (a fixed-order
-// gather through a CSR list built on the host, so no atomics), plus gravity
-// and the couplings' force; then v' = v + dt (f/m − c v) (mass-proportional
+// gather through a CSR list built on the host, so no atomics), plus gravity,
+// the tools' penalty contact (`fem/contact.wgsl`) and the couplings' force; then v' = v + dt (f/m − c v) (mass-proportional
 // damping c [1/s]), x' = x + dt v'. Pinned nodes keep their position.
 
-@group(0) @binding(0) var<storage, read> ints: array<u32>;        // nodes, elements
-@group(0) @binding(1) var<storage, read> reals: array<Real>;      // dt, g (3), μ, λ, c, planted
+@group(0) @binding(0) var<storage, read> ints: array<u32>;        // nodes, elements, tools, control steps
+@group(0) @binding(1) var<storage, read> reals: array<Real>;      // dt, g (3), μ, λ, c, planted, contact (5)
 @group(0) @binding(2) var<storage, read> tets: array<u32>;
 @group(0) @binding(3) var<storage, read> dm_inv: array<Real>;
 @group(0) @binding(4) var<storage, read> volume: array<Real>;
@@ -30,6 +30,8 @@
 @group(0) @binding(12) var<storage, read_write> v_out: array<Real>;
 @group(0) @binding(13) var<storage, read_write> elem_force: array<Real>;
 @group(0) @binding(14) var<storage, read> ext: array<Real>;
+
+#import fem/contact
 
 fn n_nodes() -> u32 { return ints[0]; }
 fn n_elements() -> u32 { return ints[1]; }
@@ -109,7 +111,7 @@ fn fem_integrate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if (pinned[i] == 0u) {
         let m = mass[i];
         let ext_i = vec3r(ext[3u * i], ext[3u * i + 1u], ext[3u * i + 2u]);
-        let f = gathered_force(i) + m * gravity() + ext_i;
+        let f = gathered_force(i) + m * gravity() + ext_i + contact_total(x, vin(i));
         v = vin(i) + dt() * (f / m - damping() * vin(i));
         x = x + dt() * v;
     }

@@ -10,11 +10,18 @@
 //     F̄ = −W dP[B] (dP the symmetric second derivative of Ψ), D̄s = F̄ Dm⁻ᵀ,
 //     x̄1..3 = columns of D̄s, x̄0 = −their sum; and μ̄ += −W (F − cof F) : B,
 //     λ̄ += −W (J − 1) cof F : B, per element.
+//   `fem_adj_contact` (per node, after `fem_adj_nodes`): the tools' penalty
+//     contact pulled back from f̄ into x̄, v̄ (added), the contact parameters'
+//     gradients per node, and each tool's pose and velocity gradients as
+//     per-node partials (16 Reals, the Control record's layout);
+//   `fem_adj_tools` (one workgroup per tool and record entry): sums those
+//     partials over the nodes in a fixed order into ∂L/∂control of the substep.
 //   `fem_adj_gather` (per node): adds the elements' x̄ in CSR order.
 // Adjoint states are 6 Reals per node, entry-major (∂L/∂x at entries 0–2,
 // ∂L/∂v at 3–5), the layout of every solver's point set.
 
 #import fem/elastic
+#import common/tools_adj
 
 @group(0) @binding(15) var<storage, read> adj_in: array<Real>;
 @group(0) @binding(16) var<storage, read_write> adj_out: array<Real>;
@@ -22,6 +29,11 @@
 @group(0) @binding(18) var<storage, read_write> elem_bar: array<Real>;
 @group(0) @binding(19) var<storage, read_write> pgrad: array<Real>;
 @group(0) @binding(20) var<storage, read_write> ext_bar: array<Real>;
+@group(0) @binding(27) var<storage, read_write> tool_partial: array<Real>;
+@group(0) @binding(28) var<storage, read_write> cgrad: array<Real>;
+@group(0) @binding(29) var<storage, read_write> control_grad: array<Real>;
+
+var<workgroup> red: array<Real, 64>;
 
 // 1 normally; a test sets it to 1 + δ to plant an error in the adjoint.
 fn planted() -> Real { return reals[7]; }
@@ -113,5 +125,155 @@ fn fem_adj_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wo
     }
     for (var k = 0u; k < 3u; k = k + 1u) {
         adj_out[adj_index(i, k)] = adj_out[adj_index(i, k)] + xb[k];
+    }
+}
+
+struct ContactAdj {
+    x: vec3r,
+    v: vec3r,
+    pos: vec3r,
+    q: vec4r,
+    lin: vec3r,
+    ang: vec3r,
+    // ∂L/∂(k, c, μ)
+    params: vec3r,
+}
+
+// Adjoint of `contact_force(tf, x, v)` for ∂L/∂f = fbar.
+fn contact_vjp(tf: ToolFrame, x: vec3r, v: vec3r, fbar: vec3r) -> ContactAdj {
+    var out: ContactAdj;
+    out.x = vec3r(0.0);
+    out.v = vec3r(0.0);
+    out.pos = vec3r(0.0);
+    out.q = vec4r(0.0);
+    out.lin = vec3r(0.0);
+    out.ang = vec3r(0.0);
+    out.params = vec3r(0.0);
+    let d = x - tf.pos;
+    let qc = quat_conj(tf.q);
+    let pl = quat_rotate(qc, d);
+    let phi = tool_sdf(pl, tf.shape);
+    if (!(phi < 0.0)) {
+        return out;
+    }
+    let nl = tool_normal(pl, tf.shape, tf.h);
+    let n = quat_rotate(tf.q, nl);
+    let s = length(n);
+    if (!(s > 1e-30)) {
+        return out;
+    }
+    let nh = n / s;
+    let vrel = v - (tf.lin + cross(tf.ang, d));
+    let vn = dot(vrel, nh);
+    let k = contact_k();
+    let c = contact_c();
+    let mu = contact_mu();
+    let fn_raw = k * (-phi) - c * vn;
+    if (!(fn_raw > 0.0)) {
+        return out;
+    }
+    let w = vrel - vn * nh;
+    let r = sqrt(dot(w, w) + contact_eps() * contact_eps());
+    let u = w / r;
+    // f = f_n n̂ − μ f_n u, u = w / r.
+    let gfn = dot(fbar, nh) - mu * dot(fbar, u);
+    var nhbar = fn_raw * fbar;
+    let ubar = -mu * fn_raw * fbar;
+    let wbar = ubar / r - w * (dot(w, ubar) / (r * r * r));
+    // w = v_rel − v_n n̂.
+    var vrelbar = wbar - nh * dot(nh, wbar);
+    nhbar = nhbar - (vn * wbar + dot(nh, wbar) * vrel);
+    // f_n = k (−φ) − c v_n.
+    out.params = vec3r(gfn * (-phi), -gfn * vn, -fn_raw * dot(fbar, u));
+    let phibar = -k * gfn;
+    let vnbar = -c * gfn;
+    vrelbar = vrelbar + vnbar * nh;
+    nhbar = nhbar + vnbar * vrel;
+    // v_rel = v − (lin + ang × d).
+    out.v = vrelbar;
+    let vtbar = -vrelbar;
+    out.lin = vtbar;
+    out.ang = cross(d, vtbar);
+    var dbar = cross(vtbar, tf.ang);
+    // n̂ = n / |n|, n = R(q) n_l.
+    let nbar = (nhbar - nh * dot(nh, nhbar)) / s;
+    var qbar = quat_rotate_vjp_q(tf.q, nl, nbar);
+    let plbar = tool_normal_vjp(pl, tf.shape, tf.h, quat_rotate(qc, nbar))
+        + phibar * tool_sdf_grad(pl, tf.shape);
+    // pl = R(q̄) d with q̄ the conjugate.
+    dbar = dbar + quat_rotate(tf.q, plbar);
+    let qcbar = quat_rotate_vjp_q(qc, d, plbar);
+    qbar = qbar + vec4r(-qcbar.xyz, qcbar.w);
+    out.q = qbar;
+    out.x = dbar;
+    out.pos = -dbar;
+    return out;
+}
+
+@compute @workgroup_size(64)
+fn fem_adj_contact(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    if (i >= n_nodes()) {
+        return;
+    }
+    let nt = contact_tools();
+    let fb = fbar3(i);
+    var xb = vec3r(0.0);
+    var vb = vec3r(0.0);
+    var pb = vec3r(0.0);
+    for (var t = 0u; t < nt; t = t + 1u) {
+        var a: ContactAdj;
+        a.pos = vec3r(0.0);
+        a.q = vec4r(0.0);
+        a.lin = vec3r(0.0);
+        a.ang = vec3r(0.0);
+        if (pinned[i] == 0u) {
+            a = contact_vjp(contact_frame(t), xin(i), vin(i), planted() * fb);
+            xb = xb + a.x;
+            vb = vb + a.v;
+            pb = pb + a.params;
+        }
+        let o = 16u * (i * nt + t);
+        for (var k = 0u; k < 3u; k = k + 1u) {
+            tool_partial[o + k] = a.pos[k];
+            tool_partial[o + 8u + k] = a.lin[k];
+            tool_partial[o + 12u + k] = a.ang[k];
+        }
+        for (var k = 0u; k < 4u; k = k + 1u) {
+            tool_partial[o + 4u + k] = a.q[k];
+        }
+    }
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        adj_out[adj_index(i, k)] = adj_out[adj_index(i, k)] + xb[k];
+        adj_out[adj_index(i, 3u + k)] = adj_out[adj_index(i, 3u + k)] + vb[k];
+        cgrad[3u * i + k] = cgrad[3u * i + k] + pb[k];
+    }
+}
+
+// One workgroup per (tool, record entry): the nodes' partials summed in a
+// fixed order and added to ∂L/∂control of the clock's substep.
+@compute @workgroup_size(64)
+fn fem_adj_tools(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
+    let nt = contact_tools();
+    let t = wid.x / 16u;
+    let k = wid.x % 16u;
+    if (t >= nt) {
+        return;
+    }
+    var sum: Real = 0.0;
+    for (var i = li; i < n_nodes(); i = i + 64u) {
+        sum = sum + tool_partial[16u * (i * nt + t) + k];
+    }
+    red[li] = sum;
+    workgroupBarrier();
+    for (var w = 32u; w > 0u; w = w >> 1u) {
+        if (li < w) {
+            red[li] = red[li] + red[li + w];
+        }
+        workgroupBarrier();
+    }
+    if (li == 0u && k != 3u && k != 11u && k != 15u) {
+        let co = tool_control_offset(clock[0], t, nt, ints[3]);
+        control_grad[co + k] = control_grad[co + k] + red[0];
     }
 }

@@ -74,6 +74,36 @@ pub struct FemBody {
     /// Initial velocity of every node [m/s] (default zero).
     #[serde(default)]
     pub velocity: Vec3,
+    /// Penalty contact with the tools (default: stiffness E·h for the
+    /// shortest element edge h, no damping, friction 0.5, stick speed 1 mm/s).
+    #[serde(default)]
+    pub contact: Option<FemContactSpec>,
+}
+
+/// Penalty contact of an FEM body with the tools: a normal spring and
+/// damper per node and smooth Coulomb friction.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FemContactSpec {
+    /// Normal stiffness per node [N/m].
+    pub stiffness: f64,
+    /// Normal damping per node [N·s/m] (default 0).
+    #[serde(default)]
+    pub damping: f64,
+    /// Coulomb friction coefficient (default 0.5).
+    #[serde(default = "half_f64")]
+    pub friction: f64,
+    /// Stick speed of the smooth stick–slip transition [m/s] (default 1e-3).
+    #[serde(default = "milli_f64")]
+    pub stick_speed: f64,
+}
+
+fn half_f64() -> f64 {
+    0.5
+}
+
+fn milli_f64() -> f64 {
+    1e-3
 }
 
 /// Where an FEM body's mesh comes from.

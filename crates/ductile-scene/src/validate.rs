@@ -469,6 +469,12 @@ impl Checker {
         );
         self.non_negative(&format!("{p}.damping"), f.damping, "1/s");
         self.vec3_finite(&format!("{p}.velocity"), f.velocity, "m/s");
+        if let Some(c) = &f.contact {
+            self.non_negative(&format!("{p}.contact.stiffness"), c.stiffness, "N/m");
+            self.non_negative(&format!("{p}.contact.damping"), c.damping, "N·s/m");
+            self.non_negative(&format!("{p}.contact.friction"), c.friction, "");
+            self.positive(&format!("{p}.contact.stick_speed"), c.stick_speed, "m/s");
+        }
         match &f.mesh {
             FemMesh::TetGen { path, scale, .. } | FemMesh::Gmsh { path, scale, .. } => {
                 if path.is_empty() {

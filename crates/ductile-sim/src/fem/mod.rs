@@ -10,7 +10,8 @@
 //! |---|---|
 //! | per-element stable neo-Hookean forces | `fem/elastic.wgsl` (`fem_forces`) |
 //! | per-node gather, gravity, couplings' force, damping, symplectic Euler | `fem/elastic.wgsl` (`fem_integrate`) |
-//! | adjoint: nodes, elements (with μ and λ gradients), gather | `fem/elastic_adj.wgsl` |
+//! | penalty contact with the tools (spring, damper, smooth Coulomb) | `fem/contact.wgsl` (in `fem_integrate`) |
+//! | adjoint: nodes, contact (with tool-control gradients), elements (with μ and λ gradients), gather | `fem/elastic_adj.wgsl` |
 
 pub mod solver;
 
@@ -38,6 +39,51 @@ pub struct FemDesc {
     pub pinned: Vec<bool>,
     /// Initial velocity of every free node [m/s].
     pub velocity: [f64; 3],
+    /// Penalty contact with the tools.
+    pub contact: FemContact,
+}
+
+/// Penalty contact of an FEM body's nodes with the tools (`fem/contact.wgsl`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FemContact {
+    /// Normal spring stiffness k [N/m] per node.
+    pub stiffness: f64,
+    /// Normal damping c [N·s/m] per node.
+    pub damping: f64,
+    /// Coulomb friction coefficient μ.
+    pub friction: f64,
+    /// Stick speed ε [m/s] of the smooth stick–slip transition.
+    pub stick_speed: f64,
+}
+
+impl FemContact {
+    /// The default for a body of Young's modulus `e` [Pa] and shortest
+    /// element edge `h` [m]: stiffness E·h (a node's share of an element
+    /// compressed by its own size), no damping, μ = 0.5, ε = 1 mm/s.
+    pub fn default_for(e: f64, h: f64) -> Self {
+        FemContact {
+            stiffness: e * h,
+            damping: 0.0,
+            friction: 0.5,
+            stick_speed: 1e-3,
+        }
+    }
+}
+
+/// The shortest element edge [m] of a mesh.
+pub fn shortest_edge(nodes: &[[f64; 3]], tets: &[[u32; 4]]) -> f64 {
+    let mut h = f64::INFINITY;
+    for t in tets {
+        for a in 0..4 {
+            for b in a + 1..4 {
+                let (p, q) = (nodes[t[a] as usize], nodes[t[b] as usize]);
+                let l =
+                    ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2) + (p[2] - q[2]).powi(2)).sqrt();
+                h = h.min(l);
+            }
+        }
+    }
+    h
 }
 
 /// The description of a scene's `fem` body; `loaded` is its mesh read from
@@ -55,6 +101,16 @@ pub fn desc_from_scene(
         .iter()
         .map(|p| b.pin_below.is_some_and(|y| p[1] <= y))
         .collect();
+    let h = shortest_edge(&nodes, &tets);
+    let contact = match &b.contact {
+        Some(c) => FemContact {
+            stiffness: c.stiffness,
+            damping: c.damping,
+            friction: c.friction,
+            stick_speed: c.stick_speed,
+        },
+        None => FemContact::default_for(b.youngs_modulus, h),
+    };
     FemDesc {
         name: b.name.clone(),
         nodes,
@@ -65,6 +121,7 @@ pub fn desc_from_scene(
         damping: b.damping,
         pinned,
         velocity: b.velocity,
+        contact,
     }
 }
 
@@ -257,6 +314,7 @@ mod tests {
             poisson_ratio: 0.3,
             damping: 0.0,
             velocity: [0.0; 3],
+            contact: FemContact::default_for(1e5, 0.1),
         }
     }
 

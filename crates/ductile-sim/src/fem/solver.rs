@@ -22,6 +22,15 @@ use std::any::Any;
 struct FemAdjoint {
     adj: [wgpu::Buffer; 2],
     pgrad: wgpu::Buffer,
+    /// ∂L/∂(contact k, c, μ) per node.
+    cgrad: wgpu::Buffer,
+    /// Per (node, tool): the contact's tool-control adjoint (16 Reals),
+    /// summed by `fem_adj_tools` (held here; read through the bind groups).
+    _tool_partial: wgpu::Buffer,
+    k_contact: Kernel,
+    k_tools: Kernel,
+    bg_contact: [wgpu::BindGroup; 2],
+    bg_tools: wgpu::BindGroup,
     k_nodes: Kernel,
     k_elements: Kernel,
     k_gather: Kernel,
@@ -39,6 +48,8 @@ pub struct FemSolver {
     config: ShaderConfig,
     /// (E [Pa], ν) as last set.
     material: (f64, f64),
+    /// Tools it collides with.
+    tools: u32,
     /// Mean node mass [kg] (what a point set reports per point).
     mean_mass: f64,
     reals_host: Vec<f64>,
@@ -123,9 +134,24 @@ impl FemSolver {
             [reals[4], reals[5], reals[6]]
         };
         let (mu, la) = energy_parameters(d.youngs_modulus, d.poisson_ratio);
+        let c = d.contact;
         let reals_host = vec![
-            info.dt, gravity[0], gravity[1], gravity[2], mu, la, d.damping, 1.0,
+            info.dt,
+            gravity[0],
+            gravity[1],
+            gravity[2],
+            mu,
+            la,
+            d.damping,
+            1.0,
+            c.stiffness,
+            c.damping,
+            c.friction,
+            c.stick_speed,
+            // The analytic tools' normal step, as MPM's: dx/4.
+            0.25 * info.dx,
         ];
+        let tools = sim.world.tools.count;
         let real_buf = |label: &str, v: &[f64]| {
             let mut v = v.to_vec();
             v.resize(v.len().max(2), 0.0);
@@ -151,7 +177,13 @@ impl FemSolver {
         let tets: Vec<u32> = d.tets.iter().flatten().copied().collect();
         let pinned: Vec<u32> = d.pinned.iter().map(|&b| u32::from(b)).collect();
         let bound: Vec<(u32, wgpu::Buffer)> = vec![
-            (0, u32_buf("fem.ints", &[n as u32, m as u32, 0, 0])?),
+            (
+                0,
+                u32_buf(
+                    "fem.ints",
+                    &[n as u32, m as u32, tools, sim.control().steps as u32],
+                )?,
+            ),
             (1, reals.clone()),
             (2, u32_buf("fem.tets", &tets)?),
             (3, real_buf("fem.dm_inv", &rest.dm_inv)?),
@@ -161,6 +193,10 @@ impl FemSolver {
             (7, u32_buf("fem.adj_start", &rest.adj_start)?),
             (8, u32_buf("fem.adj_entry", &rest.adj_entry)?),
             (13, zeros("fem.elem_force", 12 * m)?),
+            (23, sim.world.tools.records.clone()),
+            (24, sim.control().buffer.clone()),
+            (25, sim.world.tools.sdf_values.clone()),
+            (26, sim.clock().clone()),
         ];
         let ext = zeros("fem.ext", 3 * n)?;
         let k = |module: &str, e: &str| Kernel::new(ctx, module, e, config);
@@ -216,6 +252,7 @@ impl FemSolver {
             precision: p,
             config,
             material: (d.youngs_modulus, d.poisson_ratio),
+            tools,
             mean_mass: rest.mass.iter().sum::<f64>() / n as f64,
             reals_host,
             reals,
@@ -272,6 +309,20 @@ impl FemSolver {
         self.material = (e, nu);
         self.write_reals(ctx);
         Ok(())
+    }
+
+    /// Contact (stiffness [N/m], damping [N·s/m], friction).
+    pub fn contact(&self) -> [f64; 3] {
+        [self.reals_host[8], self.reals_host[9], self.reals_host[10]]
+    }
+
+    /// Replaces the contact stiffness [N/m], damping [N·s/m] and friction
+    /// from the next substep on (the caller marks a rollout stale).
+    pub fn set_contact(&mut self, ctx: &GpuContext, k: f64, c: f64, mu: f64) {
+        self.reals_host[8] = k;
+        self.reals_host[9] = c;
+        self.reals_host[10] = mu;
+        self.write_reals(ctx);
     }
 
     /// Scales the adjoint's element pull-back by `factor` (1: exact; else a
@@ -352,10 +403,11 @@ impl Solver for FemSolver {
 
     fn adjoint_bytes(&self) -> u64 {
         let r = self.precision.bytes();
-        12 * self.nodes as u64 * r + 2 * self.elements as u64 * r
+        let n = self.nodes as u64;
+        (12 + 3 + 16 * self.tools.max(1) as u64) * n * r + 2 * self.elements as u64 * r
     }
 
-    fn enable_adjoint(&mut self, ctx: &GpuContext, _world: &WorldBuffers) -> Result<u64, SimError> {
+    fn enable_adjoint(&mut self, ctx: &GpuContext, world: &WorldBuffers) -> Result<u64, SimError> {
         if self.adjoint.is_some() {
             return Ok(0);
         }
@@ -366,12 +418,19 @@ impl Solver for FemSolver {
         let n = self.nodes as u64;
         let adj = [z("fem.adj0", 6 * n)?, z("fem.adj1", 6 * n)?];
         let pgrad = z("fem.pgrad", 2 * self.elements as u64)?;
+        let cgrad = z("fem.cgrad", 3 * n)?;
+        let tool_partial = z("fem.tool_partial", 16 * self.tools.max(1) as u64 * n)?;
+        let control_grad = &world
+            .adjoint
+            .ok_or_else(|| SimError::Other("the world's shared adjoint comes first".into()))?
+            .control_grad;
         let k = |e: &str| Kernel::new(ctx, "fem/elastic_adj", e, self.config);
         let (k_nodes, k_elements, k_gather) = (
             k("fem_adj_nodes")?,
             k("fem_adj_elements")?,
             k("fem_adj_gather")?,
         );
+        let (k_contact, k_tools) = (k("fem_adj_contact")?, k("fem_adj_tools")?);
         let list = |cur: usize| -> Vec<(u32, &wgpu::Buffer)> {
             let mut l: Vec<(u32, &wgpu::Buffer)> =
                 self.bound.iter().map(|(i, b)| (*i, b)).collect();
@@ -384,15 +443,26 @@ impl Solver for FemSolver {
                 (18, &self.elem_bar),
                 (19, &pgrad),
                 (20, &self.ext_bar),
+                (27, &tool_partial),
+                (28, &cgrad),
+                (29, control_grad),
             ]);
             l
         };
         let bg_nodes = [0, 1].map(|c| k_nodes.bind_used(ctx, &list(c)));
         let bg_elements = k_elements.bind_used(ctx, &list(0));
         let bg_gather = [0, 1].map(|c| k_gather.bind_used(ctx, &list(c)));
+        let bg_contact = [0, 1].map(|c| k_contact.bind_used(ctx, &list(c)));
+        let bg_tools = k_tools.bind_used(ctx, &list(0));
         self.adjoint = Some(FemAdjoint {
             adj,
             pgrad,
+            cgrad,
+            _tool_partial: tool_partial,
+            k_contact,
+            k_tools,
+            bg_contact,
+            bg_tools,
             k_nodes,
             k_elements,
             k_gather,
@@ -409,6 +479,7 @@ impl Solver for FemSolver {
                 &a.adj[0],
                 &a.adj[1],
                 &a.pgrad,
+                &a.cgrad,
                 &self.fbar,
                 &self.elem_bar,
                 &self.ext_bar,
@@ -423,6 +494,12 @@ impl Solver for FemSolver {
         let mut pass = Self::pass(enc, "fem adjoint");
         a.k_nodes
             .dispatch_1d(&mut pass, &[&a.bg_nodes[cur]], self.nodes);
+        if self.tools > 0 {
+            a.k_contact
+                .dispatch_1d(&mut pass, &[&a.bg_contact[cur]], self.nodes);
+            a.k_tools
+                .dispatch(&mut pass, &[&a.bg_tools], [16 * self.tools, 1, 1]);
+        }
         a.k_elements
             .dispatch_1d(&mut pass, &[&a.bg_elements], self.elements);
         a.k_gather
@@ -452,6 +529,13 @@ impl Solver for FemSolver {
             dmu += pg[2 * e];
             dla += pg[2 * e + 1];
         }
+        let cg = bytes_to_reals(&read_buffer(ctx, &a.cgrad, 3 * n as u64 * p.bytes())?, p);
+        let mut dcontact = [0.0; 3];
+        for i in 0..n {
+            for k in 0..3 {
+                dcontact[k] += cg[3 * i + k];
+            }
+        }
         // μ = E/(2(1 + ν)), λ = Eν/((1 + ν)(1 − 2ν)) + μ.
         let (e, nu) = self.material;
         let dmu_de = 1.0 / (2.0 * (1.0 + nu));
@@ -468,6 +552,10 @@ impl Solver for FemSolver {
                 (
                     "youngs_modulus_poisson_ratio".into(),
                     vec![dmu * dmu_de + dla * dla_de, dmu * dmu_dnu + dla * dla_dnu],
+                ),
+                (
+                    "contact_stiffness_damping_friction".into(),
+                    dcontact.to_vec(),
                 ),
             ],
         })
