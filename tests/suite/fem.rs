@@ -3,12 +3,12 @@
 //! closed form, and gradients against central differences in f64 through
 //! the checkpointed tape, with a planted adjoint error that must fail.
 
-use crate::common::{gpu, require_f64, scene};
+use crate::common::{check_solver_group, gpu, initial_field, require_f64, scene};
 use ductile::gpu::{bytes_to_reals, read_buffer, reals_to_bytes, GpuContext, Precision};
 use ductile::scene::{LoadedScene, LossKind, LossTerm, LossWhen};
 use ductile::sim::fem::solver::FemSolver;
 use ductile::sim::fem::{box_mesh, FemDesc};
-use ductile::sim::gradcheck::{check_values, GroupCheck, GroupValues, ParamGroup};
+use ductile::sim::gradcheck::{GroupCheck, ParamGroup};
 use ductile::sim::{Rollout, Simulation, SimulationOptions, TapeOptions};
 
 /// A world with a small MPM sphere far from the FEM body (MPM is always
@@ -141,12 +141,9 @@ fn pad_loss() -> Vec<LossTerm> {
     ]
 }
 
-fn initial_field(ctx: &GpuContext, r: &Rollout, si: usize, field: usize) -> Vec<f64> {
-    let all = bytes_to_reals(&r.initial_bytes(ctx, si).unwrap(), Precision::F64);
-    let half = all.len() / 2;
-    all[field * half..(field + 1) * half].to_vec()
-}
-
+/// Checks one of the FEM solver's gradient groups against central
+/// differences: "x0", "v0", "youngs_modulus_poisson_ratio" or
+/// "contact_stiffness_damping_friction" (the parameters relative).
 fn check_fem_group(
     ctx: &GpuContext,
     r: &mut Rollout,
@@ -155,78 +152,25 @@ fn check_fem_group(
     name: &'static str,
     eps: &[f64],
 ) -> GroupCheck {
-    let grad = g.solvers[fi].group(name).expect("group").to_vec();
-    let (vals, scale): (Vec<f64>, Vec<f64>) = match name {
-        "x0" | "v0" => {
-            let v = initial_field(ctx, r, fi, usize::from(name == "v0"));
-            let s = vec![1.0; v.len()];
-            (v, s)
-        }
-        "contact_stiffness_damping_friction" => {
-            let v = r
-                .sim
-                .world
-                .solver::<FemSolver>(fi)
-                .unwrap()
-                .contact()
-                .to_vec();
-            let scale = v.clone();
-            (v, scale)
-        }
-        _ => {
-            let (e, nu) = r.sim.world.solver::<FemSolver>(fi).unwrap().material();
-            (vec![e, nu], vec![e, nu])
-        }
+    let contact = name == "contact_stiffness_damping_friction";
+    let f = r.sim.world.solver::<FemSolver>(fi).unwrap();
+    let vals = if contact {
+        f.contact().to_vec()
+    } else {
+        let (e, nu) = f.material();
+        vec![e, nu]
     };
-    let mut set = |ctx: &GpuContext, r: &mut Rollout, v: &[f64]| {
-        match name {
-            "x0" | "v0" => {
-                let field = usize::from(name == "v0");
-                let mut all = bytes_to_reals(&r.initial_bytes(ctx, fi).unwrap(), Precision::F64);
-                let half = all.len() / 2;
-                all[field * half..(field + 1) * half].copy_from_slice(v);
-                r.set_initial_bytes(ctx, fi, &reals_to_bytes(&all, Precision::F64))?;
-            }
-            "contact_stiffness_damping_friction" => {
-                r.sim
-                    .world
-                    .solver_mut::<FemSolver>(fi)
-                    .unwrap()
-                    .set_contact(ctx, v[0], v[1], v[2]);
-                r.invalidate();
-            }
-            _ => {
-                r.sim
-                    .world
-                    .solver_mut::<FemSolver>(fi)
-                    .unwrap()
-                    .set_material(ctx, v[0], v[1])?;
-                r.invalidate();
-            }
+    let scale = vals.clone();
+    let mut write = move |ctx: &GpuContext, r: &mut Rollout, v: &[f64]| {
+        let f = r.sim.world.solver_mut::<FemSolver>(fi).unwrap();
+        if contact {
+            f.set_contact(ctx, v[0], v[1], v[2]);
+        } else {
+            f.set_material(ctx, v[0], v[1]).unwrap();
         }
-        Ok(())
+        r.invalidate();
     };
-    let c = check_values(
-        ctx,
-        r,
-        g.loss,
-        GroupValues {
-            group: ParamGroup::Named(name),
-            values: &vals,
-            scale: &scale,
-            gradient: &grad,
-        },
-        &mut set,
-        eps,
-        7,
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let best = c.best();
-    eprintln!(
-        "fem {name:<30} adjoint {:+.9e}  fd {:+.9e}  rel {:.1e} (eps {:e})",
-        c.adjoint, best.fd, best.rel_error, best.eps
-    );
-    c
+    check_solver_group(ctx, r, fi, g, name, eps, 7, Some((vals, scale, &mut write)))
 }
 
 /// Gradients of a loss on a pad swinging under gravity after a sideways

@@ -35,22 +35,9 @@ impl Kernel {
         entry: &str,
         config: ShaderConfig,
     ) -> Result<Self, ShaderError> {
-        let name = format!("{module}::{entry}");
-        let key = (module.to_string(), entry.to_string(), config);
-        if let Some((pipeline, used)) = ctx
-            .pipelines
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(Kernel {
-                name,
-                pipeline: pipeline.clone(),
-                used: used.clone(),
-            });
-        }
-        let src = ShaderLibrary::compose(module, config)?;
-        Self::build(ctx, key, &src)
+        Self::cached_or(ctx, module, entry, config, || {
+            ShaderLibrary::compose(module, config)
+        })
     }
 
     /// A kernel from WGSL source text kept outside `shaders/` (a solver
@@ -63,6 +50,20 @@ impl Kernel {
         src: &str,
         entry: &str,
         config: ShaderConfig,
+    ) -> Result<Self, ShaderError> {
+        Self::cached_or(ctx, module, entry, config, || {
+            ShaderLibrary::compose_source(module, src, config)
+        })
+    }
+
+    /// The cached kernel for (module, entry, config), or one built from the
+    /// source `compose` gives.
+    fn cached_or(
+        ctx: &GpuContext,
+        module: &str,
+        entry: &str,
+        config: ShaderConfig,
+        compose: impl FnOnce() -> Result<String, ShaderError>,
     ) -> Result<Self, ShaderError> {
         let key = (module.to_string(), entry.to_string(), config);
         if let Some((pipeline, used)) = ctx
@@ -77,8 +78,8 @@ impl Kernel {
                 used: used.clone(),
             });
         }
-        let composed = ShaderLibrary::compose_source(module, src, config)?;
-        Self::build(ctx, key, &composed)
+        let src = compose()?;
+        Self::build(ctx, key, &src)
     }
 
     /// Validates a composed source, builds its pipeline and caches it under `key`.

@@ -582,118 +582,6 @@ impl Renderer {
         self.prepare_tubes(device, queue, frame.tubes)
     }
 
-    fn prepare_tubes(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        views: &[GpuTubeView],
-    ) -> Result<(), RenderError> {
-        self.tube_draws.clear();
-        for (i, v) in views.iter().enumerate() {
-            let capacity = v.segments.size() / 8;
-            if v.count as u64 > capacity {
-                return Err(RenderError::GpuTubeBuffer {
-                    count: v.count,
-                    capacity,
-                });
-            }
-            if v.count == 0 {
-                continue;
-            }
-            if self.tube_params.len() <= i {
-                self.tube_params
-                    .push(device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("render tube params"),
-                        size: std::mem::size_of::<GpuMeshParams>() as u64,
-                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    }));
-            }
-            let params = GpuMeshParams {
-                color: v.color,
-                mode: 0,
-                _pad: [0; 3],
-            };
-            queue.write_buffer(&self.tube_params[i], 0, bytemuck::bytes_of(&params));
-            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("render tubes"),
-                layout: &self.gpu_mesh_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: v.vertices.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: v.segments.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: self.tube_params[i].as_entire_binding(),
-                    },
-                ],
-            });
-            self.tube_draws.push((bind, 6 * v.count));
-        }
-        Ok(())
-    }
-
-    fn prepare_gpu_meshes(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        views: &[GpuMeshView],
-    ) -> Result<(), RenderError> {
-        self.gpu_mesh_draws.clear();
-        for (i, v) in views.iter().enumerate() {
-            let capacity = v.indices.size() / 12;
-            if v.triangles as u64 > capacity {
-                return Err(RenderError::GpuMeshBuffer {
-                    triangles: v.triangles,
-                    capacity,
-                });
-            }
-            if v.triangles == 0 {
-                continue;
-            }
-            if self.gpu_mesh_params.len() <= i {
-                self.gpu_mesh_params
-                    .push(device.create_buffer(&wgpu::BufferDescriptor {
-                        label: Some("render GPU mesh params"),
-                        size: std::mem::size_of::<GpuMeshParams>() as u64,
-                        usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                        mapped_at_creation: false,
-                    }));
-            }
-            let params = GpuMeshParams {
-                color: v.color,
-                mode: u32::from(v.color_mode == ColorMode::Scalar),
-                _pad: [0; 3],
-            };
-            queue.write_buffer(&self.gpu_mesh_params[i], 0, bytemuck::bytes_of(&params));
-            let bind = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("render GPU mesh"),
-                layout: &self.gpu_mesh_layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: v.vertices.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: v.indices.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: self.gpu_mesh_params[i].as_entire_binding(),
-                    },
-                ],
-            });
-            self.gpu_mesh_draws.push((bind, 3 * v.triangles));
-        }
-        Ok(())
-    }
-
     fn prepare_particles(
         &mut self,
         device: &wgpu::Device,
@@ -771,6 +659,121 @@ impl Renderer {
             }
         }
         Ok(())
+    }
+
+    fn prepare_gpu_meshes(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        views: &[GpuMeshView],
+    ) -> Result<(), RenderError> {
+        let mut draws = Vec::new();
+        for (i, v) in views.iter().enumerate() {
+            let capacity = v.indices.size() / 12;
+            if v.triangles as u64 > capacity {
+                return Err(RenderError::GpuMeshBuffer {
+                    triangles: v.triangles,
+                    capacity,
+                });
+            }
+            if v.triangles > 0 {
+                let scalar = v.color_mode == ColorMode::Scalar;
+                let bind = Self::pulled_bind_group(
+                    device,
+                    queue,
+                    &self.gpu_mesh_layout,
+                    &mut self.gpu_mesh_params,
+                    i,
+                    [v.vertices, v.indices],
+                    v.color,
+                    scalar,
+                );
+                draws.push((bind, 3 * v.triangles));
+            }
+        }
+        self.gpu_mesh_draws = draws;
+        Ok(())
+    }
+
+    fn prepare_tubes(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        views: &[GpuTubeView],
+    ) -> Result<(), RenderError> {
+        let mut draws = Vec::new();
+        for (i, v) in views.iter().enumerate() {
+            let capacity = v.segments.size() / 8;
+            if v.count as u64 > capacity {
+                return Err(RenderError::GpuTubeBuffer {
+                    count: v.count,
+                    capacity,
+                });
+            }
+            if v.count > 0 {
+                let bind = Self::pulled_bind_group(
+                    device,
+                    queue,
+                    &self.gpu_mesh_layout,
+                    &mut self.tube_params,
+                    i,
+                    [v.vertices, v.segments],
+                    v.color,
+                    false,
+                );
+                draws.push((bind, 6 * v.count));
+            }
+        }
+        self.tube_draws = draws;
+        Ok(())
+    }
+
+    /// The bind group of a view whose vertices the shader pulls from two
+    /// storage buffers, with its colour uniform (slot `i` of `params`, grown
+    /// on demand).
+    #[allow(clippy::too_many_arguments)]
+    fn pulled_bind_group(
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        layout: &wgpu::BindGroupLayout,
+        params: &mut Vec<wgpu::Buffer>,
+        i: usize,
+        buffers: [&wgpu::Buffer; 2],
+        color: [f32; 4],
+        scalar: bool,
+    ) -> wgpu::BindGroup {
+        while params.len() <= i {
+            params.push(device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("render pulled-vertex params"),
+                size: std::mem::size_of::<GpuMeshParams>() as u64,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            }));
+        }
+        let p = GpuMeshParams {
+            color,
+            mode: u32::from(scalar),
+            _pad: [0; 3],
+        };
+        queue.write_buffer(&params[i], 0, bytemuck::bytes_of(&p));
+        device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some("render pulled vertices"),
+            layout,
+            entries: &[
+                wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: buffers[0].as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 1,
+                    resource: buffers[1].as_entire_binding(),
+                },
+                wgpu::BindGroupEntry {
+                    binding: 2,
+                    resource: params[i].as_entire_binding(),
+                },
+            ],
+        })
     }
 
     /// Concatenates the meshes (opaque first) with area-weighted vertex normals and uploads them.

@@ -71,3 +71,100 @@ pub fn f64_opts() -> SimulationOptions {
         ..Default::default()
     }
 }
+
+/// A solver's initial positions (`field` 0) or velocities (`field` 1), for
+/// solvers that store x then v, 3 f64 per point (the springs, FEM).
+pub fn initial_field(
+    ctx: &GpuContext,
+    r: &ductile::sim::Rollout,
+    solver: usize,
+    field: usize,
+) -> Vec<f64> {
+    use ductile::gpu::{bytes_to_reals, Precision};
+    let all = bytes_to_reals(&r.initial_bytes(ctx, solver).unwrap(), Precision::F64);
+    let half = all.len() / 2;
+    all[field * half..(field + 1) * half].to_vec()
+}
+
+/// Replaces what [`initial_field`] reads.
+pub fn set_initial_field(
+    ctx: &GpuContext,
+    r: &mut ductile::sim::Rollout,
+    solver: usize,
+    field: usize,
+    vals: &[f64],
+) {
+    use ductile::gpu::{bytes_to_reals, reals_to_bytes, Precision};
+    let mut all = bytes_to_reals(&r.initial_bytes(ctx, solver).unwrap(), Precision::F64);
+    let half = all.len() / 2;
+    all[field * half..(field + 1) * half].copy_from_slice(vals);
+    r.set_initial_bytes(ctx, solver, &reals_to_bytes(&all, Precision::F64))
+        .unwrap();
+}
+
+/// A solver parameter group for [`check_solver_group`]: current values,
+/// their step scale, and how to write values (marking the rollout stale).
+pub type ParamAccess<'a> = (
+    Vec<f64>,
+    Vec<f64>,
+    &'a mut dyn FnMut(&GpuContext, &mut ductile::sim::Rollout, &[f64]),
+);
+
+/// Checks solver `solver`'s gradient group `name` against central
+/// differences along a random direction: "x0" and "v0" through its
+/// initial state ([`initial_field`]), any other group through `params`.
+#[allow(clippy::too_many_arguments)]
+pub fn check_solver_group(
+    ctx: &GpuContext,
+    r: &mut ductile::sim::Rollout,
+    solver: usize,
+    g: &ductile::sim::Gradients,
+    name: &'static str,
+    eps: &[f64],
+    seed: u64,
+    params: Option<ParamAccess<'_>>,
+) -> ductile::sim::gradcheck::GroupCheck {
+    use ductile::sim::gradcheck::{check_values, GroupValues, ParamGroup};
+    let grad = g.solvers[solver]
+        .group(name)
+        .unwrap_or_else(|| panic!("no gradient group {name}"))
+        .to_vec();
+    let state = matches!(name, "x0" | "v0");
+    let field = usize::from(name == "v0");
+    let (vals, scale, mut write) = match params {
+        Some(p) if !state => (p.0, p.1, Some(p.2)),
+        _ => {
+            let v = initial_field(ctx, r, solver, field);
+            let s = vec![1.0; v.len()];
+            (v, s, None)
+        }
+    };
+    let mut set = |ctx: &GpuContext, r: &mut ductile::sim::Rollout, v: &[f64]| {
+        match write.as_mut() {
+            Some(w) => w(ctx, r, v),
+            None => set_initial_field(ctx, r, solver, field, v),
+        }
+        Ok(())
+    };
+    let c = check_values(
+        ctx,
+        r,
+        g.loss,
+        GroupValues {
+            group: ParamGroup::Named(name),
+            values: &vals,
+            scale: &scale,
+            gradient: &grad,
+        },
+        &mut set,
+        eps,
+        seed,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let best = c.best();
+    eprintln!(
+        "{} {name:<34} adjoint {:+.9e}  fd {:+.9e}  rel {:.1e} (eps {:e})",
+        g.solvers[solver].solver, c.adjoint, best.fd, best.rel_error, best.eps
+    );
+    c
+}

@@ -9,11 +9,11 @@
 mod coupling;
 mod springs;
 
-use crate::common::{gpu, scene};
+use crate::common::{check_solver_group, gpu, scene};
 use coupling::SpringMpmCoupling;
-use ductile::gpu::{bytes_to_reals, reals_to_bytes, GpuContext, Precision};
+use ductile::gpu::{bytes_to_reals, GpuContext, Precision};
 use ductile::scene::{LoadedScene, LossKind, LossTerm, LossWhen};
-use ductile::sim::gradcheck::{check_group, check_values, GroupCheck, GroupValues, ParamGroup};
+use ductile::sim::gradcheck::{check_group, GroupCheck, ParamGroup};
 use ductile::sim::tape::Schedule;
 use ductile::sim::{Gradients, Rollout, Simulation, SimulationOptions, TapeOptions};
 use springs::{SpringDesc, SpringSolver};
@@ -166,21 +166,6 @@ fn springs_mut(r: &mut Rollout, si: usize) -> &mut SpringSolver {
         .expect("spring solver")
 }
 
-/// The spring points' initial x (`field` 0) or v (`field` 1), 3 per point.
-fn initial_field(ctx: &GpuContext, r: &Rollout, si: usize, field: usize) -> Vec<f64> {
-    let all = bytes_to_reals(&r.initial_bytes(ctx, si).unwrap(), Precision::F64);
-    let half = all.len() / 2;
-    all[field * half..(field + 1) * half].to_vec()
-}
-
-fn set_initial_field(ctx: &GpuContext, r: &mut Rollout, si: usize, field: usize, vals: &[f64]) {
-    let mut all = bytes_to_reals(&r.initial_bytes(ctx, si).unwrap(), Precision::F64);
-    let half = all.len() / 2;
-    all[field * half..(field + 1) * half].copy_from_slice(vals);
-    r.set_initial_bytes(ctx, si, &reals_to_bytes(&all, Precision::F64))
-        .unwrap();
-}
-
 /// Checks one of the spring solver's groups ("x0", "v0" or
 /// "stiffness_damping") against central differences.
 fn check_spring_group(
@@ -192,50 +177,22 @@ fn check_spring_group(
     eps: &[f64],
     seed: u64,
 ) -> GroupCheck {
-    let grad = g.solvers[si].group(name).expect("group").to_vec();
-    let (vals, scale): (Vec<f64>, Vec<f64>) = match name {
-        "x0" | "v0" => {
-            let v = initial_field(ctx, r, si, usize::from(name == "v0"));
-            let s = vec![1.0; v.len()];
-            (v, s)
-        }
-        _ => {
-            let kc = springs_mut(r, si).stiffness_damping().to_vec();
-            let s = kc.iter().map(|v| v.abs()).collect();
-            (kc, s)
-        }
+    let kc = springs_mut(r, si).stiffness_damping().to_vec();
+    let scale = kc.iter().map(|v| v.abs()).collect();
+    let mut write = |ctx: &GpuContext, r: &mut Rollout, v: &[f64]| {
+        springs_mut(r, si).set_stiffness_damping(ctx, v[0], v[1]);
+        r.invalidate();
     };
-    let mut set = |ctx: &GpuContext, r: &mut Rollout, v: &[f64]| {
-        match name {
-            "x0" | "v0" => set_initial_field(ctx, r, si, usize::from(name == "v0"), v),
-            _ => {
-                springs_mut(r, si).set_stiffness_damping(ctx, v[0], v[1]);
-                r.invalidate();
-            }
-        }
-        Ok(())
-    };
-    let c = check_values(
+    check_solver_group(
         ctx,
         r,
-        g.loss,
-        GroupValues {
-            group: ParamGroup::Named(name),
-            values: &vals,
-            scale: &scale,
-            gradient: &grad,
-        },
-        &mut set,
+        si,
+        g,
+        name,
         eps,
         seed,
+        Some((kc, scale, &mut write)),
     )
-    .unwrap_or_else(|e| panic!("{e}"));
-    let best = c.best();
-    eprintln!(
-        "springs {name:<18} adjoint {:+.9e}  fd {:+.9e}  rel {:.1e} (eps {:e})",
-        c.adjoint, best.fd, best.rel_error, best.eps
-    );
-    c
 }
 
 fn assert_passes(c: &GroupCheck, tol: f64) {

@@ -24,7 +24,7 @@ use crate::mpm::adjoint::MpmAdjoint;
 pub use crate::mpm::solver::{elastic_constants, BodyGradients, STORED_REALS};
 use crate::mpm::state::{field_to_gpu, StateHost};
 use crate::simulation::{Simulation, SimulationOptions};
-use crate::world::{Solver, SolverGradients};
+use crate::world::SolverGradients;
 use ductile_gpu::{
     read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse, GpuContext,
     GpuTimer, Precision,
@@ -150,30 +150,9 @@ impl Rollout {
         ctx.check_buffer("stored state", state_bytes)?;
         sim.world.enable_adjoint(ctx)?;
 
-        let world = &sim.world;
-        let points = sim.mpm().points(Simulation::MPM);
-        let adj = points
-            .adj
-            .ok_or_else(|| SimError::Other("MPM gradients are not enabled".into()))?;
-        // The scene's terms on MPM bodies; those on other solvers' bodies
-        // become their own loss sets below.
+        // The scene's terms split by the solver whose bodies they measure:
+        // each becomes a loss set on that solver's points, below.
         let (mpm_terms, other_terms) = split_loss_terms(&sim, &loaded.scene.loss)?;
-        let loss = LossSet::new(
-            ctx,
-            loaded,
-            &mpm_terms,
-            sim.info(),
-            steps,
-            &LossBindings {
-                points: &points,
-                adj,
-                clock: &world.clock,
-                bins: points.bins,
-                control: &world.control,
-                control_grad: &world.shared_adjoint()?.control_grad,
-            },
-            world.config,
-        )?;
         let initial_host = sim.state(ctx)?;
         let initial = storage_buffer_zeroed(ctx, "initial state", state_bytes, BufferUse::Storage)?;
         {
@@ -221,7 +200,7 @@ impl Rollout {
                 .map(|t| [t.friction, t.softness])
                 .collect(),
             sim,
-            losses: vec![Box::new(loss)],
+            losses: Vec::new(),
             plan,
             steps,
             initial,
@@ -233,6 +212,9 @@ impl Rollout {
             step_table,
             forward_done: false,
         };
+        // The scene's terms on MPM bodies first (their values lead
+        // `Gradients::terms`), then each other solver's.
+        rollout.add_loss(ctx, loaded, Simulation::MPM, &mpm_terms)?;
         for (solver, terms) in other_terms {
             rollout.add_loss(ctx, loaded, solver, &terms)?;
         }
