@@ -13,7 +13,10 @@
 // A node's force is the sum over the elements it belongs to (a fixed-order
 // gather through a CSR list built on the host, so no atomics), plus gravity,
 // the tools' penalty contact (`fem/contact.wgsl`) and the couplings' force; then v' = v + dt (f/m − c v) (mass-proportional
-// damping c [1/s]), x' = x + dt v'. Pinned nodes keep their position.
+// damping c [1/s]), x' = x + dt v'. Pinned nodes keep their position, or,
+// mounted on tool m (`ints[4]` = m + 1), follow it: with a = R(q) r for the
+// node's offset r in the tool frame, x' = p + a + dt (lin + ang × a) and
+// v' = lin + ang × a at the substep's pose (p, q) and velocity (lin, ang).
 
 @group(0) @binding(0) var<storage, read> ints: array<u32>;        // nodes, elements, tools, control steps
 @group(0) @binding(1) var<storage, read> reals: array<Real>;      // dt, g (3), μ, λ, c, planted, contact (5)
@@ -30,6 +33,7 @@
 @group(0) @binding(12) var<storage, read_write> v_out: array<Real>;
 @group(0) @binding(13) var<storage, read_write> elem_force: array<Real>;
 @group(0) @binding(14) var<storage, read> ext: array<Real>;
+@group(0) @binding(30) var<storage, read> mount_offset: array<Real>;
 
 #import fem/contact
 
@@ -108,6 +112,12 @@ fn fem_integrate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     }
     var x = xin(i);
     var v = vec3r(0.0);
+    if (pinned[i] != 0u && ints[4] != 0u) {
+        let tf = contact_frame(ints[4] - 1u);
+        let a = quat_rotate(tf.q, vec3r(mount_offset[3u * i], mount_offset[3u * i + 1u], mount_offset[3u * i + 2u]));
+        v = tf.lin + cross(tf.ang, a);
+        x = tf.pos + a + dt() * v;
+    }
     if (pinned[i] == 0u) {
         let m = mass[i];
         let ext_i = vec3r(ext[3u * i], ext[3u * i + 1u], ext[3u * i + 2u]);

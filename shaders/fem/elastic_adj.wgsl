@@ -4,7 +4,8 @@
 //   `fem_adj_nodes` (per node): from x' = x + dt v' and
 //     v' = v(1 − c dt) + dt f/m: x̄ = x̄', v̄ = (1 − c dt)(v̄' + dt x̄'),
 //     f̄ = dt/m (v̄' + dt x̄'), also ∂L/∂(couplings' force); pinned nodes
-//     pass x̄' through and stop the rest.
+//     pass x̄' through and stop the rest; mounted ones stop everything
+//     (their tool's pose takes it, in `fem_adj_contact`).
 //   `fem_adj_elements` (per element): with G = [f̄1 − f̄0, f̄2 − f̄0, f̄3 − f̄0]
 //     and B = G Dm⁻¹, the forces' pull-back is S = −W P(F) : B, so
 //     F̄ = −W dP[B] (dP the symmetric second derivative of Ψ), D̄s = F̄ Dm⁻ᵀ,
@@ -69,8 +70,10 @@ fn fem_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         return;
     }
     let free = pinned[i] == 0u;
+    // A mounted node's position and velocity come from its tool only.
+    let mounted = !free && ints[4] != 0u;
     for (var k = 0u; k < 3u; k = k + 1u) {
-        let xb = adj_in[adj_index(i, k)];
+        let xb = select(adj_in[adj_index(i, k)], 0.0, mounted);
         let vb = adj_in[adj_index(i, 3u + k)] + dt() * xb;
         var fb: Real = 0.0;
         var vout: Real = 0.0;
@@ -210,6 +213,27 @@ fn contact_vjp(tf: ToolFrame, x: vec3r, v: vec3r, fbar: vec3r) -> ContactAdj {
     return out;
 }
 
+// Adjoint of a mounted node's x' = p + a + dt (lin + ang × a) and
+// v' = lin + ang × a, a = R(q) r, for the tool's pose and velocity.
+fn mount_vjp(tf: ToolFrame, i: u32) -> ContactAdj {
+    var out: ContactAdj;
+    let r = vec3r(mount_offset[3u * i], mount_offset[3u * i + 1u], mount_offset[3u * i + 2u]);
+    let a = quat_rotate(tf.q, r);
+    var yb = vec3r(0.0);
+    var zb = vec3r(0.0);
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        yb[k] = adj_in[adj_index(i, k)];
+        zb[k] = adj_in[adj_index(i, 3u + k)];
+    }
+    let g = dt() * yb + zb;
+    out.pos = yb;
+    out.lin = g;
+    out.ang = cross(a, g);
+    let abar = yb + cross(g, tf.ang);
+    out.q = quat_rotate_vjp_q(tf.q, r, abar);
+    return out;
+}
+
 @compute @workgroup_size(64)
 fn fem_adj_contact(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     let i = gid.x + gid.y * nwg.x * 64u;
@@ -232,6 +256,13 @@ fn fem_adj_contact(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
             xb = xb + a.x;
             vb = vb + a.v;
             pb = pb + a.params;
+        }
+        if (pinned[i] != 0u && ints[4] == t + 1u) {
+            let m = mount_vjp(contact_frame(t), i);
+            a.pos = a.pos + m.pos;
+            a.q = a.q + m.q;
+            a.lin = a.lin + m.lin;
+            a.ang = a.ang + m.ang;
         }
         let o = 16u * (i * nt + t);
         for (var k = 0u; k < 3u; k = k + 1u) {

@@ -169,6 +169,24 @@ pub fn tool<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     d.deserialize_any(RefVisitor(Kind::Tool))
 }
 
+/// Deserializes an optional tool reference (`Some("probe")`, `Some(0)` or `None`).
+pub fn opt_tool<'de, D: Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    struct Opt;
+    impl<'de> Visitor<'de> for Opt {
+        type Value = Option<usize>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            write!(f, "Some(a tool index or name) or None")
+        }
+        fn visit_none<E: de::Error>(self) -> Result<Option<usize>, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
+            tool(d).map(Some)
+        }
+    }
+    d.deserialize_option(Opt)
+}
+
 /// Deserializes a gripper reference (index or name) to its index.
 pub fn gripper<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
     d.deserialize_any(RefVisitor(Kind::Gripper))

@@ -78,6 +78,11 @@ pub struct FemBody {
     /// shortest element edge h, no damping, friction 0.5, stick speed 1 mm/s).
     #[serde(default)]
     pub contact: Option<FemContactSpec>,
+    /// The tool (index or name) the pinned nodes are mounted on: they then
+    /// follow its pose and velocity, a control like any tool's path
+    /// (default `None`: they stay at rest). Needs `pin_below`.
+    #[serde(default, deserialize_with = "crate::refs::opt_tool")]
+    pub mount: Option<usize>,
 }
 
 /// Penalty contact of an FEM body with the tools: a normal spring and

@@ -256,6 +256,13 @@ impl Checker {
         }
         for (i, f) in s.fem.iter().enumerate() {
             self.fem_body(&format!("fem[{i}]"), f, &s.domain, domain_ok, &mut names);
+            if let Some(t) = f.mount.filter(|&t| t >= s.tool_count()) {
+                self.push(
+                    format!("fem[{i}].mount"),
+                    format!("Some({t})"),
+                    format!("a tool index (0..{}) or name", s.tool_count()),
+                );
+            }
         }
         // The GPU tags each particle with its body in 8 bits.
         if s.bodies.len() > MAX_BODIES {
@@ -469,6 +476,15 @@ impl Checker {
         );
         self.non_negative(&format!("{p}.damping"), f.damping, "1/s");
         self.vec3_finite(&format!("{p}.velocity"), f.velocity, "m/s");
+        if let Some(t) = f.mount {
+            if f.pin_below.is_none() {
+                self.push(
+                    format!("{p}.mount"),
+                    format!("Some({t})"),
+                    "a mount together with pin_below (the mounted nodes are the pinned ones)",
+                );
+            }
+        }
         if let Some(c) = &f.contact {
             self.non_negative(&format!("{p}.contact.stiffness"), c.stiffness, "N/m");
             self.non_negative(&format!("{p}.contact.damping"), c.damping, "N·s/m");

@@ -41,6 +41,8 @@ pub struct FemDesc {
     pub velocity: [f64; 3],
     /// Penalty contact with the tools.
     pub contact: FemContact,
+    /// The tool the pinned nodes are mounted on (they follow its pose), if any.
+    pub mount: Option<usize>,
 }
 
 /// Penalty contact of an FEM body's nodes with the tools (`fem/contact.wgsl`).
@@ -122,6 +124,7 @@ pub fn desc_from_scene(
         pinned,
         velocity: b.velocity,
         contact,
+        mount: b.mount,
     }
 }
 
@@ -315,6 +318,7 @@ mod tests {
             damping: 0.0,
             velocity: [0.0; 3],
             contact: FemContact::default_for(1e5, 0.1),
+            mount: None,
         }
     }
 

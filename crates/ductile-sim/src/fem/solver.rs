@@ -152,6 +152,28 @@ impl FemSolver {
             0.25 * info.dx,
         ];
         let tools = sim.world.tools.count;
+        // Mounted nodes: their offsets in the tool's frame at its first pose.
+        let mut mount_offset = vec![0.0; 3 * d.nodes.len()];
+        if let Some(t) = d.mount {
+            let pose = sim
+                .control()
+                .poses
+                .first()
+                .and_then(|row| row.get(t))
+                .ok_or_else(|| {
+                    SimError::Other(format!(
+                        "FEM body `{}`: mount tool {t} does not exist (the scene has {tools})",
+                        d.name
+                    ))
+                })?;
+            let inv = pose.rotation.conjugate();
+            for (i, x) in d.nodes.iter().enumerate() {
+                if d.pinned[i] {
+                    let r = inv * (glam::DVec3::from_array(*x) - pose.position);
+                    mount_offset[3 * i..3 * i + 3].copy_from_slice(&r.to_array());
+                }
+            }
+        }
         let real_buf = |label: &str, v: &[f64]| {
             let mut v = v.to_vec();
             v.resize(v.len().max(2), 0.0);
@@ -181,7 +203,16 @@ impl FemSolver {
                 0,
                 u32_buf(
                     "fem.ints",
-                    &[n as u32, m as u32, tools, sim.control().steps as u32],
+                    &[
+                        n as u32,
+                        m as u32,
+                        tools,
+                        sim.control().steps as u32,
+                        d.mount.map_or(0, |t| t as u32 + 1),
+                        0,
+                        0,
+                        0,
+                    ],
                 )?,
             ),
             (1, reals.clone()),
@@ -197,6 +228,7 @@ impl FemSolver {
             (24, sim.control().buffer.clone()),
             (25, sim.world.tools.sdf_values.clone()),
             (26, sim.clock().clone()),
+            (30, real_buf("fem.mount_offset", &mount_offset)?),
         ];
         let ext = zeros("fem.ext", 3 * n)?;
         let k = |module: &str, e: &str| Kernel::new(ctx, module, e, config);
