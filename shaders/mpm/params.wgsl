@@ -9,7 +9,8 @@ struct Params {
     // [4] cell blocks x, y, z, total   [5] unused
     i: array<vec4<u32>, 6>,
     // [0] origin xyz [m], dx [m]   [1] gravity xyz [m/s²], dt [s]
-    // [2] wall friction, 1/dx [1/m], _, _   [3] unused
+    // [2] wall friction, 1/dx [1/m], _, _
+    // [3] planted adjoint error (0: exact; tests only), _, _, _
     r: array<vec4r, 4>,
 }
 
@@ -41,6 +42,10 @@ fn p_inv_dx() -> Real { return params.r[2].y; }
 fn p_gravity() -> vec3r { return params.r[1].xyz; }
 fn p_dt() -> Real { return params.r[1].w; }
 fn p_wall_friction() -> Real { return params.r[2].x; }
+// Relative error δ planted in the stress adjoint (∂L/∂τ scaled by 1 + δ);
+// 0 except in the tests that show a gradient check fails on a wrong adjoint
+// (`Simulation::plant_adjoint_error`).
+fn p_adjoint_error() -> Real { return params.r[3].x; }
 
 // Nodes per axis: one more than cells.
 fn p_nodes() -> vec3<u32> { return p_cells() + vec3<u32>(1u); }

@@ -149,6 +149,60 @@ fn neo_hookean_gradients() {
     );
 }
 
+/// The rollout check is tied to the adjoint: with a 5 % error planted in
+/// the stress adjoint (`Simulation::plant_adjoint_error`, ∂L/∂τ scaled by
+/// 1.05 in every backward substep), the neo-Hookean contact scene above
+/// fails the [`TOL`] = 1e-4 check in every group that reaches the stress
+/// (measured: initial velocity 1.4e-3, deformation 4.2e-2, the material's
+/// parameters 1.2e-2), and the exact adjoint passes again once the switch
+/// is reset.
+#[test]
+fn a_planted_stress_adjoint_error_fails_the_rollout_check() {
+    let (ctx, _g) = gpu();
+    require_f64(ctx);
+    let steps = 18;
+    let loaded = scene(&contact_scene(
+        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
+        steps,
+        0.40,
+        "Separate",
+    ));
+    let mut r = Rollout::new(
+        ctx,
+        &loaded,
+        Some(Precision::F64),
+        Some(steps as usize),
+        &TapeOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    r.forward(ctx).unwrap();
+    r.sim.plant_adjoint_error(ctx, 1.05);
+    let bad = r.backward(ctx).unwrap();
+    let mut checked = 0;
+    for (i, group) in groups(&r).into_iter().enumerate() {
+        if !matches!(
+            group,
+            ParamGroup::InitialVelocity | ParamGroup::InitialDeformation | ParamGroup::Material(_)
+        ) {
+            continue;
+        }
+        let c = check_group(ctx, &mut r, &bad, group, &[step_for(group)], 11 + i as u64).unwrap();
+        eprintln!("planted {:<22} {c:?}", group.name());
+        assert!(
+            c.best().rel_error > TOL,
+            "{}: a planted 5 % error passed: {c:?}",
+            group.name()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 3, "only {checked} groups reach the stress");
+    r.sim.plant_adjoint_error(ctx, 1.0);
+    r.forward(ctx).unwrap();
+    let good = r.backward(ctx).unwrap();
+    let group = ParamGroup::InitialVelocity;
+    assert_group(ctx, &mut r, &good, group, &[step_for(group)], 7);
+}
+
 /// A rigid cube (projected onto a rigid motion every substep) hits the
 /// rising, spinning ball off-centre, so it turns: the adjoint of the
 /// projection (its centre of mass, inertia and angular momentum, all

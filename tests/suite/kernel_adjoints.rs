@@ -24,9 +24,11 @@
 //! Tolerance: relative error at most 1e-6 in every sample (measured: at
 //! most 6e-8 over all groups). A wrong sign, factor or missing term gives
 //! errors of order 1 in the samples it touches (a 10 % error planted in the
-//! Coulomb friction adjoint fails with 9e-2). This harness found two
-//! missing adjoints when it was written: the fluid's Tait exponent γ and
-//! snow's θ_c, θ_s and ξ had none.
+//! Coulomb friction adjoint fails with 9e-2; a 5 % error in the stress
+//! adjoint, planted by the switch the simulator carries, fails every group
+//! in `a_planted_stress_adjoint_error_fails_the_kernel_check`). This
+//! harness found two missing adjoints when it was written: the fluid's Tait
+//! exponent γ and snow's θ_c, θ_s and ξ had none.
 
 use crate::common::gpu;
 use ductile::gpu::wgpu;
@@ -191,9 +193,39 @@ impl Harness {
     }
 
     /// Checks entry pair (`fwd`, `vjp`) on `samples` (RECORD Reals each) for
-    /// every group. `scale[k]` is slot k's perturbation scale; `outputs` is
-    /// the number of output Reals of the forward function.
+    /// every group, and fails on any group that does not pass.
     fn check(&self, pair: Pair, samples: &[f64], scale: &[f64], groups: &[Group], rng: &mut Rng) {
+        let failures = self.failures(pair, samples, scale, groups, rng);
+        assert!(
+            failures.is_empty(),
+            "adjoint checks failed:\n{}",
+            failures.join("\n")
+        );
+    }
+
+    /// Plants a relative error `delta` in the stress adjoint (the `Params`
+    /// Real that `Simulation::plant_adjoint_error` sets; 0 is exact).
+    fn plant_adjoint_error(&self, delta: f64) {
+        let p = self.config.precision;
+        use ductile::sim::mpm::model::{PARAMS_ADJOINT_ERROR, PARAMS_INTS_BYTES};
+        let offset = PARAMS_INTS_BYTES + PARAMS_ADJOINT_ERROR * p.bytes();
+        self.ctx
+            .queue
+            .write_buffer(&self.params, offset, &reals_to_bytes(&[delta], p));
+    }
+
+    /// The groups of entry pair (`fwd`, `vjp`) on `samples` (RECORD Reals
+    /// each) that fail the check, described. `scale[k]` is slot k's
+    /// perturbation scale; `outputs` is the number of output Reals of the
+    /// forward function.
+    fn failures(
+        &self,
+        pair: Pair,
+        samples: &[f64],
+        scale: &[f64],
+        groups: &[Group],
+        rng: &mut Rng,
+    ) -> Vec<String> {
         let Pair {
             what,
             fwd,
@@ -293,11 +325,7 @@ impl Harness {
                 failures.push(format!("{what} {}: {r:?}", g.name));
             }
         }
-        assert!(
-            failures.is_empty(),
-            "adjoint checks failed:\n{}",
-            failures.join("\n")
-        );
+        failures
     }
 }
 
@@ -483,6 +511,45 @@ fn stress_adjoint_of_every_material() {
             &scale,
             &groups,
             &mut rng,
+        );
+    }
+}
+
+/// The check is tied to the adjoint: a 5 % error planted in the stress
+/// adjoint (∂L/∂τ scaled by 1.05 inside `kirchhoff_stress_vjp`, the switch
+/// `Simulation::plant_adjoint_error` sets) fails every group of the
+/// neo-Hookean and fluid stress checks at their 1e-6 tolerance (measured:
+/// 4.8e-2 in each group), whose exact adjoints pass below.
+#[test]
+fn a_planted_stress_adjoint_error_fails_the_kernel_check() {
+    let Some(h) = Harness::new() else { return };
+    h.plant_adjoint_error(0.05);
+    let mut rng = Rng::new(0x5EED_0BAD);
+    for (kind, name, groups) in [
+        (
+            2,
+            "neo-Hookean",
+            vec![f_group(), group("mu", [M_MU]), group("lambda", [M_LAMBDA])],
+        ),
+        (
+            0,
+            "fluid",
+            vec![group("C", M_C..M_C + 9), group("J", [M_AUX])],
+        ),
+    ] {
+        let x = material_samples(kind, &mut rng);
+        let scale = material_scale(&x);
+        let pair = Pair {
+            what: &format!("planted stress {name}"),
+            fwd: "stress_fwd",
+            vjp: "stress_vjp",
+            outputs: 9,
+        };
+        let failures = h.failures(pair, &x, &scale, &groups, &mut rng);
+        assert_eq!(
+            failures.len(),
+            groups.len(),
+            "{name}: a planted 5 % error passed in some group: {failures:?}"
         );
     }
 }

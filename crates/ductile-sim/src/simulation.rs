@@ -9,7 +9,8 @@ use crate::material::{initial_aux, max_stable_viscosity};
 use crate::mpm::diagnostics::{Diagnostics as DiagKernels, PackColor, Sums};
 use crate::mpm::g2p::G2p;
 use crate::mpm::model::{
-    ModelDesc, ModelInfo, PARAMS_GRAVITY, PARAMS_INTS_BYTES, PARAMS_WALL_FRICTION,
+    ModelDesc, ModelInfo, PARAMS_ADJOINT_ERROR, PARAMS_GRAVITY, PARAMS_INTS_BYTES,
+    PARAMS_WALL_FRICTION,
 };
 use crate::mpm::p2g::{P2g, P2gMode};
 use crate::mpm::solver::MpmSolver;
@@ -466,6 +467,14 @@ impl Simulation {
         finite("wall friction", &[friction])?;
         self.write_params_reals(ctx, PARAMS_WALL_FRICTION, &[friction]);
         Ok(())
+    }
+
+    /// Scales the MPM stress adjoint (∂L/∂τ, in `kirchhoff_stress_vjp`) by
+    /// `factor` from the next backward substep on: 1 is exact; any other
+    /// value plants an error, for tests that show a gradient check fails on
+    /// a wrong adjoint. The forward pass is unchanged.
+    pub fn plant_adjoint_error(&self, ctx: &GpuContext, factor: f64) {
+        self.write_params_reals(ctx, PARAMS_ADJOINT_ERROR, &[factor - 1.0]);
     }
 
     /// Replaces tool `t`'s friction coefficient and contact softness [m]

@@ -118,6 +118,9 @@ pub const PARAMS_REALS: u64 = 16;
 pub(crate) const PARAMS_GRAVITY: u64 = 4;
 /// Index of the walls' friction coefficient among the `Params` Reals.
 pub(crate) const PARAMS_WALL_FRICTION: u64 = 8;
+/// Index of the planted adjoint error δ among the `Params` Reals (0 in
+/// every run; tests set it to show that a gradient check fails).
+pub const PARAMS_ADJOINT_ERROR: u64 = 12;
 
 /// Byte offset of the external-force flag in `Params` (`i[3].z`).
 pub const PARAMS_EXTERNAL_FORCE_BYTE: usize = 3 * 16 + 8;
