@@ -191,10 +191,12 @@ fn elastic_cube_returns() {
 }
 
 /// Plastic keeps its deformation: the shipped squeeze scene compresses a
-/// plasticine block from 0.25 m to 0.16 m between two tools, which then
-/// withdraw; the block stays narrower than 0.2 m (widths between the 2nd and
-/// 98th percentiles of x). The same block made elastic (no yield) springs
-/// back to within 5 % of its width.
+/// plasticine block from 0.25 m to a 0.16 m gap between two tools, holds it,
+/// and withdraws the tools (widths between the 2nd and 98th percentiles of
+/// x). Once the load is gone, a von Mises solid recovers only its elastic
+/// strain, of order σ_Y/E = 4 %: its width must grow by 0–8 % from the held
+/// width (measured 2.9 %). The same block made elastic (no yield) springs
+/// back to within 5 % of its initial width (measured 2.9 %).
 #[test]
 fn plasticine_keeps_shape_elastic_does_not() {
     let (ctx, _g) = gpu();
@@ -216,34 +218,64 @@ fn plasticine_keeps_shape_elastic_does_not() {
         let loaded = scene(t);
         let mut s = sim(ctx, &loaded, f32_opts());
         let w0 = width_x(&s.particles(ctx).unwrap().x);
-        advance(ctx, &mut s, 1000); // 0.4 s: squeeze, hold, withdraw
-        widths.push((w0, width_x(&s.particles(ctx).unwrap().x)));
+        advance(ctx, &mut s, 750); // 0.3 s: squeeze and hold
+        let held = width_x(&s.particles(ctx).unwrap().x);
+        advance(ctx, &mut s, 250); // 0.4 s: withdrawn
+        widths.push((w0, held, width_x(&s.particles(ctx).unwrap().x)));
     }
     eprintln!(
-        "squeeze: plasticine {:?}, elastic {:?}",
+        "squeeze (initial, held, final width): plasticine {:?}, elastic {:?}",
         widths[0], widths[1]
     );
+    let springback = widths[0].2 / widths[0].1 - 1.0;
     assert!(
-        widths[0].1 < 0.2,
-        "plasticine sprang back to {}",
-        widths[0].1
+        (0.0..0.08).contains(&springback),
+        "plasticine sprang back by {springback} (σ_Y/E = 0.04)"
     );
     assert!(
-        (widths[1].1 - widths[1].0).abs() < 0.05 * widths[1].0,
+        (widths[1].2 - widths[1].0).abs() < 0.05 * widths[1].0,
         "elastic block kept {}",
-        widths[1].1
+        widths[1].2
     );
 }
 
 /// Elastoplastic — closed form: in uniaxial compression between frictionless
 /// platens, a von Mises solid flows at axial stress σ_Y, so the force on each
-/// platen is σ_Y·A with A = A₀·L₀/L (plastic flow preserves volume). The mean
-/// force over the plastic phase must match within 15 % (the compression is
-/// quasi-static: ρv² is below 1 % of σ_Y).
+/// platen is σ_Y·A with A = A₀·L₀/L (plastic flow preserves volume); the
+/// compression is quasi-static (ρv² is below 1 % of σ_Y).
+///
+/// Checked per frame of the plastic phase, not on the mean: every frame's
+/// force is within 0.80–1.10 of σ_Y·A (measured 0.86–1.00, mean 0.91 at
+/// dx = 2 cm, 8 cells across the block: the grid spreads the platen's
+/// contact over a cell), and with σ_Y raised by 30 % every frame's force
+/// rises by 1.30 ± 0.08 (the force follows the yield stress, not the
+/// elastic stiffness, which is unchanged).
 #[test]
 fn von_mises_uniaxial_flow_stress() {
+    let sy = 1.5e3;
+    let low = von_mises_force_ratios(sy);
+    let high = von_mises_force_ratios(1.3 * sy);
+    eprintln!("von Mises flow stress: force / (σ_Y A) per frame {low:.3?}; σ_Y × 1.3: {high:.3?}");
+    assert!(low.len() >= 6, "too few plastic frames: {low:?}");
+    for (k, (a, b)) in low.iter().zip(&high).enumerate() {
+        assert!((0.80..=1.10).contains(a), "frame {k}: force / σ_Y A = {a}");
+        assert!((0.80..=1.10).contains(b), "frame {k} (σ_Y × 1.3): {b}");
+        // Both ratios are over their own σ_Y: their quotient is the force's
+        // rise over the 1.3 that σ_Y rose by.
+        let rise = 1.3 * b / a;
+        assert!(
+            (rise - 1.3).abs() < 0.08,
+            "frame {k}: the force rose {rise}× for σ_Y × 1.3"
+        );
+    }
+}
+
+/// Compresses a von Mises block of yield stress `sy` [Pa] between two
+/// frictionless platens at 0.1 m/s each; returns each plastic frame's
+/// platen force over σ_Y·A₀L₀/L.
+fn von_mises_force_ratios(sy: f64) -> Vec<f64> {
     let (ctx, _g) = gpu();
-    let (sy, l0, v) = (1.5e3, 0.16, 0.1);
+    let (l0, v) = (0.16, 0.1);
     let c = 0.24; // block centre
     let gap0 = l0 + 0.004; // tool faces start 2 mm from the block
     let hx = 0.03; // tool half thickness
@@ -279,9 +311,7 @@ fn von_mises_uniaxial_flow_stress() {
             ratios.push(force / expect);
         }
     }
-    let mean = ratios.iter().sum::<f64>() / ratios.len() as f64;
-    eprintln!("von Mises flow stress: force / (σ_Y A) per frame {ratios:.3?}, mean {mean:.3}");
-    assert!((mean - 1.0).abs() < 0.15, "mean force ratio {mean}");
+    ratios
 }
 
 /// Collapses a Drucker–Prager column of radius and height 0.1 m (aspect ratio
