@@ -389,18 +389,29 @@ fn sand_column_collapse_matches_lube_2004() {
     );
 }
 
-/// Viscoplastic fluid — closed-form criterion: a Herschel–Bulkley column of
-/// height H stands when its yield stress exceeds the gravitational shear
-/// stress scale ρ g H / 2 and slumps when far below it. With τ_y = 4× that
-/// scale the column keeps over 90 % of its height; with τ_y = 1/50 of it the
-/// column slumps below 60 %.
+/// Viscoplastic fluid — the slump test, closed form (Pashias, Boger,
+/// Summers & Glenister 1996, J. Rheol. 40, the static analysis of a
+/// cylinder of height H): material yields where the axial stress ρ g (H − z)
+/// exceeds the uniaxial yield stress, here √3·τ_y (Ductile's yield is
+/// ‖dev τ‖ ≤ √2·τ_y), so with x = √3·τ_y/(ρ g H) the column stands for
+/// x ≥ 1 and otherwise slumps by s/H = 1 − x(1 − ln x).
+///
+/// Checked on both sides of the threshold τ_y = ρ g H/√3 ≈ 1.15·(ρ g H/2),
+/// at 4.8 cells across the column's radius, after 0.3 s:
+/// - at 1.5·(ρ g H/2) (30 % above) it stands: height above 94 % (measured
+///   96.4 %; the rest is elastic settlement and the particles' spread);
+/// - at 0.8·(ρ g H/2) (30 % below) it slumps below 90 % (measured 82.4 %);
+/// - at every yield stress, below and far below (0.2·(ρ g H/2)), the final
+///   height is at most the static prediction 1 − s/H plus 2 % (measured
+///   82.4 % against 94.7 %, 24.5 % against 47.7 %): a released column's
+///   inertia only adds slump to the static one.
 #[test]
 fn herschel_bulkley_yield_stress_decides_slump() {
     let (ctx, _g) = gpu();
-    let (rho, h) = (1000.0, 0.15);
-    let scale = rho * 9.81 * h / 2.0;
+    let (rho, h, g) = (1000.0, 0.15, 9.81);
+    let scale = rho * g * h / 2.0;
     let mut heights = Vec::new();
-    for ty in [4.0 * scale, scale / 50.0] {
+    for ty in [1.5 * scale, 0.8 * scale, 0.2 * scale] {
         let loaded = scene(&format!(
             "Scene(domain: (cells: (24, 16, 24), dx: 0.02, boundary_cells: 3, wall_friction: 0.5),
               time: (dt: 4e-4, substeps: 50, frames: 1),
@@ -414,18 +425,30 @@ fn herschel_bulkley_yield_stress_decides_slump() {
         let (lo0, hi0) = bounds(&s.particles(ctx).unwrap().x);
         advance(ctx, &mut s, 750);
         let (lo, hi) = bounds(&s.particles(ctx).unwrap().x);
-        heights.push((hi[1] - lo[1]) / (hi0[1] - lo0[1]));
+        let height = (hi[1] - lo[1]) / (hi0[1] - lo0[1]);
+        // Pashias et al.: static slump s/H = 1 − x(1 − ln x) for x < 1.
+        let x: f64 = 3f64.sqrt() * ty / (rho * g * h);
+        let static_height = if x >= 1.0 { 1.0 } else { x * (1.0 - x.ln()) };
+        eprintln!(
+            "Herschel–Bulkley τ_y = {:.2}·ρgH/2: height {height:.3}, static prediction {static_height:.3}",
+            ty / scale
+        );
+        assert!(
+            height <= static_height + 0.02,
+            "τ_y = {ty} Pa: height {height} above the static {static_height}"
+        );
+        heights.push(height);
     }
-    eprintln!(
-        "Herschel–Bulkley: height ratio with high yield stress {:.3}, low {:.3}",
-        heights[0], heights[1]
-    );
     assert!(
-        heights[0] > 0.9,
-        "high-yield column slumped to {}",
+        heights[0] > 0.94,
+        "the column above the threshold slumped to {}",
         heights[0]
     );
-    assert!(heights[1] < 0.6, "low-yield column stood at {}", heights[1]);
+    assert!(
+        heights[1] < 0.9,
+        "the column below the threshold stood at {}",
+        heights[1]
+    );
 }
 
 /// Snow compacts: a snow block dropped on the floor hardens by plastic
