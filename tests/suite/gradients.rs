@@ -72,6 +72,28 @@ fn contact_scene(material: &str, steps: u32, y0: f64, boundary: &str) -> String 
     )
 }
 
+/// The neo-Hookean contact scene ([`contact_scene`], 18 substeps, bottom
+/// at 0.40 m, separating walls) as a rollout in precision `p`.
+fn neo_hookean_contact_rollout(ctx: &ductile::gpu::GpuContext, p: Precision) -> Rollout {
+    let loaded = scene(&contact_scene(
+        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
+        NEO_HOOKEAN_STEPS,
+        0.40,
+        "Separate",
+    ));
+    Rollout::new(
+        ctx,
+        &loaded,
+        Some(p),
+        Some(NEO_HOOKEAN_STEPS as usize),
+        &TapeOptions::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Substeps of [`neo_hookean_contact_rollout`].
+const NEO_HOOKEAN_STEPS: u32 = 18;
+
 /// Runs forward and backward once, checks every group, and returns the
 /// rollout's gradients and final state for scene-specific assertions.
 fn check_all(text: &str, steps: u32) -> Option<(Gradients, StateHost)> {
@@ -160,21 +182,7 @@ fn neo_hookean_gradients() {
 fn a_planted_stress_adjoint_error_fails_the_rollout_check() {
     let (ctx, _g) = gpu();
     require_f64(ctx);
-    let steps = 18;
-    let loaded = scene(&contact_scene(
-        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
-        steps,
-        0.40,
-        "Separate",
-    ));
-    let mut r = Rollout::new(
-        ctx,
-        &loaded,
-        Some(Precision::F64),
-        Some(steps as usize),
-        &TapeOptions::default(),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let mut r = neo_hookean_contact_rollout(ctx, Precision::F64);
     r.forward(ctx).unwrap();
     r.sim.plant_adjoint_error(ctx, 1.05);
     let bad = r.backward(ctx).unwrap();
@@ -988,26 +996,12 @@ fn f32_gradients_stay_finite_through_impact() {
 fn f32_adjoint_matches_f64_per_group() {
     let (ctx, _g) = gpu();
     require_f64(ctx);
-    let steps = 18;
-    let loaded = scene(&contact_scene(
-        "NeoHookean(density: 1000.0, youngs_modulus: 5.0e3, poisson_ratio: 0.3)",
-        steps,
-        0.40,
-        "Separate",
-    ));
     let run = |p: Precision, factor: f64| {
-        let mut r = Rollout::new(
-            ctx,
-            &loaded,
-            Some(p),
-            Some(steps as usize),
-            &TapeOptions::default(),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
+        let mut r = neo_hookean_contact_rollout(ctx, p);
         r.sim.plant_adjoint_error(ctx, factor);
         r.backward(ctx).unwrap_or_else(|e| panic!("{e}"))
     };
-    let tol = 2.0 * 27.0 * steps as f64 * 2f64.powi(-24);
+    let tol = 2.0 * 27.0 * NEO_HOOKEAN_STEPS as f64 * 2f64.powi(-24);
     let g64 = run(Precision::F64, 1.0);
     let errors = |g32: &Gradients| -> Vec<(&'static str, f64)> {
         let body = |g: &Gradients| {

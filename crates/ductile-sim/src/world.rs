@@ -39,6 +39,36 @@ use std::ops::Range;
 /// domain), and the index of the solver that wrote it.
 pub const STATUS_HEALTHY: [u32; 4] = [u32::MAX, u32::MAX, 0, 0];
 
+/// Copies `fields` (each `bytes` long, from its start) one after another
+/// into `dst` from byte `offset`: the body of [`Solver::encode_save`] for a
+/// solver whose stored state is a few whole buffers (positions and
+/// velocities, say).
+pub fn encode_save_fields(
+    enc: &mut wgpu::CommandEncoder,
+    fields: &[&wgpu::Buffer],
+    bytes: u64,
+    dst: &wgpu::Buffer,
+    offset: u64,
+) {
+    for (k, f) in fields.iter().enumerate() {
+        enc.copy_buffer_to_buffer(f, 0, dst, offset + k as u64 * bytes, bytes);
+    }
+}
+
+/// The inverse of [`encode_save_fields`]: copies `bytes` per field from
+/// `src` at byte `offset` back into `fields`, in the same order.
+pub fn encode_restore_fields(
+    enc: &mut wgpu::CommandEncoder,
+    src: &wgpu::Buffer,
+    offset: u64,
+    fields: &[&wgpu::Buffer],
+    bytes: u64,
+) {
+    for (k, f) in fields.iter().enumerate() {
+        enc.copy_buffer_to_buffer(src, offset + k as u64 * bytes, f, 0, bytes);
+    }
+}
+
 /// One body of a point set: its name, its points' index range and their mass.
 #[derive(Clone, Debug)]
 pub struct PointBody {

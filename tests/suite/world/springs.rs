@@ -10,7 +10,8 @@ use ductile::gpu::{
 };
 use ductile::sim::error::SimError;
 use ductile::sim::world::{
-    PointBody, PointSet, Solver, SolverGradients, SurfaceView, WorldBuffers,
+    encode_restore_fields, encode_save_fields, PointBody, PointSet, Solver, SolverGradients,
+    SurfaceView, WorldBuffers,
 };
 use ductile::sim::Simulation;
 use std::any::Any;
@@ -301,9 +302,14 @@ impl Solver for SpringSolver {
         dst: &wgpu::Buffer,
         offset: u64,
     ) {
-        let half = 3 * self.n as u64 * self.precision.bytes();
-        enc.copy_buffer_to_buffer(&self.x[parity], 0, dst, offset, half);
-        enc.copy_buffer_to_buffer(&self.v[parity], 0, dst, offset + half, half);
+        let fields = [&self.x[parity], &self.v[parity]];
+        encode_save_fields(
+            enc,
+            &fields,
+            3 * self.n as u64 * self.precision.bytes(),
+            dst,
+            offset,
+        );
     }
 
     fn encode_restore(
@@ -313,9 +319,14 @@ impl Solver for SpringSolver {
         offset: u64,
         parity: usize,
     ) {
-        let half = 3 * self.n as u64 * self.precision.bytes();
-        enc.copy_buffer_to_buffer(src, offset, &self.x[parity], 0, half);
-        enc.copy_buffer_to_buffer(src, offset + half, &self.v[parity], 0, half);
+        let fields = [&self.x[parity], &self.v[parity]];
+        encode_restore_fields(
+            enc,
+            src,
+            offset,
+            &fields,
+            3 * self.n as u64 * self.precision.bytes(),
+        );
     }
 
     fn adjoint_bytes(&self) -> u64 {

@@ -11,7 +11,10 @@
 
 use super::{energy_parameters, prepare, FemDesc};
 use crate::error::SimError;
-use crate::world::{PointBody, PointSet, Solver, SolverGradients, SurfaceView, WorldBuffers};
+use crate::world::{
+    encode_restore_fields, encode_save_fields, PointBody, PointSet, Solver, SolverGradients,
+    SurfaceView, WorldBuffers,
+};
 use crate::Simulation;
 use ductile_gpu::{
     bytes_to_reals, read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse,
@@ -416,9 +419,14 @@ impl Solver for FemSolver {
         dst: &wgpu::Buffer,
         offset: u64,
     ) {
-        let half = 3 * self.nodes as u64 * self.precision.bytes();
-        enc.copy_buffer_to_buffer(&self.x[parity], 0, dst, offset, half);
-        enc.copy_buffer_to_buffer(&self.v[parity], 0, dst, offset + half, half);
+        let fields = [&self.x[parity], &self.v[parity]];
+        encode_save_fields(
+            enc,
+            &fields,
+            3 * self.nodes as u64 * self.precision.bytes(),
+            dst,
+            offset,
+        );
     }
 
     fn encode_restore(
@@ -428,9 +436,14 @@ impl Solver for FemSolver {
         offset: u64,
         parity: usize,
     ) {
-        let half = 3 * self.nodes as u64 * self.precision.bytes();
-        enc.copy_buffer_to_buffer(src, offset, &self.x[parity], 0, half);
-        enc.copy_buffer_to_buffer(src, offset + half, &self.v[parity], 0, half);
+        let fields = [&self.x[parity], &self.v[parity]];
+        encode_restore_fields(
+            enc,
+            src,
+            offset,
+            &fields,
+            3 * self.nodes as u64 * self.precision.bytes(),
+        );
     }
 
     fn adjoint_bytes(&self) -> u64 {
