@@ -83,6 +83,51 @@ pub struct FemBody {
     /// (default `None`: they stay at rest). Needs `pin_below`.
     #[serde(default, deserialize_with = "crate::refs::opt_tool")]
     pub mount: Option<usize>,
+    /// Two-way penalty contact with the scene's MPM matter (default: on
+    /// whenever the scene has MPM bodies, with the defaults of
+    /// [`FemMatterSpec`]).
+    #[serde(default)]
+    pub matter: Option<FemMatterSpec>,
+}
+
+/// Penalty contact of an FEM body with MPM matter: each particle is a ball
+/// of radius `radius` to the body's nodes; a node inside it feels a normal
+/// spring and damper and smooth Coulomb friction, the particle the opposite.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FemMatterSpec {
+    /// Whether the body touches MPM matter at all (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Normal stiffness per node–particle pair [N/m] (default: the body's
+    /// tool-contact stiffness).
+    #[serde(default)]
+    pub stiffness: Option<f64>,
+    /// Normal damping per pair [N·s/m] (default 0).
+    #[serde(default)]
+    pub damping: f64,
+    /// Coulomb friction coefficient (default 0.5).
+    #[serde(default = "half_f64")]
+    pub friction: f64,
+    /// Stick speed of the smooth stick–slip transition [m/s] (default 1e-3).
+    #[serde(default = "milli_f64")]
+    pub stick_speed: f64,
+    /// Contact radius of a particle [m], in (0, dx] (default dx/2).
+    #[serde(default)]
+    pub radius: Option<f64>,
+}
+
+impl Default for FemMatterSpec {
+    fn default() -> Self {
+        FemMatterSpec {
+            enabled: true,
+            stiffness: None,
+            damping: 0.0,
+            friction: 0.5,
+            stick_speed: 1e-3,
+            radius: None,
+        }
+    }
 }
 
 /// Penalty contact of an FEM body with the tools: a normal spring and

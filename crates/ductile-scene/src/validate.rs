@@ -491,6 +491,28 @@ impl Checker {
             self.non_negative(&format!("{p}.contact.friction"), c.friction, "");
             self.positive(&format!("{p}.contact.stick_speed"), c.stick_speed, "m/s");
         }
+        if let Some(m) = &f.matter {
+            let q = format!("{p}.matter");
+            if let Some(k) = m.stiffness {
+                self.non_negative(&format!("{q}.stiffness"), k, "N/m");
+            }
+            self.non_negative(&format!("{q}.damping"), m.damping, "N·s/m");
+            self.non_negative(&format!("{q}.friction"), m.friction, "");
+            self.positive(&format!("{q}.stick_speed"), m.stick_speed, "m/s");
+            if let Some(r) = m.radius {
+                if domain_ok {
+                    self.range(
+                        &format!("{q}.radius"),
+                        r,
+                        B::Open(0.0),
+                        B::Closed(domain.dx),
+                        "m",
+                    );
+                } else {
+                    self.positive(&format!("{q}.radius"), r, "m");
+                }
+            }
+        }
         match &f.mesh {
             FemMesh::TetGen { path, scale, .. } | FemMesh::Gmsh { path, scale, .. } => {
                 if path.is_empty() {

@@ -325,22 +325,43 @@ impl Simulation {
         };
         // The scene's FEM bodies, one solver each, after MPM.
         for (k, b) in scene.fem.iter().enumerate() {
-            let solver = crate::fem::solver::FemSolver::new(
-                ctx,
-                &sim,
-                &crate::fem::desc_from_scene(b, loaded.fem_meshes.get(k).and_then(Option::as_ref)),
-            )
-            .map_err(|e| match e {
-                SimError::Other(msg) => located(
-                    loaded,
-                    format!("fem[{k}].mesh"),
-                    format!("{:?}", b.name),
-                    msg,
-                ),
-                other => other,
-            })?;
+            let desc =
+                crate::fem::desc_from_scene(b, loaded.fem_meshes.get(k).and_then(Option::as_ref));
+            let solver =
+                crate::fem::solver::FemSolver::new(ctx, &sim, &desc).map_err(|e| match e {
+                    SimError::Other(msg) => located(
+                        loaded,
+                        format!("fem[{k}].mesh"),
+                        format!("{:?}", b.name),
+                        msg,
+                    ),
+                    other => other,
+                })?;
             let i = sim.world.add_solver(Box::new(solver));
             sim.fem.push(i);
+            // Two-way contact with the MPM matter, unless switched off.
+            let spec = b.matter.clone().unwrap_or_default();
+            if spec.enabled && sim.info().particles > 0 {
+                let m = crate::fem::matter::FemMatter {
+                    stiffness: spec.stiffness.unwrap_or(desc.contact.stiffness),
+                    damping: spec.damping,
+                    friction: spec.friction,
+                    stick_speed: spec.stick_speed,
+                    radius: spec.radius.unwrap_or(0.5 * sim.info().dx),
+                };
+                let c = crate::fem::matter::FemMatterCoupling::new(ctx, &mut sim, i, m).map_err(
+                    |e| match e {
+                        SimError::Other(msg) => located(
+                            loaded,
+                            format!("fem[{k}].matter"),
+                            format!("{:?}", b.name),
+                            msg,
+                        ),
+                        other => other,
+                    },
+                )?;
+                sim.world.add_coupling(Box::new(c));
+            }
         }
         Ok(sim)
     }

@@ -396,6 +396,15 @@ pub trait Coupling: Any {
     /// joined solvers' ∂L/∂state_t (adjoint buffers `1 − cur`).
     fn encode_adjoint(&self, enc: &mut wgpu::CommandEncoder, cur: usize);
 
+    /// Zeroes the coupling's own parameter adjoints (if it has any).
+    fn encode_clear_adjoint(&self, _enc: &mut wgpu::CommandEncoder) {}
+
+    /// Reads back the gradients of the coupling's own parameters (contact
+    /// stiffness, say) as named groups; `None` when it has none.
+    fn read_gradients(&self, _ctx: &GpuContext) -> Result<Option<SolverGradients>, SimError> {
+        Ok(None)
+    }
+
     /// For downcasting to the concrete coupling.
     fn as_any(&self) -> &dyn Any;
     /// For downcasting to the concrete coupling.
@@ -679,6 +688,9 @@ impl World {
         }
         for s in &self.solvers {
             s.encode_clear_adjoint(enc);
+        }
+        for c in &self.couplings {
+            c.encode_clear_adjoint(enc);
         }
     }
 

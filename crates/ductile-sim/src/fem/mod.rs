@@ -12,7 +12,9 @@
 //! | per-node gather, gravity, couplings' force, damping, symplectic Euler | `fem/elastic.wgsl` (`fem_integrate`) |
 //! | penalty contact with the tools (spring, damper, smooth Coulomb) | `fem/contact.wgsl` (in `fem_integrate`) |
 //! | adjoint: nodes, contact (with tool-control gradients), elements (with μ and λ gradients), gather | `fem/elastic_adj.wgsl` |
+//! | two-way penalty contact with MPM matter, a coupling ([`matter`]) | `fem/matter_law.wgsl`, `fem/matter.wgsl`, `fem/matter_adj.wgsl` |
 
+pub mod matter;
 pub mod solver;
 
 use crate::error::SimError;

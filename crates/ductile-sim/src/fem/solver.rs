@@ -314,6 +314,12 @@ impl FemSolver {
         })
     }
 
+    /// The adjoint states (∂L/∂x at entries 0–2, ∂L/∂v at 3–5, entry-major),
+    /// once gradients are enabled.
+    pub fn adjoint_states(&self) -> Option<[&wgpu::Buffer; 2]> {
+        self.adjoint.as_ref().map(|a| [&a.adj[0], &a.adj[1]])
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> u32 {
         self.nodes

@@ -48,9 +48,31 @@ impl Binning {
         states: [&MpmState; 2],
         config: ShaderConfig,
     ) -> Result<Self, crate::SimError> {
+        Self::for_points(
+            ctx,
+            model,
+            &model.params,
+            states.map(|s| &s.x),
+            model.info.particles,
+            config,
+        )
+    }
+
+    /// Bins any `count` points with positions `x` (per parity, 3 Reals per
+    /// point) into `model`'s grid cells; `params` is a copy of the model's
+    /// `Params` whose particle count is `count` (couplings bin other
+    /// solvers' nodes this way).
+    pub fn for_points(
+        ctx: &GpuContext,
+        model: &MpmModel,
+        params: &wgpu::Buffer,
+        x: [&wgpu::Buffer; 2],
+        count: u32,
+        config: ShaderConfig,
+    ) -> Result<Self, crate::SimError> {
         let info = &model.info;
         let cells = info.num_cells();
-        let n = info.particles;
+        let n = count;
         let tiles = cells.div_ceil(SCAN_TILE);
         let cell_count =
             storage_buffer_zeroed(ctx, "cell_count", 4 * cells as u64, BufferUse::Storage)?;
@@ -90,8 +112,7 @@ impl Binning {
         let place = Kernel::new(ctx, "mpm/bin_place", "bin_place", config)?;
         let sort_cells = Kernel::new(ctx, "mpm/bin_place", "bin_sort_cells", config)?;
 
-        let bg_count =
-            states.map(|s| count.bind(ctx, 0, &[&model.params, &s.x, &cell_count, &pcr]));
+        let bg_count = x.map(|x| count.bind(ctx, 0, &[params, x, &cell_count, &pcr]));
         let scan_rest = [(1, &cell_start), (2, &tile_sums), (3, &scan_len)];
         let bg_scan = [
             scan_local.bind(ctx, 0, &[&cell_count, &cell_start, &tile_sums, &scan_len]),
@@ -101,18 +122,13 @@ impl Binning {
         let bg_place = place.bind_at(
             ctx,
             0,
-            &[
-                (0, &model.params),
-                (1, &pcr),
-                (2, &cell_start),
-                (3, &sorted),
-            ],
+            &[(0, params), (1, &pcr), (2, &cell_start), (3, &sorted)],
         );
         let bg_sort = sort_cells.bind_at(
             ctx,
             0,
             &[
-                (0, &model.params),
+                (0, params),
                 (2, &cell_start),
                 (3, &sorted),
                 (4, &block_active),

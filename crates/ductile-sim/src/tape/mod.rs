@@ -59,6 +59,8 @@ pub struct Gradients {
     pub bodies: Vec<BodyGradients>,
     /// Every solver's readout (MPM's included), in world order.
     pub solvers: Vec<SolverGradients>,
+    /// The readouts of the couplings with parameters of their own, in world order.
+    pub couplings: Vec<SolverGradients>,
 }
 
 enum Slot {
@@ -874,6 +876,10 @@ impl Rollout {
             .iter()
             .map(|s| s.read_gradients(ctx, cur))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut couplings = Vec::new();
+        for c in &self.sim.world.couplings {
+            couplings.extend(c.read_gradients(ctx)?);
+        }
         Ok(Gradients {
             loss: terms.iter().sum(),
             terms,
@@ -887,6 +893,7 @@ impl Rollout {
             tool_softness: (0..nt).map(|t| tp[2 * t + 1]).collect(),
             bodies: mpm.bodies,
             solvers,
+            couplings,
         })
     }
 }

@@ -1,0 +1,399 @@
+//! Two-way penalty contact between an FEM body and MPM matter
+//! ([`crate::world::Coupling`]): `shaders/fem/matter_law.wgsl` (the pair
+//! law and its vector–Jacobian product), `fem/matter.wgsl` (forward) and
+//! `fem/matter_adj.wgsl` (adjoint).
+//!
+//! Each MPM particle is a ball of radius R to the FEM nodes: a node closer
+//! than R feels a normal spring and damper and smooth Coulomb friction, the
+//! particle the opposite force, which reaches MPM's grid through the
+//! external-force hook with the particle's B-spline weights. The broad phase
+//! bins both sides by MPM grid cell every substep (forward and adjoint), so
+//! the cost is linear in particles, FEM nodes and grid nodes.
+//!
+//! Gradient readout ([`crate::tape::Gradients::couplings`], named
+//! `"<body> matter"`): group `"matter (k, c, mu)"`, ∂L/∂ of the pair
+//! stiffness, damping and friction coefficient.
+
+use crate::error::SimError;
+use crate::mpm::bin::Binning;
+use crate::world::{Coupling, Solver, SolverGradients, WorldBuffers};
+use crate::{MpmSolver, Simulation};
+use ductile_gpu::{
+    bytes_to_reals, read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed, BufferUse,
+    GpuContext, GpuTimer, Kernel, Precision, ShaderConfig,
+};
+
+use super::solver::FemSolver;
+
+/// The pair law's parameters (per node–particle pair, SI units).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FemMatter {
+    /// Normal stiffness per pair [N/m].
+    pub stiffness: f64,
+    /// Normal damping per pair [N·s/m].
+    pub damping: f64,
+    /// Coulomb friction coefficient.
+    pub friction: f64,
+    /// Stick speed of the smooth stick–slip transition [m/s].
+    pub stick_speed: f64,
+    /// Contact radius R of a particle [m], in (0, dx].
+    pub radius: f64,
+}
+
+/// Every buffer both directions bind: `bound`, the two solvers' states of
+/// `parity` (bindings 3–6) and `extra`.
+fn bindings<'a>(
+    bound: &'a [(u32, wgpu::Buffer)],
+    mstate: &'a [[wgpu::Buffer; 2]; 2],
+    fstate: &'a [[wgpu::Buffer; 2]; 2],
+    parity: usize,
+    extra: &[(u32, &'a wgpu::Buffer)],
+) -> Vec<(u32, &'a wgpu::Buffer)> {
+    let mut l: Vec<(u32, &wgpu::Buffer)> = bound.iter().map(|(i, b)| (*i, b)).collect();
+    l.extend([
+        (3, &mstate[parity][0]),
+        (4, &mstate[parity][1]),
+        (5, &fstate[parity][0]),
+        (6, &fstate[parity][1]),
+    ]);
+    l.extend_from_slice(extra);
+    l
+}
+
+struct MatterAdjoint {
+    k_particles: Kernel,
+    k_nodes: Kernel,
+    bg_particles: [wgpu::BindGroup; 2],
+    bg_nodes: [wgpu::BindGroup; 2],
+    fpbar: wgpu::Buffer,
+    ppartial: wgpu::Buffer,
+}
+
+/// Penalty contact between FEM body `fem` (its world index) and MPM matter.
+pub struct FemMatterCoupling {
+    name: String,
+    fem: usize,
+    particles: u32,
+    grid_nodes: u32,
+    fem_nodes: u32,
+    precision: Precision,
+    config: ShaderConfig,
+    reals_host: Vec<f64>,
+    /// Binding number → buffer, for every buffer both directions bind.
+    bound: Vec<(u32, wgpu::Buffer)>,
+    /// MPM positions and velocities per parity (bindings 3, 4).
+    mstate: [[wgpu::Buffer; 2]; 2],
+    /// FEM positions and velocities per parity (bindings 5, 6).
+    fstate: [[wgpu::Buffer; 2]; 2],
+    particle_bins: Binning,
+    node_bins: Binning,
+    k_particles: Kernel,
+    k_grid: Kernel,
+    k_nodes: Kernel,
+    bg_particles: [wgpu::BindGroup; 2],
+    bg_grid: [wgpu::BindGroup; 2],
+    bg_nodes: [wgpu::BindGroup; 2],
+    adjoint: Option<MatterAdjoint>,
+}
+
+impl FemMatterCoupling {
+    /// Couples FEM solver `fem` (world index) of `sim` to its MPM matter
+    /// with the pair law `m`, enabling MPM's external-force input.
+    pub fn new(
+        ctx: &GpuContext,
+        sim: &mut Simulation,
+        fem: usize,
+        m: FemMatter,
+    ) -> Result<Self, SimError> {
+        let dx = sim.info().dx;
+        if !(m.radius > 0.0 && m.radius <= dx) {
+            return Err(SimError::Other(format!(
+                "matter contact radius {} m is outside (0, dx = {dx} m]",
+                m.radius
+            )));
+        }
+        sim.world.enable_coupling_inputs(ctx, Simulation::MPM)?;
+        sim.world.enable_coupling_inputs(ctx, fem)?;
+        let sim = &*sim;
+        let config = sim.config();
+        let p = config.precision;
+        let mpm = sim.mpm();
+        let body = sim
+            .world
+            .solver::<FemSolver>(fem)
+            .ok_or_else(|| SimError::Other(format!("solver {fem} is not an FEM body")))?;
+        let particles = mpm.particle_count();
+        let fem_nodes = body.node_count();
+        let reals_host = vec![
+            m.stiffness,
+            m.damping,
+            m.friction,
+            m.stick_speed,
+            m.radius,
+            1.0,
+        ];
+        let model = &mpm.model;
+        let node_params = mpm.point_params(ctx, fem_nodes);
+        let particle_bins = Binning::for_points(
+            ctx,
+            model,
+            &model.params,
+            [&mpm.states[0].x, &mpm.states[1].x],
+            particles,
+            config,
+        )?;
+        let node_bins = Binning::for_points(
+            ctx,
+            model,
+            &node_params,
+            [&body.x[0], &body.x[1]],
+            fem_nodes,
+            config,
+        )?;
+        let r = p.bytes();
+        let bound: Vec<(u32, wgpu::Buffer)> = vec![
+            (0, model.params.clone()),
+            (
+                1,
+                storage_buffer(
+                    ctx,
+                    "matter.ints",
+                    bytemuck::cast_slice(&[fem_nodes, 0, 0, 0]),
+                    BufferUse::Storage,
+                )?,
+            ),
+            (
+                2,
+                storage_buffer(
+                    ctx,
+                    "matter.reals",
+                    &reals_to_bytes(&reals_host, p),
+                    BufferUse::Storage,
+                )?,
+            ),
+            (7, particle_bins.cell_start.clone()),
+            (8, particle_bins.sorted.clone()),
+            (9, node_bins.cell_start.clone()),
+            (10, node_bins.sorted.clone()),
+            (
+                11,
+                storage_buffer_zeroed(
+                    ctx,
+                    "matter.fp",
+                    3 * particles.max(1) as u64 * r,
+                    BufferUse::Storage,
+                )?,
+            ),
+            (12, mpm.ext_force.clone()),
+            (13, body.ext.clone()),
+        ];
+        let mstate = [0, 1].map(|par| [mpm.states[par].x.clone(), mpm.states[par].v.clone()]);
+        let fstate = [0, 1].map(|par| [body.x[par].clone(), body.v[par].clone()]);
+        let k = |e: &str| Kernel::new(ctx, "fem/matter", e, config);
+        let (k_particles, k_grid, k_nodes) = (
+            k("matter_particles")?,
+            k("matter_grid")?,
+            k("matter_nodes")?,
+        );
+        let lists = [0, 1].map(|par| bindings(&bound, &mstate, &fstate, par, &[]));
+        let bg_particles = [0, 1].map(|par| k_particles.bind_used(ctx, &lists[par]));
+        let bg_grid = [0, 1].map(|par| k_grid.bind_used(ctx, &lists[par]));
+        let bg_nodes = [0, 1].map(|par| k_nodes.bind_used(ctx, &lists[par]));
+        drop(lists);
+        Ok(FemMatterCoupling {
+            name: format!("{} matter", body.name()),
+            fem,
+            particles,
+            grid_nodes: model.info.num_nodes(),
+            fem_nodes,
+            precision: p,
+            config,
+            reals_host,
+            bound,
+            mstate,
+            fstate,
+            particle_bins,
+            node_bins,
+            k_particles,
+            k_grid,
+            k_nodes,
+            bg_particles,
+            bg_grid,
+            bg_nodes,
+            adjoint: None,
+        })
+    }
+
+    /// The pair law's (k [N/m], c [N·s/m], μ) as last set.
+    pub fn params(&self) -> [f64; 3] {
+        [self.reals_host[0], self.reals_host[1], self.reals_host[2]]
+    }
+
+    /// Sets the pair law's stiffness, damping and friction.
+    pub fn set_params(&mut self, ctx: &GpuContext, k: f64, c: f64, mu: f64) {
+        self.reals_host[..3].copy_from_slice(&[k, c, mu]);
+        self.write_reals(ctx);
+    }
+
+    /// Scales the adjoint's pair pullback by `factor` (1: exact; anything
+    /// else plants a wrong adjoint, for the tests that show a gradient
+    /// check fails on one).
+    pub fn plant_adjoint_error(&mut self, ctx: &GpuContext, factor: f64) {
+        self.reals_host[5] = factor;
+        self.write_reals(ctx);
+    }
+
+    fn write_reals(&self, ctx: &GpuContext) {
+        ctx.queue.write_buffer(
+            &self.bound[2].1,
+            0,
+            &reals_to_bytes(&self.reals_host, self.precision),
+        );
+    }
+
+    /// The world index of the FEM body.
+    pub fn fem_solver(&self) -> usize {
+        self.fem
+    }
+
+    fn encode_bins(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        let mut timer = GpuTimer::disabled();
+        self.particle_bins.encode(enc, parity, &mut timer);
+        self.node_bins.encode(enc, parity, &mut timer);
+    }
+
+    fn pass<'e>(enc: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
+        enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some(label),
+            timestamp_writes: None,
+        })
+    }
+}
+
+impl Coupling for FemMatterCoupling {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        self.encode_bins(enc, parity);
+        let mut pass = Self::pass(enc, "fem-matter contact");
+        self.k_particles
+            .dispatch_1d(&mut pass, &[&self.bg_particles[parity]], self.particles);
+        self.k_grid
+            .dispatch_1d(&mut pass, &[&self.bg_grid[parity]], self.grid_nodes);
+        self.k_nodes
+            .dispatch_1d(&mut pass, &[&self.bg_nodes[parity]], self.fem_nodes);
+    }
+
+    fn enable_adjoint(
+        &mut self,
+        ctx: &GpuContext,
+        solvers: &[Box<dyn Solver>],
+        _world: &WorldBuffers,
+    ) -> Result<(), SimError> {
+        let mpm = solvers[Simulation::MPM]
+            .as_any()
+            .downcast_ref::<MpmSolver>()
+            .ok_or_else(|| SimError::Other("matter contact: solver 0 is not MPM".into()))?;
+        let body = solvers[self.fem]
+            .as_any()
+            .downcast_ref::<FemSolver>()
+            .ok_or_else(|| SimError::Other("matter contact: not an FEM body".into()))?;
+        let madj = &mpm.adjoint()?.adj;
+        let ext_grid_bar = &mpm.adjoint()?.ext_force_bar;
+        let fadj = body
+            .adjoint_states()
+            .ok_or_else(|| SimError::Other("matter contact: FEM adjoint not enabled".into()))?;
+        let r = self.precision.bytes();
+        let fpbar = storage_buffer_zeroed(
+            ctx,
+            "matter.fpbar",
+            3 * self.particles.max(1) as u64 * r,
+            BufferUse::Storage,
+        )?;
+        let ppartial = storage_buffer_zeroed(
+            ctx,
+            "matter.ppartial",
+            3 * self.fem_nodes.max(1) as u64 * r,
+            BufferUse::Storage,
+        )?;
+        let k = |e: &str| Kernel::new(ctx, "fem/matter_adj", e, self.config);
+        let (k_particles, k_nodes) = (k("matter_adj_particles")?, k("matter_adj_nodes")?);
+        let bind = |kern: &Kernel, cur: usize| {
+            kern.bind_used(
+                ctx,
+                &bindings(
+                    &self.bound,
+                    &self.mstate,
+                    &self.fstate,
+                    0,
+                    &[
+                        (14, ext_grid_bar),
+                        (15, &body.ext_bar),
+                        (16, &madj[1 - cur]),
+                        (17, fadj[1 - cur]),
+                        (18, &fpbar),
+                        (19, &ppartial),
+                    ],
+                ),
+            )
+        };
+        let bg_particles = [0, 1].map(|c| bind(&k_particles, c));
+        let bg_nodes = [0, 1].map(|c| bind(&k_nodes, c));
+        self.adjoint = Some(MatterAdjoint {
+            k_particles,
+            k_nodes,
+            bg_particles,
+            bg_nodes,
+            fpbar,
+            ppartial,
+        });
+        Ok(())
+    }
+
+    fn encode_adjoint(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
+        let Some(a) = &self.adjoint else { return };
+        self.encode_bins(enc, 0);
+        let mut pass = Self::pass(enc, "fem-matter contact adjoint");
+        a.k_particles
+            .dispatch_1d(&mut pass, &[&a.bg_particles[cur]], self.particles);
+        a.k_nodes
+            .dispatch_1d(&mut pass, &[&a.bg_nodes[cur]], self.fem_nodes);
+    }
+
+    fn encode_clear_adjoint(&self, enc: &mut wgpu::CommandEncoder) {
+        if let Some(a) = &self.adjoint {
+            enc.clear_buffer(&a.fpbar, 0, None);
+            enc.clear_buffer(&a.ppartial, 0, None);
+        }
+    }
+
+    fn read_gradients(&self, ctx: &GpuContext) -> Result<Option<SolverGradients>, SimError> {
+        let Some(a) = &self.adjoint else {
+            return Ok(None);
+        };
+        let p = self.precision;
+        let n = self.fem_nodes as usize;
+        let part = bytes_to_reals(&read_buffer(ctx, &a.ppartial, 3 * n as u64 * p.bytes())?, p);
+        // Summed on the host in node order: deterministic.
+        let mut sum = [0.0; 3];
+        for j in 0..n {
+            for (k, s) in sum.iter_mut().enumerate() {
+                *s += part[3 * j + k];
+            }
+        }
+        Ok(Some(SolverGradients {
+            solver: self.name.clone(),
+            groups: vec![("matter (k, c, mu)".into(), sum.to_vec())],
+        }))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn std::any::Any {
+        self
+    }
+}
