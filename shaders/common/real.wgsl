@@ -27,7 +27,46 @@ fn real_log(x: Real) -> Real {
     let e = real_exp(y0);
     return y0 + 2.0 * (xc - e) / (xc + e);
 }
+
+// atan(t) for |t| <= 1: two half-angle reductions, atan(t) =
+// 2 atan(t / (1 + √(1 + t²))), bring |t| below tan(π/16) ≈ 0.2, then the
+// odd Taylor series to t³³ (remainder below 1e-24).
+fn real_atan_unit(t0: Real) -> Real {
+    var t = t0;
+    for (var i = 0; i < 2; i = i + 1) {
+        t = t / (1.0 + sqrt(1.0 + t * t));
+    }
+    let t2 = t * t;
+    var s: Real = 0.0;
+    for (var k = 16; k >= 0; k = k - 1) {
+        let sign = select(Real(1.0), Real(-1.0), (k & 1) == 1);
+        s = s * t2 + sign / Real(2 * k + 1);
+    }
+    return 4.0 * t * s;
+}
+
+// atan2(y, x) in (−π, π], to about 1e-16.
+fn real_atan2(y: Real, x: Real) -> Real {
+    let pi: Real = 3.14159265358979323846;
+    if (x == 0.0 && y == 0.0) {
+        return 0.0;
+    }
+    var a: Real;
+    if (abs(y) <= abs(x)) {
+        a = real_atan_unit(y / x);
+        if (x < 0.0) {
+            a = a + select(-pi, pi, y >= 0.0);
+        }
+    } else {
+        a = select(-0.5 * pi, 0.5 * pi, y > 0.0) - real_atan_unit(x / y);
+    }
+    return a;
+}
 #else
+fn real_atan2(y: Real, x: Real) -> Real {
+    return atan2(y, x);
+}
+
 fn real_exp(x: Real) -> Real {
     return exp(x);
 }

@@ -60,6 +60,7 @@ fn pad(lo: [f64; 3], hi: [f64; 3], cells: [u32; 3], e: f64, nu: f64, damping: f6
         velocity: [0.0; 3],
         contact: ductile::sim::fem::FemContact::default_for(e, 0.01),
         mount: None,
+        sensor: None,
     }
 }
 
@@ -145,7 +146,7 @@ fn pad_loss() -> Vec<LossTerm> {
 /// Checks one of the FEM solver's gradient groups against central
 /// differences: "x0", "v0", "youngs_modulus_poisson_ratio" or
 /// "contact_stiffness_damping_friction" (the parameters relative).
-fn check_fem_group(
+pub(crate) fn check_fem_group(
     ctx: &GpuContext,
     r: &mut Rollout,
     fi: usize,

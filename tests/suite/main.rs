@@ -11,6 +11,7 @@
 //! | `kernel_adjoints` | each device function's adjoint alone, on random inputs (stress, return mappings, contact) |
 //! | `mpm_invariants` | exact invariants: mass, momentum, rotation invariance, determinism, emitters |
 //! | `optimize` | the optimisation driver: control maps, masks, clipping, windows, resume |
+//! | `sensor` | the tactile sensor: markers through pinhole and fisheye cameras in the sensor frame, the marker loss's gradients |
 //! | `physics` | solvers against closed-form solutions and measurements |
 //! | `stage_adjoints` | each transfer kernel's adjoint alone (P2G, grid update with tools and walls, G2P) |
 //! | `viewer` | `ductile view` in a real window under Xvfb: every scene drawn where its bodies are |
@@ -25,6 +26,7 @@ mod kernel_adjoints;
 mod mpm_invariants;
 mod optimize;
 mod physics;
+mod sensor;
 mod stage_adjoints;
 mod viewer;
 mod world;

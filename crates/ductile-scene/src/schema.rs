@@ -88,6 +88,88 @@ pub struct FemBody {
     /// [`FemMatterSpec`]).
     #[serde(default)]
     pub matter: Option<FemMatterSpec>,
+    /// A vision-based tactile sensor reading this body (needs `pin_below`:
+    /// its frame is the pinned base).
+    #[serde(default)]
+    pub sensor: Option<SensorSpec>,
+}
+
+/// A camera looking at an FEM pad through its base, and the markers
+/// printed on the far surface (`ductile_sim::fem::sensor`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SensorSpec {
+    /// The camera, placed in the world at the start.
+    pub camera: CameraSpec,
+    /// The marker grid.
+    #[serde(default)]
+    pub markers: MarkerGridSpec,
+}
+
+/// Camera projection models.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum CameraModelSpec {
+    /// (u, v) = (fx X/Z + cx, fy Y/Z + cy) (OpenCV axes: x right, y down, z forward).
+    #[default]
+    Pinhole,
+    /// Equidistant fisheye: image radius fx θ for a ray θ off the axis.
+    Fisheye,
+}
+
+/// A camera: pose at the start, model and intrinsics.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct CameraSpec {
+    /// Projection model (default `Pinhole`).
+    #[serde(default)]
+    pub model: CameraModelSpec,
+    /// Optical centre [m].
+    pub position: Vec3,
+    /// A point on the optical axis [m].
+    pub look_at: Vec3,
+    /// A direction that appears upwards in the image (default (0, 0, 1)).
+    #[serde(default = "z_up")]
+    pub up: Vec3,
+    /// Image width and height [px].
+    pub size: [u32; 2],
+    /// Focal lengths fx, fy [px].
+    pub focal: [f64; 2],
+    /// Principal point cx, cy [px] (default: the image centre).
+    #[serde(default)]
+    pub principal: Option<[f64; 2]>,
+}
+
+fn z_up() -> Vec3 {
+    [0.0, 0.0, 1.0]
+}
+
+/// A `rows × cols` grid of markers spread over the image inside `margin`
+/// (a fraction of its width and height on each side), each placed where
+/// its pixel's ray meets the far side of the pad at rest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MarkerGridSpec {
+    /// Rows (default 7).
+    pub rows: u32,
+    /// Columns (default 9).
+    pub cols: u32,
+    /// Margin, in [0, 0.5) (default 0.1).
+    #[serde(default = "tenth_f64")]
+    pub margin: f64,
+}
+
+impl Default for MarkerGridSpec {
+    fn default() -> Self {
+        MarkerGridSpec {
+            rows: 7,
+            cols: 9,
+            margin: 0.1,
+        }
+    }
+}
+
+fn tenth_f64() -> f64 {
+    0.1
 }
 
 /// Penalty contact of an FEM body with MPM matter: each particle is a ball

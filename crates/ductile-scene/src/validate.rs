@@ -513,6 +513,46 @@ impl Checker {
                 }
             }
         }
+        if let Some(sn) = &f.sensor {
+            let q = format!("{p}.sensor");
+            if f.pin_below.is_none() {
+                self.push(
+                    q.clone(),
+                    "Some(..)",
+                    "a sensor together with pin_below (its frame is the pinned base)",
+                );
+            }
+            let c = &sn.camera;
+            self.vec3_finite(&format!("{q}.camera.position"), c.position, "m");
+            self.vec3_finite(&format!("{q}.camera.look_at"), c.look_at, "m");
+            self.vec3_finite(&format!("{q}.camera.up"), c.up, "");
+            for (k, v) in c.size.iter().enumerate() {
+                self.u32_range(&format!("{q}.camera.size[{k}]"), *v, 1, 8192, "px");
+            }
+            for (k, v) in c.focal.iter().enumerate() {
+                self.positive(&format!("{q}.camera.focal[{k}]"), *v, "px");
+            }
+            if let Some(pp) = c.principal {
+                for (k, v) in pp.iter().enumerate() {
+                    self.range(
+                        &format!("{q}.camera.principal[{k}]"),
+                        *v,
+                        B::None,
+                        B::None,
+                        "px",
+                    );
+                }
+            }
+            self.u32_range(&format!("{q}.markers.rows"), sn.markers.rows, 1, 1024, "");
+            self.u32_range(&format!("{q}.markers.cols"), sn.markers.cols, 1, 1024, "");
+            self.range(
+                &format!("{q}.markers.margin"),
+                sn.markers.margin,
+                B::Closed(0.0),
+                B::Open(0.5),
+                "",
+            );
+        }
         match &f.mesh {
             FemMesh::TetGen { path, scale, .. } | FemMesh::Gmsh { path, scale, .. } => {
                 if path.is_empty() {

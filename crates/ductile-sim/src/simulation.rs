@@ -329,12 +329,22 @@ impl Simulation {
                 crate::fem::desc_from_scene(b, loaded.fem_meshes.get(k).and_then(Option::as_ref));
             let solver =
                 crate::fem::solver::FemSolver::new(ctx, &sim, &desc).map_err(|e| match e {
-                    SimError::Other(msg) => located(
-                        loaded,
-                        format!("fem[{k}].mesh"),
-                        format!("{:?}", b.name),
-                        msg,
-                    ),
+                    SimError::Other(msg) => {
+                        match msg.strip_prefix(crate::fem::solver::SENSOR_ERROR) {
+                            Some(m) => located(
+                                loaded,
+                                format!("fem[{k}].sensor"),
+                                "Some(..)".into(),
+                                m.to_string(),
+                            ),
+                            None => located(
+                                loaded,
+                                format!("fem[{k}].mesh"),
+                                format!("{:?}", b.name),
+                                msg,
+                            ),
+                        }
+                    }
                     other => other,
                 })?;
             let i = sim.world.add_solver(Box::new(solver));

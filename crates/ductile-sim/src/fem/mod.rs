@@ -15,6 +15,8 @@
 //! | two-way penalty contact with MPM matter, a coupling ([`matter`]) | `fem/matter_law.wgsl`, `fem/matter.wgsl`, `fem/matter_adj.wgsl` |
 
 pub mod matter;
+pub mod sensor;
+pub mod sensor_loss;
 pub mod solver;
 
 use crate::error::SimError;
@@ -45,6 +47,8 @@ pub struct FemDesc {
     pub contact: FemContact,
     /// The tool the pinned nodes are mounted on (they follow its pose), if any.
     pub mount: Option<usize>,
+    /// A tactile sensor reading the body, if any.
+    pub sensor: Option<sensor::SensorDesc>,
 }
 
 /// Penalty contact of an FEM body's nodes with the tools (`fem/contact.wgsl`).
@@ -71,6 +75,31 @@ impl FemContact {
             friction: 0.5,
             stick_speed: 1e-3,
         }
+    }
+}
+
+/// The sensor a scene's `fem[k].sensor` describes.
+pub fn sensor_from_scene(s: &ductile_scene::SensorSpec) -> sensor::SensorDesc {
+    let c = &s.camera;
+    sensor::SensorDesc {
+        camera: sensor::CameraDesc {
+            model: match c.model {
+                ductile_scene::CameraModelSpec::Pinhole => sensor::CameraModel::Pinhole,
+                ductile_scene::CameraModelSpec::Fisheye => sensor::CameraModel::Fisheye,
+            },
+            position: c.position,
+            look_at: c.look_at,
+            up: c.up,
+            width: c.size[0],
+            height: c.size[1],
+            focal: c.focal,
+            principal: c
+                .principal
+                .unwrap_or([0.5 * f64::from(c.size[0]), 0.5 * f64::from(c.size[1])]),
+        },
+        rows: s.markers.rows,
+        cols: s.markers.cols,
+        margin: s.markers.margin,
     }
 }
 
@@ -127,6 +156,7 @@ pub fn desc_from_scene(
         velocity: b.velocity,
         contact,
         mount: b.mount,
+        sensor: b.sensor.as_ref().map(sensor_from_scene),
     }
 }
 
@@ -321,6 +351,7 @@ mod tests {
             velocity: [0.0; 3],
             contact: FemContact::default_for(1e5, 0.1),
             mount: None,
+            sensor: None,
         }
     }
 

@@ -42,6 +42,10 @@ struct FemAdjoint {
     bg_gather: [wgpu::BindGroup; 2],
 }
 
+/// The prefix of [`FemSolver::new`]'s errors about the body's sensor (so
+/// that the scene loader locates them at `fem[k].sensor`).
+pub const SENSOR_ERROR: &str = "sensor: ";
+
 /// A linear-tetrahedron elastic body.
 pub struct FemSolver {
     name: String,
@@ -83,6 +87,7 @@ pub struct FemSolver {
     /// (mode: 1 speed, else none; scale [m/s]) as f32, for the packing.
     pack_params: wgpu::Buffer,
     adjoint: Option<FemAdjoint>,
+    sensor: Option<super::sensor::Sensor>,
 }
 
 /// The mesh's boundary triangles (faces of one element only), oriented
@@ -280,6 +285,21 @@ impl FemSolver {
                 ],
             )
         });
+        let sensor = match &d.sensor {
+            Some(sd) => Some(
+                super::sensor::Sensor::new(
+                    ctx,
+                    config,
+                    sd,
+                    &d.nodes,
+                    &faces,
+                    &d.pinned,
+                    [&x[0], &x[1]],
+                )
+                .map_err(|e| SimError::Other(format!("{SENSOR_ERROR}{e}")))?,
+            ),
+            None => None,
+        };
         Ok(FemSolver {
             name: d.name.clone(),
             nodes: n as u32,
@@ -311,6 +331,7 @@ impl FemSolver {
             bg_pack,
             pack_params,
             adjoint: None,
+            sensor,
         })
     }
 
@@ -318,6 +339,11 @@ impl FemSolver {
     /// once gradients are enabled.
     pub fn adjoint_states(&self) -> Option<[&wgpu::Buffer; 2]> {
         self.adjoint.as_ref().map(|a| [&a.adj[0], &a.adj[1]])
+    }
+
+    /// The body's tactile sensor, if it has one.
+    pub fn sensor(&self) -> Option<&super::sensor::Sensor> {
+        self.sensor.as_ref()
     }
 
     /// Number of nodes.
