@@ -391,7 +391,7 @@ mod tests {
     fn cam(model: CameraModel) -> CameraDesc {
         CameraDesc {
             model,
-            position: [0.0, -0.05, 0.0],
+            position: [0.0, -0.02, 0.0],
             look_at: [0.0, 0.0, 0.0],
             up: [0.0, 0.0, 1.0],
             width: 64,
