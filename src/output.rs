@@ -110,9 +110,133 @@ pub fn write_solver_frames(
             )?;
             triangles = surface.triangles;
         }
+        if let Some(f) = s
+            .as_any()
+            .downcast_ref::<ductile_sim::fem::solver::FemSolver>()
+        {
+            if let Some(r) = f.read_sensor(ctx, world.parity)? {
+                write_sensor_frame(out, &name, frame, &r, f.sensor().map(|s| &s.desc))?;
+            }
+        }
         written.push((name, points.count, triangles));
     }
     Ok(written)
+}
+
+/// Writes frame `frame` of solver `name`'s tactile sensor: marker pixels,
+/// per-node pressure [Pa] and shear [Pa], and the depth map [m] as
+/// `npy/<name>/frame_NNNNN_{markers,pressure,shear,depth}.npy`, the tactile
+/// image and the depth as `png/<name>/frame_NNNNN_{tactile,depth}.png`, and
+/// the net force [N] and torque [N·m] (camera axes) as a row of
+/// `sensor_<name>.csv` (created at frame 0, appended to after).
+pub fn write_sensor_frame(
+    out: &Path,
+    name: &str,
+    frame: u32,
+    r: &ductile_sim::fem::sensor_image::SensorReadout,
+    desc: Option<&ductile_sim::fem::sensor::SensorDesc>,
+) -> Result<()> {
+    let stem = format!("frame_{frame:05}");
+    let dir = out.join("npy").join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let m: Vec<f64> = r.markers.iter().flatten().copied().collect();
+    write_npy_f32(
+        &dir.join(format!("{stem}_markers.npy")),
+        &[r.markers.len() as u64, 2],
+        &m,
+    )?;
+    write_npy_f32(
+        &dir.join(format!("{stem}_pressure.npy")),
+        &[r.pressure.len() as u64],
+        &r.pressure,
+    )?;
+    let sh: Vec<f64> = r.shear.iter().flatten().copied().collect();
+    write_npy_f32(
+        &dir.join(format!("{stem}_shear.npy")),
+        &[r.shear.len() as u64, 3],
+        &sh,
+    )?;
+    let [w, h] = r.size;
+    let depth: Vec<f64> = r.depth.iter().map(|&d| f64::from(d)).collect();
+    write_npy_f32(
+        &dir.join(format!("{stem}_depth.npy")),
+        &[u64::from(h), u64::from(w)],
+        &depth,
+    )?;
+    let png = out.join("png").join(name);
+    std::fs::create_dir_all(&png).with_context(|| format!("creating {}", png.display()))?;
+    if let Some(d) = desc {
+        let rgb = ductile_sim::fem::sensor_image::tactile_image(&d.camera, &r.depth, &d.shading);
+        let bytes: Vec<u8> = rgb
+            .iter()
+            .flat_map(|c| c.map(|v| (v * 255.0).round() as u8))
+            .collect();
+        let path = png.join(format!("{stem}_tactile.png"));
+        image::RgbImage::from_raw(w, h, bytes)
+            .context("tactile image size")?
+            .save(&path)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let (lo, hi) = r
+        .depth
+        .iter()
+        .filter(|&&d| d > 0.0)
+        .fold((f32::INFINITY, 0.0f32), |(lo, hi), &d| {
+            (lo.min(d), hi.max(d))
+        });
+    let gray: Vec<u8> = r
+        .depth
+        .iter()
+        .map(|&d| {
+            if d > 0.0 && hi > lo {
+                (255.0 * (d - lo) / (hi - lo)).round() as u8
+            } else if d > 0.0 {
+                128
+            } else {
+                0
+            }
+        })
+        .collect();
+    let path = png.join(format!("{stem}_depth.png"));
+    image::GrayImage::from_raw(w, h, gray)
+        .context("depth image size")?
+        .save(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let csv = out.join(format!("sensor_{name}.csv"));
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(frame != 0)
+        .truncate(frame == 0)
+        .open(&csv)
+        .with_context(|| format!("writing {}", csv.display()))?;
+    if frame == 0 {
+        writeln!(file, "frame,fx,fy,fz,tx,ty,tz")
+            .with_context(|| format!("writing {}", csv.display()))?;
+    }
+    writeln!(
+        file,
+        "{frame},{:e},{:e},{:e},{:e},{:e},{:e}",
+        r.force[0], r.force[1], r.force[2], r.torque[0], r.torque[1], r.torque[2]
+    )
+    .with_context(|| format!("writing {}", csv.display()))?;
+    Ok(())
+}
+
+/// Writes an f32 array of `shape` as NPY.
+pub fn write_npy_f32(path: &Path, shape: &[u64], data: &[f64]) -> Result<()> {
+    let mut file = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    let mut w = npyz::WriteOptions::<f32>::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut file)
+        .begin_nd()
+        .with_context(|| format!("writing {}", path.display()))?;
+    w.extend(data.iter().map(|&x| x as f32))?;
+    w.finish()?;
+    Ok(())
 }
 
 /// Writes an `n × 3` f32 array as NPY.

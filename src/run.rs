@@ -234,7 +234,15 @@ pub fn run_scene(
         "gpu_pass_time_ms": pass_times,
         "solvers": sim.world.solvers.iter().enumerate().map(|(i, s)| {
             let p = s.points(i);
-            json!({"name": s.name(), "points": p.count, "bodies": p.bodies.iter().map(|b| b.name.clone()).collect::<Vec<_>>()})
+            let mut j = json!({"name": s.name(), "points": p.count, "bodies": p.bodies.iter().map(|b| b.name.clone()).collect::<Vec<_>>()});
+            // FEM bodies: the deepest penetration into a tool over the run.
+            if let Some(f) = s.as_any().downcast_ref::<ductile_sim::fem::solver::FemSolver>() {
+                if let Ok((depth, h)) = f.deepest_penetration(ctx) {
+                    j["deepest_penetration_m"] = json!(depth);
+                    j["deepest_penetration_per_element"] = json!(depth / h);
+                }
+            }
+            j
         }).collect::<Vec<_>>(),
         "start": sums_json(&start_diag),
         "end": sums_json(&end_diag),

@@ -12,8 +12,12 @@
 //
 // A node's force is the sum over the elements it belongs to (a fixed-order
 // gather through a CSR list built on the host, so no atomics), plus gravity,
-// the tools' penalty contact (`fem/contact.wgsl`) and the couplings' force; then v' = v + dt (f/m − c v) (mass-proportional
-// damping c [1/s]), x' = x + dt v'. Pinned nodes keep their position, or,
+// the tools' normal contact forces (`fem/contact.wgsl`) and the couplings'
+// force; then the predicted v_p = v + dt (f/m − c v) (mass-proportional
+// damping c [1/s]) passes through each tool's friction (`friction_all`),
+// giving v', and x' = x + dt v'. The contact force a sensor reads
+// (couplings, normal forces, friction) is kept in `contact_out` for free
+// nodes; pinned ones keep 0. Pinned nodes keep their position, or,
 // mounted on tool m (`ints[4]` = m + 1), follow it: with a = R(q) r for the
 // node's offset r in the tool frame, x' = p + a + dt (lin + ang × a) and
 // v' = lin + ang × a at the substep's pose (p, q) and velocity (lin, ang).
@@ -34,7 +38,24 @@
 @group(0) @binding(13) var<storage, read_write> elem_force: array<Real>;
 @group(0) @binding(14) var<storage, read> ext: array<Real>;
 @group(0) @binding(30) var<storage, read> mount_offset: array<Real>;
+@group(0) @binding(31) var<storage, read_write> contact_out: array<Real>;
+@group(0) @binding(32) var<storage, read_write> status: array<atomic<u32>>;
+@group(0) @binding(33) var<storage, read_write> depth_out: array<Real>;
 
+// Records node i's failure (non-finite state) in the world's status word:
+// the first failing substep, its lowest node, the kind bit and, in word 3,
+// this solver's index in the world (`ints[5]`).
+fn report_nonfinite(i: u32) {
+    let step = clock[0];
+    atomicMin(&status[0], step);
+    if (atomicLoad(&status[0]) == step) {
+        atomicMin(&status[1], i);
+        atomicOr(&status[2], 1u);
+        atomicMax(&status[3], ints[5]);
+    }
+}
+
+#import common/real
 #import fem/contact
 
 fn n_nodes() -> u32 { return ints[0]; }
@@ -121,9 +142,20 @@ fn fem_integrate(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     if (pinned[i] == 0u) {
         let m = mass[i];
         let ext_i = vec3r(ext[3u * i], ext[3u * i + 1u], ext[3u * i + 2u]);
-        let f = gathered_force(i) + m * gravity() + ext_i + contact_total(x, vin(i));
-        v = vin(i) + dt() * (f / m - damping() * vin(i));
+        let fc = ext_i + contact_total(x, vin(i));
+        let f = gathered_force(i) + m * gravity() + fc;
+        let vp = vin(i) + dt() * (f / m - damping() * vin(i));
+        v = friction_all(x, vin(i), vp, m, contact_tools());
         x = x + dt() * v;
+        // The contact force: couplings, normal forces and friction's share.
+        for (var k = 0u; k < 3u; k = k + 1u) {
+            contact_out[3u * i + k] = fc[k] + m * (v[k] - vp[k]) / dt();
+        }
+        // The deepest penetration since the body was built (a diagnostic).
+        depth_out[i] = max(depth_out[i], contact_depth(xin(i)));
+    }
+    if (!(is_finite_r(x.x) && is_finite_r(x.y) && is_finite_r(x.z) && is_finite_r(v.x) && is_finite_r(v.y) && is_finite_r(v.z))) {
+        report_nonfinite(i);
     }
     for (var k = 0u; k < 3u; k = k + 1u) {
         x_out[3u * i + k] = x[k];

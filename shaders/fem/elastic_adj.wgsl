@@ -1,20 +1,23 @@
 // Adjoint of `fem/elastic.wgsl`'s substep, in three kernels run after the
 // forward elements of state_t are known (everything is recomputed from
 // state_t, parity 0):
-//   `fem_adj_nodes` (per node): from x' = x + dt v' and
-//     v' = v(1 − c dt) + dt f/m: x̄ = x̄', v̄ = (1 − c dt)(v̄' + dt x̄'),
-//     f̄ = dt/m (v̄' + dt x̄'), also ∂L/∂(couplings' force); pinned nodes
-//     pass x̄' through and stop the rest; mounted ones stop everything
-//     (their tool's pose takes it, in `fem_adj_contact`).
+//   `fem_adj_nodes` (per node): from x' = x + dt v', v' = friction(v_p)
+//     and v_p = v(1 − c dt) + dt f/m: ḡ = v̄' + dt x̄' is pulled back through
+//     each tool's friction projection in reverse (`friction_vjp`: into x̄,
+//     v̄, the contact parameters and the tool's per-node partials) to
+//     ∂L/∂v_p, then x̄ = x̄' + …, v̄ = (1 − c dt) ∂L/∂v_p + …,
+//     f̄ = dt/m ∂L/∂v_p, also ∂L/∂(couplings' force); pinned nodes pass x̄'
+//     through and stop the rest; mounted ones stop everything (their tool's
+//     pose takes it, in `fem_adj_contact`).
 //   `fem_adj_elements` (per element): with G = [f̄1 − f̄0, f̄2 − f̄0, f̄3 − f̄0]
 //     and B = G Dm⁻¹, the forces' pull-back is S = −W P(F) : B, so
 //     F̄ = −W dP[B] (dP the symmetric second derivative of Ψ), D̄s = F̄ Dm⁻ᵀ,
 //     x̄1..3 = columns of D̄s, x̄0 = −their sum; and μ̄ += −W (F − cof F) : B,
 //     λ̄ += −W (J − 1) cof F : B, per element.
-//   `fem_adj_contact` (per node, after `fem_adj_nodes`): the tools' penalty
-//     contact pulled back from f̄ into x̄, v̄ (added), the contact parameters'
-//     gradients per node, and each tool's pose and velocity gradients as
-//     per-node partials (16 Reals, the Control record's layout);
+//   `fem_adj_contact` (per node, after `fem_adj_nodes`): the tools' normal
+//     forces pulled back from f̄ into x̄, v̄ (added), the contact parameters'
+//     gradients per node, and each tool's pose and velocity gradients added
+//     to the per-node partials (16 Reals, the Control record's layout);
 //   `fem_adj_tools` (one workgroup per tool and record entry): sums those
 //     partials over the nodes in a fixed order into ∂L/∂control of the substep.
 //   `fem_adj_gather` (per node): adds the elements' x̄ in CSR order.
@@ -72,19 +75,50 @@ fn fem_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     let free = pinned[i] == 0u;
     // A mounted node's position and velocity come from its tool only.
     let mounted = !free && ints[4] != 0u;
+    let nt = contact_tools();
+    var xb = vec3r(0.0);
+    var vb = vec3r(0.0);
     for (var k = 0u; k < 3u; k = k + 1u) {
-        let xb = select(adj_in[adj_index(i, k)], 0.0, mounted);
-        let vb = adj_in[adj_index(i, 3u + k)] + dt() * xb;
-        var fb: Real = 0.0;
-        var vout: Real = 0.0;
+        xb[k] = select(adj_in[adj_index(i, k)], 0.0, mounted);
+        vb[k] = adj_in[adj_index(i, 3u + k)];
+    }
+    var g = vb + dt() * xb;
+    var xacc = vec3r(0.0);
+    var vacc = vec3r(0.0);
+    var pacc = vec3r(0.0);
+    for (var tt = 0u; tt < nt; tt = tt + 1u) {
+        // Tools in reverse; every partial starts here, `fem_adj_contact` adds.
+        let t = nt - 1u - tt;
+        var a: FrictionAdj;
+        a.c = zero_contact_adj();
+        a.vp = g;
         if (free) {
-            fb = dt() / mass[i] * vb;
-            vout = (1.0 - damping() * dt()) * vb;
+            let x = xin(i);
+            let v = vin(i);
+            let m = mass[i];
+            let f = gathered_force(i) + m * gravity() + ext3(i) + contact_total(x, v);
+            let vp0 = v + dt() * (f / m - damping() * v);
+            let vpt = friction_all(x, v, vp0, m, t);
+            a = friction_vjp(contact_frame(t), x, v, vpt, m, g);
+            g = a.vp;
+            xacc = xacc + a.c.x;
+            vacc = vacc + a.c.v;
+            pacc = pacc + a.c.params;
         }
-        adj_out[adj_index(i, k)] = xb;
-        adj_out[adj_index(i, 3u + k)] = vout;
-        fbar[3u * i + k] = fb;
-        ext_bar[3u * i + k] = fb;
+        write_tool_partial(i, t, a.c);
+    }
+    var fb = vec3r(0.0);
+    var vout = vec3r(0.0);
+    if (free) {
+        fb = dt() / mass[i] * g;
+        vout = (1.0 - damping() * dt()) * g + vacc;
+    }
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        adj_out[adj_index(i, k)] = xb[k] + xacc[k];
+        adj_out[adj_index(i, 3u + k)] = vout[k];
+        fbar[3u * i + k] = fb[k];
+        ext_bar[3u * i + k] = fb[k];
+        cgrad[3u * i + k] = cgrad[3u * i + k] + pacc[k];
     }
 }
 
@@ -142,8 +176,7 @@ struct ContactAdj {
     params: vec3r,
 }
 
-// Adjoint of `contact_force(tf, x, v)` for ∂L/∂f = fbar.
-fn contact_vjp(tf: ToolFrame, x: vec3r, v: vec3r, fbar: vec3r) -> ContactAdj {
+fn zero_contact_adj() -> ContactAdj {
     var out: ContactAdj;
     out.x = vec3r(0.0);
     out.v = vec3r(0.0);
@@ -152,65 +185,114 @@ fn contact_vjp(tf: ToolFrame, x: vec3r, v: vec3r, fbar: vec3r) -> ContactAdj {
     out.lin = vec3r(0.0);
     out.ang = vec3r(0.0);
     out.params = vec3r(0.0);
-    let d = x - tf.pos;
-    let qc = quat_conj(tf.q);
-    let pl = quat_rotate(qc, d);
-    let phi = tool_sdf(pl, tf.shape);
-    if (!(phi < 0.0)) {
-        return out;
-    }
-    let nl = tool_normal(pl, tf.shape, tf.h);
-    let n = quat_rotate(tf.q, nl);
-    let s = length(n);
-    if (!(s > 1e-30)) {
-        return out;
-    }
-    let nh = n / s;
-    let vrel = v - (tf.lin + cross(tf.ang, d));
-    let vn = dot(vrel, nh);
+    return out;
+}
+
+fn ext3(i: u32) -> vec3r { return vec3r(ext[3u * i], ext[3u * i + 1u], ext[3u * i + 2u]); }
+
+// Pulls back, for a contact `g` of tool `tf` with a node at x, the
+// gradients of its normal force's magnitude (gfn = ∂L/∂f_n), unit normal
+// (nhbar) and relative velocity (vrelbar), and of the tool's velocity at
+// the node (vtbar, beyond its share in v − v_t), into the node's x and v,
+// the tool's pose and velocity, and (k, c).
+fn contact_pullback(tf: ToolFrame, g: ContactGeom, gfn: Real, nhbar_in: vec3r, vrelbar_in: vec3r, vtbar_in: vec3r) -> ContactAdj {
+    var out = zero_contact_adj();
     let k = contact_k();
     let c = contact_c();
-    let mu = contact_mu();
-    let fn_raw = k * (-phi) - c * vn;
-    if (!(fn_raw > 0.0)) {
-        return out;
-    }
-    let w = vrel - vn * nh;
-    let r = sqrt(dot(w, w) + contact_eps() * contact_eps());
-    let u = w / r;
-    // f = f_n n̂ − μ f_n u, u = w / r.
-    let gfn = dot(fbar, nh) - mu * dot(fbar, u);
-    var nhbar = fn_raw * fbar;
-    let ubar = -mu * fn_raw * fbar;
-    let wbar = ubar / r - w * (dot(w, ubar) / (r * r * r));
-    // w = v_rel − v_n n̂.
-    var vrelbar = wbar - nh * dot(nh, wbar);
-    nhbar = nhbar - (vn * wbar + dot(nh, wbar) * vrel);
-    // f_n = k (−φ) − c v_n.
-    out.params = vec3r(gfn * (-phi), -gfn * vn, -fn_raw * dot(fbar, u));
+    let nh = g.nh;
+    // f_n = k (−φ) − c v_n, v_n = v_rel·n̂.
+    out.params = vec3r(gfn * (-g.phi), -gfn * g.vn, 0.0);
     let phibar = -k * gfn;
     let vnbar = -c * gfn;
-    vrelbar = vrelbar + vnbar * nh;
-    nhbar = nhbar + vnbar * vrel;
-    // v_rel = v − (lin + ang × d).
+    let vrelbar = vrelbar_in + vnbar * nh;
+    let nhbar = nhbar_in + vnbar * g.vrel;
+    // v_rel = v − v_t, v_t = lin + ang × d.
     out.v = vrelbar;
-    let vtbar = -vrelbar;
+    let vtbar = vtbar_in - vrelbar;
     out.lin = vtbar;
-    out.ang = cross(d, vtbar);
+    out.ang = cross(g.d, vtbar);
     var dbar = cross(vtbar, tf.ang);
     // n̂ = n / |n|, n = R(q) n_l.
-    let nbar = (nhbar - nh * dot(nh, nhbar)) / s;
-    var qbar = quat_rotate_vjp_q(tf.q, nl, nbar);
-    let plbar = tool_normal_vjp(pl, tf.shape, tf.h, quat_rotate(qc, nbar))
-        + phibar * tool_sdf_grad(pl, tf.shape);
+    let qc = quat_conj(tf.q);
+    let nbar = (nhbar - nh * dot(nh, nhbar)) / g.s;
+    var qbar = quat_rotate_vjp_q(tf.q, g.nl, nbar);
+    let plbar = tool_normal_vjp(g.pl, tf.shape, tf.h, quat_rotate(qc, nbar))
+        + phibar * tool_sdf_grad(g.pl, tf.shape);
     // pl = R(q̄) d with q̄ the conjugate.
     dbar = dbar + quat_rotate(tf.q, plbar);
-    let qcbar = quat_rotate_vjp_q(qc, d, plbar);
+    let qcbar = quat_rotate_vjp_q(qc, g.d, plbar);
     qbar = qbar + vec4r(-qcbar.xyz, qcbar.w);
     out.q = qbar;
     out.x = dbar;
     out.pos = -dbar;
     return out;
+}
+
+// Adjoint of `contact_force(tf, x, v)` (f = f_n n̂) for ∂L/∂f = fbar.
+fn contact_vjp(tf: ToolFrame, x: vec3r, v: vec3r, fbar: vec3r) -> ContactAdj {
+    let g = contact_geom(tf, x, v);
+    if (!g.on) {
+        return zero_contact_adj();
+    }
+    return contact_pullback(tf, g, dot(fbar, g.nh), g.fn_raw * fbar, vec3r(0.0), vec3r(0.0));
+}
+
+struct FrictionAdj {
+    c: ContactAdj,
+    // ∂L/∂v_p before the projection.
+    vp: vec3r,
+}
+
+// Adjoint of `friction_project(tf, x, v, vp, m)` for ∂L/∂(its result) =
+// gbar. With u = v_p − v_t, u_n = u·n̂, w = P u, c = μ f_n dt/m,
+// s = (|w|¹⁶ + c¹⁶ + ε¹⁶)^(1/16) and h = c/s (result v_p − h w), with
+// r_w = |w|/s and r_c = c/s:
+//   w̄ = −(h ḡ − (ḡ·w) c r_w¹⁴/s³ w),  c̄ = −(ḡ·w)(1 − r_c¹⁶)/s,
+//   ū = P w̄,  n̂̄ = −(u_n w̄ + (n̂·w̄) u),  v̄_p = ḡ + ū,  v̄_t = −ū,
+//   ∂L/∂f_n = c̄ μ dt/m,  μ̄ = c̄ f_n dt/m.
+fn friction_vjp(tf: ToolFrame, x: vec3r, v: vec3r, vp: vec3r, m: Real, gbar0: vec3r) -> FrictionAdj {
+    var out: FrictionAdj;
+    out.c = zero_contact_adj();
+    out.vp = gbar0;
+    let g = contact_geom(tf, x, v);
+    if (!g.on) {
+        return out;
+    }
+    let gbar = planted() * gbar0;
+    let mu = contact_mu();
+    let cc = mu * g.fn_raw * dt() / m;
+    let u = vp - g.vt;
+    let un = dot(u, g.nh);
+    let w = u - un * g.nh;
+    let s = friction_scale(w, cc);
+    let rw2 = dot(w, w) / (s * s);
+    let rc2 = cc * cc / (s * s);
+    let gw = dot(gbar, w);
+    let rw4 = rw2 * rw2;
+    let rw14 = rw4 * rw4 * rw4 * rw2;
+    let rc4 = rc2 * rc2;
+    let rc16 = (rc4 * rc4) * (rc4 * rc4);
+    let wbar = -((cc / s) * gbar - gw * cc * rw14 / (s * s * s) * w);
+    let ccbar = -gw * (1.0 - rc16) / s;
+    let ubar = wbar - dot(g.nh, wbar) * g.nh;
+    let nhbar = -(un * wbar + dot(g.nh, wbar) * u);
+    out.vp = gbar0 + ubar;
+    out.c = contact_pullback(tf, g, ccbar * mu * dt() / m, nhbar, vec3r(0.0), -ubar);
+    out.c.params.z = ccbar * g.fn_raw * dt() / m;
+    return out;
+}
+
+// Node i's partials for tool t's control record (16 Reals).
+fn write_tool_partial(i: u32, t: u32, a: ContactAdj) {
+    let o = 16u * (i * contact_tools() + t);
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        tool_partial[o + k] = a.pos[k];
+        tool_partial[o + 8u + k] = a.lin[k];
+        tool_partial[o + 12u + k] = a.ang[k];
+    }
+    for (var k = 0u; k < 4u; k = k + 1u) {
+        tool_partial[o + 4u + k] = a.q[k];
+    }
 }
 
 // Adjoint of a mounted node's x' = p + a + dt (lin + ang × a) and
@@ -266,12 +348,12 @@ fn fem_adj_contact(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         }
         let o = 16u * (i * nt + t);
         for (var k = 0u; k < 3u; k = k + 1u) {
-            tool_partial[o + k] = a.pos[k];
-            tool_partial[o + 8u + k] = a.lin[k];
-            tool_partial[o + 12u + k] = a.ang[k];
+            tool_partial[o + k] = tool_partial[o + k] + a.pos[k];
+            tool_partial[o + 8u + k] = tool_partial[o + 8u + k] + a.lin[k];
+            tool_partial[o + 12u + k] = tool_partial[o + 12u + k] + a.ang[k];
         }
         for (var k = 0u; k < 4u; k = k + 1u) {
-            tool_partial[o + 4u + k] = a.q[k];
+            tool_partial[o + 4u + k] = tool_partial[o + 4u + k] + a.q[k];
         }
     }
     for (var k = 0u; k < 3u; k = k + 1u) {

@@ -460,9 +460,11 @@ const PRESS_SCENE: &str = r#"Scene(
 /// 30 substeps, the checkpointed tape): the pad's initial positions and
 /// velocities, (E, ν), the contact's stiffness, damping and friction, and
 /// the tool's per-substep controls agree with central differences
-/// (reference) to better than 1e-5 (measured 1.6e-8 to 3.4e-7; the initial
+/// (reference) to better than 1e-5 (measured 1.6e-8 to 5.9e-8; the initial
 /// positions at the smallest step, the stiff penalty making the loss
-/// sharply curved in them); contact is active (the tool changes the loss);
+/// sharply curved in them; the initial velocities 8.3e-6, their gradient
+/// small, 4e-6, as friction holds the touched nodes, so central
+/// differences are noise-bound there); contact is active (the tool changes the loss);
 /// a planted 5 % error in the element and contact adjoints fails the tool
 /// controls' check by more than 1e-3.
 #[test]
@@ -500,7 +502,7 @@ fn fem_tool_contact_gradients_match_central_differences() {
     let g = r.backward(ctx).unwrap_or_else(|e| panic!("{e}"));
     for (name, eps) in [
         ("x0", &[1e-7, 1e-8][..]),
-        ("v0", &[1e-6, 1e-7][..]),
+        ("v0", &[1e-4, 1e-5, 1e-6][..]),
         ("youngs_modulus_poisson_ratio", &[1e-6, 1e-7][..]),
         ("contact_stiffness_damping_friction", &[1e-6, 1e-7][..]),
     ] {

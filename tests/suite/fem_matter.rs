@@ -53,8 +53,8 @@ fn momentum(ctx: &GpuContext, sim: &Simulation, loaded: &LoadedScene) -> ([f64; 
     let mut pm = [0.0; 3];
     for (b, (_, range)) in info.bodies.iter().enumerate() {
         for p in range.clone() {
-            for k in 0..3 {
-                pm[k] += info.particle_mass[b] * st.v[3 * p as usize + k];
+            for (k, m) in pm.iter_mut().enumerate() {
+                *m += info.particle_mass[b] * st.v[3 * p as usize + k];
             }
         }
     }
@@ -71,8 +71,8 @@ fn momentum(ctx: &GpuContext, sim: &Simulation, loaded: &LoadedScene) -> ([f64; 
         .mass;
     let mut fm = [0.0; 3];
     for j in 0..n {
-        for k in 0..3 {
-            fm[k] += mass[j] * v[3 * j + k];
+        for (k, m) in fm.iter_mut().enumerate() {
+            *m += mass[j] * v[3 * j + k];
         }
     }
     (pm, fm)

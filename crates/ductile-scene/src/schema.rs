@@ -104,6 +104,32 @@ pub struct SensorSpec {
     /// The marker grid.
     #[serde(default)]
     pub markers: MarkerGridSpec,
+    /// The tactile image's shading (default: red, green and blue lights
+    /// 120° apart, 45° off the optical axis, over a dark ambient).
+    #[serde(default)]
+    pub shading: Option<ShadingSpec>,
+}
+
+/// GelSight-style shading of the tactile image:
+/// I = ambient + Σ color · max(0, n̂·direction).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ShadingSpec {
+    /// Ambient colour (linear RGB).
+    pub ambient: Vec3,
+    /// Lights: direction towards the light in camera axes (x right, y
+    /// down, z forward), and colour.
+    pub lights: Vec<LightSpec>,
+}
+
+/// A directional light.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct LightSpec {
+    /// Direction towards the light, in camera axes.
+    pub direction: Vec3,
+    /// Colour (linear RGB).
+    pub color: Vec3,
 }
 
 /// Camera projection models.

@@ -277,6 +277,20 @@ mod tests {
 
     /// Keyframed poses integrate exactly: pose(n+1) = pose(n) + dt·v(n).
     #[test]
+    fn a_held_turned_pose_has_zero_finite_velocities() {
+        let key = |time: f64| Keyframe {
+            time,
+            position: [0.0, 0.1, 0.0],
+            rotation_deg: [180.0, 0.0, 0.0],
+        };
+        let t = tool(Motion::Keyframes(vec![key(0.0), key(0.1)]));
+        for p in tool_trajectory(&t, 0.01, 20) {
+            assert!(p.angular.is_finite() && p.linear.is_finite(), "{p:?}");
+            assert!(p.angular.length() < 1e-9, "{p:?}");
+        }
+    }
+
+    #[test]
     fn keyframes_are_consistent_with_velocities() {
         let t = tool(Motion::Keyframes(vec![
             Keyframe {

@@ -16,7 +16,7 @@ pub enum SimError {
     Shader(#[from] ductile_gpu::ShaderError),
     /// The simulation blew up.
     #[error(transparent)]
-    Unstable(#[from] Unstable),
+    Unstable(#[from] Box<Unstable>),
     /// Anything else, with a message.
     #[error("{0}")]
     Other(String),
@@ -24,15 +24,17 @@ pub enum SimError {
 
 /// A simulation that produced NaN/inf or lost a particle out of the domain.
 #[derive(Debug, Error)]
-#[error("simulation unstable at substep {step} (t = {time:.6} s): particle {particle} of body `{body}` {what}{hint}")]
+#[error("simulation unstable at substep {step} (t = {time:.6} s): {item} {what}{hint}")]
 pub struct Unstable {
+    /// The failing item in words ("particle 12 of body `water`", "node 3 of FEM body `pad`").
+    pub item: String,
     /// Substep index (0-based) at which it was first detected.
     pub step: u64,
     /// Simulated time at the start of that substep [s].
     pub time: f64,
     /// Name of the body the particle belongs to.
     pub body: String,
-    /// Lowest index of a failing particle in that substep.
+    /// Lowest index of a failing particle (or node, for other solvers) in that substep.
     pub particle: u32,
     /// What happened.
     pub what: String,

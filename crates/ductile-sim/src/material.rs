@@ -274,6 +274,25 @@ pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
             h / c,
             format!("wave speed {c:.4e} m/s across elements of {h:e} m"),
         );
+        // The contact spring k on the lightest node (a corner, a few
+        // elements' share of mass), on top of the elastic stiffness:
+        // symplectic Euler is stable for dt < 2 / √(k/m + (2c/h)²).
+        let desc = crate::fem::desc_from_scene(f, None);
+        if let Ok(rest) = crate::fem::prepare(&desc) {
+            let m_min = rest.mass.iter().copied().fold(f64::INFINITY, f64::min);
+            let k = desc.contact.stiffness;
+            if k > 0.0 && m_min > 0.0 {
+                let w2 = k / m_min + (2.0 * c / h).powi(2);
+                check(
+                    format!("fem[{i}].contact.stiffness"),
+                    &f.name,
+                    2.0 / w2.sqrt(),
+                    format!(
+                        "contact stiffness {k:.4e} N/m on its lightest node ({m_min:.3e} kg) beside wave speed {c:.4e} m/s across {h:e} m"
+                    ),
+                );
+            }
+        }
     }
     out
 }

@@ -593,21 +593,29 @@ impl Simulation {
                         .into()
                 }
             };
-            let body = match self.world.solver::<MpmSolver>(solver) {
-                Some(m) => m.model.info.body_of_particle(particle).to_string(),
+            let (body, item) = match self.world.solver::<MpmSolver>(solver) {
+                Some(m) => {
+                    let b = m.model.info.body_of_particle(particle).to_string();
+                    let item = format!("particle {particle} of body `{b}`");
+                    (b, item)
+                }
                 None => match self.world.solvers.get(solver) {
-                    Some(other) => format!("{} ({})", other.name(), other.describe_item(particle)),
-                    None => format!("solver {solver}"),
+                    Some(other) => (other.name().to_string(), other.describe_item(particle)),
+                    None => (
+                        format!("solver {solver}"),
+                        format!("item {particle} of solver {solver}"),
+                    ),
                 },
             };
-            return Err(SimError::Unstable(Unstable {
+            return Err(SimError::Unstable(Box::new(Unstable {
+                item,
                 step: s[0] as u64,
                 time: s[0] as f64 * self.world.dt,
                 body,
                 particle,
                 what: what.into(),
                 hint,
-            }));
+            })));
         }
         Ok(())
     }

@@ -16,6 +16,7 @@
 
 pub mod matter;
 pub mod sensor;
+pub mod sensor_image;
 pub mod sensor_loss;
 pub mod solver;
 
@@ -100,6 +101,20 @@ pub fn sensor_from_scene(s: &ductile_scene::SensorSpec) -> sensor::SensorDesc {
         rows: s.markers.rows,
         cols: s.markers.cols,
         margin: s.markers.margin,
+        shading: match &s.shading {
+            Some(sh) => sensor_image::Shading {
+                ambient: sh.ambient,
+                lights: sh
+                    .lights
+                    .iter()
+                    .map(|l| sensor_image::Light {
+                        direction: l.direction,
+                        color: l.color,
+                    })
+                    .collect(),
+            },
+            None => sensor_image::Shading::default(),
+        },
     }
 }
 

@@ -107,6 +107,8 @@ pub struct SensorDesc {
     pub cols: u32,
     /// Margin, as a fraction of the image width and height, in [0, 0.5).
     pub margin: f64,
+    /// The tactile image's shading.
+    pub shading: super::sensor_image::Shading,
 }
 
 /// Markers on the gel surface: per marker a boundary triangle and the
@@ -218,7 +220,7 @@ pub fn frame_nodes(nodes: &[[f64; 3]], pinned: &[bool]) -> Result<[u32; 3], SimE
         .max_by(|&&i, &&j| area(i).total_cmp(&area(j)))
         .ok_or_else(err)?;
     let scale = p(b).distance(p(a));
-    if !(area(c) > 1e-9 * scale * scale) {
+    if area(c).is_nan() || area(c) <= 1e-9 * scale * scale {
         return Err(err());
     }
     Ok([a as u32, b as u32, c as u32])
@@ -233,6 +235,10 @@ pub struct Sensor {
     pub markers: Markers,
     /// The frame's base nodes.
     pub frame: [u32; 3],
+    /// The pad's boundary triangles.
+    pub faces: Vec<[u32; 3]>,
+    /// The pad's rest positions [m].
+    pub rest: Vec<[f64; 3]>,
     /// (markers, a, b, c, model, nodes), u32.
     pub ints: wgpu::Buffer,
     /// Camera rows (9), centre, focal lengths, principal point, a₀, M₀ (columns), loss weight.
@@ -339,6 +345,8 @@ impl Sensor {
             desc: desc.clone(),
             markers,
             frame,
+            faces: faces.to_vec(),
+            rest: nodes.to_vec(),
             ints,
             reals: reals_buf,
             reals_host: reals,
@@ -428,6 +436,7 @@ mod tests {
             rows: 3,
             cols: 4,
             margin: 0.2,
+            shading: Default::default(),
         };
         let m = place_markers(&nodes, &faces, &d).unwrap();
         assert_eq!(m.tri.len(), 12);

@@ -88,6 +88,10 @@ pub struct FemSolver {
     pack_params: wgpu::Buffer,
     adjoint: Option<FemAdjoint>,
     sensor: Option<super::sensor::Sensor>,
+    contact_force: wgpu::Buffer,
+    depth: wgpu::Buffer,
+    /// Shortest element edge [m].
+    shortest_edge: f64,
 }
 
 /// The mesh's boundary triangles (faces of one element only), oriented
@@ -206,6 +210,8 @@ impl FemSolver {
         let reals = real_buf("fem.reals", &reals_host)?;
         let tets: Vec<u32> = d.tets.iter().flatten().copied().collect();
         let pinned: Vec<u32> = d.pinned.iter().map(|&b| u32::from(b)).collect();
+        let contact_force = zeros("fem.contact_force", 3 * n)?;
+        let depth = zeros("fem.contact_depth", n)?;
         let bound: Vec<(u32, wgpu::Buffer)> = vec![
             (
                 0,
@@ -217,7 +223,8 @@ impl FemSolver {
                         tools,
                         sim.control().steps as u32,
                         d.mount.map_or(0, |t| t as u32 + 1),
-                        0,
+                        // The index this solver will have in the world.
+                        sim.world.solvers.len() as u32,
                         0,
                         0,
                     ],
@@ -237,6 +244,9 @@ impl FemSolver {
             (25, sim.world.tools.sdf_values.clone()),
             (26, sim.clock().clone()),
             (30, real_buf("fem.mount_offset", &mount_offset)?),
+            (31, contact_force.clone()),
+            (32, sim.world.status.clone()),
+            (33, depth.clone()),
         ];
         let ext = zeros("fem.ext", 3 * n)?;
         let k = |module: &str, e: &str| Kernel::new(ctx, module, e, config);
@@ -332,6 +342,9 @@ impl FemSolver {
             pack_params,
             adjoint: None,
             sensor,
+            contact_force,
+            depth,
+            shortest_edge: super::shortest_edge(&d.nodes, &d.tets),
         })
     }
 
@@ -339,6 +352,44 @@ impl FemSolver {
     /// once gradients are enabled.
     pub fn adjoint_states(&self) -> Option<[&wgpu::Buffer; 2]> {
         self.adjoint.as_ref().map(|a| [&a.adj[0], &a.adj[1]])
+    }
+
+    /// The contact force [N] on each free node in the last substep (tools'
+    /// penalty contact plus couplings; 0 on pinned nodes), 3 Reals per node.
+    pub fn contact_force(&self) -> &wgpu::Buffer {
+        &self.contact_force
+    }
+
+    /// Reads the body's sensor in state `parity` (markers, forces,
+    /// pressure, shear, depth), if it has one: readbacks, for outputs.
+    pub fn read_sensor(
+        &self,
+        ctx: &GpuContext,
+        parity: usize,
+    ) -> Result<Option<super::sensor_image::SensorReadout>, SimError> {
+        let Some(s) = &self.sensor else {
+            return Ok(None);
+        };
+        let p = self.precision;
+        let bytes = 3 * self.nodes as u64 * p.bytes();
+        let x = bytes_to_reals(&read_buffer(ctx, &self.x[parity], bytes)?, p);
+        let fc = bytes_to_reals(&read_buffer(ctx, &self.contact_force, bytes)?, p);
+        let markers = s.read_markers(ctx, parity)?;
+        Ok(Some(super::sensor_image::readout(
+            s, &s.rest, &x, &fc, markers,
+        )))
+    }
+
+    /// The deepest penetration [m] of a free node into a tool over every
+    /// substep run so far (readback, for outputs), and the shortest element
+    /// edge [m] to compare it with.
+    pub fn deepest_penetration(&self, ctx: &GpuContext) -> Result<(f64, f64), SimError> {
+        let p = self.precision;
+        let d = bytes_to_reals(
+            &read_buffer(ctx, &self.depth, self.nodes as u64 * p.bytes())?,
+            p,
+        );
+        Ok((d.iter().copied().fold(0.0, f64::max), self.shortest_edge))
     }
 
     /// The body's tactile sensor, if it has one.
@@ -514,6 +565,7 @@ impl Solver for FemSolver {
             l.extend([
                 (9, &self.x[0]),
                 (10, &self.v[0]),
+                (14, &self.ext),
                 (15, &adj[cur]),
                 (16, &adj[1 - cur]),
                 (17, &self.fbar),
@@ -569,6 +621,10 @@ impl Solver for FemSolver {
     fn encode_adjoint_substep(&self, enc: &mut wgpu::CommandEncoder, cur: usize) {
         let Some(a) = &self.adjoint else { return };
         let mut pass = Self::pass(enc, "fem adjoint");
+        // The elements' forces of state_t (the friction's pull-back reads
+        // the velocity the step predicted from them).
+        self.k_forces
+            .dispatch_1d(&mut pass, &[&self.bg_forces[0]], self.elements);
         a.k_nodes
             .dispatch_1d(&mut pass, &[&a.bg_nodes[cur]], self.nodes);
         if self.tools > 0 {
