@@ -30,7 +30,9 @@ fn run(scene: &Path, out: &Path, extra: &[&str]) -> (i32, String) {
     )
 }
 
-/// Every scene in `scenes/` runs for one frame and writes PLY, NPY, PNG and a summary.
+/// Every scene in `scenes/` runs for one frame and writes PLY, NPY, PNG and
+/// a summary; a scene with MPM matter moves particles, one with a tactile
+/// sensor writes every sensor output.
 #[test]
 fn every_shipped_scene_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -63,13 +65,33 @@ fn every_shipped_scene_runs() {
             serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
                 .unwrap();
         assert_eq!(summary["status"], "ok", "{name}");
-        assert!(summary["particle_steps_per_s"].as_f64().unwrap() > 0.0);
-        // (The summary's mass is a per-body constant: comparing start and
-        // end could not fail. The grid's mass is checked in mpm_invariants.)
-        assert!(
-            summary["start"]["mass_kg"].as_f64().unwrap() > 0.0,
-            "{name}"
-        );
+        let text = std::fs::read_to_string(&scene).unwrap();
+        if text.contains("sensor:") {
+            // Every FEM body with a sensor is named `pad` in the shipped scenes.
+            for f in [
+                "ply/pad/frame_00001.ply",
+                "npy/pad/frame_00001_markers.npy",
+                "npy/pad/frame_00001_pressure.npy",
+                "npy/pad/frame_00001_shear.npy",
+                "npy/pad/frame_00001_depth.npy",
+                "png/pad/frame_00001_tactile.png",
+                "png/pad/frame_00001_depth.png",
+                "sensor_pad.csv",
+            ] {
+                assert!(out.join(f).exists(), "{name}: missing {f}");
+            }
+            let csv = std::fs::read_to_string(out.join("sensor_pad.csv")).unwrap();
+            assert_eq!(csv.lines().count(), 3, "{name}: header and frames 0, 1:\n{csv}");
+        }
+        if summary["particles"].as_u64().unwrap() > 0 {
+            assert!(summary["particle_steps_per_s"].as_f64().unwrap() > 0.0);
+            // (The summary's mass is a per-body constant: comparing start and
+            // end could not fail. The grid's mass is checked in mpm_invariants.)
+            assert!(
+                summary["start"]["mass_kg"].as_f64().unwrap() > 0.0,
+                "{name}"
+            );
+        }
         // The solvers list names MPM with every particle.
         assert_eq!(summary["solvers"][0]["name"], "mpm", "{name}");
         assert_eq!(
