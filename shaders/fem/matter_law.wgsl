@@ -9,6 +9,11 @@
 //   f_n = max(k (R − r) − c u_n, 0)                  (spring, damper)
 //   f = f_n (n̂ − μ w / √(|w|² + ε²))                 (smooth Coulomb)
 // acts on the node, −f on the particle; k [N/m], c [N·s/m], μ, ε [m/s] per pair.
+// The friction is an explicit force: below the stick speed it is a damper
+// μ f_n/ε, stable only while dt μ f_n/(m ε) < 2 for the node's and the
+// particle's masses m. (The tools' friction, `fem/contact.wgsl`, is a
+// velocity projection instead, which sticks at any step; the pair law's
+// force reaches MPM through its grid, where no such projection exists yet.)
 //
 // Broad phase: both sides are binned by MPM grid cell (`mpm/bin*.wgsl`,
 // sorted within each cell); with R ≤ dx every pair in range lies in the

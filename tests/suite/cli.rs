@@ -81,7 +81,11 @@ fn every_shipped_scene_runs() {
                 assert!(out.join(f).exists(), "{name}: missing {f}");
             }
             let csv = std::fs::read_to_string(out.join("sensor_pad.csv")).unwrap();
-            assert_eq!(csv.lines().count(), 3, "{name}: header and frames 0, 1:\n{csv}");
+            assert_eq!(
+                csv.lines().count(),
+                3,
+                "{name}: header and frames 0, 1:\n{csv}"
+            );
         }
         if summary["particles"].as_u64().unwrap() > 0 {
             assert!(summary["particle_steps_per_s"].as_f64().unwrap() > 0.0);

@@ -71,6 +71,11 @@ pub struct FemBody {
     /// base); default: none.
     #[serde(default)]
     pub pin_below: Option<f64>,
+    /// Nodes inside this box (min, max corners [m], at rest) are held too:
+    /// a pad's base in any orientation (a pad on a gripper's finger);
+    /// default: none.
+    #[serde(default)]
+    pub pin_inside: Option<[Vec3; 2]>,
     /// Initial velocity of every node [m/s] (default zero).
     #[serde(default)]
     pub velocity: Vec3,

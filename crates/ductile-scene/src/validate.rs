@@ -477,11 +477,11 @@ impl Checker {
         self.non_negative(&format!("{p}.damping"), f.damping, "1/s");
         self.vec3_finite(&format!("{p}.velocity"), f.velocity, "m/s");
         if let Some(t) = f.mount {
-            if f.pin_below.is_none() {
+            if f.pin_below.is_none() && f.pin_inside.is_none() {
                 self.push(
                     format!("{p}.mount"),
                     format!("Some({t})"),
-                    "a mount together with pin_below (the mounted nodes are the pinned ones)",
+                    "a mount together with pin_below or pin_inside (the mounted nodes are the pinned ones)",
                 );
             }
         }
@@ -515,11 +515,11 @@ impl Checker {
         }
         if let Some(sn) = &f.sensor {
             let q = format!("{p}.sensor");
-            if f.pin_below.is_none() {
+            if f.pin_below.is_none() && f.pin_inside.is_none() {
                 self.push(
                     q.clone(),
                     "Some(..)",
-                    "a sensor together with pin_below (its frame is the pinned base)",
+                    "a sensor together with pin_below or pin_inside (its frame is the pinned base)",
                 );
             }
             let c = &sn.camera;
@@ -552,6 +552,17 @@ impl Checker {
                 B::Open(0.5),
                 "",
             );
+        }
+        if let Some([lo, hi]) = f.pin_inside {
+            let a = self.vec3_finite(&format!("{p}.pin_inside[0]"), lo, "m");
+            let b = self.vec3_finite(&format!("{p}.pin_inside[1]"), hi, "m");
+            if a && b && (0..3).any(|k| lo[k] > hi[k]) {
+                self.push(
+                    format!("{p}.pin_inside[1]"),
+                    fmt_vec3(hi),
+                    format!("at least the min corner {} on every axis", fmt_vec3(lo)),
+                );
+            }
         }
         match &f.mesh {
             FemMesh::TetGen { path, scale, .. } | FemMesh::Gmsh { path, scale, .. } => {

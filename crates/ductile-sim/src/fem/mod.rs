@@ -147,7 +147,11 @@ pub fn desc_from_scene(
     };
     let pinned = nodes
         .iter()
-        .map(|p| b.pin_below.is_some_and(|y| p[1] <= y))
+        .map(|p| {
+            b.pin_below.is_some_and(|y| p[1] <= y)
+                || b.pin_inside
+                    .is_some_and(|[lo, hi]| (0..3).all(|k| lo[k] <= p[k] && p[k] <= hi[k]))
+        })
         .collect();
     let h = shortest_edge(&nodes, &tets);
     let contact = match &b.contact {

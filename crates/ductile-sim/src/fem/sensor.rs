@@ -206,7 +206,8 @@ pub fn frame_nodes(nodes: &[[f64; 3]], pinned: &[bool]) -> Result<[u32; 3], SimE
     let pins: Vec<usize> = (0..nodes.len()).filter(|&i| pinned[i]).collect();
     let err = || {
         SimError::Other(
-            "a sensor needs a pinned base (pin_below) with three nodes not on one line".into(),
+            "a sensor needs a pinned base (pin_below or pin_inside) with three nodes not on one line"
+                .into(),
         )
     };
     let a = *pins.first().ok_or_else(err)?;
