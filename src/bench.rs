@@ -57,6 +57,16 @@ pub struct BenchArgs {
     /// View height in pixels (`--render`).
     #[arg(long, default_value_t = 720, value_parser = clap::value_parser!(u32).range(1..=16384))]
     pub height: u32,
+    /// Benchmark tactile scenes instead (comma-separated scene files, each
+    /// with an FEM body with a sensor; `--steps` substeps): substeps per
+    /// second forward, and the backward/forward ratio of a marker-track loss.
+    #[arg(long, conflicts_with_all = ["gradient", "render"])]
+    pub tactile: Option<String>,
+    /// With `--tactile`: instead, build, run (`--steps` substeps) and drop
+    /// each scene this many times in one process, reporting the resident
+    /// memory as it goes (flat when nothing leaks).
+    #[arg(long, requires = "tactile", value_parser = clap::value_parser!(u32).range(1..))]
+    pub cycles: Option<u32>,
 }
 
 /// RON text of a benchmark problem: a lattice block (8 particles per cell)
@@ -274,6 +284,9 @@ pub fn run_bench(ctx: &GpuContext, args: &BenchArgs) -> Result<()> {
     }
     if args.render {
         return crate::bench_render::run_render_bench(ctx, args);
+    }
+    if let Some(scenes) = &args.tactile {
+        return crate::bench_tactile::run_tactile_bench(ctx, scenes, args);
     }
     println!("adapter: {}", ctx.describe());
     println!(

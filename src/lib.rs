@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod bench_render;
+pub mod bench_tactile;
 pub mod gradcheck;
 pub mod memory;
 pub mod optimize;

@@ -331,3 +331,82 @@ fn a_dragged_pad_slips_when_friction_reaches_mu_times_the_normal_force() {
         );
     }
 }
+
+/// The sensor's host readouts on `scenes/tactile_press.ron`. Reference: at
+/// rest the gel's far surface is the plane y = 24 mm, so the depth map on
+/// the optical axis is 24 − 5 = 19 mm from the camera (measured to 1e-6
+/// m), every pixel of the flat gel sees the same normal, so the tactile
+/// image inside the gel is one colour, and there is no contact force.
+/// Pressed 1 mm by the sphere (at 20 ms), the centre of the contact sits
+/// nearer the camera by about the indentation (measured 0.92 mm, bound
+/// 0.6–1.05 mm, of the sphere's 1 mm: the penalty's penetration, 0.08 mm,
+/// comes off), the image
+/// there differs from the flat colour, the net normal force along the
+/// camera axis pushes away from the gel (camera z < 0), and the pressure
+/// field is positive where the sphere presses.
+#[test]
+fn the_sensor_reads_depth_force_and_image() {
+    use ductile::sim::fem::sensor_image::tactile_image;
+    let (ctx, _g) = gpu();
+    let loaded = ductile::scene::load_scene(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenes/tactile_press.ron"),
+    )
+    .unwrap();
+    let mut sim = ductile::sim::Simulation::new(ctx, &loaded, &Default::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let fi = sim.fem_solver(0).unwrap();
+    let read = |sim: &ductile::sim::Simulation| {
+        let f = sim.world.solver::<FemSolver>(fi).unwrap();
+        let r = f.read_sensor(ctx, sim.parity()).unwrap().unwrap();
+        let desc = f.sensor().unwrap().desc.clone();
+        (r, desc)
+    };
+    let (r0, desc) = read(&sim);
+    let [w, h] = r0.size;
+    let centre = |r: &ductile::sim::fem::sensor_image::SensorReadout, x: u32, y: u32| {
+        f64::from(r.depth[(y * w + x) as usize])
+    };
+    let d0 = centre(&r0, w / 2, h / 2);
+    eprintln!("rest depth on the axis {d0:.6} m");
+    assert!((d0 - 0.019).abs() < 1e-6, "rest depth {d0}");
+    let img0 = tactile_image(&desc.camera, &r0.depth, &desc.shading);
+    let flat = img0[(h / 2 * w + w / 2) as usize];
+    for y in (h / 4..3 * h / 4).step_by(7) {
+        for x in (w / 4..3 * w / 4).step_by(7) {
+            let c = img0[(y * w + x) as usize];
+            assert!(
+                (0..3).all(|k| (c[k] - flat[k]).abs() < 1e-3),
+                "flat gel not uniform at ({x}, {y}): {c:?} vs {flat:?}"
+            );
+        }
+    }
+    assert!(r0.force.iter().all(|&f| f == 0.0), "{:?}", r0.force);
+    // Pressed: 20 ms = 2000 substeps.
+    sim.step(ctx, 2000);
+    sim.check(ctx).unwrap();
+    let (r1, _) = read(&sim);
+    // The sphere's centre (x = 37 mm) seen from the camera (x = 40 mm).
+    let cam = &desc.camera;
+    let u = (cam.principal[0] + cam.focal[0] * (0.037 - 0.04) / 0.019).round() as u32;
+    let v = h / 2;
+    let dent = centre(&r0, u, v) - centre(&r1, u, v);
+    eprintln!(
+        "indentation seen at pixel ({u}, {v}): {dent:.6} m; force {:?}",
+        r1.force
+    );
+    assert!((0.0006..0.00105).contains(&dent), "dent {dent}");
+    let img1 = tactile_image(&desc.camera, &r1.depth, &desc.shading);
+    let c = img1[(v * w + u) as usize];
+    let moved = (0..3)
+        .map(|k| (c[k] - flat[k]).abs())
+        .fold(0.0f32, f32::max);
+    assert!(moved > 0.02, "the image does not see the dent: {c:?}");
+    assert!(r1.force[2] < -0.1, "normal force {:?}", r1.force);
+    let peak = r1.pressure.iter().copied().fold(0.0, f64::max);
+    let least = r1.pressure.iter().copied().fold(0.0, f64::min);
+    eprintln!("pressure from {least:.3e} to {peak:.3e} Pa");
+    assert!(
+        peak > 1e3 && least > -0.1 * peak,
+        "pressure {least} .. {peak}"
+    );
+}

@@ -392,6 +392,12 @@ impl FemSolver {
         Ok((d.iter().copied().fold(0.0, f64::max), self.shortest_edge))
     }
 
+    /// The deepest penetration [m] of each node into a tool since the body
+    /// was built (1 Real per node; 0 for nodes that never touched one).
+    pub fn depth_buffer(&self) -> &wgpu::Buffer {
+        &self.depth
+    }
+
     /// The body's tactile sensor, if it has one.
     pub fn sensor(&self) -> Option<&super::sensor::Sensor> {
         self.sensor.as_ref()
