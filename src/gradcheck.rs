@@ -27,7 +27,9 @@ pub struct GradcheckArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Groups to check, comma-separated: x0, v0, deformation, control, tool,
-    /// material (all bodies). Default: all that apply.
+    /// material (all MPM bodies), fem-material (E, ν), fem-contact (tool
+    /// contact k, c, μ), fem-matter (contact with MPM matter). Default: all
+    /// that apply.
     #[arg(long, value_delimiter = ',')]
     pub groups: Vec<String>,
     /// Run in f32 even where the adapter has SHADER_F64.
@@ -104,12 +106,15 @@ fn wanted(r: &Rollout, names: &[String]) -> Result<Vec<ParamGroup>> {
                         | ("control", ParamGroup::Control)
                         | ("tool", ParamGroup::ToolContact)
                         | ("material", ParamGroup::Material(_))
+                        | ("fem-material", ParamGroup::FemMaterial(_))
+                        | ("fem-contact", ParamGroup::FemContact(_))
+                        | ("fem-matter", ParamGroup::FemMatter(_))
                 )
             })
             .collect();
         if matched.is_empty() {
             bail!(
-                "--groups: `{n}` is not a group of this scene; allowed: x0, v0, deformation, control, tool (scenes with tools), material"
+                "--groups: `{n}` is not a group of this scene; allowed: x0, v0, deformation (scenes with MPM matter), control, tool (scenes with tools), material, fem-material, fem-contact (FEM bodies touching tools), fem-matter (FEM bodies touching MPM matter)"
             );
         }
         out.extend(matched);
@@ -122,7 +127,7 @@ pub fn run_gradcheck(ctx: &GpuContext, args: &GradcheckArgs) -> Result<bool> {
     let mut loaded = ductile_scene::load_scene(&args.scene)?;
     if loaded.scene.loss.is_empty() {
         eprintln!("the scene has no `loss`: using Σ_b |COM_b(T)|² + |mean velocity_b(T)|²");
-        for b in 0..loaded.scene.bodies.len() {
+        for b in 0..loaded.scene.bodies.len() + loaded.scene.fem.len() {
             for kind in [
                 LossKind::CenterOfMass { target: [0.0; 3] },
                 LossKind::CenterOfMassVelocity { target: [0.0; 3] },

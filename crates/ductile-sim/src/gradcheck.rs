@@ -28,6 +28,12 @@ pub enum ParamGroup {
     /// Parameters outside the scene's groups (another solver's state or
     /// parameters), checked by [`check_values`] with the caller's accessors.
     Named(&'static str),
+    /// FEM body k's (`fem[k]`) Young's modulus and Poisson ratio, relative.
+    FemMaterial(usize),
+    /// FEM body k's tool contact: stiffness, damping and friction, relative.
+    FemContact(usize),
+    /// FEM body k's contact with MPM matter: stiffness, damping and friction, relative.
+    FemMatter(usize),
 }
 
 impl ParamGroup {
@@ -41,6 +47,9 @@ impl ParamGroup {
             ParamGroup::Material(b) => format!("material of body {b}"),
             ParamGroup::ToolContact => "tool friction and softness".into(),
             ParamGroup::Named(n) => (*n).into(),
+            ParamGroup::FemMaterial(k) => format!("fem[{k}] E and ν"),
+            ParamGroup::FemContact(k) => format!("fem[{k}] tool contact k, c, μ"),
+            ParamGroup::FemMatter(k) => format!("fem[{k}] matter contact k, c, μ"),
         }
     }
 }
@@ -344,7 +353,55 @@ fn group_values(r: &Rollout, g: &Gradients, group: ParamGroup) -> (Vec<f64>, Vec
         }
         // (named groups bring their own values: `check_values`)
         ParamGroup::Named(_) => (Vec::new(), Vec::new(), Vec::new()),
+        ParamGroup::FemMaterial(k) | ParamGroup::FemContact(k) => {
+            let Some((fi, f)) = fem_body(r, k) else {
+                return (Vec::new(), Vec::new(), Vec::new());
+            };
+            let (vals, name) = match group {
+                ParamGroup::FemMaterial(_) => {
+                    let (e, nu) = f.material();
+                    (vec![e, nu], "youngs_modulus_poisson_ratio")
+                }
+                _ => (f.contact().to_vec(), "contact_stiffness_damping_friction"),
+            };
+            let grads = g.solvers[fi].group(name).unwrap_or(&[]).to_vec();
+            let scale = vals.iter().map(|v| v.abs().max(1e-12)).collect();
+            (vals, scale, grads)
+        }
+        ParamGroup::FemMatter(k) => {
+            let Some((_, c)) = fem_matter(r, k) else {
+                return (Vec::new(), Vec::new(), Vec::new());
+            };
+            let vals = c.params().to_vec();
+            let name = crate::world::Coupling::name(c).to_string();
+            let grads = g
+                .couplings
+                .iter()
+                .find(|s| s.solver == name)
+                .and_then(|s| s.group("matter (k, c, mu)"))
+                .unwrap_or(&[])
+                .to_vec();
+            let scale = vals.iter().map(|v| v.abs().max(1e-12)).collect();
+            (vals, scale, grads)
+        }
     }
+}
+
+/// FEM body k's world index and solver.
+fn fem_body(r: &Rollout, k: usize) -> Option<(usize, &crate::fem::solver::FemSolver)> {
+    let fi = r.sim.fem_solver(k)?;
+    Some((fi, r.sim.world.solver::<crate::fem::solver::FemSolver>(fi)?))
+}
+
+/// FEM body k's matter contact: its index among the couplings, and it.
+fn fem_matter(r: &Rollout, k: usize) -> Option<(usize, &crate::fem::matter::FemMatterCoupling)> {
+    let fi = r.sim.fem_solver(k)?;
+    r.sim.world.couplings.iter().enumerate().find_map(|(i, c)| {
+        c.as_any()
+            .downcast_ref::<crate::fem::matter::FemMatterCoupling>()
+            .filter(|m| m.fem_solver() == fi)
+            .map(|m| (i, m))
+    })
 }
 
 fn set_group(
@@ -392,6 +449,36 @@ fn set_group(
         ParamGroup::Named(n) => Err(SimError::Other(format!(
             "group `{n}` is set by its caller's accessor (check_values)"
         ))),
+        ParamGroup::FemMaterial(k) | ParamGroup::FemContact(k) => {
+            let fi = r
+                .sim
+                .fem_solver(k)
+                .ok_or_else(|| SimError::Other(format!("no FEM body {k}")))?;
+            let f = r
+                .sim
+                .world
+                .solver_mut::<crate::fem::solver::FemSolver>(fi)
+                .ok_or_else(|| SimError::Other(format!("solver {fi} is not FEM")))?;
+            match group {
+                ParamGroup::FemMaterial(_) => f.set_material(ctx, vals[0], vals[1])?,
+                _ => f.set_contact(ctx, vals[0], vals[1], vals[2]),
+            }
+            r.invalidate();
+            Ok(())
+        }
+        ParamGroup::FemMatter(k) => {
+            let i = fem_matter(r, k)
+                .map(|(i, _)| i)
+                .ok_or_else(|| SimError::Other(format!("FEM body {k} has no matter contact")))?;
+            if let Some(c) = r.sim.world.couplings[i]
+                .as_any_mut()
+                .downcast_mut::<crate::fem::matter::FemMatterCoupling>()
+            {
+                c.set_params(ctx, vals[0], vals[1], vals[2]);
+            }
+            r.invalidate();
+            Ok(())
+        }
     }
 }
 
@@ -514,17 +601,31 @@ pub fn check_values(
 
 /// Every group that applies to the rollout's scene.
 pub fn groups(r: &Rollout) -> Vec<ParamGroup> {
-    let mut g = vec![
-        ParamGroup::InitialPosition,
-        ParamGroup::InitialVelocity,
-        ParamGroup::InitialDeformation,
-    ];
+    let mut g = Vec::new();
+    if r.sim.particle_count() > 0 {
+        g.extend([
+            ParamGroup::InitialPosition,
+            ParamGroup::InitialVelocity,
+            ParamGroup::InitialDeformation,
+        ]);
+    }
     if !r.tool_params().is_empty() {
         g.push(ParamGroup::Control);
         g.push(ParamGroup::ToolContact);
     }
     for b in 0..r.materials().len() {
         g.push(ParamGroup::Material(b));
+    }
+    let mut k = 0;
+    while let Some((_, f)) = fem_body(r, k) {
+        g.push(ParamGroup::FemMaterial(k));
+        if f.tool_count() > 0 {
+            g.push(ParamGroup::FemContact(k));
+        }
+        if fem_matter(r, k).is_some() {
+            g.push(ParamGroup::FemMatter(k));
+        }
+        k += 1;
     }
     g
 }

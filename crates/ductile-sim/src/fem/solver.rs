@@ -403,6 +403,11 @@ impl FemSolver {
         self.sensor.as_ref()
     }
 
+    /// Number of tools its nodes collide with.
+    pub fn tool_count(&self) -> u32 {
+        self.tools
+    }
+
     /// Number of nodes.
     pub fn node_count(&self) -> u32 {
         self.nodes
