@@ -57,7 +57,8 @@ impl ViewerApp {
     }
 
     /// The JSON beside an automatic screenshot: the view's rectangle in
-    /// screenshot pixels, the camera, and each body's particle centroid [m].
+    /// screenshot pixels, the camera, and each body's centroid [m] (its
+    /// particles', or an FEM body's nodes').
     pub(super) fn write_shot_info(&self, png: &Path, ppp: f32) -> Result<(), String> {
         let mut bodies = Vec::new();
         if let Some(Session {
@@ -80,6 +81,35 @@ impl ViewerApp {
                 if n > 0 {
                     bodies.push(serde_json::json!({
                         "name": body.name, "index": b, "particles": n,
+                        "centroid_m": c.map(|v| v / n as f64),
+                    }));
+                }
+            }
+            // FEM bodies: their nodes' centroid, numbered after `bodies`.
+            for (k, body) in loaded.scene.fem.iter().enumerate() {
+                let Some(i) = sim.fem_solver(k) else { continue };
+                let solver = &sim.world.solvers[i];
+                let pts = solver.points(i);
+                let prec = sim.config().precision;
+                let x = ductile_gpu::bytes_to_reals(
+                    &ductile_gpu::read_buffer(
+                        &self.ctx,
+                        pts.x[sim.parity()],
+                        3 * pts.count as u64 * prec.bytes(),
+                    )
+                    .map_err(|e| e.to_string())?,
+                    prec,
+                );
+                let n = pts.count as usize;
+                if n > 0 {
+                    let mut c = [0.0f64; 3];
+                    for q in x.chunks(3) {
+                        for (ck, xk) in c.iter_mut().zip(q) {
+                            *ck += xk;
+                        }
+                    }
+                    bodies.push(serde_json::json!({
+                        "name": body.name, "index": loaded.scene.bodies.len() + k, "nodes": n,
                         "centroid_m": c.map(|v| v / n as f64),
                     }));
                 }
