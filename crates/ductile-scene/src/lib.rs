@@ -279,7 +279,7 @@ pub fn load_scene_from_str(
     let mut fem_meshes = Vec::with_capacity(scene.fem.len());
     for (i, b) in scene.fem.iter().enumerate() {
         let (read, path, scale, translation): (MeshReader, _, _, _) = match &b.mesh {
-            FemMesh::Box { .. } => {
+            FemMesh::Box { .. } | FemMesh::Pad { .. } | FemMesh::Dome { .. } => {
                 fem_meshes.push(None);
                 continue;
             }

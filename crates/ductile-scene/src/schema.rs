@@ -76,6 +76,10 @@ pub struct FemBody {
     /// default: none.
     #[serde(default)]
     pub pin_inside: Option<[Vec3; 2]>,
+    /// Pin the generated mesh's base (a `Pad`'s bottom face, a `Dome`'s
+    /// inner surface); default false.
+    #[serde(default)]
+    pub pin_base: bool,
     /// Initial velocity of every node [m/s] (default zero).
     #[serde(default)]
     pub velocity: Vec3,
@@ -306,6 +310,72 @@ pub enum FemMesh {
         #[serde(default)]
         translation: Vec3,
     },
+    /// A tactile pad: a gel of `size` (x, z) and `thickness` (y) standing on
+    /// its base, centred at `center` (the base's centre), `cells` elements
+    /// across (x, z) and `layers` through the thickness. The defaults are
+    /// GelSight Mini's gel, 18.6 × 14.3 mm and 4 mm thick; a `crown` [m]
+    /// raises the top by crown·(1 − (2x/w)²)(1 − (2z/d)²) (a DIGIT-like
+    /// curved gel: crown 2 mm on 19 × 16 mm). Its base is the bottom face.
+    Pad {
+        /// Centre of the base [m].
+        center: Vec3,
+        /// Width (x) and depth (z) [m].
+        #[serde(default = "gelsight_size")]
+        size: [f64; 2],
+        /// Thickness at the edges [m].
+        #[serde(default = "gelsight_thickness")]
+        thickness: f64,
+        /// Elements across (x, z), each >= 1.
+        #[serde(default = "pad_cells")]
+        cells: [u32; 2],
+        /// Elements through the thickness, >= 1.
+        #[serde(default = "pad_layers")]
+        layers: u32,
+        /// Height of the top's crown at the centre [m], >= 0.
+        #[serde(default)]
+        crown: f64,
+    },
+    /// A dome: a spherical shell around `center` (the sphere's centre) of
+    /// outer `radius` and `thickness`, over the spherical square within
+    /// `angle_deg` of the +y axis along x and along z (a fingertip-like
+    /// elastomer; the gnomonic projection of a square grid). Its base is
+    /// the inner surface.
+    Dome {
+        /// The sphere's centre [m].
+        center: Vec3,
+        /// Outer radius [m].
+        radius: f64,
+        /// Shell thickness [m], < radius.
+        thickness: f64,
+        /// Half-angle from +y along x and z [degrees], in (0, 60].
+        #[serde(default = "dome_angle")]
+        angle_deg: f64,
+        /// Elements across the dome (each way), >= 2.
+        #[serde(default = "dome_cells")]
+        cells: u32,
+        /// Elements through the thickness, >= 1.
+        #[serde(default = "pad_layers")]
+        layers: u32,
+    },
+}
+
+fn gelsight_size() -> [f64; 2] {
+    [0.0186, 0.0143]
+}
+fn gelsight_thickness() -> f64 {
+    0.004
+}
+fn pad_cells() -> [u32; 2] {
+    [19, 14]
+}
+fn pad_layers() -> u32 {
+    4
+}
+fn dome_angle() -> f64 {
+    45.0
+}
+fn dome_cells() -> u32 {
+    12
 }
 
 /// When a loss term is evaluated.

@@ -477,11 +477,11 @@ impl Checker {
         self.non_negative(&format!("{p}.damping"), f.damping, "1/s");
         self.vec3_finite(&format!("{p}.velocity"), f.velocity, "m/s");
         if let Some(t) = f.mount {
-            if f.pin_below.is_none() && f.pin_inside.is_none() {
+            if f.pin_below.is_none() && f.pin_inside.is_none() && !f.pin_base {
                 self.push(
                     format!("{p}.mount"),
                     format!("Some({t})"),
-                    "a mount together with pin_below or pin_inside (the mounted nodes are the pinned ones)",
+                    "a mount together with pin_below, pin_inside or pin_base (the mounted nodes are the pinned ones)",
                 );
             }
         }
@@ -515,11 +515,11 @@ impl Checker {
         }
         if let Some(sn) = &f.sensor {
             let q = format!("{p}.sensor");
-            if f.pin_below.is_none() && f.pin_inside.is_none() {
+            if f.pin_below.is_none() && f.pin_inside.is_none() && !f.pin_base {
                 self.push(
                     q.clone(),
                     "Some(..)",
-                    "a sensor together with pin_below or pin_inside (its frame is the pinned base)",
+                    "a sensor together with pin_below, pin_inside or pin_base (its frame is the pinned base)",
                 );
             }
             let c = &sn.camera;
@@ -579,6 +579,55 @@ impl Checker {
                         self.push(format!("{p}.pin_below"), fmt_f64(y), "a finite height [m]");
                     }
                 }
+            }
+            FemMesh::Pad {
+                center,
+                size,
+                thickness,
+                cells,
+                layers,
+                crown,
+            } => {
+                let q = format!("{p}.mesh");
+                self.vec3_finite(&format!("{q}.center"), *center, "m");
+                for (k, v) in size.iter().enumerate() {
+                    self.positive(&format!("{q}.size[{k}]"), *v, "m");
+                }
+                self.positive(&format!("{q}.thickness"), *thickness, "m");
+                self.non_negative(&format!("{q}.crown"), *crown, "m");
+                for (k, &c) in cells.iter().enumerate() {
+                    self.u32_range(&format!("{q}.cells[{k}]"), c, 1, 256, "");
+                }
+                self.u32_range(&format!("{q}.layers"), *layers, 1, 64, "");
+            }
+            FemMesh::Dome {
+                center,
+                radius,
+                thickness,
+                angle_deg,
+                cells,
+                layers,
+            } => {
+                let q = format!("{p}.mesh");
+                self.vec3_finite(&format!("{q}.center"), *center, "m");
+                if self.positive(&format!("{q}.radius"), *radius, "m") {
+                    self.range(
+                        &format!("{q}.thickness"),
+                        *thickness,
+                        B::Open(0.0),
+                        B::Open(*radius),
+                        "m",
+                    );
+                }
+                self.range(
+                    &format!("{q}.angle_deg"),
+                    *angle_deg,
+                    B::Open(0.0),
+                    B::Closed(60.0),
+                    "degrees",
+                );
+                self.u32_range(&format!("{q}.cells"), *cells, 2, 256, "");
+                self.u32_range(&format!("{q}.layers"), *layers, 1, 64, "");
             }
             FemMesh::Box { min, max, cells } => {
                 let q = format!("{p}.mesh");

@@ -261,18 +261,23 @@ pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
     for (i, f) in scene.fem.iter().enumerate() {
         let (mu, la) = lame(f.youngs_modulus, f.poisson_ratio);
         let c = ((la + 2.0 * mu) / f.density).sqrt();
+        // The smallest element altitude (a flat element's shortest edge
+        // overstates the length its fastest wave crosses).
         let h = match &f.mesh {
-            ductile_scene::FemMesh::Box { min, max, cells } => (0..3)
-                .map(|k| (max[k] - min[k]) / f64::from(cells[k].max(1)))
-                .fold(f64::INFINITY, f64::min),
-            // (file meshes: their edges are known once loaded; see the FEM solver)
+            ductile_scene::FemMesh::Box { .. }
+            | ductile_scene::FemMesh::Pad { .. }
+            | ductile_scene::FemMesh::Dome { .. } => {
+                let d = crate::fem::desc_from_scene(f, None);
+                crate::fem::smallest_altitude(&d.nodes, &d.tets)
+            }
+            // (file meshes: known once loaded; see the FEM solver)
             _ => continue,
         };
         check(
             format!("fem[{i}]"),
             &f.name,
             h / c,
-            format!("wave speed {c:.4e} m/s across elements of {h:e} m"),
+            format!("wave speed {c:.4e} m/s across an element altitude of {h:.3e} m"),
         );
         // The contact spring k on the lightest node (a corner, a few
         // elements' share of mass), on top of the elastic stiffness:
@@ -288,7 +293,7 @@ pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
                     &f.name,
                     2.0 / w2.sqrt(),
                     format!(
-                        "contact stiffness {k:.4e} N/m on its lightest node ({m_min:.3e} kg) beside wave speed {c:.4e} m/s across {h:e} m"
+                        "contact stiffness {k:.4e} N/m on its lightest node ({m_min:.3e} kg) beside wave speed {c:.4e} m/s across {h:.3e} m"
                     ),
                 );
             }
