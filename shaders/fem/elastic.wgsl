@@ -56,6 +56,7 @@ fn report_nonfinite(i: u32) {
 }
 
 #import common/real
+#import common/svd
 #import fem/contact
 
 fn n_nodes() -> u32 { return ints[0]; }
@@ -93,7 +94,23 @@ fn alpha() -> Real {
     return 1.0 + mu() / lambda();
 }
 
+// The element model, `ints[6]`: 0 stable neo-Hookean, 1 corotated linear.
+fn corotated() -> bool { return ints[6] == 1u; }
+
+// Corotated linear elasticity (Müller and Gross 2004; the form of Sifakis
+// and Barbič 2012): with the polar decomposition F = R S,
+//   Ψ = μ |F − R|² + λ/2 tr(S − I)²,  P = 2μ (F − R) + λ tr(S − I) R,
+// with μ, λ the Lamé parameters themselves (linear about any rotation).
+fn piola_corotated(f: mat3r) -> mat3r {
+    let r = polar_r(svd3(f));
+    let s = transpose(r) * f;
+    return 2.0 * mu() * (f - r) + (lambda() * (s[0][0] + s[1][1] + s[2][2] - 3.0)) * r;
+}
+
 fn piola(f: mat3r) -> mat3r {
+    if (corotated()) {
+        return piola_corotated(f);
+    }
     let j = determinant(f);
     return mu() * f + (lambda() * (j - alpha())) * cofactor(f);
 }

@@ -59,8 +59,31 @@ fn cofactor_diff(f: mat3r, d: mat3r) -> mat3r {
     );
 }
 
+// The corotated model's dP/dF applied to δ: with F = R S and M = Rᵀ δ,
+// the rotation's change is dR = R [w]× where (tr S · I − S) w is the
+// axial vector of M − Mᵀ (as W S + S W = [(tr S · I − S) w]× for skew W,
+// symmetric S), and
+//   dP = 2μ (δ − dR) + λ (R : δ) R + λ tr(S − I) dR.
+fn piola_diff_corotated(f: mat3r, d: mat3r) -> mat3r {
+    let r = polar_r(svd3(f));
+    let s = transpose(r) * f;
+    let tr = s[0][0] + s[1][1] + s[2][2];
+    let m = transpose(r) * d;
+    let k = vec3r(m[1][2] - m[2][1], m[2][0] - m[0][2], m[0][1] - m[1][0]);
+    let a = tr * mat3r(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0) - s;
+    let ca = mat3r(cross(a[1], a[2]), cross(a[2], a[0]), cross(a[0], a[1]));
+    let det = dot(a[0], ca[0]);
+    let w = (transpose(ca) * k) / select(det, 1e-30, abs(det) < 1e-30);
+    let wx = mat3r(0.0, w.z, -w.y, -w.z, 0.0, w.x, w.y, -w.x, 0.0);
+    let dr = r * wx;
+    return 2.0 * mu() * (d - dr) + (lambda() * ddot(r, d)) * r + (lambda() * (tr - 3.0)) * dr;
+}
+
 // dP/dF applied to δ.
 fn piola_diff(f: mat3r, d: mat3r) -> mat3r {
+    if (corotated()) {
+        return piola_diff_corotated(f, d);
+    }
     let c = cofactor(f);
     let j = determinant(f);
     return mu() * d + (lambda() * ddot(c, d)) * c + (lambda() * (j - alpha())) * cofactor_diff(f, d);
@@ -144,9 +167,17 @@ fn fem_adj_elements(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         elem_bar[o + 6u + k] = dsbar[1][k];
         elem_bar[o + 9u + k] = dsbar[2][k];
     }
-    let cof = cofactor(f);
-    pgrad[2u * e] = pgrad[2u * e] - w * ddot(f - cof, b);
-    pgrad[2u * e + 1u] = pgrad[2u * e + 1u] - w * (determinant(f) - 1.0) * ddot(cof, b);
+    if (corotated()) {
+        // ∂P/∂μ = 2 (F − R), ∂P/∂λ = tr(S − I) R.
+        let r = polar_r(svd3(f));
+        let s = transpose(r) * f;
+        pgrad[2u * e] = pgrad[2u * e] - w * 2.0 * ddot(f - r, b);
+        pgrad[2u * e + 1u] = pgrad[2u * e + 1u] - w * (s[0][0] + s[1][1] + s[2][2] - 3.0) * ddot(r, b);
+    } else {
+        let cof = cofactor(f);
+        pgrad[2u * e] = pgrad[2u * e] - w * ddot(f - cof, b);
+        pgrad[2u * e + 1u] = pgrad[2u * e + 1u] - w * (determinant(f) - 1.0) * ddot(cof, b);
+    }
 }
 
 @compute @workgroup_size(64)

@@ -80,6 +80,9 @@ pub struct FemBody {
     /// inner surface); default false.
     #[serde(default)]
     pub pin_base: bool,
+    /// The element model (default `StableNeoHookean`).
+    #[serde(default)]
+    pub model: FemModelSpec,
     /// Initial velocity of every node [m/s] (default zero).
     #[serde(default)]
     pub velocity: Vec3,
@@ -205,6 +208,16 @@ impl Default for MarkerGridSpec {
 
 fn tenth_f64() -> f64 {
     0.1
+}
+
+/// The element model of an FEM body; both linearise to its (E, ν).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default)]
+pub enum FemModelSpec {
+    /// Stable neo-Hookean (Smith et al. 2018): large strains, no inversion.
+    #[default]
+    StableNeoHookean,
+    /// Corotated linear elasticity: linear about each element's rotation.
+    CorotatedLinear,
 }
 
 /// Penalty contact of an FEM body with MPM matter: each particle is a ball

@@ -8,7 +8,7 @@
 //!
 //! | stage | shader |
 //! |---|---|
-//! | per-element stable neo-Hookean forces | `fem/elastic.wgsl` (`fem_forces`) |
+//! | per-element forces: stable neo-Hookean or corotated linear (polar decomposition by `common/svd.wgsl`) | `fem/elastic.wgsl` (`fem_forces`) |
 //! | per-node gather, gravity, couplings' force, damping, symplectic Euler | `fem/elastic.wgsl` (`fem_integrate`) |
 //! | penalty contact with the tools (spring, damper; friction as a smooth Coulomb projection of the predicted velocity) | `fem/contact.wgsl` (in `fem_integrate`) |
 //! | tactile sensor: markers through a pinhole or fisheye camera in the frame of three base nodes, the marker-track loss and its adjoint | `fem/camera.wgsl`, `fem/sensor.wgsl`, `fem/sensor_adj.wgsl` ([`sensor`], [`sensor_loss`]; host readouts in [`sensor_image`]) |
@@ -51,6 +51,8 @@ pub struct FemDesc {
     pub mount: Option<usize>,
     /// A tactile sensor reading the body, if any.
     pub sensor: Option<sensor::SensorDesc>,
+    /// The element model.
+    pub model: FemModel,
 }
 
 /// Penalty contact of an FEM body's nodes with the tools (`fem/contact.wgsl`).
@@ -295,6 +297,10 @@ pub fn desc_from_scene(
         contact,
         mount: b.mount,
         sensor: b.sensor.as_ref().map(sensor_from_scene),
+        model: match b.model {
+            ductile_scene::FemModelSpec::StableNeoHookean => FemModel::StableNeoHookean,
+            ductile_scene::FemModelSpec::CorotatedLinear => FemModel::CorotatedLinear,
+        },
     }
 }
 
@@ -313,13 +319,26 @@ pub struct FemRest {
     pub adj_entry: Vec<u32>,
 }
 
-/// The energy parameters (μ, λ) of `fem/elastic.wgsl`'s stable neo-Hookean
-/// model for Young's modulus `e` [Pa] and Poisson ratio `nu`: μ = μ_L and
-/// λ = λ_L + μ_L for the Lamé parameters, so that it linearises to the
-/// material's (E, ν).
-pub fn energy_parameters(e: f64, nu: f64) -> (f64, f64) {
+/// The element models of `fem/elastic.wgsl`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FemModel {
+    /// Stable neo-Hookean (Smith et al. 2018, without its log term).
+    #[default]
+    StableNeoHookean,
+    /// Corotated linear elasticity (linear about the element's rotation).
+    CorotatedLinear,
+}
+
+/// The energy parameters (μ, λ) of `model` for Young's modulus `e` [Pa]
+/// and Poisson ratio `nu`, so that it linearises to the material's (E, ν):
+/// the Lamé parameters (μ_L, λ_L) for the corotated model, (μ_L, λ_L + μ_L)
+/// for the stable neo-Hookean one.
+pub fn energy_parameters(model: FemModel, e: f64, nu: f64) -> (f64, f64) {
     let (mu, la) = crate::material::lame(e, nu);
-    (mu, la + mu)
+    match model {
+        FemModel::StableNeoHookean => (mu, la + mu),
+        FemModel::CorotatedLinear => (mu, la),
+    }
 }
 
 /// A box [lo, hi] of `cells` hexahedra, each split into 6 tetrahedra
@@ -490,6 +509,7 @@ mod tests {
             contact: FemContact::default_for(1e5, 0.1),
             mount: None,
             sensor: None,
+            model: FemModel::StableNeoHookean,
         }
     }
 

@@ -55,6 +55,8 @@ pub struct FemSolver {
     config: ShaderConfig,
     /// (E [Pa], ν) as last set.
     material: (f64, f64),
+    /// The element model.
+    model: super::FemModel,
     /// Tools it collides with.
     tools: u32,
     /// Mean node mass [kg] (what a point set reports per point).
@@ -145,7 +147,7 @@ impl FemSolver {
             );
             [reals[4], reals[5], reals[6]]
         };
-        let (mu, la) = energy_parameters(d.youngs_modulus, d.poisson_ratio);
+        let (mu, la) = energy_parameters(d.model, d.youngs_modulus, d.poisson_ratio);
         let c = d.contact;
         let reals_host = vec![
             info.dt,
@@ -225,7 +227,10 @@ impl FemSolver {
                         d.mount.map_or(0, |t| t as u32 + 1),
                         // The index this solver will have in the world.
                         sim.world.solvers.len() as u32,
-                        0,
+                        match d.model {
+                            super::FemModel::StableNeoHookean => 0,
+                            super::FemModel::CorotatedLinear => 1,
+                        },
                         0,
                     ],
                 )?,
@@ -317,6 +322,7 @@ impl FemSolver {
             precision: p,
             config,
             material: (d.youngs_modulus, d.poisson_ratio),
+            model: d.model,
             tools,
             mean_mass: rest.mass.iter().sum::<f64>() / n as f64,
             reals_host,
@@ -432,7 +438,7 @@ impl FemSolver {
                 self.name
             )));
         }
-        let (mu, la) = energy_parameters(e, nu);
+        let (mu, la) = energy_parameters(self.model, e, nu);
         self.reals_host[4] = mu;
         self.reals_host[5] = la;
         self.material = (e, nu);
@@ -680,13 +686,15 @@ impl Solver for FemSolver {
                 dcontact[k] += cg[3 * i + k];
             }
         }
-        // μ = E/(2(1 + ν)), λ = Eν/((1 + ν)(1 − 2ν)) + μ.
+        // μ = E/(2(1 + ν)), λ = Eν/((1 + ν)(1 − 2ν)) (+ μ for the stable
+        // neo-Hookean model).
         let (e, nu) = self.material;
         let dmu_de = 1.0 / (2.0 * (1.0 + nu));
         let dmu_dnu = -e / (2.0 * (1.0 + nu) * (1.0 + nu));
         let d = (1.0 + nu) * (1.0 - 2.0 * nu);
-        let dla_de = nu / d + dmu_de;
-        let dla_dnu = e * (1.0 + 2.0 * nu * nu) / (d * d) + dmu_dnu;
+        let plus_mu = f64::from(u8::from(self.model == super::FemModel::StableNeoHookean));
+        let dla_de = nu / d + plus_mu * dmu_de;
+        let dla_dnu = e * (1.0 + 2.0 * nu * nu) / (d * d) + plus_mu * dmu_dnu;
         Ok(SolverGradients {
             solver: self.name.clone(),
             groups: vec![
