@@ -117,6 +117,49 @@ fn viewer_draws_every_shipped_scene_where_its_bodies_are() {
         };
         let bodies = info["bodies"].as_array().unwrap();
         assert!(!bodies.is_empty(), "{name}: no bodies reported");
+        // A scene with a tactile sensor shows its panel: the live tactile
+        // image (many colours) with the marker arrows, and the force.
+        let text = std::fs::read_to_string(scene).unwrap();
+        if text.contains("sensor:") {
+            let t = &info["tactile"];
+            assert!(
+                t["markers"].as_u64().unwrap_or(0) > 0,
+                "{name}: tactile panel {t}"
+            );
+            assert_eq!(
+                t["force_n"].as_array().map(Vec::len),
+                Some(3),
+                "{name}: {t}"
+            );
+            let r: Vec<f32> = t["image_rect_px"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: no tactile image: {t}"))
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            assert!(
+                r[2] - r[0] > 50.0 && r[3] - r[1] > 30.0,
+                "{name}: tactile image {r:?}"
+            );
+            let mut colours = std::collections::HashSet::new();
+            for y in (r[1] as u32..r[3] as u32).step_by(2) {
+                for x in (r[0] as u32..r[2] as u32).step_by(2) {
+                    if x < img.width() && y < img.height() {
+                        colours.insert(img.get_pixel(x, y).0);
+                    }
+                }
+            }
+            assert!(
+                colours.len() > 20,
+                "{name}: tactile image nearly blank ({} colours)",
+                colours.len()
+            );
+        } else {
+            assert!(
+                info["tactile"].is_null(),
+                "{name}: a tactile panel without a sensor"
+            );
+        }
         // Scenes with a loss plot it over time: at least the first frame's value.
         // A recorded-positions term needs its reference NPY, which a task
         // writes (sysid): without it the plot is replaced by the reason.

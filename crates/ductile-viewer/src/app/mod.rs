@@ -14,6 +14,7 @@
 mod input;
 mod panels;
 mod shot;
+mod tactile;
 mod view;
 
 use crate::orbit::{drag_displacement, project, OrbitCamera};
@@ -132,6 +133,8 @@ pub struct ViewerApp {
     view_rect: egui::Rect,
     shot: Option<AutoShot>,
     shot_pending: Arc<Mutex<Option<Arc<egui::ColorImage>>>>,
+    /// The tactile panel (scenes with a sensor).
+    tactile: tactile::TactileView,
     shot_requested: bool,
     frames_run: u32,
     status: String,
@@ -190,6 +193,7 @@ impl ViewerApp {
             view_rect: egui::Rect::NOTHING,
             shot,
             shot_pending: Arc::new(Mutex::new(None)),
+            tactile: tactile::TactileView::default(),
             shot_requested: false,
             frames_run: 0,
             status: String::new(),
@@ -216,6 +220,7 @@ impl ViewerApp {
 
     /// (Re)loads the source: a scene is parsed and a fresh simulation built.
     fn load(&mut self) {
+        self.tactile.reset();
         self.error = None;
         self.timeline.clear();
         self.history = History::new(2000);
@@ -479,6 +484,7 @@ impl ViewerApp {
     }
 
     fn reset(&mut self) {
+        self.tactile.reset();
         if let Some(s) = self.session.take() {
             if matches!(self.source, Source::Scene(_)) {
                 self.timeline.clear();
@@ -636,6 +642,18 @@ impl eframe::App for ViewerApp {
         egui::Panel::bottom("timeline")
             .resizable(true)
             .show(ui, |ui| self.bottom_panel(ui));
+        let sensed = self
+            .session
+            .as_ref()
+            .and_then(|s| s.sim.as_ref())
+            .filter(|sim| tactile::sensor_body(sim).is_some());
+        if let Some(sim) = sensed {
+            self.tactile.update(&ctx, &self.ctx, sim);
+            egui::Panel::right("tactile")
+                .resizable(true)
+                .default_size(240.0)
+                .show(ui, |ui| self.tactile.show(ui));
+        }
         egui::CentralPanel::default().show(ui, |ui| self.central(ui, frame));
         ctx.request_repaint();
     }

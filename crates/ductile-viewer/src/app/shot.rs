@@ -141,6 +141,11 @@ impl ViewerApp {
             "particle_stride": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| draw_stride(s.particle_count(), self.draw_limit)),
             "particles": self.session.as_ref().and_then(|s| s.sim.as_ref()).map(|s| s.particle_count()),
             "bodies": bodies,
+            "tactile": self.tactile.readout.as_ref().map(|r| serde_json::json!({
+                "markers": r.markers.len(),
+                "force_n": r.force,
+                "image_rect_px": self.tactile.image_rect.map(|t| [t.min.x * ppp, t.min.y * ppp, t.max.x * ppp, t.max.y * ppp]),
+            })),
             "color": self.color.label(),
             "gradient_color_scale": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().ok()),
             "gradient_error": self.session.as_ref().and_then(|s| s.gradient.as_ref()).and_then(|g| g.as_ref().err()),
