@@ -86,8 +86,9 @@ pub struct FemBody {
     /// Initial velocity of every node [m/s] (default zero).
     #[serde(default)]
     pub velocity: Vec3,
-    /// Penalty contact with the tools (default: stiffness E·h for the
-    /// shortest element edge h, no damping, friction 0.5, stick speed 1 mm/s).
+    /// Penalty contact with the tools (default: stiffness 10 E·h for the
+    /// smallest element altitude h, capped for the scene's step, no
+    /// damping, friction 0.5, stick speed 1 mm/s).
     #[serde(default)]
     pub contact: Option<FemContactSpec>,
     /// The tool (index or name) the pinned nodes are mounted on: they then
@@ -229,8 +230,8 @@ pub struct FemMatterSpec {
     /// Whether the body touches MPM matter at all (default true).
     #[serde(default = "yes")]
     pub enabled: bool,
-    /// Normal stiffness per node–particle pair [N/m] (default: the body's
-    /// tool-contact stiffness).
+    /// Normal stiffness per node–particle pair [N/m] (default: E·h for the
+    /// shortest element edge h).
     #[serde(default)]
     pub stiffness: Option<f64>,
     /// Normal damping per pair [N·s/m] (default 0).

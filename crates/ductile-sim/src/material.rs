@@ -285,7 +285,10 @@ pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
         let desc = crate::fem::desc_from_scene(f, None);
         if let Ok(rest) = crate::fem::prepare(&desc) {
             let m_min = rest.mass.iter().copied().fold(f64::INFINITY, f64::min);
-            let k = desc.contact.stiffness;
+            let k = match &f.contact {
+                Some(c) => c.stiffness,
+                None => crate::fem::default_contact_stiffness(&desc, &rest, dt),
+            };
             if k > 0.0 && m_min > 0.0 {
                 let w2 = k / m_min + (2.0 * c / h).powi(2);
                 check(

@@ -325,8 +325,17 @@ impl Simulation {
         };
         // The scene's FEM bodies, one solver each, after MPM.
         for (k, b) in scene.fem.iter().enumerate() {
-            let desc =
+            let mut desc =
                 crate::fem::desc_from_scene(b, loaded.fem_meshes.get(k).and_then(Option::as_ref));
+            // The matter contact's default is E·h; the tools' is set from the step.
+            let matter_default = desc.contact.stiffness;
+            if b.contact.is_none() {
+                if let Ok(rest) = crate::fem::prepare(&desc) {
+                    desc.contact = desc
+                        .contact
+                        .with_default_stiffness(&desc, &rest, scene.time.dt);
+                }
+            }
             let solver =
                 crate::fem::solver::FemSolver::new(ctx, &sim, &desc).map_err(|e| match e {
                     SimError::Other(msg) => {
@@ -353,7 +362,7 @@ impl Simulation {
             let spec = b.matter.clone().unwrap_or_default();
             if spec.enabled && sim.info().particles > 0 {
                 let m = crate::fem::matter::FemMatter {
-                    stiffness: spec.stiffness.unwrap_or(desc.contact.stiffness),
+                    stiffness: spec.stiffness.unwrap_or(matter_default),
                     damping: spec.damping,
                     friction: spec.friction,
                     stick_speed: spec.stick_speed,

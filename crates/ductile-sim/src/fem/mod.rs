@@ -82,6 +82,36 @@ impl FemContact {
     }
 }
 
+/// The default tool-contact stiffness [N/m] of body `d` (rest data `rest`)
+/// stepped at `dt` [s]: 10 E·h for its smallest element altitude h, so that
+/// a node pressed by its share of an element strained by ε sinks about
+/// ε/10 of the element, capped at a quarter of the stiffest spring its
+/// lightest node m takes beside the elastic waves (speed c):
+/// k ≤ ¼ m (4/dt² − (2c/h)²). E·h when the step leaves no room (the
+/// time-step advice then warns).
+pub fn default_contact_stiffness(d: &FemDesc, rest: &FemRest, dt: f64) -> f64 {
+    let h = smallest_altitude(&d.nodes, &d.tets);
+    let (mu, la) = crate::material::lame(d.youngs_modulus, d.poisson_ratio);
+    let c = ((la + 2.0 * mu) / d.density).sqrt();
+    let m = rest.mass.iter().copied().fold(f64::INFINITY, f64::min);
+    let room = 0.25 * m * (4.0 / (dt * dt) - (2.0 * c / h).powi(2));
+    let eh = d.youngs_modulus * h;
+    if room > eh {
+        (10.0 * eh).min(room)
+    } else {
+        eh
+    }
+}
+
+impl FemContact {
+    /// `self` with the default stiffness for `d` at step `dt` when the
+    /// scene left it out (see [`default_contact_stiffness`]).
+    pub fn with_default_stiffness(mut self, d: &FemDesc, rest: &FemRest, dt: f64) -> Self {
+        self.stiffness = default_contact_stiffness(d, rest, dt);
+        self
+    }
+}
+
 /// The sensor a scene's `fem[k].sensor` describes.
 pub fn sensor_from_scene(s: &ductile_scene::SensorSpec) -> sensor::SensorDesc {
     let c = &s.camera;
