@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod bench_render;
 pub mod bench_tactile;
+pub mod calibrate;
 pub mod gradcheck;
 pub mod memory;
 pub mod optimize;

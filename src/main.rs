@@ -67,6 +67,8 @@ enum Command {
     Optimize(ductile::optimize::OptimizeArgs),
     /// Compare the adjoint gradients of the scene's loss with finite differences.
     Gradcheck(ductile::gradcheck::GradcheckArgs),
+    /// Fit a tactile sensor's shading to a recorded image and print it.
+    Calibrate(ductile::calibrate::CalibrateArgs),
     /// Check scene and task files and report the first error in each (a task's scene is checked too).
     Validate {
         /// Scene or task files.
@@ -208,6 +210,12 @@ fn real_main(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(3)
             })
+        }
+        Command::Calibrate(args) => {
+            ductile_scene::load_scene(&args.scene)?;
+            let ctx = context(&cli.adapter, false)?;
+            ductile::calibrate::run_calibrate(&ctx, &args)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Validate { scenes } => {
             let mut bad = 0;

@@ -330,6 +330,53 @@ fn gradcheck_checks_the_tactile_groups() {
     }
 }
 
+/// `ductile calibrate` fits the tactile shading to a recorded image: on
+/// the image `ductile run` wrote of the same scene and frame, it prints a
+/// `shading` with a polynomial and an RMS residual below 0.01 (the
+/// lights' clamping and 8-bit quantisation; measured 4e-3); an image of
+/// the wrong size is refused naming both sizes.
+#[test]
+fn calibrate_fits_the_shading_to_a_recorded_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let scene = root().join("scenes/tactile_press.ron");
+    let out = dir.path().join("run");
+    let (code, err) = run(&scene, &out, &["--frames", "2"]);
+    assert_eq!(code, 0, "{err}");
+    let png = out.join("png/pad/frame_00002_tactile.png");
+    let (code, stdout, err) = cmd(&[
+        "calibrate",
+        scene.to_str().unwrap(),
+        "--reference",
+        png.to_str().unwrap(),
+        "--frame",
+        "2",
+    ]);
+    assert_eq!(code, 0, "{stdout}\n{err}");
+    assert!(stdout.contains("polynomial: Some(("), "{stdout}");
+    let rms: f64 = stdout
+        .split("RMS residual ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no residual in {stdout}"));
+    assert!(rms < 0.01, "residual {rms}");
+    let depth = out.join("png/pad/frame_00002_depth.png");
+    image::open(out.join("png/frame_00002.png"))
+        .unwrap()
+        .save(&depth.with_file_name("other.png"))
+        .unwrap();
+    let (code, _, err) = cmd(&[
+        "calibrate",
+        scene.to_str().unwrap(),
+        "--reference",
+        depth.with_file_name("other.png").to_str().unwrap(),
+        "--frame",
+        "2",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("320 × 240"), "{err}");
+}
+
 /// The shipped ice-cream scene is mirror-symmetric, and its cone sits on a
 /// grid node: contact kinks lie exactly at the checked point, so its
 /// tool-control check fails as shipped (central differences average the

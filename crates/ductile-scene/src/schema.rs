@@ -132,7 +132,14 @@ pub struct ShadingSpec {
     pub ambient: Vec3,
     /// Lights: direction towards the light in camera axes (x right, y
     /// down, z forward), and colour.
+    #[serde(default)]
     pub lights: Vec<LightSpec>,
+    /// A calibrated shading (`ductile calibrate` prints it): per channel
+    /// (r, g, b) the coefficients of 1, n_x, n_y, n_z, n_x², n_y², n_z²,
+    /// n_x n_y, n_x n_z, n_y n_z for the unit normal n in camera axes.
+    /// When given, it replaces `ambient` and `lights`.
+    #[serde(default)]
+    pub polynomial: Option<[[f64; 10]; 3]>,
 }
 
 /// A directional light.

@@ -145,6 +145,7 @@ pub fn sensor_from_scene(s: &ductile_scene::SensorSpec) -> sensor::SensorDesc {
                         color: l.color,
                     })
                     .collect(),
+                polynomial: sh.polynomial,
             },
             None => sensor_image::Shading::default(),
         },

@@ -20,13 +20,55 @@ pub struct Light {
     pub color: [f64; 3],
 }
 
-/// GelSight-style shading: I = ambient + Σ_l color_l · max(0, n̂·ℓ̂_l).
+/// GelSight-style shading: I = ambient + Σ_l color_l · max(0, n̂·ℓ̂_l), or,
+/// calibrated to a recorded image ([`calibrate`]), a quadratic polynomial
+/// of the normal per channel (Taxim's approach, with a polynomial in place
+/// of its lookup table).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Shading {
     /// Ambient colour.
     pub ambient: [f64; 3],
     /// The lights.
     pub lights: Vec<Light>,
+    /// When set, replaces the lights: per channel (r, g, b) the
+    /// coefficients of [`normal_features`].
+    pub polynomial: Option<[[f64; NORMAL_FEATURES]; 3]>,
+}
+
+/// Number of [`normal_features`].
+pub const NORMAL_FEATURES: usize = 10;
+
+/// The quadratic monomials of a unit normal n (camera axes):
+/// 1, n_x, n_y, n_z, n_x², n_y², n_z², n_x n_y, n_x n_z, n_y n_z.
+pub fn normal_features(n: DVec3) -> [f64; NORMAL_FEATURES] {
+    [
+        1.0,
+        n.x,
+        n.y,
+        n.z,
+        n.x * n.x,
+        n.y * n.y,
+        n.z * n.z,
+        n.x * n.y,
+        n.x * n.z,
+        n.y * n.z,
+    ]
+}
+
+impl Shading {
+    /// The colour (unclamped) of a surface with unit normal `n`.
+    pub fn shade(&self, n: DVec3) -> [f64; 3] {
+        if let Some(p) = &self.polynomial {
+            let f = normal_features(n);
+            return p.map(|row| row.iter().zip(&f).map(|(a, b)| a * b).sum());
+        }
+        let mut c = DVec3::from_array(self.ambient);
+        for l in &self.lights {
+            let dir = DVec3::from_array(l.direction).normalize_or_zero();
+            c += DVec3::from_array(l.color) * n.dot(dir).max(0.0);
+        }
+        c.to_array()
+    }
 }
 
 impl Default for Shading {
@@ -51,6 +93,7 @@ impl Default for Shading {
                 light(210.0, [0.0, 0.6, 0.0]),
                 light(330.0, [0.0, 0.0, 0.6]),
             ],
+            polynomial: None,
         }
     }
 }
@@ -251,10 +294,99 @@ pub fn depth_map(cam: &CameraDesc, faces: &[[u32; 3]], xc: &[DVec3]) -> Vec<f32>
 }
 
 /// The tactile RGB image (`height × width` pixels, linear RGB clamped to
-/// [0, 1]) shaded from a depth map: each pixel's surface point is
-/// back-projected along its ray, the normal taken from its neighbours
-/// (facing the camera), and lit by `shading`. Pixels without gel are black.
+/// [0, 1]) shaded from a depth map: each pixel's surface normal
+/// ([`pixel_normals`]) lit by `shading`. Pixels without gel are black.
 pub fn tactile_image(cam: &CameraDesc, depth: &[f32], shading: &Shading) -> Vec<[f32; 3]> {
+    pixel_normals(cam, depth)
+        .into_iter()
+        .map(|n| match n {
+            Some(n) => shading.shade(n).map(|v| v.clamp(0.0, 1.0) as f32),
+            None => [0.0; 3],
+        })
+        .collect()
+}
+
+/// Fits the polynomial shading ([`Shading::polynomial`]) to a recorded
+/// image `reference` (linear RGB in [0, 1], `height × width`) of the state
+/// whose depth map is `depth`: least squares per channel over the pixels
+/// that see gel. Returns the coefficients and the fit's RMS residual; an
+/// error when fewer pixels than features see gel or the normals are too
+/// uniform to determine them.
+pub fn calibrate(
+    cam: &CameraDesc,
+    depth: &[f32],
+    reference: &[[f32; 3]],
+) -> Result<([[f64; NORMAL_FEATURES]; 3], f64), crate::SimError> {
+    let normals = pixel_normals(cam, depth);
+    if reference.len() != normals.len() {
+        return Err(crate::SimError::Other(format!(
+            "reference image has {} pixels; the camera has {} ({} × {})",
+            reference.len(),
+            normals.len(),
+            cam.width,
+            cam.height
+        )));
+    }
+    const K: usize = NORMAL_FEATURES;
+    let mut ata = [[0.0f64; K]; K];
+    let mut atb = [[0.0f64; K]; 3];
+    let mut count = 0usize;
+    for (n, r) in normals.iter().zip(reference) {
+        let Some(n) = n else { continue };
+        let f = normal_features(*n);
+        for i in 0..K {
+            for j in 0..K {
+                ata[i][j] += f[i] * f[j];
+            }
+            for c in 0..3 {
+                atb[c][i] += f[i] * f64::from(r[c]);
+            }
+        }
+        count += 1;
+    }
+    if count < K {
+        return Err(crate::SimError::Other(format!(
+            "only {count} pixels see gel: too few to fit {K} coefficients"
+        )));
+    }
+    // A small ridge term: the features are dependent on the unit sphere
+    // (n_x² + n_y² + n_z² = 1), so the plain normal equations are singular.
+    let scale = (0..K).map(|i| ata[i][i]).fold(0.0, f64::max);
+    for (i, row) in ata.iter_mut().enumerate() {
+        row[i] += 1e-9 * scale;
+    }
+    let m = nalgebra::SMatrix::<f64, K, K>::from_fn(|i, j| ata[i][j]);
+    let chol = m.cholesky().ok_or_else(|| {
+        crate::SimError::Other("the gel's normals are too uniform to calibrate the shading".into())
+    })?;
+    let mut coef = [[0.0; K]; 3];
+    for c in 0..3 {
+        let b = nalgebra::SVector::<f64, K>::from_fn(|i, _| atb[c][i]);
+        let x = chol.solve(&b);
+        for i in 0..K {
+            coef[c][i] = x[i];
+        }
+    }
+    let fit = Shading {
+        ambient: [0.0; 3],
+        lights: Vec::new(),
+        polynomial: Some(coef),
+    };
+    let mut ss = 0.0;
+    for (n, r) in normals.iter().zip(reference) {
+        let Some(n) = n else { continue };
+        let s = fit.shade(*n);
+        for c in 0..3 {
+            ss += (s[c] - f64::from(r[c])).powi(2);
+        }
+    }
+    Ok((coef, (ss / (3 * count) as f64).sqrt()))
+}
+
+/// Each pixel's surface normal (unit, camera axes, facing the camera) from
+/// a depth map: the pixel's point back-projected along its ray, the normal
+/// from its neighbours' points; `None` where the camera sees no gel.
+pub fn pixel_normals(cam: &CameraDesc, depth: &[f32]) -> Vec<Option<DVec3>> {
     let (w, h) = (cam.width as usize, cam.height as usize);
     let point = |x: usize, y: usize| -> Option<DVec3> {
         let z = f64::from(depth[y * w + x]);
@@ -264,17 +396,7 @@ pub fn tactile_image(cam: &CameraDesc, depth: &[f32], shading: &Shading) -> Vec<
         let r = cam.ray(x as f64 + 0.5, y as f64 + 0.5);
         (r.z > 1e-12).then(|| r * (z / r.z))
     };
-    let lights: Vec<(DVec3, DVec3)> = shading
-        .lights
-        .iter()
-        .map(|l| {
-            (
-                DVec3::from_array(l.direction).normalize_or_zero(),
-                DVec3::from_array(l.color),
-            )
-        })
-        .collect();
-    let mut img = vec![[0.0f32; 3]; w * h];
+    let mut out = vec![None; w * h];
     for y in 0..h {
         for x in 0..w {
             let Some(p) = point(x, y) else { continue };
@@ -296,12 +418,10 @@ pub fn tactile_image(cam: &CameraDesc, depth: &[f32], shading: &Shading) -> Vec<
             if nrm.dot(p) > 0.0 {
                 nrm = -nrm;
             }
-            let mut c = DVec3::from_array(shading.ambient);
-            for (dir, col) in &lights {
-                c += *col * nrm.dot(*dir).max(0.0);
+            if nrm != DVec3::ZERO {
+                out[y * w + x] = Some(nrm);
             }
-            img[y * w + x] = [c.x, c.y, c.z].map(|v| v.clamp(0.0, 1.0) as f32);
         }
     }
-    img
+    out
 }
