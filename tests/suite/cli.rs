@@ -363,7 +363,7 @@ fn calibrate_fits_the_shading_to_a_recorded_image() {
     let depth = out.join("png/pad/frame_00002_depth.png");
     image::open(out.join("png/frame_00002.png"))
         .unwrap()
-        .save(&depth.with_file_name("other.png"))
+        .save(depth.with_file_name("other.png"))
         .unwrap();
     let (code, _, err) = cmd(&[
         "calibrate",
