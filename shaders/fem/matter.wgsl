@@ -20,19 +20,7 @@ fn matter_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (p >= p_num_particles()) {
         return;
     }
-    let xp = m_xp(p);
-    let vp = m_vp(p);
-    let c = m_cell(xp);
-    var f = vec3r(0.0);
-    for (var dz = -1; dz <= 1; dz = dz + 1) {
-        for (var dy = -1; dy <= 1; dy = dy + 1) {
-            let seg = m_row(false, c, dy, dz);
-            for (var s = seg.x; s < seg.y; s = s + 1u) {
-                let j = n_sorted[s];
-                f = f - pair_force(m_xj(j) - xp, m_vj(j) - vp);
-            }
-        }
-    }
+    let f = particle_contact(p).xyz;
     fp[3u * p] = f.x;
     fp[3u * p + 1u] = f.y;
     fp[3u * p + 2u] = f.z;

@@ -31,19 +31,9 @@ fn matter_adj_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
     let xp = m_xp(p);
     let vp = m_vp(p);
     let c = m_cell(xp);
-    var f = vec3r(0.0);
-    var touched = false;
-    for (var dz = -1; dz <= 1; dz = dz + 1) {
-        for (var dy = -1; dy <= 1; dy = dy + 1) {
-            let seg = m_row(false, c, dy, dz);
-            for (var s = seg.x; s < seg.y; s = s + 1u) {
-                let j = n_sorted[s];
-                let fj = pair_force(m_xj(j) - xp, m_vj(j) - vp);
-                touched = touched || any(fj != vec3r(0.0));
-                f = f - fj;
-            }
-        }
-    }
+    let contact = particle_contact(p);
+    let f = contact.xyz;
+    let touched = contact.w != 0.0;
     var fb = vec3r(0.0);
     var xb = vec3r(0.0);
     var vb = vec3r(0.0);

@@ -87,6 +87,30 @@ fn pair_force(d: vec3r, u: vec3r) -> vec3r {
     return fn_raw * (n - m_mu() * w / s);
 }
 
+// The contact force [N] on particle p from every FEM node near it
+// (xyz), and 1 in w when some pair is in contact (0 otherwise).
+fn particle_contact(p: u32) -> vec4r {
+    let xp = m_xp(p);
+    let vp = m_vp(p);
+    let c = m_cell(xp);
+    var f = vec3r(0.0);
+    var touched: Real = 0.0;
+    for (var dz = -1; dz <= 1; dz = dz + 1) {
+        for (var dy = -1; dy <= 1; dy = dy + 1) {
+            let seg = m_row(false, c, dy, dz);
+            for (var s = seg.x; s < seg.y; s = s + 1u) {
+                let j = n_sorted[s];
+                let fj = pair_force(m_xj(j) - xp, m_vj(j) - vp);
+                if (any(fj != vec3r(0.0))) {
+                    touched = 1.0;
+                }
+                f = f - fj;
+            }
+        }
+    }
+    return vec4r(f, touched);
+}
+
 struct PairAdj {
     d: vec3r,       // gᵀ ∂f/∂d
     u: vec3r,       // gᵀ ∂f/∂u

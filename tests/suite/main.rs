@@ -6,6 +6,7 @@
 //! |---|---|
 //! | `cli` | the `ductile` command as a user meets it: every scene and task, errors, limits |
 //! | `fem` | the FEM solver: a column under its own weight against linear elasticity, gradients through the tape |
+//! | `fem_kernels` | each tactile and FEM–MPM device function's adjoint alone (cameras, sensor frame, contact law) |
 //! | `fem_matter` | FEM–MPM contact: momentum exchanged exactly, gradients through it |
 //! | `gradients` | adjoints against central differences, per parameter group and material |
 //! | `kernel_adjoints` | each device function's adjoint alone, on random inputs (stress, return mappings, contact) |
@@ -20,6 +21,7 @@
 mod cli;
 mod common;
 mod fem;
+mod fem_kernels;
 mod fem_matter;
 mod gradients;
 mod kernel_adjoints;

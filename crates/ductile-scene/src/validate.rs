@@ -545,6 +545,14 @@ impl Checker {
             }
             self.u32_range(&format!("{q}.markers.rows"), sn.markers.rows, 1, 1024, "");
             self.u32_range(&format!("{q}.markers.cols"), sn.markers.cols, 1, 1024, "");
+            let count = u64::from(sn.markers.rows) * u64::from(sn.markers.cols);
+            if count > 4096 {
+                self.push(
+                    format!("{q}.markers"),
+                    format!("{} × {}", sn.markers.rows, sn.markers.cols),
+                    "at most 4096 markers (rows × cols): each is placed by casting a ray through the whole mesh",
+                );
+            }
             self.range(
                 &format!("{q}.markers.margin"),
                 sn.markers.margin,

@@ -1,0 +1,93 @@
+// Test harness: the tactile and FEM–MPM device functions next to their
+// adjoints, one sample per invocation (tests/suite/fem_kernels.rs checks
+// each adjoint alone against central differences, as kernel_adjoints.rs
+// does for MPM's).
+//
+// | pair | function | adjoint | record (inputs) |
+// |---|---|---|---|
+// | camera | `project` (fem/camera) | `project_vjp` | model 0, X 1..4, f 4..6, c 6..8 |
+// | rest | `to_rest` (fem/camera) | `to_rest_vjp` | p 0..3, a 3..6, b 6..9, c 9..12, a₀ 12..15, M₀ 15..24 |
+// | pair | `pair_force` (fem/matter_law) | `pair_vjp` | d 0..3, u 3..6 (k, c, μ, ε, R, planted in `mreals`) |
+
+#import fem/camera
+#import fem/matter_law
+
+@group(0) @binding(20) var<storage, read> inputs: array<Real>;
+@group(0) @binding(21) var<storage, read> seeds: array<Real>;
+@group(0) @binding(22) var<storage, read_write> outputs: array<Real>;
+
+const RECORD: u32 = 32u;
+
+fn in3(i: u32, o: u32) -> vec3r {
+    let b = RECORD * i + o;
+    return vec3r(inputs[b], inputs[b + 1u], inputs[b + 2u]);
+}
+fn seed3(i: u32) -> vec3r {
+    let b = RECORD * i;
+    return vec3r(seeds[b], seeds[b + 1u], seeds[b + 2u]);
+}
+fn out3(i: u32, o: u32, v: vec3r) {
+    let b = RECORD * i + o;
+    outputs[b] = v.x;
+    outputs[b + 1u] = v.y;
+    outputs[b + 2u] = v.z;
+}
+fn sample_camera(i: u32) -> Camera {
+    let b = RECORD * i;
+    var cam: Camera;
+    cam.rot = mat3r(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0);
+    cam.center = vec3r(0.0);
+    cam.f = vec2r(inputs[b + 4u], inputs[b + 5u]);
+    cam.c = vec2r(inputs[b + 6u], inputs[b + 7u]);
+    cam.model = u32(inputs[b]);
+    return cam;
+}
+fn sample_m0(i: u32) -> mat3r {
+    return mat3r(in3(i, 15u), in3(i, 18u), in3(i, 21u));
+}
+
+@compute @workgroup_size(64)
+fn camera_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let uv = project(sample_camera(i), in3(i, 1u));
+    outputs[RECORD * i] = uv.x;
+    outputs[RECORD * i + 1u] = uv.y;
+}
+
+@compute @workgroup_size(64)
+fn camera_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let g = vec2r(seeds[RECORD * i], seeds[RECORD * i + 1u]);
+    out3(i, 1u, project_vjp(sample_camera(i), in3(i, 1u), g));
+}
+
+@compute @workgroup_size(64)
+fn rest_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    out3(i, 0u, to_rest(in3(i, 0u), in3(i, 3u), in3(i, 6u), in3(i, 9u), in3(i, 12u), sample_m0(i)));
+}
+
+@compute @workgroup_size(64)
+fn rest_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let r = to_rest_vjp(in3(i, 0u), in3(i, 3u), in3(i, 6u), in3(i, 9u), sample_m0(i), seed3(i));
+    out3(i, 0u, r.p);
+    out3(i, 3u, r.a);
+    out3(i, 6u, r.b);
+    out3(i, 9u, r.c);
+}
+
+@compute @workgroup_size(64)
+fn pair_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    out3(i, 0u, pair_force(in3(i, 0u), in3(i, 3u)));
+}
+
+@compute @workgroup_size(64)
+fn pair_vjp_entry(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let a = pair_vjp(in3(i, 0u), in3(i, 3u), seed3(i));
+    out3(i, 0u, a.d);
+    out3(i, 3u, a.u);
+    out3(i, 6u, a.params);
+}
