@@ -81,6 +81,20 @@ fn real_pow(x: Real, y: Real) -> Real {
     return real_exp(y * real_log(x));
 }
 
+// (a¹⁶ + b¹⁶ + c¹⁶)^(1/16) for a, b, c ≥ 0 (not all 0): a smooth max, scaled
+// by the largest term so that no power under- or overflows. The friction
+// projections use it as a smooth min(|w|, c) = c |w| / norm16(|w|, c, ε).
+fn norm16(a: Real, b: Real, c: Real) -> Real {
+    let big = max(max(a, b), c);
+    let a2 = (a / big) * (a / big);
+    let b2 = (b / big) * (b / big);
+    let c2 = (c / big) * (c / big);
+    let a8 = (a2 * a2) * (a2 * a2);
+    let b8 = (b2 * b2) * (b2 * b2);
+    let c8 = (c2 * c2) * (c2 * c2);
+    return big * sqrt(sqrt(sqrt(sqrt(a8 * a8 + b8 * b8 + c8 * c8))));
+}
+
 // sqrt that is 0 (not NaN) for tiny negative round-off.
 fn safe_sqrt(x: Real) -> Real {
     return sqrt(max(x, 0.0));

@@ -101,22 +101,9 @@ fn contact_total(x: vec3r, v: vec3r) -> vec3r {
     return f;
 }
 
-// s = (|w|¹⁶ + c¹⁶ + ε¹⁶)^(1/16) of the friction projection, scaled by the largest
-// term so that no power under- or overflows.
+// s = (|w|¹⁶ + c¹⁶ + ε¹⁶)^(1/16) of the friction projection.
 fn friction_scale(w: vec3r, cc: Real) -> Real {
-    let lw = length(w);
-    let e = contact_eps();
-    let big = max(max(lw, cc), e);
-    let a = lw / big;
-    let b = cc / big;
-    let c = e / big;
-    let a2 = a * a;
-    let b2 = b * b;
-    let c2 = c * c;
-    let a8 = (a2 * a2) * (a2 * a2);
-    let b8 = (b2 * b2) * (b2 * b2);
-    let c8 = (c2 * c2) * (c2 * c2);
-    return big * sqrt(sqrt(sqrt(sqrt(a8 * a8 + b8 * b8 + c8 * c8))));
+    return norm16(length(w), cc, contact_eps());
 }
 
 // How deep [m] a node at x sits inside the deepest tool (0 outside all).

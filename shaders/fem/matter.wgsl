@@ -73,7 +73,7 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             let seg = m_row(true, c, dy, dz);
             for (var s = seg.x; s < seg.y; s = s + 1u) {
                 let p = p_sorted[s];
-                f = f + pair_force(xj - m_xp(p), vj - m_vp(p));
+                f = f + pair_force(xj - m_xp(p), vj - m_vp(p), pair_sigma(j, p));
             }
         }
     }

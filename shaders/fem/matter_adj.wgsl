@@ -56,7 +56,7 @@ fn matter_adj_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
                 let seg = m_row(false, c, dy, dz);
                 for (var s = seg.x; s < seg.y; s = s + 1u) {
                     let j = n_sorted[s];
-                    let a = pair_vjp(m_xj(j) - xp, m_vj(j) - vp, ebar_j(j) - fb);
+                    let a = pair_vjp(m_xj(j) - xp, m_vj(j) - vp, pair_sigma(j, p), ebar_j(j) - fb);
                     xb = xb - a.d;
                     vb = vb - a.u;
                 }
@@ -92,7 +92,7 @@ fn matter_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
             for (var s = seg.x; s < seg.y; s = s + 1u) {
                 let p = p_sorted[s];
                 let fb = vec3r(fpbar[3u * p], fpbar[3u * p + 1u], fpbar[3u * p + 2u]);
-                let a = pair_vjp(xj - m_xp(p), vj - m_vp(p), eb - fb);
+                let a = pair_vjp(xj - m_xp(p), vj - m_vp(p), pair_sigma(j, p), eb - fb);
                 xb = xb + a.d;
                 vb = vb + a.u;
                 pb = pb + a.params;

@@ -7,19 +7,28 @@
 //   d = x_j − x_p, r = |d|, n̂ = d/r, u = v_j − v_p, u_n = u·n̂, w = u − u_n n̂;
 // where r < R (a particle is a ball of radius R [m] to the nodes):
 //   f_n = max(k (R − r) − c u_n, 0)                  (spring, damper)
-//   f = f_n (n̂ − μ w / √(|w|² + ε²))                 (smooth Coulomb)
-// acts on the node, −f on the particle; k [N/m], c [N·s/m], μ, ε [m/s] per pair.
-// The friction is an explicit force: below the stick speed it is a damper
-// μ f_n/ε, stable only while dt μ f_n/(m ε) < 2 for the node's and the
-// particle's masses m. (The tools' friction, `fem/contact.wgsl`, is a
-// velocity projection instead, which sticks at any step; the pair law's
-// force reaches MPM through its grid, where no such projection exists yet.)
+//   f = f_n n̂ − μ f_n w / S,  S = (|w|¹⁶ + c_s¹⁶ + ε¹⁶)^(1/16),
+//   c_s = μ f_n σ,  σ = 2 dt (1/m_j + 1/m_p)
+// acts on the node, −f on the particle; k [N/m], c [N·s/m], μ, ε [m/s] per
+// pair, m_j and m_p the node's and the particle's masses [kg] (as built:
+// σ is a regularisation, held fixed under parameter changes), dt [s].
+// The friction is smooth Coulomb with a stick–slip transition set by the
+// masses and the step: c_s is twice the relative slip a force μ f_n takes
+// out of the pair in one step, so while |w| < c_s friction is the damper
+// m*/(2 dt) (m* the pair's reduced mass), which halves the slip each step
+// (an isolated pair; the explicit limit is 2×), and from |w| > c_s on it is
+// μ f_n. This is the tools' velocity projection (`fem/contact.wgsl`)
+// written as a force, since the particle's side reaches MPM through its
+// grid; a fixed stick speed instead (S = √(|w|² + ε²)) gives the damper
+// μ f_n/ε, unstable for dt μ f_n/(m ε) > 2, and chatters. ε only smooths
+// where f_n is small.
 //
 // Broad phase: both sides are binned by MPM grid cell (`mpm/bin*.wgsl`,
 // sorted within each cell); with R ≤ dx every pair in range lies in the
 // 3×3×3 cells around either point's base cell, so no search is brute force.
 
 #import common/index
+#import common/real
 #import mpm/params
 
 @group(0) @binding(0) var<storage, read> params: Params;
@@ -33,6 +42,9 @@
 @group(0) @binding(8) var<storage, read> p_sorted: array<u32>;
 @group(0) @binding(9) var<storage, read> n_start: array<u32>;   // FEM node bins
 @group(0) @binding(10) var<storage, read> n_sorted: array<u32>;
+@group(0) @binding(20) var<storage, read> fmass: array<Real>;   // FEM node masses
+@group(0) @binding(21) var<storage, read> body_of: array<u32>;  // MPM tags
+@group(0) @binding(22) var<storage, read> pmass: array<Real>;   // per MPM body
 
 fn n_fem() -> u32 { return mints[0]; }
 fn m_k() -> Real { return mreals[0]; }
@@ -41,6 +53,13 @@ fn m_mu() -> Real { return mreals[2]; }
 fn m_eps() -> Real { return mreals[3]; }
 fn m_radius() -> Real { return mreals[4]; }
 fn m_planted() -> Real { return mreals[5]; }
+
+// σ = 2 dt (1/m_j + 1/m_p) [s/kg] of node j and particle p, with the
+// particle masses of the coupling's build (a fixed regularisation: not
+// differentiated, unchanged by a later density).
+fn pair_sigma(j: u32, p: u32) -> Real {
+    return 2.0 * p_dt() * (1.0 / fmass[j] + 1.0 / pmass[tag_body(body_of[p])]);
+}
 
 fn m_xp(p: u32) -> vec3r { return vec3r(mx[3u * p], mx[3u * p + 1u], mx[3u * p + 2u]); }
 fn m_vp(p: u32) -> vec3r { return vec3r(mv[3u * p], mv[3u * p + 1u], mv[3u * p + 2u]); }
@@ -70,8 +89,9 @@ fn m_row(starts_are_particles: bool, c: vec3<i32>, dy: i32, dz: i32) -> vec2<u32
     return vec2<u32>(n_start[row + u32(lo)], n_start[row + u32(hi) + 1u]);
 }
 
-// Force [N] on the node of a pair with offset d = x_j − x_p and relative velocity u.
-fn pair_force(d: vec3r, u: vec3r) -> vec3r {
+// Force [N] on the node of a pair with offset d = x_j − x_p, relative
+// velocity u and σ [s/kg] (`pair_sigma`).
+fn pair_force(d: vec3r, u: vec3r, sigma: Real) -> vec3r {
     let r = length(d);
     if (!(r < m_radius()) || !(r > 0.0)) {
         return vec3r(0.0);
@@ -83,7 +103,7 @@ fn pair_force(d: vec3r, u: vec3r) -> vec3r {
         return vec3r(0.0);
     }
     let w = u - un * n;
-    let s = sqrt(dot(w, w) + m_eps() * m_eps());
+    let s = norm16(length(w), m_mu() * fn_raw * sigma, m_eps());
     return fn_raw * (n - m_mu() * w / s);
 }
 
@@ -100,7 +120,7 @@ fn particle_contact(p: u32) -> vec4r {
             let seg = m_row(false, c, dy, dz);
             for (var s = seg.x; s < seg.y; s = s + 1u) {
                 let j = n_sorted[s];
-                let fj = pair_force(m_xj(j) - xp, m_vj(j) - vp);
+                let fj = pair_force(m_xj(j) - xp, m_vj(j) - vp, pair_sigma(j, p));
                 if (any(fj != vec3r(0.0))) {
                     touched = 1.0;
                 }
@@ -119,11 +139,13 @@ struct PairAdj {
 
 // Vector–Jacobian product of `pair_force` with g = ∂L/∂f (scaled by the
 // planted factor, 1 except in the tests that plant a wrong adjoint). With
-// P = I − n̂n̂ᵀ (so ∂n̂/∂d = P/r, ∂w/∂u = P) and h = g/s − (g·w) w/s³:
-//   ∂L/∂f_n = g·n̂ − μ g·w/s
-//   d̄ = ∂L/∂f_n (−k n̂ − c P u / r) + f_n P (g + μ ((h·n̂) u + u_n h)) / r
-//   ū = −c ∂L/∂f_n n̂ − μ f_n P h
-fn pair_vjp(d: vec3r, u: vec3r, g0: vec3r) -> PairAdj {
+// T = μ f_n/S, r_w = |w|/S, r_c = c_s/S, P = I − n̂n̂ᵀ (∂n̂/∂d = P/r,
+// ∂w/∂u = P, ∂S/∂w = r_w¹⁴ w/S, ∂S/∂c_s = r_c¹⁵) and L = f_n g·n̂ − T g·w:
+//   S̄ = (g·w) T/S,  w̄ = −T g + S̄ r_w¹⁴ w/S,  c̄_s = S̄ r_c¹⁵,
+//   ∂L/∂f_n = g·n̂ − μ (g·w)/S + c̄_s μ σ,  μ̄ = −f_n (g·w)/S + c̄_s f_n σ,
+//   d̄ = ∂L/∂f_n (−k n̂ − c P u / r) + P (f_n g − (n̂·w̄) u − u_n w̄) / r,
+//   ū = −c ∂L/∂f_n n̂ + P w̄.
+fn pair_vjp(d: vec3r, u: vec3r, sigma: Real, g0: vec3r) -> PairAdj {
     var out: PairAdj;
     out.d = vec3r(0.0);
     out.u = vec3r(0.0);
@@ -143,16 +165,27 @@ fn pair_vjp(d: vec3r, u: vec3r, g0: vec3r) -> PairAdj {
         return out;
     }
     let w = u - un * n;
-    let s = sqrt(dot(w, w) + m_eps() * m_eps());
+    let cs = mu * fn_raw * sigma;
+    let s = norm16(length(w), cs, m_eps());
+    let t = mu * fn_raw / s;
+    let rw2 = dot(w, w) / (s * s);
+    let rw4 = rw2 * rw2;
+    let rw14 = rw4 * rw4 * rw4 * rw2;
+    let rc = cs / s;
+    let rc2 = rc * rc;
+    let rc4 = rc2 * rc2;
+    let rc15 = (rc4 * rc4) * (rc4 * rc2) * rc;
     let gw = dot(g, w);
-    let gfn = dot(g, n) - mu * gw / s;
-    let h = g / s - gw * w / (s * s * s);
+    let sbar = gw * t / s;
+    let wbar = -t * g + sbar * rw14 / s * w;
+    let csbar = sbar * rc15;
+    let gfn = dot(g, n) - mu * gw / s + csbar * mu * sigma;
     let pu = u - un * n;
-    let q = g + mu * (dot(h, n) * u + un * h);
+    let q = fn_raw * g - dot(n, wbar) * u - un * wbar;
     let pq = q - dot(q, n) * n;
-    let ph = h - dot(h, n) * n;
-    out.d = gfn * (-k * n - c * pu / r) + fn_raw * pq / r;
-    out.u = -c * gfn * n - mu * fn_raw * ph;
-    out.params = vec3r(gfn * (m_radius() - r), -gfn * un, -fn_raw * gw / s);
+    let pw = wbar - dot(wbar, n) * n;
+    out.d = gfn * (-k * n - c * pu / r) + pq / r;
+    out.u = -c * gfn * n + pw;
+    out.params = vec3r(gfn * (m_radius() - r), -gfn * un, -fn_raw * gw / s + csbar * fn_raw * sigma);
     return out;
 }

@@ -7,14 +7,14 @@
 // |---|---|---|---|
 // | camera | `project` (fem/camera) | `project_vjp` | model 0, X 1..4, f 4..6, c 6..8 |
 // | rest | `to_rest` (fem/camera) | `to_rest_vjp` | p 0..3, a 3..6, b 6..9, c 9..12, a₀ 12..15, M₀ 15..24 |
-// | pair | `pair_force` (fem/matter_law) | `pair_vjp` | d 0..3, u 3..6 (k, c, μ, ε, R, planted in `mreals`) |
+// | pair | `pair_force` (fem/matter_law) | `pair_vjp` | d 0..3, u 3..6, σ 6 (k, c, μ, ε, R, planted in `mreals`) |
 
 #import fem/camera
 #import fem/matter_law
 
-@group(0) @binding(20) var<storage, read> inputs: array<Real>;
-@group(0) @binding(21) var<storage, read> seeds: array<Real>;
-@group(0) @binding(22) var<storage, read_write> outputs: array<Real>;
+@group(0) @binding(40) var<storage, read> inputs: array<Real>;
+@group(0) @binding(41) var<storage, read> seeds: array<Real>;
+@group(0) @binding(42) var<storage, read_write> outputs: array<Real>;
 
 const RECORD: u32 = 32u;
 
@@ -80,13 +80,13 @@ fn rest_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn pair_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    out3(i, 0u, pair_force(in3(i, 0u), in3(i, 3u)));
+    out3(i, 0u, pair_force(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 6u]));
 }
 
 @compute @workgroup_size(64)
 fn pair_vjp_entry(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let a = pair_vjp(in3(i, 0u), in3(i, 3u), seed3(i));
+    let a = pair_vjp(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 6u], seed3(i));
     out3(i, 0u, a.d);
     out3(i, 3u, a.u);
     out3(i, 6u, a.params);

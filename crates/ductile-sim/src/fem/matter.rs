@@ -40,7 +40,7 @@ pub struct FemMatter {
     pub radius: f64,
 }
 
-/// Every buffer both directions bind: `bound`, the two solvers' states of
+/// Every buffer both directions bind: `bound` (0–2, 7–13, 20–22), the two solvers' states of
 /// `parity` (bindings 3–6) and `extra`.
 fn bindings<'a>(
     bound: &'a [(u32, wgpu::Buffer)],
@@ -186,6 +186,20 @@ impl FemMatterCoupling {
             ),
             (12, mpm.ext_force.clone()),
             (13, body.ext.clone()),
+            (20, body.mass_buffer().clone()),
+            (21, model.body_of.clone()),
+            // Particle mass per body at build time: the stick–slip
+            // transition is a fixed regularisation, not differentiated
+            // (a density set later leaves it as it was).
+            (
+                22,
+                storage_buffer(
+                    ctx,
+                    "matter.particle_mass",
+                    &reals_to_bytes(&model.info.particle_mass, p),
+                    BufferUse::Storage,
+                )?,
+            ),
         ];
         let mstate = [0, 1].map(|par| [mpm.states[par].x.clone(), mpm.states[par].v.clone()]);
         let fstate = [0, 1].map(|par| [body.x[par].clone(), body.v[par].clone()]);

@@ -65,6 +65,8 @@ pub struct FemSolver {
     reals: wgpu::Buffer,
     /// Every model and scratch buffer the kernels bind, by binding number.
     bound: Vec<(u32, wgpu::Buffer)>,
+    /// Lumped node masses [kg] (binding 5).
+    mass: wgpu::Buffer,
     /// Positions per parity, 3 Reals per node [m].
     pub x: [wgpu::Buffer; 2],
     /// Velocities per parity [m/s].
@@ -213,6 +215,7 @@ impl FemSolver {
         let tets: Vec<u32> = d.tets.iter().flatten().copied().collect();
         let pinned: Vec<u32> = d.pinned.iter().map(|&b| u32::from(b)).collect();
         let contact_force = zeros("fem.contact_force", 3 * n)?;
+        let mass = real_buf("fem.mass", &rest.mass)?;
         let depth = zeros("fem.contact_depth", n)?;
         let bound: Vec<(u32, wgpu::Buffer)> = vec![
             (
@@ -239,7 +242,7 @@ impl FemSolver {
             (2, u32_buf("fem.tets", &tets)?),
             (3, real_buf("fem.dm_inv", &rest.dm_inv)?),
             (4, real_buf("fem.volume", &rest.volume)?),
-            (5, real_buf("fem.mass", &rest.mass)?),
+            (5, mass.clone()),
             (6, u32_buf("fem.pinned", &pinned)?),
             (7, u32_buf("fem.adj_start", &rest.adj_start)?),
             (8, u32_buf("fem.adj_entry", &rest.adj_entry)?),
@@ -328,6 +331,7 @@ impl FemSolver {
             reals_host,
             reals,
             bound,
+            mass,
             x,
             v,
             ext,
@@ -412,6 +416,11 @@ impl FemSolver {
     /// Number of tools its nodes collide with.
     pub fn tool_count(&self) -> u32 {
         self.tools
+    }
+
+    /// The lumped node masses [kg] (one Real per node).
+    pub fn mass_buffer(&self) -> &wgpu::Buffer {
+        &self.mass
     }
 
     /// Number of nodes.
