@@ -258,3 +258,75 @@ fn fem_matter_contact_gradients_match_central_differences() {
         "a planted matter-contact error passed: {c:?}"
     );
 }
+
+/// Issue scene 3, the two-pad gripper (`scenes/tactile_grasp.ron`): two gel
+/// pads mounted on a parallel gripper's fingers squeeze a soft 8 g cube
+/// standing on the floor, then lift at 0.3 m/s; the fingers' own contact is
+/// frictionless, so only the pads' friction with the matter can carry it.
+/// Run for its first 2000 substeps (the lift's first 6 mm), in f32.
+///
+/// At the scene's μ = 1 (the threshold μ* = m g / (2 F_n) ≈ 0.1 for the
+/// squeeze F_n ≈ 0.35 N per pad that the sensors report) the cube rises with
+/// the gripper: measured 5.76 mm for its 6 mm and 0.320 m/s over the last
+/// frame. At μ = 0 it falls behind: 2.09 mm and 0.069 m/s. Asserted: μ = 1
+/// rises at least 5 mm and moves within 20 % of the gripper's speed; μ = 0
+/// moves at less than half of it.
+///
+/// μ = 0 still lifts somewhat: the node–particle ball contact is bumpy
+/// (balls of radius dx/2 at spacing dx/2), and a pad pressed into it
+/// interlocks. That geometric friction is why this test does not bracket
+/// the Coulomb threshold closely, as `gripper_lifts_a_block_only_with_friction`
+/// does for MPM's own tools.
+#[test]
+fn tactile_gripper_lifts_a_cube_by_pad_friction() {
+    let (ctx, _g) = gpu();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/tactile_grasp.ron"
+    ))
+    .unwrap();
+    let com_y = |s: &Simulation| -> f64 {
+        let x = s.particles(ctx).unwrap().x;
+        let n = (x.len() / 3) as f64;
+        x.chunks_exact(3).map(|p| p[1]).sum::<f64>() / n
+    };
+    let run = |text: &str| -> (f64, f64) {
+        let loaded = scene(text);
+        assert_eq!(loaded.scene.fem.len(), 2, "two pads");
+        let mut s = Simulation::new(ctx, &loaded, &SimulationOptions::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let y0 = com_y(&s);
+        for _ in 0..19 {
+            s.step(ctx, 100);
+        }
+        let y19 = com_y(&s);
+        s.step(ctx, 100);
+        s.check(ctx).unwrap_or_else(|e| panic!("{e}"));
+        let y20 = com_y(&s);
+        (y20 - y0, (y20 - y19) / (100.0 * 2e-5))
+    };
+    let (rise, speed) = run(&text);
+    let frictionless = text.replace(
+        "matter: Some((friction: 1.0))",
+        "matter: Some((friction: 0.0))",
+    );
+    assert_ne!(frictionless, text);
+    let (rise0, speed0) = run(&frictionless);
+    eprintln!(
+        "tactile grasp: μ = 1 rises {:.2} mm at {speed:.3} m/s; μ = 0 {:.2} mm at {speed0:.3} m/s (gripper 6 mm at 0.3 m/s)",
+        rise * 1e3,
+        rise0 * 1e3
+    );
+    assert!(
+        rise > 0.005,
+        "μ = 1: the cube rose {rise} m, the gripper 0.006 m"
+    );
+    assert!(
+        (speed - 0.3).abs() < 0.06,
+        "μ = 1: the cube moves at {speed} m/s, the gripper at 0.3 m/s"
+    );
+    assert!(
+        speed0 < 0.15,
+        "μ = 0: the cube keeps up with the gripper ({speed0} m/s)"
+    );
+}
