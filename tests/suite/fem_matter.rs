@@ -330,3 +330,53 @@ fn tactile_gripper_lifts_a_cube_by_pad_friction() {
         "μ = 0: the cube keeps up with the gripper ({speed0} m/s)"
     );
 }
+
+/// The matter contact's defaults and time-step advice, on the grasp scene
+/// (1.33 mm pad elements, E = 150 kPa): the pair stiffness defaults to E·h
+/// for the shortest edge h (200 N/m) even where the scene sets the tools'
+/// contact stiffness; a pair damper of 0.05 N·s/m on the lightest node
+/// (4.4e-7 kg) needs dt < 2 / (c/m + √(k/m + …)) ≈ 1.25e-5 s, so the
+/// scene's 2e-5 s gets a warning naming `fem[0].matter` (that scene blows
+/// up at substep 2103); the shipped scene gets none.
+#[test]
+fn matter_contact_defaults_and_step_advice() {
+    let (ctx, _g) = gpu();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/scenes/tactile_grasp.ron"
+    ))
+    .unwrap();
+    let shipped = scene(&text);
+    assert!(ductile::sim::material::time_step_advice(&shipped.scene).is_empty());
+    let damped = text.replace(
+        "matter: Some((friction: 1.0))",
+        "matter: Some((damping: 0.05, friction: 1.0))",
+    );
+    let advice = ductile::sim::material::time_step_advice(&scene(&damped).scene);
+    assert_eq!(advice.len(), 2, "{advice:?}");
+    assert_eq!(advice[0].path, "fem[0].matter");
+    assert_eq!(advice[0].body, "left_pad");
+    assert!(
+        (advice[0].limit / 1.246e-5 - 1.0).abs() < 0.01,
+        "{advice:?}"
+    );
+    // The tools' stiffness set in the scene leaves the matter's default alone.
+    let with_tools = text.replace(
+        "            mount: Some(\"gripper.left\"),",
+        "            mount: Some(\"gripper.left\"),\n            contact: Some((stiffness: 5000.0)),",
+    );
+    assert_ne!(with_tools, text);
+    let loaded = scene(&with_tools);
+    let mut s = Simulation::new(ctx, &loaded, &SimulationOptions::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let k = s.world.couplings[0]
+        .as_any_mut()
+        .downcast_mut::<FemMatterCoupling>()
+        .unwrap()
+        .params()[0];
+    let h = 0.004 / 3.0;
+    assert!(
+        (k / (1.5e5 * h) - 1.0).abs() < 1e-9,
+        "pair stiffness {k} N/m"
+    );
+}

@@ -300,6 +300,33 @@ pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
                     ),
                 );
             }
+            // The matter contact's pair spring and damper, on the lightest
+            // node and on the lightest MPM particle: symplectic Euler with
+            // a damper needs dt < 2 / (c_p/m + √(k_p/m + (2c/h)²)).
+            let matter = f.matter.clone().unwrap_or_default();
+            if matter.enabled && !scene.bodies.is_empty() {
+                let kp = matter.stiffness.unwrap_or(
+                    f.youngs_modulus * crate::fem::shortest_edge(&desc.nodes, &desc.tets),
+                );
+                let m_particle = scene
+                    .bodies
+                    .iter()
+                    .map(|b| density(&b.material) * dx.powi(3) / f64::from(b.particles_per_cell))
+                    .fold(f64::INFINITY, f64::min);
+                let m = m_min.min(m_particle);
+                let limit = 2.0 / (matter.damping / m + (kp / m + (2.0 * c / h).powi(2)).sqrt());
+                if m > 0.0 && limit.is_finite() {
+                    check(
+                        format!("fem[{i}].matter"),
+                        &f.name,
+                        limit,
+                        format!(
+                            "matter contact stiffness {kp:.4e} N/m and damping {:.4e} N·s/m per pair on {m:.3e} kg (its lightest node or particle)",
+                            matter.damping
+                        ),
+                    );
+                }
+            }
         }
     }
     out

@@ -327,8 +327,11 @@ impl Simulation {
         for (k, b) in scene.fem.iter().enumerate() {
             let mut desc =
                 crate::fem::desc_from_scene(b, loaded.fem_meshes.get(k).and_then(Option::as_ref));
-            // The matter contact's default is E·h; the tools' is set from the step.
-            let matter_default = desc.contact.stiffness;
+            // The matter contact's default is E·h (h the shortest edge),
+            // whatever the tools' contact says; the tools' default is set
+            // from the step.
+            let matter_default =
+                b.youngs_modulus * crate::fem::shortest_edge(&desc.nodes, &desc.tets);
             if b.contact.is_none() {
                 if let Ok(rest) = crate::fem::prepare(&desc) {
                     desc.contact = desc
