@@ -3,6 +3,7 @@
 // the FEM body's coupling input and, through quadratic B-spline weights,
 // into MPM's external force per grid node (Σ_i f_i = Σ_p f_p: momentum is
 // exchanged exactly). Every sum runs in binned order: deterministic.
+//   `matter_normals` (per FEM node, first): its outward normal into `mnormal`;
 //   `matter_particles` (per particle): f_p = −Σ_j f(j, p) into `fp`;
 //   `matter_grid` (per grid node): ext_i += Σ_p w_ip f_p;
 //   `matter_nodes` (per FEM node): ext_j += Σ_p f(j, p).
@@ -13,6 +14,24 @@
 @group(0) @binding(11) var<storage, read_write> fp: array<Real>;
 @group(0) @binding(12) var<storage, read_write> ext_grid: array<vec4r>;
 @group(0) @binding(13) var<storage, read_write> ext_fem: array<Real>;
+
+@compute @workgroup_size(64)
+fn matter_normals(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let j = flat_index(gid, nwg);
+    if (j >= n_fem()) {
+        return;
+    }
+    let nsum = node_area_vector(j);
+    let len = length(nsum);
+    var n = vec3r(0.0);
+    if (len > 0.0) {
+        n = nsum / len;
+    }
+    mnormal[4u * j] = n.x;
+    mnormal[4u * j + 1u] = n.y;
+    mnormal[4u * j + 2u] = n.z;
+    mnormal[4u * j + 3u] = len;
+}
 
 @compute @workgroup_size(64)
 fn matter_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -67,13 +86,14 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     let xj = m_xj(j);
     let vj = m_vj(j);
     let c = m_cell(xj);
+    let m = m_dir(j);
     var f = vec3r(0.0);
     for (var dz = -1; dz <= 1; dz = dz + 1) {
         for (var dy = -1; dy <= 1; dy = dy + 1) {
             let seg = m_row(true, c, dy, dz);
             for (var s = seg.x; s < seg.y; s = s + 1u) {
                 let p = p_sorted[s];
-                f = f + pair_force(xj - m_xp(p), vj - m_vp(p), pair_sigma(j, p));
+                f = f + pair_force(xj - m_xp(p), vj - m_vp(p), pair_sigma(j, p), m);
             }
         }
     }

@@ -7,7 +7,7 @@
 // |---|---|---|---|
 // | camera | `project` (fem/camera) | `project_vjp` | model 0, X 1..4, f 4..6, c 6..8 |
 // | rest | `to_rest` (fem/camera) | `to_rest_vjp` | p 0..3, a 3..6, b 6..9, c 9..12, a₀ 12..15, M₀ 15..24 |
-// | pair | `pair_force` (fem/matter_law) | `pair_vjp` | d 0..3, u 3..6, σ 6 (k, c, μ, ε, R, planted in `mreals`) |
+// | pair | `pair_force` (fem/matter_law) | `pair_vjp` | d 0..3, u 3..6, m 6..9, σ 12 (k, c, μ, ε, R, planted in `mreals`); output f 0..3; adjoint d̄ 0..3, ū 3..6, m̄ 6..9, (k, c, μ) 9..12 |
 
 #import fem/camera
 #import fem/matter_law
@@ -80,14 +80,62 @@ fn rest_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn pair_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    out3(i, 0u, pair_force(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 6u]));
+    out3(i, 0u, pair_force(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 12u], in3(i, 6u)));
 }
 
 @compute @workgroup_size(64)
 fn pair_vjp_entry(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let a = pair_vjp(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 6u], seed3(i));
+    let a = pair_vjp(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 12u], in3(i, 6u), seed3(i));
     out3(i, 0u, a.d);
     out3(i, 3u, a.u);
-    out3(i, 6u, a.params);
+    out3(i, 6u, a.m);
+    out3(i, 9u, a.params);
+}
+
+// The matter contact's surface normals (fem/matter_law), one FEM node per
+// invocation: positions in `fx` (binding 5), the boundary triangles and
+// their CSR at 24–26. `normal_fwd` writes n̂_j = N_j/|N_j| to outputs
+// (RECORD-strided); `normal_seed` writes N̄_j = (I − n̂n̂ᵀ) ḡ_j/|N_j| into
+// `nbar` for the seeds ḡ_j; `normal_vjp` then writes x̄_j. (Interior
+// nodes, N_j = 0, have no normal: 0.)
+
+@compute @workgroup_size(64)
+fn normal_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= n_fem()) {
+        return;
+    }
+    let nsum = node_area_vector(j);
+    if (length(nsum) > 0.0) {
+        out3(j, 0u, nsum / length(nsum));
+    }
+}
+
+@compute @workgroup_size(64)
+fn normal_seed(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= n_fem()) {
+        return;
+    }
+    let nsum = node_area_vector(j);
+    let len = length(nsum);
+    var nb = vec3r(0.0);
+    if (len > 0.0) {
+        let n = nsum / len;
+        let g = seed3(j);
+        nb = (g - dot(g, n) * n) / len;
+    }
+    nbar[3u * j] = nb.x;
+    nbar[3u * j + 1u] = nb.y;
+    nbar[3u * j + 2u] = nb.z;
+}
+
+@compute @workgroup_size(64)
+fn normal_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= n_fem()) {
+        return;
+    }
+    out3(j, 0u, normal_pullback(j));
 }

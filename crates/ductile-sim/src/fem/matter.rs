@@ -3,10 +3,14 @@
 //! law and its vector–Jacobian product), `fem/matter.wgsl` (forward) and
 //! `fem/matter_adj.wgsl` (adjoint).
 //!
-//! Each MPM particle is a ball of radius R to the FEM nodes: a node closer
-//! than R feels a normal spring and damper and smooth Coulomb friction, the
-//! particle the opposite force, which reaches MPM's grid through the
-//! external-force hook with the particle's B-spline weights. The broad phase
+//! Each MPM particle is a ball of radius R to the FEM surface nodes: a node
+//! closer than R feels a spring and damper along its outward surface normal
+//! (recomputed each substep from its boundary triangles, so that a pad
+//! pressed into the bumpy surface of particle balls does not interlock with
+//! it) and smooth Coulomb friction, the particle the opposite force, which
+//! reaches MPM's grid through the external-force hook with the particle's
+//! B-spline weights. The adjoint carries the normals' dependence on the
+//! triangles' nodes. The broad phase
 //! bins both sides by MPM grid cell every substep (forward and adjoint), so
 //! the cost is linear in particles, FEM nodes and grid nodes.
 //!
@@ -40,7 +44,7 @@ pub struct FemMatter {
     pub radius: f64,
 }
 
-/// Every buffer both directions bind: `bound` (0–2, 7–13, 20–22), the two solvers' states of
+/// Every buffer both directions bind: `bound` (0–2, 7–13, 20–26), the two solvers' states of
 /// `parity` (bindings 3–6) and `extra`.
 fn bindings<'a>(
     bound: &'a [(u32, wgpu::Buffer)],
@@ -60,11 +64,43 @@ fn bindings<'a>(
     l
 }
 
+/// The boundary triangles flattened (3 node indices each), and per node the
+/// triangles it belongs to, as CSR (`start` has `nodes + 1` entries).
+pub fn face_lists(faces: &[[u32; 3]], nodes: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let mut count = vec![0u32; nodes + 1];
+    for f in faces {
+        for &j in f {
+            count[j as usize + 1] += 1;
+        }
+    }
+    for j in 0..nodes {
+        count[j + 1] += count[j];
+    }
+    let mut fill = count.clone();
+    let mut entry = vec![0u32; count[nodes] as usize];
+    for (t, f) in faces.iter().enumerate() {
+        for &j in f {
+            entry[fill[j as usize] as usize] = t as u32;
+            fill[j as usize] += 1;
+        }
+    }
+    let mut flat: Vec<u32> = faces.iter().flatten().copied().collect();
+    // (storage buffers may not be empty)
+    for v in [&mut flat, &mut entry] {
+        if v.is_empty() {
+            v.push(0);
+        }
+    }
+    (flat, count, entry)
+}
+
 struct MatterAdjoint {
     k_particles: Kernel,
     k_nodes: Kernel,
+    k_normals: Kernel,
     bg_particles: [wgpu::BindGroup; 2],
     bg_nodes: [wgpu::BindGroup; 2],
+    bg_normals: [wgpu::BindGroup; 2],
     fpbar: wgpu::Buffer,
     ppartial: wgpu::Buffer,
 }
@@ -87,9 +123,11 @@ pub struct FemMatterCoupling {
     fstate: [[wgpu::Buffer; 2]; 2],
     particle_bins: Binning,
     node_bins: Binning,
+    k_normals: Kernel,
     k_particles: Kernel,
     k_grid: Kernel,
     k_nodes: Kernel,
+    bg_normals: [wgpu::BindGroup; 2],
     bg_particles: [wgpu::BindGroup; 2],
     bg_grid: [wgpu::BindGroup; 2],
     bg_nodes: [wgpu::BindGroup; 2],
@@ -151,6 +189,7 @@ impl FemMatterCoupling {
             config,
         )?;
         let r = p.bytes();
+        let (face_idx, fstart, fentry) = face_lists(body.surface_faces(), fem_nodes as usize);
         let bound: Vec<(u32, wgpu::Buffer)> = vec![
             (0, model.params.clone()),
             (
@@ -187,6 +226,42 @@ impl FemMatterCoupling {
             (12, mpm.ext_force.clone()),
             (13, body.ext.clone()),
             (20, body.mass_buffer().clone()),
+            (
+                23,
+                storage_buffer_zeroed(
+                    ctx,
+                    "matter.normals",
+                    4 * fem_nodes.max(1) as u64 * r,
+                    BufferUse::Storage,
+                )?,
+            ),
+            (
+                24,
+                storage_buffer(
+                    ctx,
+                    "matter.faces",
+                    bytemuck::cast_slice(&face_idx),
+                    BufferUse::Storage,
+                )?,
+            ),
+            (
+                25,
+                storage_buffer(
+                    ctx,
+                    "matter.face_start",
+                    bytemuck::cast_slice(&fstart),
+                    BufferUse::Storage,
+                )?,
+            ),
+            (
+                26,
+                storage_buffer(
+                    ctx,
+                    "matter.face_entry",
+                    bytemuck::cast_slice(&fentry),
+                    BufferUse::Storage,
+                )?,
+            ),
             (21, model.body_of.clone()),
             // Particle mass per body at build time: the stick–slip
             // transition is a fixed regularisation, not differentiated
@@ -204,12 +279,14 @@ impl FemMatterCoupling {
         let mstate = [0, 1].map(|par| [mpm.states[par].x.clone(), mpm.states[par].v.clone()]);
         let fstate = [0, 1].map(|par| [body.x[par].clone(), body.v[par].clone()]);
         let k = |e: &str| Kernel::new(ctx, "fem/matter", e, config);
-        let (k_particles, k_grid, k_nodes) = (
+        let (k_normals, k_particles, k_grid, k_nodes) = (
+            k("matter_normals")?,
             k("matter_particles")?,
             k("matter_grid")?,
             k("matter_nodes")?,
         );
         let lists = [0, 1].map(|par| bindings(&bound, &mstate, &fstate, par, &[]));
+        let bg_normals = [0, 1].map(|par| k_normals.bind_used(ctx, &lists[par]));
         let bg_particles = [0, 1].map(|par| k_particles.bind_used(ctx, &lists[par]));
         let bg_grid = [0, 1].map(|par| k_grid.bind_used(ctx, &lists[par]));
         let bg_nodes = [0, 1].map(|par| k_nodes.bind_used(ctx, &lists[par]));
@@ -228,9 +305,11 @@ impl FemMatterCoupling {
             fstate,
             particle_bins,
             node_bins,
+            k_normals,
             k_particles,
             k_grid,
             k_nodes,
+            bg_normals,
             bg_particles,
             bg_grid,
             bg_nodes,
@@ -292,6 +371,8 @@ impl Coupling for FemMatterCoupling {
     fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
         self.encode_bins(enc, parity);
         let mut pass = Self::pass(enc, "fem-matter contact");
+        self.k_normals
+            .dispatch_1d(&mut pass, &[&self.bg_normals[parity]], self.fem_nodes);
         self.k_particles
             .dispatch_1d(&mut pass, &[&self.bg_particles[parity]], self.particles);
         self.k_grid
@@ -332,8 +413,18 @@ impl Coupling for FemMatterCoupling {
             3 * self.fem_nodes.max(1) as u64 * r,
             BufferUse::Storage,
         )?;
+        let nbar = storage_buffer_zeroed(
+            ctx,
+            "matter.nbar",
+            3 * self.fem_nodes.max(1) as u64 * r,
+            BufferUse::Storage,
+        )?;
         let k = |e: &str| Kernel::new(ctx, "fem/matter_adj", e, self.config);
-        let (k_particles, k_nodes) = (k("matter_adj_particles")?, k("matter_adj_nodes")?);
+        let (k_particles, k_nodes, k_normals) = (
+            k("matter_adj_particles")?,
+            k("matter_adj_nodes")?,
+            k("matter_adj_normals")?,
+        );
         let bind = |kern: &Kernel, cur: usize| {
             kern.bind_used(
                 ctx,
@@ -349,17 +440,21 @@ impl Coupling for FemMatterCoupling {
                         (17, fadj[1 - cur]),
                         (18, &fpbar),
                         (19, &ppartial),
+                        (27, &nbar),
                     ],
                 ),
             )
         };
         let bg_particles = [0, 1].map(|c| bind(&k_particles, c));
         let bg_nodes = [0, 1].map(|c| bind(&k_nodes, c));
+        let bg_normals = [0, 1].map(|c| bind(&k_normals, c));
         self.adjoint = Some(MatterAdjoint {
             k_particles,
             k_nodes,
+            k_normals,
             bg_particles,
             bg_nodes,
+            bg_normals,
             fpbar,
             ppartial,
         });
@@ -370,10 +465,15 @@ impl Coupling for FemMatterCoupling {
         let Some(a) = &self.adjoint else { return };
         self.encode_bins(enc, 0);
         let mut pass = Self::pass(enc, "fem-matter contact adjoint");
+        // The normals of state_t, then the pairs, then the normals' pullback.
+        self.k_normals
+            .dispatch_1d(&mut pass, &[&self.bg_normals[0]], self.fem_nodes);
         a.k_particles
             .dispatch_1d(&mut pass, &[&a.bg_particles[cur]], self.particles);
         a.k_nodes
             .dispatch_1d(&mut pass, &[&a.bg_nodes[cur]], self.fem_nodes);
+        a.k_normals
+            .dispatch_1d(&mut pass, &[&a.bg_normals[cur]], self.fem_nodes);
     }
 
     fn encode_clear_adjoint(&self, enc: &mut wgpu::CommandEncoder) {

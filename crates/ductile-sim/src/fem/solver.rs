@@ -85,6 +85,8 @@ pub struct FemSolver {
     bg_integrate: [wgpu::BindGroup; 2],
     packed: wgpu::Buffer,
     faces: wgpu::Buffer,
+    /// The boundary triangles, outward (host copy of `faces`).
+    faces_host: Vec<[u32; 3]>,
     triangles: u32,
     k_pack: Kernel,
     bg_pack: [wgpu::BindGroup; 2],
@@ -347,6 +349,7 @@ impl FemSolver {
             packed,
             faces: faces_buf,
             triangles: faces.len() as u32,
+            faces_host: faces,
             k_pack,
             bg_pack,
             pack_params,
@@ -421,6 +424,11 @@ impl FemSolver {
     /// The lumped node masses [kg] (one Real per node).
     pub fn mass_buffer(&self) -> &wgpu::Buffer {
         &self.mass
+    }
+
+    /// The boundary triangles, oriented outwards (3 node indices each).
+    pub fn surface_faces(&self) -> &[[u32; 3]] {
+        &self.faces_host
     }
 
     /// Number of nodes.
