@@ -1,6 +1,7 @@
 //! `ductile bench --tactile SCENES`: a tactile scene's substeps per second
-//! forward, its sizes (FEM nodes, MPM particles, nodes that touched a
-//! tool), and the backward/forward time of a marker-track loss through the
+//! forward, its sizes (FEM nodes of every body, MPM particles, nodes that
+//! touched a tool, node–particle contact pairs at the last substep), and
+//! the backward/forward time of a marker-track loss through the
 //! checkpointed tape, on the adapter in use.
 
 use crate::bench::BenchArgs;
@@ -38,17 +39,8 @@ fn bench_tactile_scene(
     sim.step(ctx, args.steps);
     sim.check(ctx)?;
     let fwd_wall = t0.elapsed().as_secs_f64();
-    let f = sim
-        .world
-        .solver::<FemSolver>(fi)
-        .context("the FEM body's solver")?;
-    let (nodes, particles) = (f.node_count(), sim.particle_count());
-    let p = sim.config().precision;
-    let depth = ductile_gpu::bytes_to_reals(
-        &ductile_gpu::read_buffer(ctx, f.depth_buffer(), u64::from(nodes) * p.bytes())?,
-        p,
-    );
-    let touched = depth.iter().filter(|&&d| d > 0.0).count();
+    let (nodes, touched, pairs) = contact_counts(ctx, &sim)?;
+    let particles = sim.particle_count();
 
     // Gradients: the markers at the end against their rest pixels + 1 px.
     let mut r = Rollout::new(ctx, &loaded, None, Some(steps), &Default::default())?;
@@ -87,12 +79,71 @@ fn bench_tactile_scene(
         "mpm_particles": particles,
         "markers": markers,
         "nodes_touched_by_tools": touched,
+        "matter_pairs_last_substep": pairs,
         "steps": steps,
         "substeps_per_s": args.steps as f64 / fwd_wall,
         "rollout_forward_s": fwd,
         "rollout_backward_s": bwd,
         "backward_over_forward": bwd / fwd,
     }))
+}
+
+/// Over every FEM body: its nodes, the nodes that have touched a tool
+/// (deepest penetration > 0), and the node–particle pairs of its matter
+/// contact in range now (a surface node within the contact radius of a
+/// particle; counted on the host, after the timed run).
+fn contact_counts(ctx: &GpuContext, sim: &Simulation) -> Result<(u64, usize, usize)> {
+    let p = sim.config().precision;
+    let read = |b: &wgpu::Buffer, n: u64| -> Result<Vec<f64>> {
+        Ok(ductile_gpu::bytes_to_reals(
+            &ductile_gpu::read_buffer(ctx, b, n * p.bytes())?,
+            p,
+        ))
+    };
+    let particles = if sim.particle_count() > 0 {
+        sim.particles(ctx)?.x
+    } else {
+        Vec::new()
+    };
+    let (mut nodes, mut touched, mut pairs) = (0u64, 0usize, 0usize);
+    let mut k = 0;
+    while let Some(fi) = sim.fem_solver(k) {
+        let f = sim
+            .world
+            .solver::<FemSolver>(fi)
+            .context("the FEM body's solver")?;
+        let n = u64::from(f.node_count());
+        nodes += n;
+        touched += read(f.depth_buffer(), n)?
+            .iter()
+            .filter(|&&d| d > 0.0)
+            .count();
+        let radius = sim.world.couplings.iter().find_map(|c| {
+            c.as_any()
+                .downcast_ref::<ductile_sim::fem::matter::FemMatterCoupling>()
+                .filter(|m| m.fem_solver() == fi)
+                .map(|m| m.radius())
+        });
+        if let Some(r) = radius {
+            let x = read(&f.x[sim.parity()], 3 * n)?;
+            let mut surface = vec![false; n as usize];
+            for t in f.surface_faces() {
+                for &j in t {
+                    surface[j as usize] = true;
+                }
+            }
+            for (j, xj) in x.chunks_exact(3).enumerate() {
+                if surface[j] {
+                    pairs += particles
+                        .chunks_exact(3)
+                        .filter(|xp| (0..3).map(|a| (xj[a] - xp[a]).powi(2)).sum::<f64>() < r * r)
+                        .count();
+                }
+            }
+        }
+        k += 1;
+    }
+    Ok((nodes, touched, pairs))
 }
 
 /// Resident memory of this process now [bytes] (Linux; None elsewhere).
@@ -158,18 +209,19 @@ pub fn run_tactile_bench(ctx: &GpuContext, scenes: &str, args: &BenchArgs) -> Re
         return Ok(());
     }
     println!(
-        "{:<32} {:>7} {:>9} {:>8} {:>12} {:>9}",
-        "scene", "nodes", "particles", "touched", "substeps/s", "bwd/fwd"
+        "{:<32} {:>7} {:>9} {:>8} {:>7} {:>12} {:>9}",
+        "scene", "nodes", "particles", "touched", "pairs", "substeps/s", "bwd/fwd"
     );
     let mut results = Vec::new();
     for path in scenes.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         let r = bench_tactile_scene(ctx, path, args)?;
         println!(
-            "{:<32} {:>7} {:>9} {:>8} {:>12.1} {:>9.2}",
+            "{:<32} {:>7} {:>9} {:>8} {:>7} {:>12.1} {:>9.2}",
             path,
             r["fem_nodes"],
             r["mpm_particles"],
             r["nodes_touched_by_tools"],
+            r["matter_pairs_last_substep"],
             r["substeps_per_s"].as_f64().unwrap_or(0.0),
             r["backward_over_forward"].as_f64().unwrap_or(0.0),
         );

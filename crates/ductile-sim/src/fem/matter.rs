@@ -322,6 +322,11 @@ impl FemMatterCoupling {
         [self.reals_host[0], self.reals_host[1], self.reals_host[2]]
     }
 
+    /// The contact radius R [m] of a particle.
+    pub fn radius(&self) -> f64 {
+        self.reals_host[4]
+    }
+
     /// Sets the pair law's stiffness, damping and friction.
     pub fn set_params(&mut self, ctx: &GpuContext, k: f64, c: f64, mu: f64) {
         self.reals_host[..3].copy_from_slice(&[k, c, mu]);
