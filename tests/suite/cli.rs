@@ -65,26 +65,27 @@ fn every_shipped_scene_runs() {
             serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
                 .unwrap();
         assert_eq!(summary["status"], "ok", "{name}");
-        let text = std::fs::read_to_string(&scene).unwrap();
-        if text.contains("sensor:") {
-            // Every FEM body with a sensor is named `pad` in the shipped scenes.
+        // Every FEM body with a sensor writes every sensor output.
+        let loaded = ductile::scene::load_scene(&scene).unwrap();
+        for f in loaded.scene.fem.iter().filter(|f| f.sensor.is_some()) {
+            let pad = &f.name;
             for f in [
-                "ply/pad/frame_00001.ply",
-                "npy/pad/frame_00001_markers.npy",
-                "npy/pad/frame_00001_pressure.npy",
-                "npy/pad/frame_00001_shear.npy",
-                "npy/pad/frame_00001_depth.npy",
-                "png/pad/frame_00001_tactile.png",
-                "png/pad/frame_00001_depth.png",
-                "sensor_pad.csv",
+                format!("ply/{pad}/frame_00001.ply"),
+                format!("npy/{pad}/frame_00001_markers.npy"),
+                format!("npy/{pad}/frame_00001_pressure.npy"),
+                format!("npy/{pad}/frame_00001_shear.npy"),
+                format!("npy/{pad}/frame_00001_depth.npy"),
+                format!("png/{pad}/frame_00001_tactile.png"),
+                format!("png/{pad}/frame_00001_depth.png"),
+                format!("sensor_{pad}.csv"),
             ] {
-                assert!(out.join(f).exists(), "{name}: missing {f}");
+                assert!(out.join(&f).exists(), "{name}: missing {f}");
             }
-            let csv = std::fs::read_to_string(out.join("sensor_pad.csv")).unwrap();
+            let csv = std::fs::read_to_string(out.join(format!("sensor_{pad}.csv"))).unwrap();
             assert_eq!(
                 csv.lines().count(),
                 3,
-                "{name}: header and frames 0, 1:\n{csv}"
+                "{name}, {pad}: header and frames 0, 1:\n{csv}"
             );
         }
         if summary["particles"].as_u64().unwrap() > 0 {
