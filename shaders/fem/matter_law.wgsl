@@ -19,7 +19,11 @@
 // The normal force acts along the gel's surface normal, not along the
 // line between the node and the particle: particles at spacing ~R make a
 // bumpy surface of balls, and forces along d/r interlock a pad pressed
-// into it (a cube lifted with μ = 0). The friction is smooth Coulomb with
+// into it (a cube lifted with μ = 0). Known limit: the size k (R − r)
+// still rises and falls as a node slides over the particle lattice, so a
+// sliding pad shakes and its friction averages below μ f_n (the grasp test,
+// tests/suite/fem_matter.rs); a particle-against-triangle contact would
+// remove it. The friction is smooth Coulomb with
 // a stick–slip transition set by the masses and the step: c_s is twice the
 // relative slip a force μ f_n takes out of the pair in one step, so while
 // |w| < c_s friction is the damper m*/(2 dt) (m* the pair's reduced mass),
