@@ -1,6 +1,6 @@
 //! `ductile bench --tactile SCENES`: a tactile scene's substeps per second
 //! forward, its sizes (FEM nodes of every body, MPM particles, nodes that
-//! touched a tool, node–particle contact pairs at the last substep), and
+//! touched a tool, particle–triangle contact pairs at the last substep), and
 //! the backward/forward time of a marker-track loss through the
 //! checkpointed tape, on the adapter in use.
 
@@ -89,9 +89,11 @@ fn bench_tactile_scene(
 }
 
 /// Over every FEM body: its nodes, the nodes that have touched a tool
-/// (deepest penetration > 0), and the node–particle pairs of its matter
-/// contact in range now (a surface node within the contact radius of a
-/// particle; counted on the host, after the timed run).
+/// (deepest penetration > 0), and the particle–triangle pairs of its matter
+/// contact in range now (closer than the contact radius R to the
+/// triangle's plane, and in front of it or less than R/4 beside it, as
+/// `shaders/fem/matter_law.wgsl` has it; counted on the host, after the
+/// timed run).
 fn contact_counts(ctx: &GpuContext, sim: &Simulation) -> Result<(u64, usize, usize)> {
     let p = sim.config().precision;
     let read = |b: &wgpu::Buffer, n: u64| -> Result<Vec<f64>> {
@@ -126,24 +128,47 @@ fn contact_counts(ctx: &GpuContext, sim: &Simulation) -> Result<(u64, usize, usi
         });
         if let Some(r) = radius {
             let x = read(&f.x[sim.parity()], 3 * n)?;
-            let mut surface = vec![false; n as usize];
+            let at = |j: u32| -> [f64; 3] { std::array::from_fn(|a| x[3 * j as usize + a]) };
             for t in f.surface_faces() {
-                for &j in t {
-                    surface[j as usize] = true;
-                }
-            }
-            for (j, xj) in x.chunks_exact(3).enumerate() {
-                if surface[j] {
-                    pairs += particles
-                        .chunks_exact(3)
-                        .filter(|xp| (0..3).map(|a| (xj[a] - xp[a]).powi(2)).sum::<f64>() < r * r)
-                        .count();
-                }
+                pairs += particles
+                    .chunks_exact(3)
+                    .filter(|xp| in_contact(at(t[0]), at(t[1]), at(t[2]), xp, r))
+                    .count();
             }
         }
         k += 1;
     }
     Ok((nodes, touched, pairs))
+}
+
+/// Whether a particle at `xp` is in range of triangle (a, b, c) for the
+/// contact radius `r` [m] (the pair law's geometric test).
+fn in_contact(a: [f64; 3], b: [f64; 3], c: [f64; 3], xp: &[f64], r: f64) -> bool {
+    let sub = |p: [f64; 3], q: [f64; 3]| -> [f64; 3] { std::array::from_fn(|k| p[k] - q[k]) };
+    let cross = |p: [f64; 3], q: [f64; 3]| -> [f64; 3] {
+        [
+            p[1] * q[2] - p[2] * q[1],
+            p[2] * q[0] - p[0] * q[2],
+            p[0] * q[1] - p[1] * q[0],
+        ]
+    };
+    let dot = |p: [f64; 3], q: [f64; 3]| -> f64 { (0..3).map(|k| p[k] * q[k]).sum() };
+    let (u, v, w) = (sub(b, a), sub(c, a), sub([xp[0], xp[1], xp[2]], a));
+    let nn = cross(u, v);
+    let dd = dot(nn, nn);
+    if dd <= 0.0 {
+        return false;
+    }
+    let s = dot(w, nn) / dd.sqrt();
+    let bb = dot(cross(w, v), nn) / dd;
+    let bc = dot(cross(u, w), nn) / dd;
+    let beta = [1.0 - bb - bc, bb, bc];
+    let lens = [
+        dot(sub(v, u), sub(v, u)).sqrt(),
+        dot(v, v).sqrt(),
+        dot(u, u).sqrt(),
+    ];
+    s.abs() < r && (0..3).all(|i| beta[i] * dd.sqrt() / lens[i] > -0.25 * r)
 }
 
 /// Resident memory of this process now [bytes] (Linux; None elsewhere).

@@ -3,10 +3,12 @@
 // the FEM body's coupling input and, through quadratic B-spline weights,
 // into MPM's external force per grid node (Σ_i f_i = Σ_p f_p: momentum is
 // exchanged exactly). Every sum runs in binned order: deterministic.
-//   `matter_normals` (per FEM node, first): its outward normal into `mnormal`;
-//   `matter_particles` (per particle): f_p = −Σ_j f(j, p) into `fp`;
+//   `matter_centroids` (per boundary triangle, first, before the triangles
+//     are binned): its centroid into `tcent`;
+//   `matter_particles` (per particle): f_p = Σ_t f(p, t) into `fp`;
 //   `matter_grid` (per grid node): ext_i += Σ_p w_ip f_p;
-//   `matter_nodes` (per FEM node): ext_j += Σ_p f(j, p).
+//   `matter_nodes` (per FEM node): ext_j −= Σ_t Σ_p β_j f(p, t) over its
+//     triangles t and the particles binned around each one's centroid.
 
 #import fem/matter_law
 #import common/bspline
@@ -16,21 +18,15 @@
 @group(0) @binding(13) var<storage, read_write> ext_fem: array<Real>;
 
 @compute @workgroup_size(64)
-fn matter_normals(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-    let j = flat_index(gid, nwg);
-    if (j >= n_fem()) {
+fn matter_centroids(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let t = flat_index(gid, nwg);
+    if (t >= n_tris()) {
         return;
     }
-    let nsum = node_area_vector(j);
-    let len = length(nsum);
-    var n = vec3r(0.0);
-    if (len > 0.0) {
-        n = nsum / len;
-    }
-    mnormal[4u * j] = n.x;
-    mnormal[4u * j + 1u] = n.y;
-    mnormal[4u * j + 2u] = n.z;
-    mnormal[4u * j + 3u] = len;
+    let c = (m_xj(ffaces[3u * t]) + m_xj(ffaces[3u * t + 1u]) + m_xj(ffaces[3u * t + 2u])) / 3.0;
+    tcent[3u * t] = c.x;
+    tcent[3u * t + 1u] = c.y;
+    tcent[3u * t + 2u] = c.z;
 }
 
 @compute @workgroup_size(64)
@@ -83,17 +79,18 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     if (j >= n_fem()) {
         return;
     }
-    let xj = m_xj(j);
-    let vj = m_vj(j);
-    let c = m_cell(xj);
-    let m = m_dir(j);
     var f = vec3r(0.0);
-    for (var dz = -1; dz <= 1; dz = dz + 1) {
-        for (var dy = -1; dy <= 1; dy = dy + 1) {
-            let seg = m_row(true, c, dy, dz);
-            for (var s = seg.x; s < seg.y; s = s + 1u) {
-                let p = p_sorted[s];
-                f = f + pair_force(xj - m_xp(p), vj - m_vp(p), pair_sigma(j, p), m);
+    for (var e = fstart[j]; e < fstart[j + 1u]; e = e + 1u) {
+        let t = fentry[e];
+        let corner = select(select(2u, 1u, ffaces[3u * t + 1u] == j), 0u, ffaces[3u * t] == j);
+        let c = m_cell(m_cent(t));
+        for (var dz = -1; dz <= 1; dz = dz + 1) {
+            for (var dy = -1; dy <= 1; dy = dy + 1) {
+                let seg = m_row(true, c, dy, dz);
+                for (var s = seg.x; s < seg.y; s = s + 1u) {
+                    let r = tri_force(tri_pair(p_sorted[s], t));
+                    f = f - r.beta[corner] * r.f;
+                }
             }
         }
     }

@@ -7,7 +7,7 @@
 // |---|---|---|---|
 // | camera | `project` (fem/camera) | `project_vjp` | model 0, X 1..4, f 4..6, c 6..8 |
 // | rest | `to_rest` (fem/camera) | `to_rest_vjp` | p 0..3, a 3..6, b 6..9, c 9..12, a₀ 12..15, M₀ 15..24 |
-// | pair | `pair_force` (fem/matter_law) | `pair_vjp` | d 0..3, u 3..6, m 6..9, σ 12 (k, c, μ, ε, R, planted in `mreals`); output f 0..3; adjoint d̄ 0..3, ū 3..6, m̄ 6..9, (k, c, μ) 9..12 |
+// | tri | `tri_force` (fem/matter_law) | `tri_vjp` | x_p 0, x_a 3, x_b 6, x_c 9, v_p 12, v_a 15, v_b 18, v_c 21, σ 24 (k, c, μ, ε, R, planted in `mreals`); outputs f 0..3 and the nodes' −β_i f 3..12; adjoint in the inputs' slots, (k, c, μ) at 25 |
 
 #import fem/camera
 #import fem/matter_law
@@ -77,65 +77,46 @@ fn rest_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
     out3(i, 9u, r.c);
 }
 
+fn sample_tri(i: u32) -> TriPair {
+    var q: TriPair;
+    q.xp = in3(i, 0u);
+    q.xa = in3(i, 3u);
+    q.xb = in3(i, 6u);
+    q.xc = in3(i, 9u);
+    q.vp = in3(i, 12u);
+    q.va = in3(i, 15u);
+    q.vb = in3(i, 18u);
+    q.vc = in3(i, 21u);
+    q.sigma = inputs[RECORD * i + 24u];
+    return q;
+}
+
 @compute @workgroup_size(64)
-fn pair_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn tri_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    out3(i, 0u, pair_force(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 12u], in3(i, 6u)));
+    let r = tri_force(sample_tri(i));
+    out3(i, 0u, r.f);
+    out3(i, 3u, -r.beta.x * r.f);
+    out3(i, 6u, -r.beta.y * r.f);
+    out3(i, 9u, -r.beta.z * r.f);
 }
 
 @compute @workgroup_size(64)
-fn pair_vjp_entry(@builtin(global_invocation_id) gid: vec3<u32>) {
+fn tri_vjp_entry(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let a = pair_vjp(in3(i, 0u), in3(i, 3u), inputs[RECORD * i + 12u], in3(i, 6u), seed3(i));
-    out3(i, 0u, a.d);
-    out3(i, 3u, a.u);
-    out3(i, 6u, a.m);
-    out3(i, 9u, a.params);
-}
-
-// The matter contact's surface normals (fem/matter_law), one FEM node per
-// invocation: positions in `fx` (binding 5), the boundary triangles and
-// their CSR at 24–26. `normal_fwd` writes n̂_j = N_j/|N_j| to outputs
-// (RECORD-strided); `normal_seed` writes N̄_j = (I − n̂n̂ᵀ) ḡ_j/|N_j| into
-// `nbar` for the seeds ḡ_j; `normal_vjp` then writes x̄_j. (Interior
-// nodes, N_j = 0, have no normal: 0.)
-
-@compute @workgroup_size(64)
-fn normal_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    if (j >= n_fem()) {
-        return;
-    }
-    let nsum = node_area_vector(j);
-    if (length(nsum) > 0.0) {
-        out3(j, 0u, nsum / length(nsum));
-    }
-}
-
-@compute @workgroup_size(64)
-fn normal_seed(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    if (j >= n_fem()) {
-        return;
-    }
-    let nsum = node_area_vector(j);
-    let len = length(nsum);
-    var nb = vec3r(0.0);
-    if (len > 0.0) {
-        let n = nsum / len;
-        let g = seed3(j);
-        nb = (g - dot(g, n) * n) / len;
-    }
-    nbar[3u * j] = nb.x;
-    nbar[3u * j + 1u] = nb.y;
-    nbar[3u * j + 2u] = nb.z;
-}
-
-@compute @workgroup_size(64)
-fn normal_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let j = gid.x;
-    if (j >= n_fem()) {
-        return;
-    }
-    out3(j, 0u, normal_pullback(j));
+    let b = RECORD * i;
+    let g = vec3r(seeds[b], seeds[b + 1u], seeds[b + 2u]);
+    let ga = vec3r(seeds[b + 3u], seeds[b + 4u], seeds[b + 5u]);
+    let gb = vec3r(seeds[b + 6u], seeds[b + 7u], seeds[b + 8u]);
+    let gc = vec3r(seeds[b + 9u], seeds[b + 10u], seeds[b + 11u]);
+    let a = tri_vjp(sample_tri(i), g, ga, gb, gc);
+    out3(i, 0u, a.xp);
+    out3(i, 3u, a.xa);
+    out3(i, 6u, a.xb);
+    out3(i, 9u, a.xc);
+    out3(i, 12u, a.vp);
+    out3(i, 15u, a.va);
+    out3(i, 18u, a.vb);
+    out3(i, 21u, a.vc);
+    out3(i, 25u, a.params);
 }

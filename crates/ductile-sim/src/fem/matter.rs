@@ -3,16 +3,15 @@
 //! law and its vector–Jacobian product), `fem/matter.wgsl` (forward) and
 //! `fem/matter_adj.wgsl` (adjoint).
 //!
-//! Each MPM particle is a ball of radius R to the FEM surface nodes: a node
-//! closer than R feels a spring and damper along its outward surface normal
-//! (recomputed each substep from its boundary triangles, so that a pad
-//! pressed into the bumpy surface of particle balls does not interlock with
-//! it) and smooth Coulomb friction, the particle the opposite force, which
-//! reaches MPM's grid through the external-force hook with the particle's
-//! B-spline weights. The adjoint carries the normals' dependence on the
-//! triangles' nodes. The broad phase
-//! bins both sides by MPM grid cell every substep (forward and adjoint), so
-//! the cost is linear in particles, FEM nodes and grid nodes.
+//! Each MPM particle in front of one of the FEM body's boundary triangles
+//! and closer than R to its plane feels a spring and damper along the
+//! triangle's outward normal and smooth Coulomb friction; the triangle's
+//! nodes take the opposite force, shared by the particle's barycentric
+//! coordinates, and the particle's reaches MPM's grid through the
+//! external-force hook with its B-spline weights. The broad phase bins the
+//! particles and the triangles' centroids by MPM grid cell every substep
+//! (forward and adjoint), so the cost is linear in particles, triangles and
+//! grid nodes. (Why triangles, not nodes: `shaders/fem/matter_law.wgsl`.)
 //!
 //! Gradient readout ([`crate::tape::Gradients::couplings`], named
 //! `"<body> matter"`): group `"matter (k, c, mu)"`, ∂L/∂ of the pair
@@ -29,7 +28,7 @@ use ductile_gpu::{
 
 use super::solver::FemSolver;
 
-/// The pair law's parameters (per node–particle pair, SI units).
+/// The pair law's parameters (per particle–triangle pair, SI units).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FemMatter {
     /// Normal stiffness per pair [N/m].
@@ -40,7 +39,9 @@ pub struct FemMatter {
     pub friction: f64,
     /// Stick speed of the smooth stick–slip transition [m/s].
     pub stick_speed: f64,
-    /// Contact radius R of a particle [m], in (0, dx].
+    /// Contact radius R [m]: a particle pushes on the gel within R of its
+    /// surface; in (0, dx], with R² + (ρ + R/2)² ≤ dx² for the triangles'
+    /// largest centroid–corner distance ρ.
     pub radius: f64,
 }
 
@@ -97,10 +98,8 @@ pub fn face_lists(faces: &[[u32; 3]], nodes: usize) -> (Vec<u32>, Vec<u32>, Vec<
 struct MatterAdjoint {
     k_particles: Kernel,
     k_nodes: Kernel,
-    k_normals: Kernel,
     bg_particles: [wgpu::BindGroup; 2],
     bg_nodes: [wgpu::BindGroup; 2],
-    bg_normals: [wgpu::BindGroup; 2],
     fpbar: wgpu::Buffer,
     ppartial: wgpu::Buffer,
 }
@@ -122,12 +121,13 @@ pub struct FemMatterCoupling {
     /// FEM positions and velocities per parity (bindings 5, 6).
     fstate: [[wgpu::Buffer; 2]; 2],
     particle_bins: Binning,
-    node_bins: Binning,
-    k_normals: Kernel,
+    tris: u32,
+    tri_bins: Binning,
+    k_centroids: Kernel,
     k_particles: Kernel,
     k_grid: Kernel,
     k_nodes: Kernel,
-    bg_normals: [wgpu::BindGroup; 2],
+    bg_centroids: [wgpu::BindGroup; 2],
     bg_particles: [wgpu::BindGroup; 2],
     bg_grid: [wgpu::BindGroup; 2],
     bg_nodes: [wgpu::BindGroup; 2],
@@ -162,6 +162,44 @@ impl FemMatterCoupling {
             .ok_or_else(|| SimError::Other(format!("solver {fem} is not an FEM body")))?;
         let particles = mpm.particle_count();
         let fem_nodes = body.node_count();
+        let faces = body.surface_faces();
+        let tris = faces.len() as u32;
+        // Every pair in contact must lie within dx of its triangle's
+        // centroid (the 3×3×3 cells the search visits):
+        // √(R² + (ρ + 2w)²) ≤ dx, ρ the largest centroid–corner distance at
+        // rest and w = R/4 the taper beyond the edges.
+        let x0 = bytes_to_reals(
+            &read_buffer(
+                ctx,
+                &body.x[0],
+                3 * u64::from(fem_nodes) * config.precision.bytes(),
+            )?,
+            config.precision,
+        );
+        let node = |j: u32| -> [f64; 3] { std::array::from_fn(|k| x0[3 * j as usize + k]) };
+        let reach = faces
+            .iter()
+            .map(|t| {
+                let c: [f64; 3] =
+                    std::array::from_fn(|k| t.iter().map(|&j| node(j)[k]).sum::<f64>() / 3.0);
+                t.iter()
+                    .map(|&j| {
+                        (0..3)
+                            .map(|k| (node(j)[k] - c[k]).powi(2))
+                            .sum::<f64>()
+                            .sqrt()
+                    })
+                    .fold(0.0, f64::max)
+            })
+            .fold(0.0, f64::max);
+        let reach = reach + 0.5 * m.radius;
+        if (m.radius * m.radius + reach * reach).sqrt() > dx {
+            return Err(SimError::Other(format!(
+                "a contact radius R (now {} m) with √(R² + (ρ + R/2)²) ≤ dx = {dx} m, the contact search's reach, where the surface triangles reach ρ = {:.3e} m from their centroids: lower the radius or refine the mesh",
+                m.radius,
+                reach - 0.5 * m.radius
+            )));
+        }
         let reals_host = vec![
             m.stiffness,
             m.damping,
@@ -171,7 +209,13 @@ impl FemMatterCoupling {
             1.0,
         ];
         let model = &mpm.model;
-        let node_params = mpm.point_params(ctx, fem_nodes);
+        let tri_params = mpm.point_params(ctx, tris);
+        let centroids = storage_buffer_zeroed(
+            ctx,
+            "matter.centroids",
+            3 * u64::from(tris.max(1)) * p.bytes(),
+            BufferUse::Storage,
+        )?;
         let particle_bins = Binning::for_points(
             ctx,
             model,
@@ -180,16 +224,16 @@ impl FemMatterCoupling {
             particles,
             config,
         )?;
-        let node_bins = Binning::for_points(
+        let tri_bins = Binning::for_points(
             ctx,
             model,
-            &node_params,
-            [&body.x[0], &body.x[1]],
-            fem_nodes,
+            &tri_params,
+            [&centroids, &centroids],
+            tris,
             config,
         )?;
         let r = p.bytes();
-        let (face_idx, fstart, fentry) = face_lists(body.surface_faces(), fem_nodes as usize);
+        let (face_idx, fstart, fentry) = face_lists(faces, fem_nodes as usize);
         let bound: Vec<(u32, wgpu::Buffer)> = vec![
             (0, model.params.clone()),
             (
@@ -197,7 +241,7 @@ impl FemMatterCoupling {
                 storage_buffer(
                     ctx,
                     "matter.ints",
-                    bytemuck::cast_slice(&[fem_nodes, 0, 0, 0]),
+                    bytemuck::cast_slice(&[fem_nodes, tris, 0, 0]),
                     BufferUse::Storage,
                 )?,
             ),
@@ -212,8 +256,8 @@ impl FemMatterCoupling {
             ),
             (7, particle_bins.cell_start.clone()),
             (8, particle_bins.sorted.clone()),
-            (9, node_bins.cell_start.clone()),
-            (10, node_bins.sorted.clone()),
+            (9, tri_bins.cell_start.clone()),
+            (10, tri_bins.sorted.clone()),
             (
                 11,
                 storage_buffer_zeroed(
@@ -226,15 +270,7 @@ impl FemMatterCoupling {
             (12, mpm.ext_force.clone()),
             (13, body.ext.clone()),
             (20, body.mass_buffer().clone()),
-            (
-                23,
-                storage_buffer_zeroed(
-                    ctx,
-                    "matter.normals",
-                    4 * fem_nodes.max(1) as u64 * r,
-                    BufferUse::Storage,
-                )?,
-            ),
+            (23, centroids),
             (
                 24,
                 storage_buffer(
@@ -279,14 +315,14 @@ impl FemMatterCoupling {
         let mstate = [0, 1].map(|par| [mpm.states[par].x.clone(), mpm.states[par].v.clone()]);
         let fstate = [0, 1].map(|par| [body.x[par].clone(), body.v[par].clone()]);
         let k = |e: &str| Kernel::new(ctx, "fem/matter", e, config);
-        let (k_normals, k_particles, k_grid, k_nodes) = (
-            k("matter_normals")?,
+        let (k_centroids, k_particles, k_grid, k_nodes) = (
+            k("matter_centroids")?,
             k("matter_particles")?,
             k("matter_grid")?,
             k("matter_nodes")?,
         );
         let lists = [0, 1].map(|par| bindings(&bound, &mstate, &fstate, par, &[]));
-        let bg_normals = [0, 1].map(|par| k_normals.bind_used(ctx, &lists[par]));
+        let bg_centroids = [0, 1].map(|par| k_centroids.bind_used(ctx, &lists[par]));
         let bg_particles = [0, 1].map(|par| k_particles.bind_used(ctx, &lists[par]));
         let bg_grid = [0, 1].map(|par| k_grid.bind_used(ctx, &lists[par]));
         let bg_nodes = [0, 1].map(|par| k_nodes.bind_used(ctx, &lists[par]));
@@ -304,12 +340,13 @@ impl FemMatterCoupling {
             mstate,
             fstate,
             particle_bins,
-            node_bins,
-            k_normals,
+            tris,
+            tri_bins,
+            k_centroids,
             k_particles,
             k_grid,
             k_nodes,
-            bg_normals,
+            bg_centroids,
             bg_particles,
             bg_grid,
             bg_nodes,
@@ -354,10 +391,17 @@ impl FemMatterCoupling {
         self.fem
     }
 
+    /// The triangles' centroids of state `parity`, then both sides' bins.
     fn encode_bins(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        {
+            let mut pass = Self::pass(enc, "fem-matter centroids");
+            self.k_centroids
+                .dispatch_1d(&mut pass, &[&self.bg_centroids[parity]], self.tris);
+        }
         let mut timer = GpuTimer::disabled();
         self.particle_bins.encode(enc, parity, &mut timer);
-        self.node_bins.encode(enc, parity, &mut timer);
+        // (one centroid buffer, whatever the parity)
+        self.tri_bins.encode(enc, parity, &mut timer);
     }
 
     fn pass<'e>(enc: &'e mut wgpu::CommandEncoder, label: &str) -> wgpu::ComputePass<'e> {
@@ -376,8 +420,6 @@ impl Coupling for FemMatterCoupling {
     fn encode_forward(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
         self.encode_bins(enc, parity);
         let mut pass = Self::pass(enc, "fem-matter contact");
-        self.k_normals
-            .dispatch_1d(&mut pass, &[&self.bg_normals[parity]], self.fem_nodes);
         self.k_particles
             .dispatch_1d(&mut pass, &[&self.bg_particles[parity]], self.particles);
         self.k_grid
@@ -418,18 +460,8 @@ impl Coupling for FemMatterCoupling {
             3 * self.fem_nodes.max(1) as u64 * r,
             BufferUse::Storage,
         )?;
-        let nbar = storage_buffer_zeroed(
-            ctx,
-            "matter.nbar",
-            3 * self.fem_nodes.max(1) as u64 * r,
-            BufferUse::Storage,
-        )?;
         let k = |e: &str| Kernel::new(ctx, "fem/matter_adj", e, self.config);
-        let (k_particles, k_nodes, k_normals) = (
-            k("matter_adj_particles")?,
-            k("matter_adj_nodes")?,
-            k("matter_adj_normals")?,
-        );
+        let (k_particles, k_nodes) = (k("matter_adj_particles")?, k("matter_adj_nodes")?);
         let bind = |kern: &Kernel, cur: usize| {
             kern.bind_used(
                 ctx,
@@ -445,21 +477,17 @@ impl Coupling for FemMatterCoupling {
                         (17, fadj[1 - cur]),
                         (18, &fpbar),
                         (19, &ppartial),
-                        (27, &nbar),
                     ],
                 ),
             )
         };
         let bg_particles = [0, 1].map(|c| bind(&k_particles, c));
         let bg_nodes = [0, 1].map(|c| bind(&k_nodes, c));
-        let bg_normals = [0, 1].map(|c| bind(&k_normals, c));
         self.adjoint = Some(MatterAdjoint {
             k_particles,
             k_nodes,
-            k_normals,
             bg_particles,
             bg_nodes,
-            bg_normals,
             fpbar,
             ppartial,
         });
@@ -470,15 +498,10 @@ impl Coupling for FemMatterCoupling {
         let Some(a) = &self.adjoint else { return };
         self.encode_bins(enc, 0);
         let mut pass = Self::pass(enc, "fem-matter contact adjoint");
-        // The normals of state_t, then the pairs, then the normals' pullback.
-        self.k_normals
-            .dispatch_1d(&mut pass, &[&self.bg_normals[0]], self.fem_nodes);
         a.k_particles
             .dispatch_1d(&mut pass, &[&a.bg_particles[cur]], self.particles);
         a.k_nodes
             .dispatch_1d(&mut pass, &[&a.bg_nodes[cur]], self.fem_nodes);
-        a.k_normals
-            .dispatch_1d(&mut pass, &[&a.bg_normals[cur]], self.fem_nodes);
     }
 
     fn encode_clear_adjoint(&self, enc: &mut wgpu::CommandEncoder) {
