@@ -5,10 +5,12 @@
 // exchanged exactly). Every sum runs in binned order: deterministic.
 //   `matter_centroids` (per boundary triangle, first, before the triangles
 //     are binned): its centroid into `tcent`;
-//   `matter_particles` (per particle): f_p = Σ_t f(p, t) into `fp`;
+//   `matter_particles` (per particle): f_p = Σ_t f(p, t) into `fp`, and
+//     whether any pair touches it into `ptouch`;
 //   `matter_grid` (per grid node): ext_i += Σ_p w_ip f_p;
 //   `matter_nodes` (per FEM node): ext_j −= Σ_t Σ_p β_j f(p, t) over its
-//     triangles t and the particles binned around each one's centroid.
+//     triangles t and the touched particles binned around each one's
+//     centroid (an untouched particle has no pair in contact: exact).
 
 #import fem/matter_law
 #import common/bspline
@@ -35,7 +37,9 @@ fn matter_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
     if (p >= p_num_particles()) {
         return;
     }
-    let f = particle_contact(p).xyz;
+    let contact = particle_contact(p);
+    let f = contact.xyz;
+    ptouch[p] = u32(contact.w != 0.0);
     fp[3u * p] = f.x;
     fp[3u * p + 1u] = f.y;
     fp[3u * p + 2u] = f.z;
@@ -88,7 +92,11 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
             for (var dy = -1; dy <= 1; dy = dy + 1) {
                 let seg = m_row(true, c, dy, dz);
                 for (var s = seg.x; s < seg.y; s = s + 1u) {
-                    let r = tri_force(tri_pair(p_sorted[s], t));
+                    let p = p_sorted[s];
+                    if (ptouch[p] == 0u) {
+                        continue;
+                    }
+                    let r = tri_force(tri_pair(p, t));
                     f = f - r.beta[corner] * r.f;
                 }
             }

@@ -5,9 +5,10 @@
 // both solvers' ∂L/∂(x, v)_t; a pair's forces enter L as f̄_p·f − Σ_i β_i ē_i·f.
 //   `matter_adj_particles` (per particle): f̄_p = Σ_i w_ip ē_i (kept in
 //     `fpbar`); x̄_p += Σ_i (ē_i·f_p) ∇w_ip + Σ_t x̄_p(t), v̄_p += Σ_t v̄_p(t)
-//     (`tri_vjp` over the triangles near it);
+//     (`tri_vjp` over the triangles near it), and whether any pair touches
+//     it into `ptouch`;
 //   `matter_adj_nodes` (per FEM node, after it): over its triangles t and
-//     the particles near each, its corner's share of `tri_vjp` into x̄_j,
+//     the touched particles near each, its corner's share of `tri_vjp` into x̄_j,
 //     v̄_j, and (once per pair, at corner 0) the (k, c, μ) partials into
 //     `ppartial` (3 per node, summed on the host).
 
@@ -71,6 +72,7 @@ fn matter_adj_particles(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(
             }
         }
     }
+    ptouch[p] = u32(touched);
     fpbar[3u * p] = fb.x;
     fpbar[3u * p + 1u] = fb.y;
     fpbar[3u * p + 2u] = fb.z;
@@ -102,6 +104,9 @@ fn matter_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
                 let seg = m_row(true, c, dy, dz);
                 for (var s = seg.x; s < seg.y; s = s + 1u) {
                     let p = p_sorted[s];
+                    if (ptouch[p] == 0u) {
+                        continue;
+                    }
                     let fb = vec3r(fpbar[3u * p], fpbar[3u * p + 1u], fpbar[3u * p + 2u]);
                     let a = tri_vjp(tri_pair(p, t), fb, ebar_j(ia), ebar_j(ib), ebar_j(ic));
                     if (corner == 0u) {

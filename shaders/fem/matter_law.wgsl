@@ -71,6 +71,9 @@
 @group(0) @binding(24) var<storage, read> ffaces: array<u32>;
 @group(0) @binding(25) var<storage, read> fstart: array<u32>;
 @group(0) @binding(26) var<storage, read> fentry: array<u32>;
+// Per particle: 1 when some triangle touches it this substep (written by
+// the particle kernels, read by the node kernels to skip the others).
+@group(0) @binding(28) var<storage, read_write> ptouch: array<u32>;
 
 fn n_fem() -> u32 { return mints[0]; }
 fn n_tris() -> u32 { return mints[1]; }

@@ -45,7 +45,7 @@ pub struct FemMatter {
     pub radius: f64,
 }
 
-/// Every buffer both directions bind: `bound` (0–2, 7–13, 20–26), the two solvers' states of
+/// Every buffer both directions bind: `bound` (0–2, 7–13, 20–26, 28), the two solvers' states of
 /// `parity` (bindings 3–6) and `extra`.
 fn bindings<'a>(
     bound: &'a [(u32, wgpu::Buffer)],
@@ -271,6 +271,15 @@ impl FemMatterCoupling {
             (13, body.ext.clone()),
             (20, body.mass_buffer().clone()),
             (23, centroids),
+            (
+                28,
+                storage_buffer_zeroed(
+                    ctx,
+                    "matter.touched",
+                    4 * u64::from(particles.max(1)),
+                    BufferUse::Storage,
+                )?,
+            ),
             (
                 24,
                 storage_buffer(
