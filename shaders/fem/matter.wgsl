@@ -86,7 +86,7 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     var f = vec3r(0.0);
     for (var e = fstart[j]; e < fstart[j + 1u]; e = e + 1u) {
         let t = fentry[e];
-        let corner = select(select(2u, 1u, ffaces[3u * t + 1u] == j), 0u, ffaces[3u * t] == j);
+        let corner = tri_corner(t, j);
         let c = m_cell(m_cent(t));
         for (var dz = -1; dz <= 1; dz = dz + 1) {
             for (var dy = -1; dy <= 1; dy = dy + 1) {

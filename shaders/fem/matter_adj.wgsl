@@ -97,7 +97,7 @@ fn matter_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_
         let ia = ffaces[3u * t];
         let ib = ffaces[3u * t + 1u];
         let ic = ffaces[3u * t + 2u];
-        let corner = select(select(2u, 1u, ib == j), 0u, ia == j);
+        let corner = tri_corner(t, j);
         let c = m_cell(m_cent(t));
         for (var dz = -1; dz <= 1; dz = dz + 1) {
             for (var dy = -1; dy <= 1; dy = dy + 1) {

@@ -139,6 +139,11 @@ struct TriPair {
     sigma: Real,
 }
 
+// Which corner (0, 1, 2) of triangle t node j is.
+fn tri_corner(t: u32, j: u32) -> u32 {
+    return select(select(2u, 1u, ffaces[3u * t + 1u] == j), 0u, ffaces[3u * t] == j);
+}
+
 // Particle p against triangle t, from the bound states.
 fn tri_pair(p: u32, t: u32) -> TriPair {
     var q: TriPair;
@@ -226,9 +231,7 @@ fn tri_geom(q: TriPair) -> TriGeom {
 }
 
 fn tri_force(q: TriPair) -> TriForce {
-    var out: TriForce;
-    out.f = vec3r(0.0);
-    out.beta = vec3r(0.0);
+    var out: TriForce; // (zero-initialised)
     let g = tri_geom(q);
     if (!g.on) {
         return out;
@@ -288,16 +291,7 @@ struct TriAdj {
 // ∂/∂N = w × v) give w̄, ū, v̄, and x̄_p = w̄, x̄_b = ū, x̄_c = v̄,
 // x̄_a = −(ū + v̄ + w̄).
 fn tri_vjp(q: TriPair, gp0: vec3r, ga0: vec3r, gb0: vec3r, gc0: vec3r) -> TriAdj {
-    var out: TriAdj;
-    out.xp = vec3r(0.0);
-    out.xa = vec3r(0.0);
-    out.xb = vec3r(0.0);
-    out.xc = vec3r(0.0);
-    out.vp = vec3r(0.0);
-    out.va = vec3r(0.0);
-    out.vb = vec3r(0.0);
-    out.vc = vec3r(0.0);
-    out.params = vec3r(0.0);
+    var out: TriAdj; // (zero-initialised)
     let g = tri_geom(q);
     if (!g.on) {
         return out;

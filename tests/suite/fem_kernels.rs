@@ -5,7 +5,7 @@
 //! elements' stress derivative (both models). A planted 5 % error fails
 //! each check.
 
-use crate::common::{gpu, require_f64};
+use crate::common::{gpu, random_rotation, require_f64};
 use ductile::gpu::{
     bytes_to_reals, read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed,
     AtomicsMode, BufferUse, GpuContext, Kernel, Precision, ShaderConfig,
@@ -350,23 +350,6 @@ fn fem_stress_derivative_alone() {
     let n = 256;
     let mat =
         |rng: &mut Rng, scale: f64| -> [f64; 9] { std::array::from_fn(|_| scale * rng.normal()) };
-    // A random rotation (column-major) from a random unit quaternion.
-    let rotation = |rng: &mut Rng| -> [f64; 9] {
-        let q = [rng.normal(), rng.normal(), rng.normal(), rng.normal()];
-        let l = q.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let [w, x, y, z] = q.map(|v| v / l);
-        [
-            1.0 - 2.0 * (y * y + z * z),
-            2.0 * (x * y + w * z),
-            2.0 * (x * z - w * y),
-            2.0 * (x * y - w * z),
-            1.0 - 2.0 * (x * x + z * z),
-            2.0 * (y * z + w * x),
-            2.0 * (x * z + w * y),
-            2.0 * (y * z - w * x),
-            1.0 - 2.0 * (x * x + y * y),
-        ]
-    };
     // Column-major product.
     let mul = |a: &[f64; 9], b: &[f64; 9]| -> [f64; 9] {
         std::array::from_fn(|k| {
@@ -376,7 +359,7 @@ fn fem_stress_derivative_alone() {
     };
     let mut f = Vec::with_capacity(n);
     for _ in 0..n {
-        let rot = rotation(&mut rng);
+        let rot: [f64; 9] = random_rotation(&mut rng).concat().try_into().unwrap();
         let mut s = mat(&mut rng, 0.3);
         for d in 0..3 {
             s[4 * d] += 1.0;

@@ -30,7 +30,7 @@
 //! harness found two missing adjoints when it was written: the fluid's Tait
 //! exponent γ and snow's θ_c, θ_s and ξ had none.
 
-use crate::common::gpu;
+use crate::common::{gpu, random_rotation};
 use ductile::gpu::wgpu;
 use ductile::gpu::{
     bytes_to_reals, read_buffer, reals_to_bytes, storage_buffer, storage_buffer_zeroed,
@@ -327,30 +327,6 @@ impl Harness {
         }
         failures
     }
-}
-
-/// A random rotation matrix (column-major 3×3) from a random unit quaternion.
-fn random_rotation(rng: &mut Rng) -> [[f64; 3]; 3] {
-    let q = rng.direction(4);
-    let (x, y, z, w) = (q[0], q[1], q[2], q[3]);
-    // Columns of R(q).
-    [
-        [
-            1.0 - 2.0 * (y * y + z * z),
-            2.0 * (x * y + w * z),
-            2.0 * (x * z - w * y),
-        ],
-        [
-            2.0 * (x * y - w * z),
-            1.0 - 2.0 * (x * x + z * z),
-            2.0 * (y * z + w * x),
-        ],
-        [
-            2.0 * (x * z + w * y),
-            2.0 * (y * z - w * x),
-            1.0 - 2.0 * (x * x + y * y),
-        ],
-    ]
 }
 
 /// F = U diag(σ) Vᵀ with random rotations: distinct singular values in

@@ -168,3 +168,27 @@ pub fn check_solver_group(
     );
     c
 }
+
+/// A random rotation matrix (column-major 3×3) from a random unit quaternion.
+pub fn random_rotation(rng: &mut ductile::sim::gradcheck::Rng) -> [[f64; 3]; 3] {
+    let q = rng.direction(4);
+    let (x, y, z, w) = (q[0], q[1], q[2], q[3]);
+    // Columns of R(q).
+    [
+        [
+            1.0 - 2.0 * (y * y + z * z),
+            2.0 * (x * y + w * z),
+            2.0 * (x * z - w * y),
+        ],
+        [
+            2.0 * (x * y - w * z),
+            1.0 - 2.0 * (x * x + z * z),
+            2.0 * (y * z + w * x),
+        ],
+        [
+            2.0 * (x * z + w * y),
+            2.0 * (y * z - w * x),
+            1.0 - 2.0 * (x * x + y * y),
+        ],
+    ]
+}
