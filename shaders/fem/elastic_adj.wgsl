@@ -6,7 +6,8 @@
 //     each tool's friction projection in reverse (`friction_vjp`: into x̄,
 //     v̄, the contact parameters and the tool's per-node partials) to
 //     ∂L/∂v_p, then x̄ = x̄' + …, v̄ = (1 − c dt) ∂L/∂v_p + …,
-//     f̄ = dt/m ∂L/∂v_p, also ∂L/∂(couplings' force); pinned nodes pass x̄'
+//     f̄ = dt/m ∂L/∂v_p, also ∂L/∂(couplings' force) (with a seed on the
+//     node's reported contact force, `force_seed`, added); pinned nodes pass x̄'
 //     through and stop the rest; mounted ones stop everything (their tool's
 //     pose takes it, in `fem_adj_contact`).
 //   `fem_adj_elements` (per element): with G = [f̄1 − f̄0, f̄2 − f̄0, f̄3 − f̄0]
@@ -36,6 +37,9 @@
 @group(0) @binding(27) var<storage, read_write> tool_partial: array<Real>;
 @group(0) @binding(28) var<storage, read_write> cgrad: array<Real>;
 @group(0) @binding(29) var<storage, read_write> control_grad: array<Real>;
+// ∂L/∂(contact force of this substep) per node, added by the sensor's
+// force loss before the substep's adjoint and zeroed here after use.
+@group(0) @binding(34) var<storage, read_write> force_seed: array<Real>;
 
 var<workgroup> red: array<Real, 64>;
 
@@ -105,7 +109,15 @@ fn fem_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
         xb[k] = select(adj_in[adj_index(i, k)], 0.0, mounted);
         vb[k] = adj_in[adj_index(i, 3u + k)];
     }
-    var g = vb + dt() * xb;
+    // The contact force the node reports, f_c = m (v' − v)/dt − f − m g
+    // + c m v (f the elements' forces), seeded with s = ∂L/∂f_c: s m/dt
+    // joins ∂L/∂v', the rest is added below.
+    var seed = vec3r(0.0);
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        seed[k] = select(0.0, force_seed[3u * i + k], free);
+        force_seed[3u * i + k] = 0.0;
+    }
+    var g = vb + dt() * xb + mass[i] / dt() * seed;
     var xacc = vec3r(0.0);
     var vacc = vec3r(0.0);
     var pacc = vec3r(0.0);
@@ -134,12 +146,13 @@ fn fem_adj_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
     var vout = vec3r(0.0);
     if (free) {
         fb = dt() / mass[i] * g;
-        vout = (1.0 - damping() * dt()) * g + vacc;
+        vout = (1.0 - damping() * dt()) * g + vacc + mass[i] * (damping() - 1.0 / dt()) * seed;
     }
     for (var k = 0u; k < 3u; k = k + 1u) {
         adj_out[adj_index(i, k)] = xb[k] + xacc[k];
         adj_out[adj_index(i, 3u + k)] = vout[k];
-        fbar[3u * i + k] = fb[k];
+        // The elements' forces enter f_c directly too (−f).
+        fbar[3u * i + k] = fb[k] - seed[k];
         ext_bar[3u * i + k] = fb[k];
         cgrad[3u * i + k] = cgrad[3u * i + k] + pacc[k];
     }
@@ -354,7 +367,8 @@ fn fem_adj_contact(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
         return;
     }
     let nt = contact_tools();
-    let fb = fbar3(i);
+    // ∂L/∂(the tools' normal forces): that of the couplings' force.
+    let fb = vec3r(ext_bar[3u * i], ext_bar[3u * i + 1u], ext_bar[3u * i + 2u]);
     var xb = vec3r(0.0);
     var vb = vec3r(0.0);
     var pb = vec3r(0.0);

@@ -4,7 +4,14 @@
 // fixed at rest), seen in the sensor frame of three base nodes.
 //   `sensor_markers` (per marker): (u, v) [px] into `uv`;
 //   `marker_loss_eval` (one workgroup): at a substep with a target row,
-//     adds w Σ_m |(u, v)_m − target_m|² / markers [px²] to the loss value.
+//     adds w Σ_m |(u, v)_m − target_m|² / markers [px²] to the loss value;
+//   `force_loss_eval` (one workgroup): at a substep with a weight factor
+//     f_s, the net contact force of the substep that ended there,
+//     F = Σ_i f_c,i over the nodes, in the camera's axes
+//     F_cam = R M₀⁻ᵀ Mᵀ F (M, M₀ the frame of the base nodes now and at
+//     rest, R the camera's rotation: as the host readout writes it), adds
+//     w f_s |S (F_cam − target)|² [N²] (S the axis mask) to the loss value
+//     and keeps F [N] per substep for the seed.
 
 #import fem/camera
 
@@ -18,6 +25,14 @@
 @group(0) @binding(7) var<storage, read> step_row: array<u32>;
 @group(0) @binding(8) var<storage, read> clock: array<u32>;
 @group(0) @binding(9) var<storage, read_write> lvalue: array<Real>;
+
+// The force loss: each node's contact force in the last substep, its
+// (target (3), axis mask (3), weight), the weight factor per substep, and
+// F per substep.
+@group(0) @binding(15) var<storage, read> contact_force: array<Real>;
+@group(0) @binding(16) var<storage, read> fparams: array<Real>;
+@group(0) @binding(17) var<storage, read> factors: array<Real>;
+@group(0) @binding(18) var<storage, read_write> fhist: array<Real>;
 
 const NO_ROW: u32 = 0xffffffffu;
 
@@ -93,5 +108,52 @@ fn marker_loss_eval(@builtin(local_invocation_index) li: u32) {
     }
     if (li == 0u) {
         lvalue[0] = lvalue[0] + loss_weight() * red[0] / Real(nm);
+    }
+}
+
+fn base_frame() -> mat3r {
+    return frame_matrix(node_x(sints[1]), node_x(sints[2]), node_x(sints[3]));
+}
+
+// A world vector now (a force) in camera axes: R M₀⁻ᵀ Mᵀ f.
+fn force_camera(f: vec3r) -> vec3r {
+    return camera().rot * (transpose(inverse3(rest_m0())) * (transpose(base_frame()) * f));
+}
+
+fn force_target() -> vec3r { return sv3_of_f(0u); }
+fn force_mask() -> vec3r { return sv3_of_f(3u); }
+fn sv3_of_f(o: u32) -> vec3r { return vec3r(fparams[o], fparams[o + 1u], fparams[o + 2u]); }
+
+@compute @workgroup_size(64)
+fn force_loss_eval(@builtin(local_invocation_index) li: u32) {
+    let step = clock[0];
+    let fs = factors[step];
+    if (fs == 0.0) {
+        return;
+    }
+    let n = sints[5];
+    var f = vec3r(0.0);
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        var s: Real = 0.0;
+        for (var i = li; i < n; i = i + 64u) {
+            s = s + contact_force[3u * i + k];
+        }
+        red[li] = s;
+        workgroupBarrier();
+        for (var w = 32u; w > 0u; w = w >> 1u) {
+            if (li < w) {
+                red[li] = red[li] + red[li + w];
+            }
+            workgroupBarrier();
+        }
+        f[k] = red[0];
+        workgroupBarrier();
+    }
+    if (li == 0u) {
+        let r = force_mask() * (force_camera(f) - force_target());
+        lvalue[0] = lvalue[0] + fparams[6] * fs * dot(r, r);
+        for (var k = 0u; k < 3u; k = k + 1u) {
+            fhist[3u * step + k] = f[k];
+        }
     }
 }

@@ -6,6 +6,12 @@
 //   `marker_loss_gather` (per node, after it): its corners' partials through
 //     the node → (marker, corner) list, and for a, b, c the sum over
 //     markers, in a fixed order (deterministic).
+// Adjoint of the force loss (`force_loss_eval`), per node: with
+// ḡ = 2 w f_s S (F_cam − target) and h = M₀⁻¹ Rᵀ ḡ (so that
+// ḡ·F_cam = Fᵀ M h), every node's contact force gets ∂L/∂f_c = M h, into
+// the pad's `force_seed` (the next adjoint substep, that of the substep the
+// force came from, takes it); the base nodes a, b, c get ∂L/∂x through
+// M̄ = F hᵀ (M = [u, w, u × w], u = b − a, w = c − a).
 
 #import fem/sensor
 
@@ -14,6 +20,7 @@
 @group(0) @binding(12) var<storage, read> node_entry: array<u32>;
 @group(0) @binding(13) var<storage, read_write> adj: array<Real>;
 @group(0) @binding(14) var<storage, read> planted: array<Real>;
+@group(0) @binding(19) var<storage, read_write> force_seed: array<Real>;
 
 @compute @workgroup_size(64)
 fn marker_loss_partials(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -64,6 +71,42 @@ fn marker_loss_gather(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(nu
                 g = g + vec3r(partial[o], partial[o + 1u], partial[o + 2u]);
             }
         }
+    }
+    for (var e = 0u; e < 3u; e = e + 1u) {
+        adj[e * n + i] = adj[e * n + i] + g[e];
+    }
+}
+
+@compute @workgroup_size(64)
+fn force_loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+    let i = gid.x + gid.y * nwg.x * 64u;
+    let n = sints[5];
+    let step = clock[0];
+    let fs = factors[step];
+    if (i >= n || fs == 0.0) {
+        return;
+    }
+    let f = vec3r(fhist[3u * step], fhist[3u * step + 1u], fhist[3u * step + 2u]);
+    let gbar = planted[0] * 2.0 * fparams[6] * fs * force_mask() * (force_camera(f) - force_target());
+    let h = inverse3(rest_m0()) * (transpose(camera().rot) * gbar);
+    let a = node_x(sints[1]);
+    let u = node_x(sints[2]) - a;
+    let w = node_x(sints[3]) - a;
+    let fb = mat3r(u, w, cross(u, w)) * h;
+    for (var k = 0u; k < 3u; k = k + 1u) {
+        force_seed[3u * i + k] = force_seed[3u * i + k] + fb[k];
+    }
+    let ub = f * h.x + cross(w, f * h.z);
+    let wb = f * h.y + cross(f * h.z, u);
+    var g = vec3r(0.0);
+    if (i == sints[1]) {
+        g = g - ub - wb;
+    }
+    if (i == sints[2]) {
+        g = g + ub;
+    }
+    if (i == sints[3]) {
+        g = g + wb;
     }
     for (var e = 0u; e < 3u; e = e + 1u) {
         adj[e * n + i] = adj[e * n + i] + g[e];

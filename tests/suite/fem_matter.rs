@@ -131,7 +131,7 @@ fn fem_and_matter_exchange_momentum_exactly() {
 
 /// Checks the coupling's (k, c, μ) gradient group against central
 /// differences (parameters perturbed relative to their values).
-fn check_matter_group(
+pub(crate) fn check_matter_group(
     ctx: &GpuContext,
     r: &mut Rollout,
     g: &ductile::sim::Gradients,

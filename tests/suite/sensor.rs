@@ -1,11 +1,12 @@
 //! The tactile sensor on an FEM pad (`ductile_sim::fem::sensor`,
 //! `shaders/fem/camera.wgsl`, `sensor.wgsl`, `sensor_adj.wgsl`): markers
 //! through pinhole and fisheye cameras, carried by the sensor frame, and
-//! the marker-track loss's gradients through the tape.
+//! the gradients of the marker-track and contact-force losses through the
+//! tape.
 
 use crate::common::{check_solver_group, gpu, require_f64, scene};
 use ductile::gpu::{GpuContext, Precision};
-use ductile::sim::fem::sensor_loss::MarkerTrack;
+use ductile::sim::fem::sensor_loss::{ForceTarget, MarkerTrack};
 use ductile::sim::fem::solver::FemSolver;
 use ductile::sim::gradcheck::{check_group, ParamGroup};
 use ductile::sim::{Rollout, TapeOptions};
@@ -559,4 +560,152 @@ fn the_tactile_shading_calibrates_to_a_recorded_image() {
         .map(|c| c.map(|v| (v * 1000.0) as u32))
         .collect();
     assert!(distinct.len() > 20, "{} colours", distinct.len());
+}
+
+/// `scenes/gradcheck_tactile.ron` (a pad mounted on a descending, turning
+/// holder presses an MPM ball while a sphere probe pushes its side; the
+/// pad's sensor turns with it) with `loss` as its only loss term.
+fn tactile_with_loss(loss: &str) -> ductile::scene::LoadedScene {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(root.join("scenes/gradcheck_tactile.ron")).unwrap();
+    let start = src.find("    loss: [").expect("the scene has a loss");
+    let end = start + src[start..].find("    ],\n").unwrap() + "    ],\n".len();
+    scene(&format!(
+        "{}    loss: [{loss}],\n{}",
+        &src[..start],
+        &src[end..]
+    ))
+}
+
+/// The sensor's force target (`ContactForce`, `fem/sensor.wgsl`
+/// `force_loss_eval` and its seed in `fem/sensor_adj.wgsl`), on a pad
+/// touched by a tool and by MPM matter at once, its camera turning with
+/// its holder (f64, 40 substeps, the checkpointed tape):
+/// - the value it adds is |S (F − target)|² for the force the host readout
+///   writes (`read_sensor`, camera axes), to 1e-12 relative;
+/// - its gradients agree with central differences (reference) to better
+///   than 1e-5 for the tools' controls (the holder's through the mount and
+///   the sensor frame), the ball's initial positions and velocities (the
+///   matter's force), the pad's E and ν, its tool contact's and its matter
+///   contact's (k, c, μ) — each nonzero;
+/// - a planted 5 % error in the seed fails the (E, ν) check by more than
+///   1e-3.
+#[test]
+fn contact_force_loss_gradients_match_central_differences() {
+    let (ctx, _g) = gpu();
+    require_f64(ctx);
+    let target = [0.05, 0.02, 0.3];
+    let term = |axes: &str, when: &str| {
+        format!(
+            r#"(kind: ContactForce(target: ({}, {}, {}), axes: {axes}), body: "pad", weight: 2.0{when})"#,
+            target[0], target[1], target[2]
+        )
+    };
+    let new = |loaded: &ductile::scene::LoadedScene| {
+        let r = Rollout::new(
+            ctx,
+            loaded,
+            Some(Precision::F64),
+            None,
+            &TapeOptions::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let fi = r.sim.fem_solver(0).unwrap();
+        (r, fi)
+    };
+
+    // The value at the last substep against the host readout.
+    let (mut r, fi) = new(&tactile_with_loss(&term("(true, false, true)", "")));
+    let l = r.forward(ctx).unwrap();
+    let read = r
+        .sim
+        .world
+        .solver::<FemSolver>(fi)
+        .unwrap()
+        .read_sensor(ctx, r.sim.parity())
+        .unwrap()
+        .unwrap();
+    let want = 2.0 * ((read.force[0] - target[0]).powi(2) + (read.force[2] - target[2]).powi(2));
+    eprintln!(
+        "force {:?} N: loss {l:.12e}, from the readout {want:.12e}",
+        read.force
+    );
+    assert!(
+        read.force.iter().map(|f| f.abs()).sum::<f64>() > 0.05,
+        "the pad must be touched: {:?}",
+        read.force
+    );
+    assert!((l - want).abs() <= 1e-12 * want, "{l} against {want}");
+
+    // Gradients of a running force target.
+    let (mut r, fi) = new(&tactile_with_loss(&term(
+        "(true, true, true)",
+        ", when: Running(from: 0, to: 40)",
+    )));
+    let g = r.backward(ctx).unwrap_or_else(|e| panic!("{e}"));
+    let c = check_group(ctx, &mut r, &g, ParamGroup::Control, &[1e-6, 1e-7], 5).unwrap();
+    eprintln!(
+        "tool controls adjoint {:+.9e}  fd {:+.9e}  rel {:.1e}",
+        c.adjoint,
+        c.best().fd,
+        c.best().rel_error
+    );
+    assert!(
+        c.adjoint.abs() > 1e-12 && c.best().rel_error < 1e-5,
+        "tool controls: {c:?}"
+    );
+    for (group, eps) in [
+        (ParamGroup::InitialPosition, &[1e-6, 1e-7][..]),
+        (ParamGroup::InitialVelocity, &[1e-5, 1e-6][..]),
+    ] {
+        let c = check_group(ctx, &mut r, &g, group, eps, 5).unwrap();
+        eprintln!(
+            "ball {:<24} adjoint {:+.9e}  fd {:+.9e}  rel {:.1e}",
+            group.name(),
+            c.adjoint,
+            c.best().fd,
+            c.best().rel_error
+        );
+        assert!(
+            c.adjoint.abs() > 1e-12 && c.best().rel_error < 1e-5,
+            "{}: {c:?}",
+            group.name()
+        );
+    }
+    for (name, eps) in [
+        ("youngs_modulus_poisson_ratio", &[1e-5, 1e-6][..]),
+        ("contact_stiffness_damping_friction", &[1e-5, 1e-6][..]),
+    ] {
+        let c = crate::fem::check_fem_group(ctx, &mut r, fi, &g, name, eps);
+        assert!(c.adjoint.abs() > 1e-12, "{name}: zero gradient");
+        assert!(c.best().rel_error < 1e-5, "{name}: {c:?}");
+    }
+    let c = crate::fem_matter::check_matter_group(ctx, &mut r, &g, &[1e-4, 1e-5]);
+    assert!(
+        c.adjoint.abs() > 1e-12 && c.best().rel_error < 1e-5,
+        "matter (k, c, mu): {c:?}"
+    );
+
+    // A planted error in the seed.
+    let (mut bad_r, fi) = new(&tactile_with_loss(""));
+    let factors: Vec<f64> = (0..=bad_r.steps())
+        .map(|s| if s == 0 { 0.0 } else { 1.0 / 40.0 })
+        .collect();
+    let term = ForceTarget::new(ctx, &bad_r.sim, fi, factors, target, [true; 3], 2.0)
+        .unwrap_or_else(|e| panic!("{e}"));
+    term.plant_adjoint_error(ctx, 1.05);
+    bad_r.add_loss_terms(Box::new(term));
+    let bad = bad_r.backward(ctx).unwrap();
+    let c = crate::fem::check_fem_group(
+        ctx,
+        &mut bad_r,
+        fi,
+        &bad,
+        "youngs_modulus_poisson_ratio",
+        &[1e-5, 1e-6],
+    );
+    assert!(
+        c.best().rel_error > 1e-3,
+        "a planted force-loss error passed: {c:?}"
+    );
 }

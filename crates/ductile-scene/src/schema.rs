@@ -502,6 +502,24 @@ pub enum LossKind {
         #[serde(default)]
         offset: Vec3,
     },
+    /// |S (F − target)|² [N²] for the net contact force F that an FEM
+    /// body's tactile sensor reads (the tools' and the matter's forces on
+    /// the gel, in the camera's axes, as `ductile run` writes it), S keeping
+    /// the axes marked `true`. The force counted at a state is that of the
+    /// substep which ended there, so the initial state has none (a
+    /// `Running` window starting at 0 starts at 1). Only on an FEM body
+    /// with a `sensor`.
+    ContactForce {
+        /// Target force [N] in the camera's axes.
+        target: Vec3,
+        /// The axes the term measures (default all three).
+        #[serde(default = "all_axes")]
+        axes: (bool, bool, bool),
+    },
+}
+
+fn all_axes() -> (bool, bool, bool) {
+    (true, true, true)
 }
 
 /// Norm of a grid-density loss.

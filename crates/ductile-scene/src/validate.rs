@@ -289,7 +289,7 @@ impl Checker {
                 &format!("loss[{i}]"),
                 l,
                 s.bodies.len(),
-                s.fem.len(),
+                &s.fem.iter().map(|f| f.sensor.is_some()).collect::<Vec<_>>(),
                 s.tool_count(),
                 steps,
             );
@@ -334,10 +334,11 @@ impl Checker {
         p: &str,
         l: &LossTerm,
         bodies: usize,
-        fem: usize,
+        fem_sensors: &[bool],
         tools: usize,
         steps: u64,
     ) {
+        let fem = fem_sensors.len();
         if l.body >= bodies + fem {
             self.push(
                 format!("{p}.body"),
@@ -361,7 +362,15 @@ impl Checker {
             self.push(
                 format!("{p}.kind"),
                 format!("{kind} on FEM body {}", l.body),
-                "CenterOfMass, CenterOfMassVelocity, MassOutside, ParticlePositions or ToolDistance on an FEM body (the others measure MPM bodies)",
+                "CenterOfMass, CenterOfMassVelocity, MassOutside, ParticlePositions, ToolDistance or ContactForce on an FEM body (the others measure MPM bodies)",
+            );
+        }
+        let with_sensor = on_fem && fem_sensors[l.body - bodies];
+        if matches!(l.kind, LossKind::ContactForce { .. }) && !with_sensor {
+            self.push(
+                format!("{p}.body"),
+                l.body.to_string(),
+                "an FEM body with a sensor (ContactForce measures what a tactile sensor reads)",
             );
         }
         self.non_negative(&format!("{p}.weight"), l.weight, "");
@@ -404,6 +413,9 @@ impl Checker {
                     );
                 }
                 self.vec3_finite(&format!("{p}.kind.offset"), *offset, "m");
+            }
+            LossKind::ContactForce { target, .. } => {
+                self.vec3_finite(&format!("{p}.kind.target"), *target, "N");
             }
             LossKind::ToolDistance { tool } => {
                 if *tool >= tools {

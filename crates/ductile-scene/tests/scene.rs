@@ -707,6 +707,16 @@ fn fem_bodies_are_validated_and_named() {
         "ShapeDensity",
     );
     assert!(msg.contains("ShapeDensity on FEM body 1"), "{msg}");
+    // A force target needs a body with a sensor to read it.
+    let msg = assert_invalid(
+        &with_fem(
+            &pad("0.3", "(0.2, 0.15, 0.2)", "0.1"),
+            r#"(kind: ContactForce(target: (0.0, 0.0, 1.0)), body: "pad")"#,
+        ),
+        "loss[0].body",
+        "\"pad\")",
+    );
+    assert!(msg.contains("an FEM body with a sensor"), "{msg}");
     // One namespace: a pad named like the MPM body is refused.
     let dup = with_fem(
         &pad("0.3", "(0.2, 0.15, 0.2)", "0.1").replace("\"pad\"", "\"jelly\""),

@@ -25,7 +25,8 @@ use ductile_scene::{Body, LoadedScene, LossKind, LossTerm, LossWhen, Norm};
 pub const LOSS_TERM_REALS: usize = 16;
 
 /// Weight factor of every term at every step `0..=steps` (row-major `[step][term]`):
-/// 1 at the last step for `Final`, 1/n inside an n-state `Running` window, 0 elsewhere.
+/// 1 at the last step for `Final`, 1/n inside an n-state `Running` window
+/// (from state 1 for `ContactForce`), 0 elsewhere.
 pub fn step_factors(terms: &[LossTerm], steps: usize) -> Vec<f64> {
     let nt = terms.len();
     let mut f = vec![0.0; (steps + 1) * nt];
@@ -33,10 +34,43 @@ pub fn step_factors(terms: &[LossTerm], steps: usize) -> Vec<f64> {
         match t.when {
             LossWhen::Final => f[steps * nt + i] = 1.0,
             LossWhen::Running { from, to } => {
-                let (a, b) = (from as usize, (to as usize).min(steps));
+                // A contact force is that of the substep ending at a state:
+                // the initial state has none.
+                let first = usize::from(matches!(t.kind, LossKind::ContactForce { .. }));
+                let (a, b) = ((from as usize).max(first), (to as usize).min(steps));
                 let n = (b + 1 - a.min(b + 1)).max(1) as f64;
                 for s in a..=b {
                     f[s * nt + i] = 1.0 / n;
+                }
+            }
+        }
+    }
+    f
+}
+
+/// The factors `full` (`[step][term]`, `nt` terms) restricted to substeps
+/// `0..=end` (None: unchanged): running and recorded terms keep their
+/// factors inside the window, rescaled to the same total weight; final
+/// terms are evaluated at `end`.
+pub fn window_factors(full: &[f64], nt: usize, end: Option<usize>) -> Vec<f64> {
+    let steps = full.len() / nt - 1;
+    let mut f = full.to_vec();
+    if let Some(end) = end.filter(|&e| e < steps) {
+        for i in 0..nt {
+            let col = |s: usize| s * nt + i;
+            let total: f64 = (0..=steps).map(|s| f[col(s)]).sum();
+            let final_only = (0..steps).all(|s| f[col(s)] == 0.0);
+            for s in end + 1..=steps {
+                f[col(s)] = 0.0;
+            }
+            if final_only {
+                f[col(end)] = total;
+                continue;
+            }
+            let inside: f64 = (0..=end).map(|s| f[col(s)]).sum();
+            if inside > 0.0 {
+                for s in 0..=end {
+                    f[col(s)] *= total / inside;
                 }
             }
         }
@@ -346,6 +380,11 @@ impl LossSet {
                     r[8] = range.start as f64;
                     r[9] = (range.end - range.start) as f64;
                 }
+                LossKind::ContactForce { .. } => {
+                    return Err(SimError::Other(format!(
+                        "loss[{ti}]: ContactForce is a sensor's term (FEM bodies with a sensor only)"
+                    )));
+                }
                 LossKind::ParticlePositions { path, every } => {
                     let file = loaded.base_dir.join(path);
                     let (shape, data) = read_npy_f64(&file).map_err(|e| {
@@ -494,28 +533,7 @@ impl LossSet {
         if nt == 0 {
             return;
         }
-        let steps = self.full_factors.len() / nt - 1;
-        let mut f = self.full_factors.clone();
-        if let Some(end) = end.filter(|&e| e < steps) {
-            for i in 0..nt {
-                let col = |s: usize| s * nt + i;
-                let total: f64 = (0..=steps).map(|s| f[col(s)]).sum();
-                let final_only = (0..steps).all(|s| f[col(s)] == 0.0);
-                for s in end + 1..=steps {
-                    f[col(s)] = 0.0;
-                }
-                if final_only {
-                    f[col(end)] = total;
-                    continue;
-                }
-                let inside: f64 = (0..=end).map(|s| f[col(s)]).sum();
-                if inside > 0.0 {
-                    for s in 0..=end {
-                        f[col(s)] *= total / inside;
-                    }
-                }
-            }
-        }
+        let f = window_factors(&self.full_factors, nt, end);
         ctx.queue
             .write_buffer(&self.factors_buf, 0, &reals_to_bytes(&f, self.precision));
         self.factors = f;

@@ -1,9 +1,16 @@
-//! The marker-track loss of a tactile sensor ([`crate::loss::LossTerms`]):
-//! at chosen substeps, w · mean over markers of |(u, v) − target|² [px²],
-//! evaluated on the GPU (`shaders/fem/sensor.wgsl`, `marker_loss_eval`)
-//! and seeded into the pad's adjoint (`fem/sensor_adj.wgsl`). Its
-//! gradient reaches the pad's nodes and, through the sensor frame's base
-//! nodes, the pose of the tool the pad is mounted on.
+//! The losses on a tactile sensor's outputs ([`crate::loss::LossTerms`]),
+//! evaluated on the GPU (`shaders/fem/sensor.wgsl`) and seeded into the
+//! pad's adjoint (`fem/sensor_adj.wgsl`):
+//! - [`MarkerTrack`]: at chosen substeps, w · mean over markers of
+//!   |(u, v) − target|² [px²]; its gradient reaches the pad's nodes and,
+//!   through the sensor frame's base nodes, the pose of the tool the pad is
+//!   mounted on.
+//! - [`ForceTarget`]: the scene's `ContactForce` term, w |S (F − target)|²
+//!   [N²] on the net contact force in the camera's axes; its seed enters
+//!   the adjoint of the substep the force came from (through the pad's
+//!   `force_seed`), so its gradient reaches everything that force depends
+//!   on: the pad's state, the tools' controls, the contact parameters and
+//!   the MPM matter it touches.
 
 use super::solver::FemSolver;
 use crate::error::SimError;
@@ -245,6 +252,176 @@ impl LossTerms for MarkerTrack {
         );
         self.k_gather
             .dispatch_1d(&mut pass, &[&self.bg_gather[adj]], self.nodes);
+    }
+
+    fn values(&self, ctx: &GpuContext, precision: Precision) -> Result<Vec<f64>, SimError> {
+        let v = bytes_to_reals(
+            &read_buffer(ctx, &self.lvalue, precision.bytes())?,
+            precision,
+        );
+        Ok(vec![v[0]])
+    }
+}
+
+/// The scene's `ContactForce` loss term on an FEM pad's sensor.
+pub struct ForceTarget {
+    nodes: u32,
+    steps: Vec<f64>,
+    full: Vec<f64>,
+    factors: wgpu::Buffer,
+    planted: wgpu::Buffer,
+    lvalue: wgpu::Buffer,
+    k_eval: Kernel,
+    k_seed: Kernel,
+    bg_eval: [wgpu::BindGroup; 2],
+    bg_seed: [[wgpu::BindGroup; 2]; 2],
+    precision: Precision,
+}
+
+impl ForceTarget {
+    /// The term on FEM solver `fem` (world index, with a sensor and its
+    /// adjoint enabled) for a rollout of `total_steps` substeps: weight
+    /// factor `factors[s]` at substep s (0 where inactive; s = 0 has no
+    /// force and must be 0), target [N] and axis mask in the camera's axes.
+    pub fn new(
+        ctx: &GpuContext,
+        sim: &Simulation,
+        fem: usize,
+        factors: Vec<f64>,
+        target: [f64; 3],
+        axes: [bool; 3],
+        weight: f64,
+    ) -> Result<Self, SimError> {
+        let body = sim
+            .world
+            .solver::<FemSolver>(fem)
+            .ok_or_else(|| SimError::Other(format!("solver {fem} is not an FEM body")))?;
+        let sensor = body.sensor().ok_or_else(|| {
+            SimError::Other(format!("ContactForce: FEM body {fem} has no sensor"))
+        })?;
+        let adj = body
+            .adjoint_states()
+            .ok_or_else(|| SimError::Other("force loss: FEM adjoint not enabled".into()))?;
+        let seed = body
+            .force_seed()
+            .ok_or_else(|| SimError::Other("force loss: FEM adjoint not enabled".into()))?;
+        if factors.first().is_some_and(|&f| f != 0.0) {
+            return Err(SimError::Other(
+                "ContactForce: the initial state has no contact force (substep 0)".into(),
+            ));
+        }
+        let config = sim.config();
+        let p = config.precision;
+        let total = factors.len();
+        let mask = axes.map(|a| f64::from(u8::from(a)));
+        let params = [
+            target[0], target[1], target[2], mask[0], mask[1], mask[2], weight,
+        ];
+        let params = storage_buffer(
+            ctx,
+            "force loss params",
+            &reals_to_bytes(&params, p),
+            BufferUse::Storage,
+        )?;
+        let factors_buf = storage_buffer(
+            ctx,
+            "force loss factors",
+            &reals_to_bytes(&factors, p),
+            BufferUse::Storage,
+        )?;
+        let fhist = storage_buffer_zeroed(
+            ctx,
+            "force loss history",
+            3 * total as u64 * p.bytes(),
+            BufferUse::Storage,
+        )?;
+        let planted = storage_buffer(
+            ctx,
+            "force loss planted",
+            &reals_to_bytes(&[1.0, 0.0], p),
+            BufferUse::Storage,
+        )?;
+        let lvalue =
+            storage_buffer_zeroed(ctx, "force loss value", 2 * p.bytes(), BufferUse::Storage)?;
+        let k_eval = Kernel::new(ctx, "fem/sensor", "force_loss_eval", config)?;
+        let k_seed = Kernel::new(ctx, "fem/sensor_adj", "force_loss_seed", config)?;
+        let clock = sim.clock();
+        let list = |parity: usize, cur: usize| -> Vec<(u32, &wgpu::Buffer)> {
+            vec![
+                (0, &sensor.ints),
+                (1, &sensor.reals),
+                (2, &body.x[parity]),
+                (8, clock),
+                (9, &lvalue),
+                (13, adj[cur]),
+                (14, &planted),
+                (15, body.contact_force()),
+                (16, &params),
+                (17, &factors_buf),
+                (18, &fhist),
+                (19, seed),
+            ]
+        };
+        let bg_eval = [0, 1].map(|par| k_eval.bind_used(ctx, &list(par, 0)));
+        let bg_seed = [0, 1].map(|par| [0, 1].map(|cur| k_seed.bind_used(ctx, &list(par, cur))));
+        Ok(ForceTarget {
+            nodes: body.node_count(),
+            steps: factors.clone(),
+            full: factors,
+            factors: factors_buf,
+            planted,
+            lvalue,
+            k_eval,
+            k_seed,
+            bg_eval,
+            bg_seed,
+            precision: p,
+        })
+    }
+
+    /// Scales the loss's seed by `factor` (1: exact; anything else plants a
+    /// wrong adjoint, for the tests that show a check fails on one).
+    pub fn plant_adjoint_error(&self, ctx: &GpuContext, factor: f64) {
+        ctx.queue.write_buffer(
+            &self.planted,
+            0,
+            &reals_to_bytes(&[factor, 0.0], self.precision),
+        );
+    }
+}
+
+impl LossTerms for ForceTarget {
+    fn len(&self) -> usize {
+        1
+    }
+
+    fn active_at(&self, step: usize) -> bool {
+        self.steps.get(step).is_some_and(|&f| f != 0.0)
+    }
+
+    fn set_window(&mut self, ctx: &GpuContext, end: Option<usize>) {
+        self.steps = crate::loss::window_factors(&self.full, 1, end);
+        ctx.queue.write_buffer(
+            &self.factors,
+            0,
+            &reals_to_bytes(&self.steps, self.precision),
+        );
+    }
+
+    fn clear(&self, enc: &mut wgpu::CommandEncoder) {
+        enc.clear_buffer(&self.lvalue, 0, None);
+    }
+
+    fn encode_eval(&self, enc: &mut wgpu::CommandEncoder, parity: usize) {
+        let mut pass = MarkerTrack::pass(enc, "force loss");
+        self.k_eval
+            .dispatch(&mut pass, &[&self.bg_eval[parity]], [1, 1, 1]);
+    }
+
+    fn encode_seed(&self, enc: &mut wgpu::CommandEncoder, parity: usize, adj: usize) {
+        let mut pass = MarkerTrack::pass(enc, "force loss seed");
+        self.k_seed
+            .dispatch_1d(&mut pass, &[&self.bg_seed[parity][adj]], self.nodes);
     }
 
     fn values(&self, ctx: &GpuContext, precision: Precision) -> Result<Vec<f64>, SimError> {

@@ -27,6 +27,10 @@ struct FemAdjoint {
     pgrad: wgpu::Buffer,
     /// ∂L/∂(contact k, c, μ) per node.
     cgrad: wgpu::Buffer,
+    /// ∂L/∂(each node's contact force in the substep being reversed), 3
+    /// Reals per node: added by the sensor's force loss, zeroed by
+    /// `fem_adj_nodes` once used.
+    force_seed: wgpu::Buffer,
     /// Per (node, tool): the contact's tool-control adjoint (16 Reals),
     /// summed by `fem_adj_tools` (held here; read through the bind groups).
     _tool_partial: wgpu::Buffer,
@@ -367,6 +371,12 @@ impl FemSolver {
         self.adjoint.as_ref().map(|a| [&a.adj[0], &a.adj[1]])
     }
 
+    /// The seed ∂L/∂(each node's contact force) of the substep whose
+    /// adjoint runs next (3 Reals per node), when the adjoint is enabled.
+    pub fn force_seed(&self) -> Option<&wgpu::Buffer> {
+        self.adjoint.as_ref().map(|a| &a.force_seed)
+    }
+
     /// The contact force [N] on each free node in the last substep (tools'
     /// penalty contact plus couplings; 0 on pinned nodes), 3 Reals per node.
     pub fn contact_force(&self) -> &wgpu::Buffer {
@@ -566,7 +576,7 @@ impl Solver for FemSolver {
     fn adjoint_bytes(&self) -> u64 {
         let r = self.precision.bytes();
         let n = self.nodes as u64;
-        (12 + 3 + 16 * self.tools.max(1) as u64) * n * r + 2 * self.elements as u64 * r
+        (12 + 3 + 3 + 16 * self.tools.max(1) as u64) * n * r + 2 * self.elements as u64 * r
     }
 
     fn enable_adjoint(&mut self, ctx: &GpuContext, world: &WorldBuffers) -> Result<u64, SimError> {
@@ -581,6 +591,7 @@ impl Solver for FemSolver {
         let adj = [z("fem.adj0", 6 * n)?, z("fem.adj1", 6 * n)?];
         let pgrad = z("fem.pgrad", 2 * self.elements as u64)?;
         let cgrad = z("fem.cgrad", 3 * n)?;
+        let force_seed = z("fem.force_seed", 3 * n)?;
         let tool_partial = z("fem.tool_partial", 16 * self.tools.max(1) as u64 * n)?;
         let control_grad = &world
             .adjoint
@@ -609,6 +620,7 @@ impl Solver for FemSolver {
                 (27, &tool_partial),
                 (28, &cgrad),
                 (29, control_grad),
+                (34, &force_seed),
             ]);
             l
         };
@@ -621,6 +633,7 @@ impl Solver for FemSolver {
             adj,
             pgrad,
             cgrad,
+            force_seed,
             _tool_partial: tool_partial,
             k_contact,
             k_tools,
@@ -643,6 +656,7 @@ impl Solver for FemSolver {
                 &a.adj[1],
                 &a.pgrad,
                 &a.cgrad,
+                &a.force_seed,
                 &self.fbar,
                 &self.elem_bar,
                 &self.ext_bar,

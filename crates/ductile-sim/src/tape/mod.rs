@@ -218,7 +218,29 @@ impl Rollout {
         // `Gradients::terms`), then each other solver's.
         rollout.add_loss(ctx, loaded, Simulation::MPM, &mpm_terms)?;
         for (solver, terms) in other_terms {
-            rollout.add_loss(ctx, loaded, solver, &terms)?;
+            // A sensor's force terms are the FEM solver's own; the rest
+            // measure its points.
+            let (force, points): (Vec<_>, Vec<_>) = terms
+                .into_iter()
+                .partition(|t| matches!(t.kind, ductile_scene::LossKind::ContactForce { .. }));
+            if !points.is_empty() {
+                rollout.add_loss(ctx, loaded, solver, &points)?;
+            }
+            for t in force {
+                let ductile_scene::LossKind::ContactForce { target, axes } = t.kind else {
+                    continue;
+                };
+                let term = crate::fem::sensor_loss::ForceTarget::new(
+                    ctx,
+                    &rollout.sim,
+                    solver,
+                    crate::loss::step_factors(std::slice::from_ref(&t), steps),
+                    target,
+                    [axes.0, axes.1, axes.2],
+                    t.weight,
+                )?;
+                rollout.add_loss_terms(Box::new(term));
+            }
         }
         Ok(rollout)
     }
