@@ -664,7 +664,13 @@ const TASK_GROUPS: [&[&str]; 3] = [
         "pouring",
         "scooping",
     ],
-    &["fill_cup", "ice_cream", "latte_art", "transporting"],
+    &[
+        "fill_cup",
+        "ice_cream",
+        "latte_art",
+        "transporting",
+        "tactile_follow",
+    ],
 ];
 
 /// Every task file in `scenes/tasks` belongs to exactly one test group.
@@ -695,12 +701,15 @@ fn tasks_improve_in_two_iterations(group: &[&str]) {
         // block within them), 10 or 20 for the fluid ones
         // (10–20 ms), and 100 for the cream, which needs 0.05 s to fall
         // onto the cone; 200 for the sand column to start spreading and
-        // 120 for the dam break's loss window (from substep 100).
+        // 120 for the dam break's loss window (from substep 100), 300 for
+        // the tactile force target's (from 200).
         let steps = match *name {
             "ice_cream" => "100",
             "bounce" | "grasp" | "push" | "push_hybrid" | "squeeze" | "sysid" | "throw" => "40",
             "sand_spread" => "200",
             "dam_viscosity" => "120",
+            // (its force target starts at substep 200)
+            "tactile_follow" => "300",
             "mixing" | "fill_cup" => "20",
             _ => "10",
         };
@@ -757,7 +766,7 @@ fn fluid_tasks_improve_in_two_iterations() {
     tasks_improve_in_two_iterations(TASK_GROUPS[1]);
 }
 
-/// The emitter tasks and the cup task.
+/// The emitter tasks, the cup task and the tactile force target.
 #[test]
 fn emitter_and_cup_tasks_improve_in_two_iterations() {
     tasks_improve_in_two_iterations(TASK_GROUPS[2]);

@@ -279,24 +279,25 @@ pub fn time_step_advice(scene: &ductile_scene::Scene) -> Vec<StepAdvice> {
             h / c,
             format!("wave speed {c:.4e} m/s across an element altitude of {h:.3e} m"),
         );
-        // The contact spring k on the lightest node (a corner, a few
-        // elements' share of mass), on top of the elastic stiffness:
-        // symplectic Euler is stable for dt < 2 / √(k/m + (2c/h)²).
+        // The contact spring k and damper c_n on the lightest node (a
+        // corner, a few elements' share of mass), on top of the elastic
+        // stiffness: symplectic Euler with a damper on the old velocity is
+        // stable for dt < 2 / (c_n/m + √(k/m + (2c/h)²)).
         let desc = crate::fem::desc_from_scene(f, None);
         if let Ok(rest) = crate::fem::prepare(&desc) {
             let m_min = rest.mass.iter().copied().fold(f64::INFINITY, f64::min);
-            let k = match &f.contact {
-                Some(c) => c.stiffness,
-                None => crate::fem::default_contact_stiffness(&desc, &rest, dt),
+            let (k, cn) = match &f.contact {
+                Some(c) => (c.stiffness, c.damping),
+                None => (crate::fem::default_contact_stiffness(&desc, &rest, dt), 0.0),
             };
             if k > 0.0 && m_min > 0.0 {
                 let w2 = k / m_min + (2.0 * c / h).powi(2);
                 check(
-                    format!("fem[{i}].contact.stiffness"),
+                    format!("fem[{i}].contact"),
                     &f.name,
-                    2.0 / w2.sqrt(),
+                    2.0 / (cn / m_min + w2.sqrt()),
                     format!(
-                        "contact stiffness {k:.4e} N/m on its lightest node ({m_min:.3e} kg) beside wave speed {c:.4e} m/s across {h:.3e} m"
+                        "contact stiffness {k:.4e} N/m and damping {cn:.4e} N·s/m on its lightest node ({m_min:.3e} kg) beside wave speed {c:.4e} m/s across {h:.3e} m"
                     ),
                 );
             }
