@@ -801,20 +801,19 @@ fn a_sphere_pressed_into_the_gel_follows_hertz_with_the_layer_correction() {
             .unwrap_or_else(|err| panic!("{err}"));
         let fi = sim.fem_solver(0).unwrap();
         let p = sim.config().precision;
-        let read = |sim: &Simulation, b: &wgpu::Buffer, len: usize| {
+        let read = |b: &wgpu::Buffer, len: usize| {
             bytes_to_reals(&read_buffer(ctx, b, len as u64 * p.bytes()).unwrap(), p)
         };
         let nodes = sim.world.solver::<FemSolver>(fi).unwrap().node_count() as usize;
         let rest = read(
-            &sim,
             &sim.world.solver::<FemSolver>(fi).unwrap().x[sim.parity()],
             3 * nodes,
         );
         sim.step(ctx, 750);
         sim.check(ctx).unwrap_or_else(|err| panic!("{err}"));
         let f = sim.world.solver::<FemSolver>(fi).unwrap();
-        let x = read(&sim, &f.x[sim.parity()], 3 * nodes);
-        let fc = read(&sim, f.contact_force(), 3 * nodes);
+        let x = read(&f.x[sim.parity()], 3 * nodes);
+        let fc = read(f.contact_force(), 3 * nodes);
         // The top surface's node under the sphere's centre.
         let centre = (0..nodes)
             .min_by(|&a, &b| {
