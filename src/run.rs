@@ -240,6 +240,20 @@ pub fn run_scene(
                 if let Ok((depth, h)) = f.deepest_penetration(ctx) {
                     j["deepest_penetration_m"] = json!(depth);
                     j["deepest_penetration_per_element"] = json!(depth / h);
+                    // Its contact with MPM matter: how far a particle's
+                    // centre went behind the gel's surface.
+                    for c in &sim.world.couplings {
+                        let Some(m) = c.as_any().downcast_ref::<ductile_sim::fem::matter::FemMatterCoupling>() else { continue };
+                        if m.fem_solver() != i {
+                            continue;
+                        }
+                        if let Ok(s) = m.closest_approach(ctx) {
+                            j["matter_closest_approach_m"] = json!(s);
+                            j["matter_contact_radius_m"] = json!(m.radius());
+                            j["matter_deepest_penetration_m"] = json!((-s).max(0.0));
+                            j["matter_deepest_penetration_per_element"] = json!((-s).max(0.0) / h);
+                        }
+                    }
                 }
             }
             j

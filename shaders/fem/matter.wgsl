@@ -10,7 +10,10 @@
 //   `matter_grid` (per grid node): ext_i += Σ_p w_ip f_p;
 //   `matter_nodes` (per FEM node): ext_j −= Σ_t Σ_p β_j f(p, t) over its
 //     triangles t and the touched particles binned around each one's
-//     centroid (an untouched particle has no pair in contact: exact).
+//     centroid (an untouched particle has no pair in contact: exact), and
+//     into `mdepth` the largest −s of a particle in contact with one of its
+//     triangles, over the triangle, since the coupling was built (−R at first; a diagnostic:
+//     positive where a particle's centre went behind the gel's surface).
 
 #import fem/matter_law
 #import common/bspline
@@ -18,6 +21,7 @@
 @group(0) @binding(11) var<storage, read_write> fp: array<Real>;
 @group(0) @binding(12) var<storage, read_write> ext_grid: array<vec4r>;
 @group(0) @binding(13) var<storage, read_write> ext_fem: array<Real>;
+@group(0) @binding(29) var<storage, read_write> mdepth: array<Real>;
 
 @compute @workgroup_size(64)
 fn matter_centroids(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
@@ -84,6 +88,7 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
         return;
     }
     var f = vec3r(0.0);
+    var depth = mdepth[j];
     for (var e = fstart[j]; e < fstart[j + 1u]; e = e + 1u) {
         let t = fentry[e];
         let corner = tri_corner(t, j);
@@ -98,6 +103,11 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
                     }
                     let r = tri_force(tri_pair(p, t));
                     f = f - r.beta[corner] * r.f;
+                    // (only over the face: beside a convex edge, the
+                    // plane says nothing of the gel's inside)
+                    if (any(r.f != vec3r(0.0)) && all(r.beta >= vec3r(0.0))) {
+                        depth = max(depth, -r.s);
+                    }
                 }
             }
         }
@@ -105,4 +115,5 @@ fn matter_nodes(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
     for (var k = 0u; k < 3u; k = k + 1u) {
         ext_fem[3u * j + k] = ext_fem[3u * j + k] + f[k];
     }
+    mdepth[j] = depth;
 }

@@ -168,6 +168,9 @@ fn tri_pair(p: u32, t: u32) -> TriPair {
 struct TriForce {
     f: vec3r,
     beta: vec3r,
+    // s [m], the particle's distance outside the triangle's plane (negative:
+    // its centre is inside the gel), where the pair is in contact.
+    s: Real,
 }
 
 // The geometry and the law's intermediate values.
@@ -238,6 +241,7 @@ fn tri_force(q: TriPair) -> TriForce {
     }
     out.f = g.fn_raw * (g.n - m_mu() * g.wt / g.sn);
     out.beta = g.beta;
+    out.s = g.s;
     return out;
 }
 

@@ -272,6 +272,16 @@ impl FemMatterCoupling {
             (20, body.mass_buffer().clone()),
             (23, centroids),
             (
+                29,
+                // −s of the closest particle in contact, from −R (none yet).
+                storage_buffer(
+                    ctx,
+                    "matter.depth",
+                    &reals_to_bytes(&vec![-m.radius; fem_nodes.max(1) as usize], p),
+                    BufferUse::Storage,
+                )?,
+            ),
+            (
                 28,
                 storage_buffer_zeroed(
                     ctx,
@@ -398,6 +408,24 @@ impl FemMatterCoupling {
     /// The world index of the FEM body.
     pub fn fem_solver(&self) -> usize {
         self.fem
+    }
+
+    /// The closest approach [m] of a particle's centre in contact to the
+    /// gel's surface over every substep run so far: the smallest s of a
+    /// pair in contact (R when none touched; negative when a particle's
+    /// centre went behind the surface, a penetration). Readback, for outputs.
+    pub fn closest_approach(&self, ctx: &GpuContext) -> Result<f64, SimError> {
+        let buf = self
+            .bound
+            .iter()
+            .find(|(i, _)| *i == 29)
+            .map(|(_, b)| b)
+            .ok_or_else(|| SimError::Other("matter depth buffer missing".into()))?;
+        let d = bytes_to_reals(
+            &read_buffer(ctx, buf, u64::from(self.fem_nodes) * self.precision.bytes())?,
+            self.precision,
+        );
+        Ok(-d.iter().copied().fold(f64::NEG_INFINITY, f64::max))
     }
 
     /// The triangles' centroids of state `parity`, then both sides' bins.
