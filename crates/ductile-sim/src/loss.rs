@@ -743,4 +743,24 @@ mod tests {
         let f = step_factors(&[t], 6);
         assert_eq!(f, vec![0.0, 0.0, 0.25, 0.25, 0.25, 0.25, 0.0]);
     }
+
+    /// A contact force is that of the substep ending at a state: a window
+    /// from state 0 averages states 1..=to; a shorter loss window keeps the
+    /// term's total weight inside it.
+    #[test]
+    fn contact_force_windows_start_after_the_first_substep() {
+        let t = LossTerm {
+            kind: LossKind::ContactForce {
+                target: [0.0; 3],
+                axes: (true, true, true),
+            },
+            body: 0,
+            weight: 1.0,
+            when: LossWhen::Running { from: 0, to: 4 },
+        };
+        let f = step_factors(&[t], 4);
+        assert_eq!(f, vec![0.0, 0.25, 0.25, 0.25, 0.25]);
+        let w = window_factors(&f, 1, Some(2));
+        assert_eq!(w, vec![0.0, 0.5, 0.5, 0.0, 0.0]);
+    }
 }

@@ -11,7 +11,7 @@
 //! | per-element forces: stable neo-Hookean or corotated linear (polar decomposition by `common/svd.wgsl`) | `fem/elastic.wgsl` (`fem_forces`) |
 //! | per-node gather, gravity, couplings' force, damping, symplectic Euler | `fem/elastic.wgsl` (`fem_integrate`) |
 //! | penalty contact with the tools (spring, damper; friction as a smooth Coulomb projection of the predicted velocity) | `fem/contact.wgsl` (in `fem_integrate`) |
-//! | tactile sensor: markers through a pinhole or fisheye camera in the frame of three base nodes, the marker-track loss and its adjoint | `fem/camera.wgsl`, `fem/sensor.wgsl`, `fem/sensor_adj.wgsl` ([`sensor`], [`sensor_loss`]; host readouts in [`sensor_image`]) |
+//! | tactile sensor: markers through a pinhole or fisheye camera in the frame of three base nodes, the marker-track and contact-force losses and their adjoints (the force's seed enters the node adjoint through `force_seed`) | `fem/camera.wgsl`, `fem/sensor.wgsl`, `fem/sensor_adj.wgsl` ([`sensor`], [`sensor_loss`]; host readouts in [`sensor_image`]) |
 //! | adjoint: nodes (through friction), contact (with tool-control gradients), elements (with μ and λ gradients), gather | `fem/elastic_adj.wgsl` |
 //! | two-way penalty contact with MPM matter, a coupling ([`matter`]): particles against the boundary triangles, and the adjoint | `fem/matter_law.wgsl`, `fem/matter.wgsl`, `fem/matter_adj.wgsl` |
 
