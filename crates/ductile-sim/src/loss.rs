@@ -619,12 +619,23 @@ impl LossSet {
     }
 }
 
-/// The scene's loss terms on MPM bodies evaluated on a running [`Simulation`]'s current
+/// The scene's loss terms on MPM bodies, and its sensors' force targets
+/// (`ContactForce`), evaluated on a running [`Simulation`]'s current
 /// state, for plots of the loss over time (`ductile view`): every term at
 /// weight factor 1 whatever its `when` (a `ParticlePositions` term compares
-/// with the latest record at or before the step). One small readback per
-/// call; nothing is added to the simulation's own command stream.
+/// with the latest record at or before the step; a force target reads the
+/// force of the last substep). Small readbacks per call; nothing is added
+/// to the simulation's own command stream. Other terms on FEM bodies are
+/// not plotted.
 pub struct LossMonitor {
+    /// The MPM terms (none: `None`).
+    mpm: Option<MpmMonitor>,
+    /// Per force target: its FEM solver (world index), target [N], axis
+    /// mask (0 or 1) and weight.
+    forces: Vec<(usize, [f64; 3], [f64; 3], f64)>,
+}
+
+struct MpmMonitor {
     set: LossSet,
     /// The step the terms are evaluated at (written before each evaluation).
     clock: wgpu::Buffer,
@@ -637,18 +648,66 @@ pub struct LossMonitor {
 
 impl LossMonitor {
     /// Packs `loaded`'s loss for `sim` (built from the same scene).
-    /// `Ok(None)` when the scene has no loss terms.
+    /// `Ok(None)` when the scene has no loss terms it plots.
     pub fn new(
         ctx: &GpuContext,
         loaded: &LoadedScene,
         sim: &crate::Simulation,
     ) -> Result<Option<Self>, SimError> {
-        // (terms on other solvers' bodies are not plotted)
-        let (terms, _) = crate::tape::split_loss_terms(sim, &loaded.scene.loss)?;
-        let nt = terms.len();
-        if nt == 0 {
+        let (terms, others) = crate::tape::split_loss_terms(sim, &loaded.scene.loss)?;
+        let mut forces = Vec::new();
+        for (solver, list) in &others {
+            for t in list {
+                if let LossKind::ContactForce { target, axes } = t.kind {
+                    let mask = [axes.0, axes.1, axes.2].map(|a| f64::from(u8::from(a)));
+                    forces.push((*solver, target, mask, t.weight));
+                }
+            }
+        }
+        let mpm = if terms.is_empty() {
+            None
+        } else {
+            Some(MpmMonitor::new(ctx, loaded, sim, &terms)?)
+        };
+        if mpm.is_none() && forces.is_empty() {
             return Ok(None);
         }
+        Ok(Some(LossMonitor { mpm, forces }))
+    }
+
+    /// Each term's weighted value (`weight` × measure) on `sim`'s current
+    /// state: the MPM terms in the order of the scene's `loss`, then the
+    /// force targets (blocking readbacks).
+    pub fn values(&self, ctx: &GpuContext, sim: &crate::Simulation) -> Result<Vec<f64>, SimError> {
+        let mut out = match &self.mpm {
+            Some(m) => m.values(ctx, sim)?,
+            None => Vec::new(),
+        };
+        for &(solver, target, mask, weight) in &self.forces {
+            let body = sim
+                .world
+                .solver::<crate::fem::solver::FemSolver>(solver)
+                .ok_or_else(|| SimError::Other(format!("solver {solver} is not an FEM body")))?;
+            let read = body
+                .read_sensor(ctx, sim.parity())?
+                .ok_or_else(|| SimError::Other(format!("FEM solver {solver} has no sensor")))?;
+            let r: f64 = (0..3)
+                .map(|k| (mask[k] * (read.force[k] - target[k])).powi(2))
+                .sum();
+            out.push(weight * r);
+        }
+        Ok(out)
+    }
+}
+
+impl MpmMonitor {
+    fn new(
+        ctx: &GpuContext,
+        loaded: &LoadedScene,
+        sim: &crate::Simulation,
+        terms: &[LossTerm],
+    ) -> Result<Self, SimError> {
+        let nt = terms.len();
         let steps = sim.control().steps;
         let clock = storage_buffer_zeroed(ctx, "loss monitor clock", 16, BufferUse::Storage)?;
         let adj =
@@ -667,7 +726,7 @@ impl LossMonitor {
         let mut set = LossSet::new(
             ctx,
             loaded,
-            &terms,
+            terms,
             sim.info(),
             steps,
             &LossBindings {
@@ -685,19 +744,17 @@ impl LossMonitor {
         ctx.queue
             .write_buffer(&set.factors_buf, 0, &reals_to_bytes(&ones, set.precision));
         set.factors = ones;
-        Ok(Some(LossMonitor {
+        Ok(MpmMonitor {
             set,
             clock,
             bins,
             steps,
             _adj: adj,
             _control_grad: control_grad,
-        }))
+        })
     }
 
-    /// Each term's weighted value (`weight` × measure) on `sim`'s current
-    /// state, in the order of the scene's `loss` (blocking readback).
-    pub fn values(&self, ctx: &GpuContext, sim: &crate::Simulation) -> Result<Vec<f64>, SimError> {
+    fn values(&self, ctx: &GpuContext, sim: &crate::Simulation) -> Result<Vec<f64>, SimError> {
         let step = (sim.step_count() as usize).min(self.steps) as u32;
         ctx.queue
             .write_buffer(&self.clock, 0, bytemuck::cast_slice(&[step, 0, 0, 0]));
