@@ -86,6 +86,21 @@ fn sensor_markers(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 var<workgroup> red: array<Real, 64>;
 
+// Σ over the workgroup's 64 invocations of `v` (every invocation gets it).
+fn workgroup_sum(li: u32, v: Real) -> Real {
+    red[li] = v;
+    workgroupBarrier();
+    for (var w = 32u; w > 0u; w = w >> 1u) {
+        if (li < w) {
+            red[li] = red[li] + red[li + w];
+        }
+        workgroupBarrier();
+    }
+    let total = red[0];
+    workgroupBarrier();
+    return total;
+}
+
 @compute @workgroup_size(64)
 fn marker_loss_eval(@builtin(local_invocation_index) li: u32) {
     let row = step_row[clock[0]];
@@ -98,16 +113,9 @@ fn marker_loss_eval(@builtin(local_invocation_index) li: u32) {
         let d = marker_uv(m) - vec2r(targets[2u * (row * nm + m)], targets[2u * (row * nm + m) + 1u]);
         s = s + dot(d, d);
     }
-    red[li] = s;
-    workgroupBarrier();
-    for (var w = 32u; w > 0u; w = w >> 1u) {
-        if (li < w) {
-            red[li] = red[li] + red[li + w];
-        }
-        workgroupBarrier();
-    }
+    let total = workgroup_sum(li, s);
     if (li == 0u) {
-        lvalue[0] = lvalue[0] + loss_weight() * red[0] / Real(nm);
+        lvalue[0] = lvalue[0] + loss_weight() * total / Real(nm);
     }
 }
 
@@ -138,16 +146,7 @@ fn force_loss_eval(@builtin(local_invocation_index) li: u32) {
         for (var i = li; i < n; i = i + 64u) {
             s = s + contact_force[3u * i + k];
         }
-        red[li] = s;
-        workgroupBarrier();
-        for (var w = 32u; w > 0u; w = w >> 1u) {
-            if (li < w) {
-                red[li] = red[li] + red[li + w];
-            }
-            workgroupBarrier();
-        }
-        f[k] = red[0];
-        workgroupBarrier();
+        f[k] = workgroup_sum(li, s);
     }
     if (li == 0u) {
         let r = force_mask() * (force_camera(f) - force_target());

@@ -23,6 +23,54 @@ use ductile_gpu::{
 
 const NO_ROW: u32 = u32::MAX;
 
+/// FEM solver `fem` of `sim` with its sensor and adjoint states, or an
+/// error naming `what` (the loss) and the missing piece.
+fn sensor_body<'a>(
+    sim: &'a Simulation,
+    fem: usize,
+    what: &str,
+) -> Result<
+    (
+        &'a FemSolver,
+        &'a super::sensor::Sensor,
+        [&'a wgpu::Buffer; 2],
+    ),
+    SimError,
+> {
+    let body = sim
+        .world
+        .solver::<FemSolver>(fem)
+        .ok_or_else(|| SimError::Other(format!("{what}: solver {fem} is not an FEM body")))?;
+    let sensor = body
+        .sensor()
+        .ok_or_else(|| SimError::Other(format!("{what}: FEM body {fem} has no sensor")))?;
+    let adj = body
+        .adjoint_states()
+        .ok_or_else(|| SimError::Other(format!("{what}: FEM adjoint not enabled")))?;
+    Ok((body, sensor, adj))
+}
+
+/// A loss's planted-error factor (1: exact) and its accumulated value.
+fn planted_and_value(
+    ctx: &GpuContext,
+    what: &str,
+    p: Precision,
+) -> Result<(wgpu::Buffer, wgpu::Buffer), SimError> {
+    let planted = storage_buffer(
+        ctx,
+        &format!("{what} planted"),
+        &reals_to_bytes(&[1.0, 0.0], p),
+        BufferUse::Storage,
+    )?;
+    let value = storage_buffer_zeroed(
+        ctx,
+        &format!("{what} value"),
+        2 * p.bytes(),
+        BufferUse::Storage,
+    )?;
+    Ok((planted, value))
+}
+
 /// Marker targets [px] per substep for an FEM pad's sensor.
 pub struct MarkerTrack {
     nodes: u32,
@@ -56,16 +104,7 @@ impl MarkerTrack {
         rows: &[(usize, Vec<[f64; 2]>)],
         weight: f64,
     ) -> Result<Self, SimError> {
-        let body = sim
-            .world
-            .solver::<FemSolver>(fem)
-            .ok_or_else(|| SimError::Other(format!("solver {fem} is not an FEM body")))?;
-        let sensor = body
-            .sensor()
-            .ok_or_else(|| SimError::Other(format!("FEM body {fem} has no sensor")))?;
-        let adj = body
-            .adjoint_states()
-            .ok_or_else(|| SimError::Other("marker loss: FEM adjoint not enabled".into()))?;
+        let (body, sensor, adj) = sensor_body(sim, fem, "marker loss")?;
         let config = sim.config();
         let p = config.precision;
         let markers = sensor.marker_count();
@@ -107,14 +146,7 @@ impl MarkerTrack {
             bytemuck::cast_slice(&step_row_host),
             BufferUse::Storage,
         )?;
-        let planted = storage_buffer(
-            ctx,
-            "marker loss planted",
-            &reals_to_bytes(&[1.0, 0.0], p),
-            BufferUse::Storage,
-        )?;
-        let lvalue =
-            storage_buffer_zeroed(ctx, "marker loss value", 2 * p.bytes(), BufferUse::Storage)?;
+        let (planted, lvalue) = planted_and_value(ctx, "marker loss", p)?;
         let partial = storage_buffer_zeroed(
             ctx,
             "marker loss partials",
@@ -292,16 +324,7 @@ impl ForceTarget {
         axes: [bool; 3],
         weight: f64,
     ) -> Result<Self, SimError> {
-        let body = sim
-            .world
-            .solver::<FemSolver>(fem)
-            .ok_or_else(|| SimError::Other(format!("solver {fem} is not an FEM body")))?;
-        let sensor = body.sensor().ok_or_else(|| {
-            SimError::Other(format!("ContactForce: FEM body {fem} has no sensor"))
-        })?;
-        let adj = body
-            .adjoint_states()
-            .ok_or_else(|| SimError::Other("force loss: FEM adjoint not enabled".into()))?;
+        let (body, sensor, adj) = sensor_body(sim, fem, "ContactForce")?;
         let seed = body
             .force_seed()
             .ok_or_else(|| SimError::Other("force loss: FEM adjoint not enabled".into()))?;
@@ -335,14 +358,7 @@ impl ForceTarget {
             3 * total as u64 * p.bytes(),
             BufferUse::Storage,
         )?;
-        let planted = storage_buffer(
-            ctx,
-            "force loss planted",
-            &reals_to_bytes(&[1.0, 0.0], p),
-            BufferUse::Storage,
-        )?;
-        let lvalue =
-            storage_buffer_zeroed(ctx, "force loss value", 2 * p.bytes(), BufferUse::Storage)?;
+        let (planted, lvalue) = planted_and_value(ctx, "force loss", p)?;
         let k_eval = Kernel::new(ctx, "fem/sensor", "force_loss_eval", config)?;
         let k_seed = Kernel::new(ctx, "fem/sensor_adj", "force_loss_seed", config)?;
         let clock = sim.clock();
