@@ -5,7 +5,9 @@
 // Sensor frame: the base nodes a, b, c move rigidly with the pad's mount, so
 // s = M⁻¹ (p − a) with M = [u, w, u × w], u = b − a, w = c − a, is the same
 // at every pose; q = a₀ + M₀ s maps p back into the rest configuration,
-// where the camera was placed. (With a fixed base, q = p.)
+// where the camera was placed. (With a fixed base, q = p.) A vector f (a
+// force) turns with the frame's linear part only: into camera axes as
+// R M₀⁻ᵀ Mᵀ f (`vector_to_camera`), as the host readout writes forces.
 //
 // Camera (OpenCV axes: x right, y down, z forward), X = R (q − c₀):
 //   pinhole:               (u, v) = (fx X/Z + cx, fy Y/Z + cy)
@@ -73,6 +75,29 @@ fn to_rest_vjp(p: vec3r, a: vec3r, b: vec3r, c: vec3r, m0: mat3r, qbar: vec3r) -
     out.b = ub;
     out.c = wb;
     out.a = -(y + ub + wb);
+    return out;
+}
+
+// A world vector f now in camera axes: R M₀⁻ᵀ Mᵀ f (R world → camera at
+// rest, M = [u, w, u × w] of base nodes a, b, c, M₀ at rest).
+fn vector_to_camera(f: vec3r, a: vec3r, b: vec3r, c: vec3r, m0: mat3r, rot: mat3r) -> vec3r {
+    return rot * (transpose(inverse3(m0)) * (transpose(frame_matrix(a, b, c)) * f));
+}
+
+// Adjoint of `vector_to_camera` for ḡ: with h = M₀⁻¹ Rᵀ ḡ (so that
+// ḡ·out = fᵀ M h), f̄ = M h, M̄ = f hᵀ, then ū = M̄₀ + w × M̄₂,
+// w̄ = M̄₁ + M̄₂ × u, b̄ = ū, c̄ = w̄, ā = −(ū + w̄) (returned in p, a, b, c).
+fn vector_to_camera_vjp(f: vec3r, a: vec3r, b: vec3r, c: vec3r, m0: mat3r, rot: mat3r, gbar: vec3r) -> RestAdj {
+    let h = inverse3(m0) * (transpose(rot) * gbar);
+    let u = b - a;
+    let w = c - a;
+    let ub = f * h.x + cross(w, f * h.z);
+    let wb = f * h.y + cross(f * h.z, u);
+    var out: RestAdj;
+    out.p = mat3r(u, w, cross(u, w)) * h;
+    out.a = -(ub + wb);
+    out.b = ub;
+    out.c = wb;
     return out;
 }
 

@@ -119,13 +119,9 @@ fn marker_loss_eval(@builtin(local_invocation_index) li: u32) {
     }
 }
 
-fn base_frame() -> mat3r {
-    return frame_matrix(node_x(sints[1]), node_x(sints[2]), node_x(sints[3]));
-}
-
-// A world vector now (a force) in camera axes: R M₀⁻ᵀ Mᵀ f.
+// A world vector now (a force) in camera axes (`vector_to_camera`).
 fn force_camera(f: vec3r) -> vec3r {
-    return camera().rot * (transpose(inverse3(rest_m0())) * (transpose(base_frame()) * f));
+    return vector_to_camera(f, node_x(sints[1]), node_x(sints[2]), node_x(sints[3]), rest_m0(), camera().rot);
 }
 
 fn force_target() -> vec3r { return sv3_of_f(0u); }

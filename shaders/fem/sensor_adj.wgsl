@@ -7,11 +7,10 @@
 //     the node → (marker, corner) list, and for a, b, c the sum over
 //     markers, in a fixed order (deterministic).
 // Adjoint of the force loss (`force_loss_eval`), per node: with
-// ḡ = 2 w f_s S (F_cam − target) and h = M₀⁻¹ Rᵀ ḡ (so that
-// ḡ·F_cam = Fᵀ M h), every node's contact force gets ∂L/∂f_c = M h, into
-// the pad's `force_seed` (the next adjoint substep, that of the substep the
-// force came from, takes it); the base nodes a, b, c get ∂L/∂x through
-// M̄ = F hᵀ (M = [u, w, u × w], u = b − a, w = c − a).
+// ḡ = 2 w f_s S (F_cam − target) pulled back through `vector_to_camera`,
+// every node's contact force gets ∂L/∂f_c = ∂L/∂F, into the pad's
+// `force_seed` (the next adjoint substep, that of the substep the force
+// came from, takes it); the base nodes a, b, c get ∂L/∂x of the frame.
 
 #import fem/sensor
 
@@ -88,25 +87,19 @@ fn force_loss_seed(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_w
     }
     let f = vec3r(fhist[3u * step], fhist[3u * step + 1u], fhist[3u * step + 2u]);
     let gbar = planted[0] * 2.0 * fparams[6] * fs * force_mask() * (force_camera(f) - force_target());
-    let h = inverse3(rest_m0()) * (transpose(camera().rot) * gbar);
-    let a = node_x(sints[1]);
-    let u = node_x(sints[2]) - a;
-    let w = node_x(sints[3]) - a;
-    let fb = mat3r(u, w, cross(u, w)) * h;
+    let r = vector_to_camera_vjp(f, node_x(sints[1]), node_x(sints[2]), node_x(sints[3]), rest_m0(), camera().rot, gbar);
     for (var k = 0u; k < 3u; k = k + 1u) {
-        force_seed[3u * i + k] = force_seed[3u * i + k] + fb[k];
+        force_seed[3u * i + k] = force_seed[3u * i + k] + r.p[k];
     }
-    let ub = f * h.x + cross(w, f * h.z);
-    let wb = f * h.y + cross(f * h.z, u);
     var g = vec3r(0.0);
     if (i == sints[1]) {
-        g = g - ub - wb;
+        g = g + r.a;
     }
     if (i == sints[2]) {
-        g = g + ub;
+        g = g + r.b;
     }
     if (i == sints[3]) {
-        g = g + wb;
+        g = g + r.c;
     }
     for (var e = 0u; e < 3u; e = e + 1u) {
         adj[e * n + i] = adj[e * n + i] + g[e];

@@ -7,6 +7,7 @@
 // |---|---|---|---|
 // | camera | `project` (fem/camera) | `project_vjp` | model 0, X 1..4, f 4..6, c 6..8 |
 // | rest | `to_rest` (fem/camera) | `to_rest_vjp` | p 0..3, a 3..6, b 6..9, c 9..12, a₀ 12..15, M₀ 15..24 |
+// | axes | `vector_to_camera` (fem/camera) | `vector_to_camera_vjp` (its seed scaled by `mreals[5]`: 1, or a planted error) | f 0..3, a 3..6, b 6..9, c 9..12, M₀ 15..24, R from the rotation vector at 24..27 |
 // | tri | `tri_force` (fem/matter_law) | `tri_vjp` | x_p 0, x_a 3, x_b 6, x_c 9, v_p 12, v_a 15, v_b 18, v_c 21, σ 24 (k, c, μ, ε, R, planted in `mreals`); outputs f 0..3 and the nodes' −β_i f 3..12; adjoint in the inputs' slots, (k, c, μ) at 25 |
 
 #import fem/camera
@@ -71,6 +72,32 @@ fn rest_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
 fn rest_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
     let r = to_rest_vjp(in3(i, 0u), in3(i, 3u), in3(i, 6u), in3(i, 9u), sample_m0(i), seed3(i));
+    out3(i, 0u, r.p);
+    out3(i, 3u, r.a);
+    out3(i, 6u, r.b);
+    out3(i, 9u, r.c);
+}
+
+// The rotation exp([ω]×) of the rotation vector ω at slots 24..27 (Rodrigues).
+fn sample_rot(i: u32) -> mat3r {
+    let w = in3(i, 24u);
+    let th = length(w);
+    let k = w / th;
+    let kx = mat3r(0.0, k.z, -k.y, -k.z, 0.0, k.x, k.y, -k.x, 0.0);
+    let id = mat3r(1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0);
+    return id + sin(th) * kx + (1.0 - cos(th)) * (kx * kx);
+}
+
+@compute @workgroup_size(64)
+fn axes_fwd(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    out3(i, 0u, vector_to_camera(in3(i, 0u), in3(i, 3u), in3(i, 6u), in3(i, 9u), sample_m0(i), sample_rot(i)));
+}
+
+@compute @workgroup_size(64)
+fn axes_vjp(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    let r = vector_to_camera_vjp(in3(i, 0u), in3(i, 3u), in3(i, 6u), in3(i, 9u), sample_m0(i), sample_rot(i), m_planted() * seed3(i));
     out3(i, 0u, r.p);
     out3(i, 3u, r.a);
     out3(i, 6u, r.b);

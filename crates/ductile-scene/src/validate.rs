@@ -414,8 +414,15 @@ impl Checker {
                 }
                 self.vec3_finite(&format!("{p}.kind.offset"), *offset, "m");
             }
-            LossKind::ContactForce { target, .. } => {
+            LossKind::ContactForce { target, axes } => {
                 self.vec3_finite(&format!("{p}.kind.target"), *target, "N");
+                if !(axes.0 || axes.1 || axes.2) {
+                    self.push(
+                        format!("{p}.kind.axes"),
+                        "(false, false, false)",
+                        "at least one axis true (the term would measure nothing)",
+                    );
+                }
             }
             LossKind::ToolDistance { tool } => {
                 if *tool >= tools {

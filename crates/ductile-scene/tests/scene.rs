@@ -717,6 +717,20 @@ fn fem_bodies_are_validated_and_named() {
         "\"pad\")",
     );
     assert!(msg.contains("an FEM body with a sensor"), "{msg}");
+    // …and at least one axis to measure.
+    let plain = pad("0.3", "(0.2, 0.15, 0.2)", "0.1");
+    let with_sensor = format!(
+        "{}, sensor: Some((camera: (position: (0.15, 0.05, 0.15), look_at: (0.15, 0.1, 0.15), up: (0.0, 0.0, 1.0), size: (32, 32), focal: (30.0, 30.0)), markers: (rows: 2, cols: 2))))",
+        &plain[..plain.len() - 1]
+    );
+    assert_invalid(
+        &with_fem(
+            &with_sensor,
+            r#"(kind: ContactForce(target: (0.0, 0.0, 1.0), axes: (false, false, false)), body: "pad")"#,
+        ),
+        "loss[0].kind.axes",
+        "(false, false, false)",
+    );
     // One namespace: a pad named like the MPM body is refused.
     let dup = with_fem(
         &pad("0.3", "(0.2, 0.15, 0.2)", "0.1").replace("\"pad\"", "\"jelly\""),
